@@ -1,0 +1,99 @@
+"""FabLab Bridge: Fabman trainings from ClassMarker quizzes.
+
+:func:`create_app` wires the bridge from its settings in short named steps:
+adapters first, then the web layer, error handlers, docs and CLI commands.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_mail import Mail
+
+from bridge.adapters.codec import CmUserIdCodec
+from bridge.adapters.fabman import FabmanClient
+from bridge.adapters.notifier import Notifier
+from bridge.adapters.store import Store
+from bridge.config import Settings, default_database_url, load_settings
+from bridge.container import EXTENSION_KEY, Services
+from bridge.web import register_blueprints
+from bridge.web.docs import register_docs
+from bridge.web.observability import configure_logging, record_upstream_call, register_observability
+from bridge.web.problems import register_errorhandlers
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Flask:
+    """Build a bridge; settings come from the environment (and `.env`) unless given."""
+    if settings is None:
+        from dotenv import load_dotenv
+
+        load_dotenv()
+        settings = load_settings()
+    app = Flask(__name__, instance_relative_config=False)
+    configure_app(app, settings)
+    configure_logging()
+    register_extensions(app, settings, migrate=migrate)
+    register_observability(app, track_time=settings.track_time)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_docs(app)
+    register_commands(app)
+    return app
+
+
+def configure_app(app: Flask, settings: Settings) -> None:
+    """Flask's own settings, derived from ours."""
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        DEBUG=False if settings.is_prod else app.config["DEBUG"],
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        JSON_SORT_KEYS=False,
+        MAIL_SERVER=settings.mail_server,
+        MAIL_PORT=settings.mail_port,
+        MAIL_USERNAME=settings.mail_username,
+        MAIL_PASSWORD=settings.mail_password,
+        MAIL_USE_TLS=settings.mail_use_tls,
+        MAIL_USE_SSL=settings.mail_use_ssl,
+        MAIL_DEFAULT_SENDER=settings.mail_default_sender or "fablab-bridge@localhost",
+        MAIL_SUPPRESS_SEND=settings.mail_suppress_send,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+
+def register_extensions(app: Flask, settings: Settings, *, migrate: bool) -> None:
+    """Build each adapter once and keep them on the app."""
+    store = Store(settings.database_url or default_database_url(app.instance_path))
+    if migrate:
+        store.migrate()
+    fabman = FabmanClient(
+        settings.fabman_api_url,
+        settings.fabman_authorization,
+        timeout=settings.fabman_timeout_seconds,
+        courses_cache_seconds=settings.courses_cache_seconds,
+        observer=record_upstream_call,
+    )
+    mail = Mail(app)
+    notifier = Notifier(
+        app,
+        store,
+        mail,
+        support_email=settings.fablab_support_email,
+        discord_webhook_url=settings.discord_webhook_url,
+    )
+    app.extensions[EXTENSION_KEY] = Services(
+        settings=settings,
+        fabman=fabman,
+        webhook_fabman=fabman.derive(timeout=min(3.0, settings.fabman_timeout_seconds), retries=0, rate_limit_budget=0.0),
+        codec=CmUserIdCodec(settings.fernet_keys),
+        store=store,
+        notifier=notifier,
+    )
+
+
+def register_commands(app: Flask) -> None:
+    """The `flask` CLI commands for staff and cron."""
+    from bridge.cli import commands
+
+    for command in commands:
+        app.cli.add_command(command)

@@ -1,0 +1,216 @@
+"""Settings parsed and validated once, at start.
+
+Every variable of the contract (section 1) is read here and nowhere else. A bad
+value raises :class:`ConfigError` whose message is one line naming the variable
+and never the value, so a start-up failure cannot leak a secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography.fernet import Fernet
+
+DEFAULT_FABMAN_API_URL = "https://fabman.io/api/v1"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The bridge's typed configuration."""
+
+    fabman_api_key: str = field(repr=False)
+    fernet_keys: tuple[str, ...] = field(repr=False)
+    fabman_api_url: str = DEFAULT_FABMAN_API_URL
+    classmarker_webhook_secret: str | None = field(default=None, repr=False)
+    verify_classmarker_requests: bool = True
+    cronjob_token: str | None = field(default=None, repr=False)
+    courses_web_private_key: str | None = field(default=None, repr=False)
+    courses_web_url: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    mail_server: str = "localhost"
+    mail_port: int = 25
+    mail_username: str | None = None
+    mail_password: str | None = field(default=None, repr=False)
+    mail_use_tls: bool = False
+    mail_use_ssl: bool = False
+    mail_default_sender: str | None = None
+    fablab_support_email: str | None = None
+    discord_webhook_url: str | None = field(default=None, repr=False)
+    max_course_attempts: int = 3
+    track_time: bool = False
+    be_env: str = "dev"
+    database_url: str | None = field(default=None, repr=False)
+    timezone: str = "Europe/Prague"
+    courses_cache_seconds: int = 60
+    reminder_days: int = 14
+    port: int = 5000
+    cors_origins: tuple[str, ...] = ()
+    # Operational knobs with sensible defaults (documented in .env.example).
+    fabman_timeout_seconds: float = 5.0
+    webhook_budget_seconds: float = 8.0
+    retry_max_age_hours: int = 48
+    retry_base_seconds: int = 30
+    lease_seconds: int = 120
+    mail_suppress_send: bool = False
+
+    @property
+    def is_prod(self) -> bool:
+        """Production turns on the strict checks."""
+        return self.be_env == "prod"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The FabLab's time zone (validated at load)."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def fabman_authorization(self) -> str:
+        """The upstream `Authorization` header value."""
+        key = self.fabman_api_key
+        return key if key.startswith("Bearer ") else f"Bearer {key}"
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests and the demo use it)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)  # type: ignore[arg-type]
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """Parse a boolean the way the contract allows (1/0, true/false, yes/no, on/off)."""
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off")
+
+
+def _parse_int(name: str, raw: str, *, minimum: int = 0) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _parse_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
+def _fernet_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    if not keys:
+        raise ConfigError("FERNET_KEY is required")
+    for key in keys:
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                "FERNET_KEY is not a valid Fernet key (32 url-safe base64 bytes); "
+                "generate one with `python main_run.py --gen-fernet-key`"
+            ) from None
+    return keys
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the environment; raise ConfigError naming the first bad variable."""
+    source = os.environ if env is None else env
+
+    def get(name: str) -> str | None:
+        value = source.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def required(name: str) -> str:
+        value = get(name)
+        if value is None:
+            raise ConfigError(f"{name} is required")
+        return value
+
+    be_env = (get("BE_ENV") or "dev").lower()
+    is_prod = be_env == "prod"
+
+    verify = parse_bool("VERIFY_CLASSMARKER_REQUESTS", get("VERIFY_CLASSMARKER_REQUESTS") or "true")
+    secret = get("CLASSMARKER_WEBHOOK_SECRET")
+    if verify and secret is None and is_prod:
+        raise ConfigError("CLASSMARKER_WEBHOOK_SECRET is required when VERIFY_CLASSMARKER_REQUESTS is on")
+
+    secret_key = get("SECRET_KEY") or get("FLASK_SECRET_KEY")
+    if is_prod and secret_key is None:
+        raise ConfigError("SECRET_KEY (or FLASK_SECRET_KEY) is required when BE_ENV=prod")
+
+    timezone = get("TIMEZONE") or "Europe/Prague"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("TIMEZONE is not a known IANA time zone") from None
+
+    api_url = (get("FABMAN_API_URL") or DEFAULT_FABMAN_API_URL).rstrip("/")
+    if not api_url.startswith(("http://", "https://")):
+        raise ConfigError("FABMAN_API_URL must be an http(s) URL")
+
+    mail_username = get("MAIL_USERNAME")
+    cors = tuple(o.strip() for o in (get("CORS_ORIGINS") or "").split(",") if o.strip())
+
+    return Settings(
+        fabman_api_key=required("FABMAN_API_KEY"),
+        fernet_keys=_fernet_keys(required("FERNET_KEY")),
+        fabman_api_url=api_url,
+        classmarker_webhook_secret=secret,
+        verify_classmarker_requests=verify,
+        cronjob_token=get("CRONJOB_TOKEN"),
+        courses_web_private_key=get("COURSES_WEB_PRIVATE_KEY"),
+        courses_web_url=get("COURSES_WEB_URL"),
+        secret_key=secret_key,
+        mail_server=get("MAIL_SERVER") or "localhost",
+        mail_port=_parse_int("MAIL_PORT", get("MAIL_PORT") or "25", minimum=1),
+        mail_username=mail_username,
+        mail_password=get("MAIL_PASSWORD"),
+        mail_use_tls=parse_bool("MAIL_USE_TLS", get("MAIL_USE_TLS") or "false"),
+        mail_use_ssl=parse_bool("MAIL_USE_SSL", get("MAIL_USE_SSL") or "false"),
+        mail_default_sender=get("MAIL_DEFAULT_SENDER") or mail_username,
+        fablab_support_email=get("FABLAB_SUPPORT_EMAIL"),
+        discord_webhook_url=get("DISCORD_WEBHOOK_URL"),
+        max_course_attempts=_parse_int("MAX_COURSE_ATTEMPTS", get("MAX_COURSE_ATTEMPTS") or "3"),
+        track_time=parse_bool("TRACK_TIME", get("TRACK_TIME") or "false"),
+        be_env=be_env,
+        database_url=get("DATABASE_URL"),
+        timezone=timezone,
+        courses_cache_seconds=_parse_int("COURSES_CACHE_SECONDS", get("COURSES_CACHE_SECONDS") or "60"),
+        reminder_days=_parse_int("REMINDER_DAYS", get("REMINDER_DAYS") or "14"),
+        port=_parse_int("PORT", get("PORT") or "5000", minimum=1),
+        cors_origins=cors,
+        fabman_timeout_seconds=_parse_float("FABMAN_TIMEOUT_SECONDS", get("FABMAN_TIMEOUT_SECONDS") or "5"),
+        webhook_budget_seconds=_parse_float("WEBHOOK_BUDGET_SECONDS", get("WEBHOOK_BUDGET_SECONDS") or "8"),
+        retry_max_age_hours=_parse_int("RETRY_MAX_AGE_HOURS", get("RETRY_MAX_AGE_HOURS") or "48", minimum=1),
+        retry_base_seconds=_parse_int("RETRY_BASE_SECONDS", get("RETRY_BASE_SECONDS") or "30"),
+        lease_seconds=_parse_int("LEASE_SECONDS", get("LEASE_SECONDS") or "120", minimum=1),
+        mail_suppress_send=parse_bool("MAIL_SUPPRESS_SEND", get("MAIL_SUPPRESS_SEND") or "false"),
+    )
+
+
+def default_database_url(instance_path: str) -> str:
+    """The embedded SQLite store in Flask's instance folder."""
+    Path(instance_path).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{Path(instance_path) / 'bridge.sqlite3'}"

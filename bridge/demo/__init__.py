@@ -1,0 +1,120 @@
+"""`python main_run.py --demo`: the whole bridge on one machine, no accounts anywhere.
+
+A Fabman simulator with the FabLab Brno sample data, a temporary SQLite
+store, generated keys, and mail printed instead of sent. It prints where
+Swagger is and `curl` commands that work when pasted, including a correctly
+signed ClassMarker result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask_mail import Message, email_dispatched
+
+from bridge import create_app
+from bridge.config import load_settings
+from bridge.container import services
+from bridge.domain.results import sign
+from bridge.simulator import FabmanSimulator
+from bridge.simulator.seed import demo_state
+
+DEMO_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo's public, printed value
+DEMO_CRON_TOKEN = "demo-cron-token"  # noqa: S105 - the demo's public, printed value
+DEMO_MEMBER = 1
+DEMO_COURSE = 2
+
+
+def demo_environment(fabman_url: str, api_key: str, folder: Path) -> dict[str, str]:
+    """The settings of the demo: everything local, generated or fixed."""
+    return {
+        "FABMAN_API_KEY": api_key,
+        "FABMAN_API_URL": fabman_url,
+        "FERNET_KEY": Fernet.generate_key().decode("ascii"),
+        "CLASSMARKER_WEBHOOK_SECRET": DEMO_SECRET,
+        "CRONJOB_TOKEN": DEMO_CRON_TOKEN,
+        "SECRET_KEY": Fernet.generate_key().decode("ascii"),
+        "DATABASE_URL": f"sqlite:///{folder / 'bridge.sqlite3'}",
+        "MAIL_DEFAULT_SENDER": "bridge@fablab.example",
+        "MAIL_SUPPRESS_SEND": "true",
+        "FABLAB_SUPPORT_EMAIL": "staff@fablab.example",
+        "COURSES_WEB_URL": "https://courses.fablab.example/member",
+        "COURSES_WEB_PRIVATE_KEY": "demo-courses-key",
+        "TRACK_TIME": "true",
+    }
+
+
+def sample_result(token: str, *, passed: bool = True, result_id: int = 88123401) -> dict[str, Any]:
+    """A ClassMarker link result as ClassMarker would send it."""
+    return {
+        "payload_type": "single_user_test_results_link",
+        "payload_status": "live",
+        "test": {"test_id": 2044187, "test_name": "Laserová řezačka – bezpečnost"},
+        "link": {"link_id": 1288001, "link_name": "Laser (members)", "link_url_id": "laser01"},
+        "result": {
+            "link_result_id": result_id, "first": "Petra", "last": "Dvořáková", "email": "petra@example.org",
+            "percentage": 90 if passed else 40, "points_scored": 9 if passed else 4, "points_available": 10,
+            "requires_grading": "No", "time_started": 1763712000, "time_finished": 1763712420,
+            "duration": "00:07:00", "percentage_passmark": "80", "passed": passed, "cm_user_id": token,
+            "ip_address": "203.0.113.7",
+        },
+    }
+
+
+def _show_mail(message: Message, app: Flask) -> None:
+    sys.stdout.write(f"\n--- mail to {', '.join(message.recipients)}: {message.subject}\n{message.body}\n--- end of mail\n")
+
+
+def print_guide(app: Flask, base: str, folder: Path) -> None:
+    """Print what to open and what to paste."""
+    found = services(app)
+    token = found.codec.encode(DEMO_MEMBER, DEMO_COURSE)
+    body = json.dumps(sample_result(token), ensure_ascii=False).encode("utf-8")
+    body_file = folder / "classmarker-result.json"
+    body_file.write_bytes(body)
+    key = found.settings.fabman_api_key
+    auth = shlex.quote(f"Authorization: {key}")
+    lines = [
+        "",
+        "FabLab Bridge demo is running.",
+        f"  Swagger UI:       {base}/apidocs/",
+        f"  Fabman simulator: {found.settings.fabman_api_url} (API key {key})",
+        "",
+        "Try (paste into another terminal):",
+        f"  curl -s {base}/absolved_trainings/{DEMO_MEMBER} -H {auth}",
+        f"  curl -s {base}/available_trainings/{DEMO_MEMBER} -H {auth}",
+        f"  curl -s -X POST {base}/get_training_links -H {auth} -H 'Content-Type: application/json' "
+        f"-d '{{\"member_id\": {DEMO_MEMBER}, \"training_id\": {DEMO_COURSE}}}'",
+        "  # a signed ClassMarker result: Petra passes the laser cutter quiz",
+        f"  curl -s -X POST {base}/add_classmarker_training -H 'Content-Type: application/json' "
+        f"-H 'X-Classmarker-Hmac-Sha256: {sign(DEMO_SECRET, body)}' --data-binary @{body_file}",
+        f"  curl -s -X POST {base}/cron/retry -H 'CronjobToken: {DEMO_CRON_TOKEN}'",
+        "",
+        "Mail is printed here instead of being sent. Ctrl-C stops the demo.",
+        "",
+    ]
+    sys.stdout.write("\n".join(lines))
+    sys.stdout.flush()
+
+
+def run_demo(port: int = 5000) -> None:
+    """Start the simulator and the bridge and serve until interrupted."""
+    logging.basicConfig(level=logging.WARNING)
+    folder = Path(tempfile.mkdtemp(prefix="fablab-bridge-demo-"))
+    simulator = FabmanSimulator(demo_state()).start()
+    try:
+        settings = load_settings(demo_environment(simulator.base_url, simulator.api_key, folder))
+        app = create_app(settings)
+        email_dispatched.connect(_show_mail)
+        print_guide(app, f"http://127.0.0.1:{port}", folder)
+        app.run(host="127.0.0.1", port=port, use_reloader=False)
+    finally:
+        simulator.stop()

@@ -1,0 +1,113 @@
+"""What the member's profile page shows: trainings held, courses open, quiz links."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.adapters.codec import CmUserIdCodec
+from bridge.adapters.fabman import Course, FabmanClient, FabmanNotFound, Member
+from bridge.domain import attempts, courses
+from bridge.domain.links import quiz_url
+from bridge.errors import NotFound
+
+
+@dataclass(frozen=True)
+class ProfileDeps:
+    """What the profile use cases need, built once by the app factory."""
+
+    fabman: FabmanClient
+    codec: CmUserIdCodec
+    default_attempts: int
+
+
+def load_member(fabman: FabmanClient, member_id: int, *, privileges: bool = True) -> Member:
+    """The member with trainings (one Fabman call); NotFound for an unknown id."""
+    try:
+        return fabman.get_member(member_id, trainings=True, privileges=privileges)
+    except FabmanNotFound:
+        raise NotFound(f"member {member_id} does not exist in Fabman") from None
+
+
+def load_course(fabman: FabmanClient, course_id: int) -> Course:
+    """A course from the cached list; NotFound for an unknown id."""
+    try:
+        return fabman.course(course_id)
+    except FabmanNotFound:
+        raise NotFound(f"training course {course_id} does not exist in Fabman") from None
+
+
+def absolved_trainings(
+    fabman: FabmanClient, member_id: int, today: dt.date, *, include_offline: bool = False
+) -> list[dict[str, Any]]:
+    """The member's active trainings, the latest per course, of online courses (or all)."""
+    member = load_member(fabman, member_id, privileges=False)
+    held = [r for r in member.trainings or () if courses.is_active(r, today)]
+    known = None if all(r.course for r in held) else fabman.courses()
+    listed = []
+    for record in courses.latest_per_course(held).values():
+        course = record.course or (known or {}).get(record.course_id)
+        if course is None or not (include_offline or courses.is_online(course)):
+            continue
+        cs_name, en_name = courses.display_names(course)
+        listed.append(
+            {
+                "id": course.id,
+                "title": course.title,
+                "cs_name": cs_name,
+                "en_name": en_name,
+                "date": (record.date or record.from_date or today).isoformat(),
+                "until_date": record.until_date.isoformat() if record.until_date else None,
+                "record_id": record.id,
+                "online": courses.is_online(course),
+            }
+        )
+    return sorted(listed, key=lambda item: (item["title"].casefold(), item["id"]))
+
+
+def _offer(deps: ProfileDeps, member: Member, course: Course) -> dict[str, Any]:
+    """A course as offered to one member: names, links and attempts."""
+    allowed = courses.max_attempts(course, deps.default_attempts)
+    used = attempts.attempts_used(member.metadata, course.id)
+    left = max(0, allowed - used)
+    cm_url = courses.setting(course, "cm_url")
+    link = quiz_url(cm_url, deps.codec.encode(member.id, course.id)) if left > 0 and courses.is_online(course) else None
+    cs_name, en_name = courses.display_names(course)
+    return {
+        "id": course.id,
+        "title": course.title,
+        "cs_name": cs_name,
+        "en_name": en_name,
+        "wiki_url": courses.setting(course, "wiki_url"),
+        "yt_url": courses.setting(course, "yt_url"),
+        "quiz_url": link,
+        "attempts": used,
+        "max_attempts": allowed,
+        "attempts_left": left,
+    }
+
+
+def available_trainings(deps: ProfileDeps, member_id: int, today: dt.date) -> list[dict[str, Any]]:
+    """Online courses the member may take now (not held, visible to them)."""
+    member = load_member(deps.fabman, member_id)
+    held = courses.active_course_ids(member.trainings or (), today)
+    offers = [
+        _offer(deps, member, course)
+        for course in deps.fabman.courses().values()
+        if courses.is_online(course) and course.id not in held and courses.visible_to(course, member)
+    ]
+    return sorted(offers, key=lambda item: (item["title"].casefold(), item["id"]))
+
+
+def training_links(deps: ProfileDeps, member_id: int, course_id: int) -> dict[str, Any]:
+    """The personal quiz link and materials of one course for one member."""
+    member = load_member(deps.fabman, member_id)
+    course = load_course(deps.fabman, course_id)
+    if not courses.visible_to(course, member):
+        raise NotFound(f"training course {course_id} is not offered to member {member_id}")
+    offer = _offer(deps, member, course)
+    return {
+        key: offer[key]
+        for key in ("quiz_url", "title", "cs_name", "en_name", "wiki_url", "yt_url", "attempts", "attempts_left", "max_attempts")
+    }

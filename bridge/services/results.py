@@ -1,0 +1,432 @@
+"""ClassMarker results: stored once, applied to Fabman once, told to the member.
+
+:func:`receive` records a delivery durably and then tries to apply it within
+the webhook's budget; :func:`process` applies one stored event (from the
+webhook, the retry job or a staff replay). Applying is safe to repeat: before
+each write it checks whether Fabman already shows the effect of this result
+(a record whose notes name the result, a result id remembered in the member's
+metadata), so a crash between Fabman's answer and the store's commit never
+doubles a training or an attempt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId, redact
+from bridge.adapters.fabman import Course, FabmanClient, FabmanConflict, FabmanNotFound, FabmanUnavailable, Member, TrainingRecord
+from bridge.adapters.notifier import Notifier, format_dates
+from bridge.adapters.store import Store, utcnow
+from bridge.adapters.store.models import InboxEvent, LedgerEntry
+from bridge.config import Settings
+from bridge.domain import attempts, courses
+from bridge.domain.calendar import today_in, until_date
+from bridge.domain.links import courses_web_link, quiz_url
+from bridge.domain.results import QuizResult, notes_name_result, parse_delivery, training_notes
+
+log = logging.getLogger(__name__)
+
+CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class ResultDeps:
+    """What applying results needs."""
+
+    settings: Settings
+    fabman: FabmanClient
+    codec: CmUserIdCodec
+    store: Store
+    notifier: Notifier
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The webhook's answer: what happened to the delivery."""
+
+    status: str
+    event_id: int | None = None
+    outcome: str | None = None
+    detail: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The response body, without empty fields."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+class Rejected(Exception):
+    """The result cannot be applied as it stands (bad token, unknown member or course)."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying a result did, for the store and the member's mail."""
+
+    outcome: str
+    member: Member
+    course: Course
+    attempts_left: int
+    allowed: int
+    record: TrainingRecord | None = None
+    until: dt.date | None = None
+
+
+# -- receiving -----------------------------------------------------------------
+
+
+def receive(deps: ResultDeps, body: bytes, payload: Any) -> Receipt:
+    """Store a verified delivery and try to apply it now; the receipt is the webhook's answer."""
+    delivery = parse_delivery(payload)
+    if delivery.kind == "verify":
+        return Receipt("verified", detail="ClassMarker verification ping acknowledged")
+    if delivery.kind == "group":
+        return Receipt("ignored", detail="group results are not used by the bridge")
+    result = delivery.result
+    assert result is not None
+    grading = result.requires_grading
+    event, created = deps.store.record_event(
+        {
+            "result_key": f"{result.result_id}:ungraded" if grading else result.result_id,
+            "status": "awaiting_grading" if grading else "queued",
+            "passed": result.passed,
+            "test_name": result.test_name,
+            "payload": body.decode("utf-8", "replace"),
+            "attempts": 0,
+        }
+    )
+    if not created:
+        log.info("result %s delivered again; event %s is %s", result.result_id, event.id, event.status)
+        return Receipt("duplicate", event.id, detail=f"already received; event is {event.status}")
+    if grading:
+        return Receipt("ignored", event.id, detail="stored; waiting for the graded result")
+    log.info("result %s stored as event %s (cm_user_id %s)", result.result_id, event.id, redact(result.cm_user_id))
+    return process(deps, event.id)
+
+
+# -- processing ----------------------------------------------------------------
+
+
+def process(deps: ResultDeps, event_id: int, *, statuses: tuple[str, ...] = ("queued",)) -> Receipt:
+    """Apply one stored event if no other worker holds it; record the outcome and queue mail."""
+    event = deps.store.claim_event(event_id, deps.settings.lease_seconds, statuses=statuses)
+    if event is None:
+        current = deps.store.get_event(event_id)
+        return Receipt("duplicate" if current else "unknown", event_id, detail="being processed or already done")
+    result = parse_delivery(json.loads(event.payload)).result
+    assert result is not None
+    try:
+        member_id, course_id = _identity(deps.codec, result)
+        deps.store.update_event(event.id, member_id=member_id, course_id=course_id)
+        applied = apply_result(deps, result, member_id, course_id)
+    except Rejected as why:
+        _reject(deps, event, str(why))
+        return Receipt("rejected", event.id, detail=str(why))
+    except FabmanUnavailable as error:
+        return _defer(deps, event, error)
+    except Exception as error:  # noqa: BLE001 - contract rule 9: tell member and staff, keep the event
+        log.exception("event %s failed unexpectedly", event.id)
+        _fail(deps, event, result, error)
+        return Receipt("error", event.id, detail="unexpected error; staff were alerted")
+    _record_applied(deps, event, result, applied)
+    return Receipt("applied", event.id, outcome=applied.outcome)
+
+
+def _identity(codec: CmUserIdCodec, result: QuizResult) -> tuple[int, int]:
+    if not result.cm_user_id:
+        raise Rejected("the result carries no cm_user_id")
+    try:
+        identity = codec.decode(result.cm_user_id)
+    except InvalidCmUserId as error:
+        raise Rejected(f"cm_user_id rejected: {error}") from None
+    return identity.member_id, identity.course_id
+
+
+def apply_result(deps: ResultDeps, result: QuizResult, member_id: int, course_id: int) -> Applied:
+    """Change Fabman for one result (idempotent); raises Rejected or FabmanError."""
+    try:
+        member = deps.fabman.get_member(member_id, trainings=True, privileges=False)
+    except FabmanNotFound:
+        raise Rejected(f"member {member_id} does not exist in Fabman") from None
+    try:
+        course = deps.fabman.course(course_id)
+    except FabmanNotFound:
+        raise Rejected(f"training course {course_id} does not exist in Fabman") from None
+    allowed = courses.max_attempts(course, deps.settings.max_course_attempts)
+    if result.passed:
+        return _apply_pass(deps, result, member, course, allowed)
+    return _apply_fail(deps, result, member, course, allowed)
+
+
+def _apply_pass(deps: ResultDeps, result: QuizResult, member: Member, course: Course, allowed: int) -> Applied:
+    records = [r for r in member.trainings or () if r.course_id == course.id]
+    mine = next((r for r in records if notes_name_result(r.notes, result.result_id)), None)
+    left = attempts.attempts_left(member.metadata, course.id, allowed)
+    if mine is None and left <= 0:
+        return Applied("blocked_pass", member, course, 0, allowed)
+    today = today_in(deps.settings.tz)
+    if mine is None:
+        mine = _create_once(deps, member.id, course, result, today)
+    for older in records:
+        if older.id != mine.id:
+            deps.fabman.delete_training(member.id, older.id)
+    _update_metadata(
+        deps, member, lambda m: attempts.without_failed_course(m, course.id) if attempts.has_failed_entry(m, course.id) else None
+    )
+    return Applied("granted", member, course, allowed, allowed, record=mine, until=mine.until_date)
+
+
+def _create_once(deps: ResultDeps, member_id: int, course: Course, result: QuizResult, today: dt.date) -> TrainingRecord:
+    """Create the record; if the answer is lost, look for it before giving up."""
+    until = until_date(today, course.default_duration, course.default_duration_unit)
+    try:
+        return deps.fabman.create_training(member_id, course.id, date=today, until_date=until, notes=training_notes(result))
+    except FabmanUnavailable:
+        existing = [r for r in deps.fabman.list_trainings(member_id) if notes_name_result(r.notes, result.result_id)]
+        if existing:
+            return existing[0]
+        raise
+
+
+def _apply_fail(deps: ResultDeps, result: QuizResult, member: Member, course: Course, allowed: int) -> Applied:
+    def count(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        if attempts.was_counted(metadata, result.result_id):
+            return None
+        return attempts.with_failed_attempt(metadata, course.id, course.title, result.result_id)
+
+    member = _update_metadata(deps, member, count)
+    left = attempts.attempts_left(member.metadata, course.id, allowed)
+    return Applied("failed" if left > 0 else "out_of_attempts", member, course, left, allowed)
+
+
+def _update_metadata(deps: ResultDeps, member: Member, change: Any) -> Member:
+    """PUT a metadata change with the member's lockVersion; on 409 re-read and re-apply."""
+    for _ in range(CONFLICT_RETRIES):
+        updated = change(member.metadata)
+        if updated is None:
+            return member
+        try:
+            return deps.fabman.update_member(member.id, {"metadata": updated}, member.lock_version)
+        except FabmanConflict:
+            log.info("member %s changed meanwhile (409); re-reading", member.id)
+            member = deps.fabman.get_member(member.id, trainings=False, privileges=False)
+    raise FabmanUnavailable(f"member {member.id} kept changing; will retry later", status=409)
+
+
+# -- recording outcomes ----------------------------------------------------------
+
+
+def _mail_context(deps: ResultDeps, member: Member, course: Course | None) -> dict[str, Any]:
+    cs_name, en_name = courses.display_names(course) if course else ("", "")
+    return {"first_name": member.first_name, "course_cs": cs_name, "course_en": en_name}
+
+
+def _record_applied(deps: ResultDeps, event: InboxEvent, result: QuizResult, applied: Applied) -> None:
+    member, course = applied.member, applied.course
+    context = _mail_context(deps, member, course)
+    settings = deps.settings
+    personal = courses_web_link(settings.courses_web_url, settings.courses_web_private_key, member.id)
+    mail_kind = {"granted": "granted", "failed": "failed"}.get(applied.outcome, "out_of_attempts")
+    if applied.outcome == "granted":
+        context.update(format_dates(applied.until), percentage=result.percentage, quiz_name=result.test_name)
+    elif applied.outcome == "failed":
+        cm_url = courses.setting(course, "cm_url")
+        link = quiz_url(cm_url, deps.codec.encode(member.id, course.id)) if courses.is_online(course) else None
+        context.update(
+            attempts_left=applied.attempts_left, percentage=result.percentage, passmark=result.percentage_passmark, quiz_url=link
+        )
+    else:
+        context.update(
+            max_attempts=applied.allowed, courses_web_link=personal, passed_without_attempts=applied.outcome == "blocked_pass"
+        )
+    with deps.store.session() as session:
+        if applied.record is not None:
+            deps.store.insert_ignore(session, LedgerEntry, _ledger_row(result, applied))
+        deps.notifier.queue_member_mail(
+            session,
+            kind=mail_kind,
+            recipient=member.email,
+            dedupe_key=f"event:{event.id}:{mail_kind}",
+            context=context,
+            member_id=member.id,
+            event_id=event.id,
+        )
+        if applied.outcome == "blocked_pass":
+            deps.notifier.queue_staff_alert(
+                session,
+                dedupe_key=f"event:{event.id}:blocked",
+                title="Passed quiz without attempts left",
+                message=f"Member {member.id} passed course {course.id} ({course.title}) but has no attempts left; "
+                "no training was added. Reset the attempts and replay the event if the pass should count.",
+                event_id=event.id,
+                member_id=member.id,
+                course_id=course.id,
+            )
+        session.execute(
+            InboxEvent.__table__.update()
+            .where(InboxEvent.id == event.id)
+            .values(
+                status="applied",
+                outcome=applied.outcome,
+                lease_until=None,
+                last_error=None,
+                next_attempt_at=None,
+                updated_at=utcnow(),
+            )
+        )
+    deps.notifier.flush(limit=10)
+
+
+def _ledger_row(result: QuizResult, applied: Applied) -> dict[str, Any]:
+    record = applied.record
+    assert record is not None
+    return {
+        "result_id": result.result_id,
+        "member_id": applied.member.id,
+        "course_id": applied.course.id,
+        "course_title": applied.course.title,
+        "fabman_record_id": record.id,
+        "quiz_name": result.test_name,
+        "quiz_id": result.test_id,
+        "link_id": result.link_id,
+        "percentage": result.percentage,
+        "points_scored": result.points_scored,
+        "points_available": result.points_available,
+        "percentage_passmark": result.percentage_passmark,
+        "time_started": result.time_started,
+        "time_finished": result.time_finished,
+        "training_date": record.date.isoformat() if record.date else None,
+        "until_date": record.until_date.isoformat() if record.until_date else None,
+        "evidence": result.evidence(),
+        "granted_at": utcnow(),
+    }
+
+
+def _reject(deps: ResultDeps, event: InboxEvent, reason: str) -> None:
+    with deps.store.session() as session:
+        deps.notifier.queue_staff_alert(
+            session,
+            dedupe_key=f"event:{event.id}:rejected",
+            title="ClassMarker result rejected",
+            message=f"Event {event.id} was not applied: {reason}. Nothing was written to Fabman.",
+            event_id=event.id,
+            member_id=event.member_id,
+            course_id=event.course_id,
+        )
+        session.execute(
+            InboxEvent.__table__.update()
+            .where(InboxEvent.id == event.id)
+            .values(status="rejected", outcome="rejected", last_error=reason[:500], lease_until=None, updated_at=utcnow())
+        )
+    log.warning("event %s rejected: %s", event.id, reason)
+    deps.notifier.flush(limit=10)
+
+
+def _defer(deps: ResultDeps, event: InboxEvent, error: Exception) -> Receipt:
+    """Keep the event queued with backoff; after the maximum age it is dead and staff are told."""
+    age = utcnow() - event.received_at
+    settings = deps.settings
+    if age > dt.timedelta(hours=settings.retry_max_age_hours):
+        with deps.store.session() as session:
+            deps.notifier.queue_staff_alert(
+                session,
+                dedupe_key=f"event:{event.id}:dead",
+                title="ClassMarker result could not be applied",
+                message=f"Event {event.id} failed for {settings.retry_max_age_hours} h ({error}). "
+                "Replay it once Fabman works: `flask replay-event {event.id}`.",
+                event_id=event.id,
+                member_id=event.member_id,
+                course_id=event.course_id,
+            )
+            session.execute(
+                InboxEvent.__table__.update()
+                .where(InboxEvent.id == event.id)
+                .values(status="dead", last_error=str(error)[:500], lease_until=None, updated_at=utcnow())
+            )
+        deps.notifier.flush(limit=10)
+        return Receipt("dead", event.id, detail="gave up; staff were alerted")
+    delay = settings.retry_base_seconds * 2 ** min(event.attempts - 1, 10) * (0.5 + random.random())  # noqa: S311
+    deps.store.finish_event(
+        event.id,
+        status="queued",
+        last_error=str(error)[:500],
+        next_attempt_at=utcnow() + dt.timedelta(seconds=min(delay, 3600)),
+    )
+    log.warning("event %s queued for retry after Fabman failure: %s", event.id, error)
+    return Receipt("queued", event.id, detail="stored; Fabman is unavailable, it will be applied later")
+
+
+def _fail(deps: ResultDeps, event: InboxEvent, result: QuizResult, error: Exception) -> None:
+    member: Member | None = None
+    course: Course | None = None
+    current = deps.store.get_event(event.id)
+    member_id = current.member_id if current else None
+    try:
+        if member_id is not None:
+            member = deps.fabman.get_member(member_id, trainings=False, privileges=False)
+        if current and current.course_id is not None:
+            course = deps.fabman.course(current.course_id)
+    except Exception:  # noqa: BLE001 - best effort: the alert below still goes out
+        log.warning("could not load member/course for the error mail of event %s", event.id)
+    with deps.store.session() as session:
+        if member is not None:
+            deps.notifier.queue_member_mail(
+                session,
+                kind="error",
+                recipient=member.email,
+                dedupe_key=f"event:{event.id}:error",
+                context={**_mail_context(deps, member, course), "event_id": event.id},
+                member_id=member.id,
+                event_id=event.id,
+            )
+        deps.notifier.queue_staff_alert(
+            session,
+            dedupe_key=f"event:{event.id}:error:{event.attempts}",
+            title="Error while applying a ClassMarker result",
+            message=f"Event {event.id} (result {result.result_id}) failed: {type(error).__name__}: {error}. "
+            f"Inspect it with `flask show-event {event.id}` and replay it with `flask replay-event {event.id}`.",
+            event_id=event.id,
+            member_id=member_id,
+            course_id=current.course_id if current else None,
+        )
+        session.execute(
+            InboxEvent.__table__.update()
+            .where(InboxEvent.id == event.id)
+            .values(status="error", last_error=f"{type(error).__name__}: {error}"[:500], lease_until=None, updated_at=utcnow())
+        )
+    deps.notifier.flush(limit=10)
+
+
+# -- the retry job and replays -----------------------------------------------------
+
+
+def retry_due(deps: ResultDeps, *, limit: int = 200) -> dict[str, int]:
+    """Process queued events that are due, then send due mail; a summary of counts."""
+    summary = {"processed": 0, "applied": 0, "queued": 0, "rejected": 0, "error": 0, "dead": 0}
+    for event_id in deps.store.due_event_ids(limit):
+        receipt = process(deps, event_id, statuses=("queued",))
+        summary["processed"] += 1
+        if receipt.status in summary:
+            summary[receipt.status] += 1
+    report = deps.notifier.flush(limit=1000)
+    summary.update(mails_sent=report.sent, mails_failed=report.failed, mails_dead=report.dead)
+    return summary
+
+
+REPLAYABLE = ("queued", "dead", "error", "rejected")
+
+
+def replay(deps: ResultDeps, event_id: int) -> Receipt:
+    """Staff put a dead, failed or rejected event back and process it now."""
+    event = deps.store.get_event(event_id)
+    if event is None:
+        return Receipt("unknown", event_id, detail="no such event")
+    if event.status not in REPLAYABLE:
+        return Receipt(event.status, event_id, detail=f"event is {event.status}; only {', '.join(REPLAYABLE)} events replay")
+    deps.store.finish_event(event_id, status="queued", next_attempt_at=None)
+    return process(deps, event_id)

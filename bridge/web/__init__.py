@@ -1,0 +1,13 @@
+"""The web layer: one blueprint per client of the bridge."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from bridge.web import admin, cron, health, profile, webhook
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount every client's endpoints."""
+    for module in (profile, webhook, cron, admin, health):
+        app.register_blueprint(module.blueprint)

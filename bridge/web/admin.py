@@ -1,0 +1,127 @@
+"""Staff endpoints: reset attempts, inspect and replay ClassMarker events."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from bridge.container import services
+from bridge.errors import NotFound, ValidationFailed
+from bridge.services import admin, results
+from bridge.web.auth import require_api_key
+from bridge.web.inputs import json_object, positive_id
+from bridge.web.webhook import result_deps
+
+blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+
+EVENT_STATUSES = ("queued", "applied", "rejected", "error", "dead", "awaiting_grading")
+
+
+@blueprint.post("/reset_attempts")
+@require_api_key
+def reset_attempts() -> Response:
+    """Clear a member's failed attempts of one course.
+    ---
+    tags: [admin]
+    security: [{FabmanApiKey: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/MemberCourse'}
+          example: {member_id: 3, training_id: 2}
+    responses:
+      200:
+        description: Attempts reset; other metadata untouched.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/AttemptsReset'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404: {$ref: '#/components/responses/NotFound'}
+      422: {$ref: '#/components/responses/Invalid'}
+      502: {$ref: '#/components/responses/Upstream'}
+      503: {$ref: '#/components/responses/Upstream'}
+      504: {$ref: '#/components/responses/Upstream'}
+    """
+    body = json_object()
+    member_id, course_id = positive_id(body, "member_id"), positive_id(body, "training_id")
+    return jsonify(admin.reset_attempts(services().fabman, member_id, course_id))
+
+
+@blueprint.get("/events")
+@require_api_key
+def list_events() -> Response:
+    """The newest ClassMarker events in the inbox.
+    ---
+    tags: [admin]
+    security: [{FabmanApiKey: []}]
+    parameters:
+      - name: status
+        in: query
+        required: false
+        schema: {type: string, enum: [queued, applied, rejected, error, dead, awaiting_grading]}
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 500, default: 100}}
+    responses:
+      200:
+        description: Events, newest first (without the raw payload).
+        content:
+          application/json:
+            schema: {type: array, items: {$ref: '#/components/schemas/Event'}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      422: {$ref: '#/components/responses/Invalid'}
+    """
+    status = request.args.get("status") or None
+    if status is not None and status not in EVENT_STATUSES:
+        raise ValidationFailed(f"status must be one of {', '.join(EVENT_STATUSES)}", field="status")
+    limit = request.args.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= 500:
+        raise ValidationFailed("limit must be an integer from 1 to 500", field="limit")
+    events = services().store.events(status=status, limit=int(limit))
+    return jsonify([admin.describe_event(e) for e in events])
+
+
+@blueprint.get("/events/<int:event_id>")
+@require_api_key
+def show_event(event_id: int) -> Response:
+    """One ClassMarker event and what became of it.
+    ---
+    tags: [admin]
+    security: [{FabmanApiKey: []}]
+    parameters:
+      - {name: event_id, in: path, required: true, schema: {type: integer}}
+    responses:
+      200:
+        description: The event.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Event'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404: {$ref: '#/components/responses/NotFound'}
+    """
+    event = services().store.get_event(event_id)
+    if event is None:
+        raise NotFound(f"event {event_id} does not exist")
+    return jsonify(admin.describe_event(event))
+
+
+@blueprint.post("/events/<int:event_id>/replay")
+@require_api_key
+def replay_event(event_id: int) -> Response:
+    """Put a dead, failed or rejected event back and process it now.
+    ---
+    tags: [admin]
+    security: [{FabmanApiKey: []}]
+    parameters:
+      - {name: event_id, in: path, required: true, schema: {type: integer}}
+    responses:
+      200:
+        description: What processing did (the same receipt as the webhook's).
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/WebhookReceipt'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404: {$ref: '#/components/responses/NotFound'}
+    """
+    if services().store.get_event(event_id) is None:
+        raise NotFound(f"event {event_id} does not exist")
+    return jsonify(results.replay(result_deps(), event_id).as_json())

@@ -1,0 +1,249 @@
+"""Swagger UI at `/apidocs/` and the OpenAPI 3 document at `/apispec.json` (flasgger).
+
+Each view's docstring carries its own operation (summary on the first line);
+the shared schemas, responses and security schemes live here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flasgger import Swagger
+from flask import Flask
+
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
+
+
+TEMPLATE: dict[str, Any] = {
+    "info": {
+        "title": "FabLab Bridge",
+        "version": "1.0.0",
+        "description": (
+            "Connects Fabman (members, trainings) with ClassMarker (online quizzes).\n\n"
+            "* **Profile** endpoints serve the member's profile page; authenticate with the Fabman API key.\n"
+            "* **Webhook** receives ClassMarker results, signed with HMAC-SHA256.\n"
+            "* **Cron** endpoints are called by the scheduler with the `CronjobToken` header.\n"
+            "* **Admin** endpoints are for staff; same key as the profile endpoints.\n\n"
+            "Every error is RFC 9457 problem details (`type`, `title`, `status`, `detail`)."
+        ),
+    },
+    "tags": [
+        {"name": "profile", "description": "The member's profile page (FabLab web)."},
+        {"name": "webhook", "description": "ClassMarker result webhook."},
+        {"name": "cron", "description": "Scheduled jobs."},
+        {"name": "admin", "description": "Staff tools."},
+        {"name": "operations", "description": "Health checks."},
+    ],
+    "components": {
+        "securitySchemes": {
+            "FabmanApiKey": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "The bridge's Fabman API key, with or without the `Bearer ` prefix.",
+            },
+            "CronjobToken": {"type": "apiKey", "in": "header", "name": "CronjobToken"},
+            "ClassMarkerSignature": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Classmarker-Hmac-Sha256",
+                "description": "base64(HMAC-SHA256(webhook secret, raw body)).",
+            },
+        },
+        "responses": {
+            "BadRequest": _problem_response("The body or a field is missing or malformed."),
+            "Invalid": _problem_response("A field has an invalid value; `field` names it."),
+            "Unauthorized": _problem_response("Missing or wrong credentials."),
+            "NotFound": _problem_response("No such member, course or record."),
+            "NotConfigured": _problem_response("The endpoint's secret is not configured on this bridge."),
+            "Upstream": _problem_response("Fabman failed (502), is unavailable (503) or timed out (504)."),
+            "TooLarge": _problem_response("The body is over 1 MiB."),
+        },
+        "schemas": {
+            "Problem": {
+                "type": "object",
+                "required": ["type", "title", "status", "detail"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "field": {"type": "string"},
+                    "request_id": {"type": "string"},
+                },
+            },
+            "AbsolvedTraining": {
+                "type": "object",
+                "required": ["id", "title", "date", "until_date"],
+                "properties": {
+                    "id": {"type": "integer", "description": "Training course id."},
+                    "title": {"type": "string"},
+                    "cs_name": {"type": "string"},
+                    "en_name": {"type": "string"},
+                    "date": {"type": "string", "format": "date"},
+                    "until_date": {"type": "string", "format": "date", "nullable": True},
+                    "record_id": {"type": "integer", "description": "Fabman training record id."},
+                    "online": {"type": "boolean"},
+                },
+                "example": {
+                    "id": 2,
+                    "title": "Laserová řezačka",
+                    "cs_name": "Laserová řezačka",
+                    "en_name": "Laser cutter",
+                    "date": "2026-03-02",
+                    "until_date": "2027-03-02",
+                    "record_id": 17,
+                    "online": True,
+                },
+            },
+            "AvailableTraining": {
+                "type": "object",
+                "required": ["id", "title", "quiz_url", "attempts", "attempts_left"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "title": {"type": "string"},
+                    "cs_name": {"type": "string"},
+                    "en_name": {"type": "string"},
+                    "wiki_url": {"type": "string", "nullable": True},
+                    "yt_url": {"type": "string", "nullable": True},
+                    "quiz_url": {"type": "string", "nullable": True, "description": "Null when no attempts are left."},
+                    "attempts": {"type": "integer", "description": "Failed attempts so far."},
+                    "max_attempts": {"type": "integer"},
+                    "attempts_left": {"type": "integer"},
+                },
+            },
+            "MemberCourse": {
+                "type": "object",
+                "required": ["member_id", "training_id"],
+                "properties": {
+                    "member_id": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]+$"}]},
+                    "training_id": {
+                        "description": "Training course id.",
+                        "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]+$"}],
+                    },
+                },
+            },
+            "TrainingLinks": {
+                "type": "object",
+                "required": ["quiz_url", "title", "cs_name", "en_name", "wiki_url", "yt_url", "attempts_left"],
+                "properties": {
+                    "quiz_url": {"type": "string", "nullable": True},
+                    "title": {"type": "string"},
+                    "cs_name": {"type": "string"},
+                    "en_name": {"type": "string"},
+                    "wiki_url": {"type": "string", "nullable": True},
+                    "yt_url": {"type": "string", "nullable": True},
+                    "attempts": {"type": "integer"},
+                    "max_attempts": {"type": "integer"},
+                    "attempts_left": {"type": "integer"},
+                },
+            },
+            "ClassMarkerResult": {
+                "type": "object",
+                "description": "ClassMarker's link-result payload (see ClassMarker's webhook docs).",
+                "properties": {
+                    "payload_type": {"type": "string", "example": "single_user_test_results_link"},
+                    "payload_status": {"type": "string", "enum": ["live", "verify"]},
+                    "test": {"type": "object"},
+                    "link": {"type": "object"},
+                    "result": {"type": "object"},
+                },
+            },
+            "WebhookReceipt": {
+                "type": "object",
+                "required": ["status"],
+                "properties": {
+                    "status": {
+                        "type": "string",
+                        "enum": [
+                            "verified",
+                            "ignored",
+                            "applied",
+                            "queued",
+                            "duplicate",
+                            "rejected",
+                            "error",
+                            "dead",
+                            "unknown",
+                            "awaiting_grading",
+                        ],
+                    },
+                    "event_id": {"type": "integer"},
+                    "outcome": {"type": "string", "enum": ["granted", "failed", "out_of_attempts", "blocked_pass"]},
+                    "detail": {"type": "string"},
+                },
+                "example": {"status": "applied", "event_id": 12, "outcome": "granted"},
+            },
+            "RetrySummary": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "example": {
+                    "processed": 2,
+                    "applied": 2,
+                    "queued": 0,
+                    "rejected": 0,
+                    "error": 0,
+                    "dead": 0,
+                    "mails_sent": 2,
+                    "mails_failed": 0,
+                    "mails_dead": 0,
+                },
+            },
+            "AttemptsReset": {
+                "type": "object",
+                "properties": {
+                    "member_id": {"type": "integer"},
+                    "training_id": {"type": "integer"},
+                    "attempts_before": {"type": "integer"},
+                    "attempts": {"type": "integer"},
+                },
+            },
+            "Event": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "result_id": {"type": "string"},
+                    "status": {"type": "string"},
+                    "outcome": {"type": "string", "nullable": True},
+                    "member_id": {"type": "integer", "nullable": True},
+                    "course_id": {"type": "integer", "nullable": True},
+                    "passed": {"type": "boolean", "nullable": True},
+                    "quiz": {"type": "string", "nullable": True},
+                    "attempts": {"type": "integer"},
+                    "next_attempt_at": {"type": "string", "format": "date-time", "nullable": True},
+                    "last_error": {"type": "string", "nullable": True},
+                    "received_at": {"type": "string", "format": "date-time", "nullable": True},
+                    "updated_at": {"type": "string", "format": "date-time", "nullable": True},
+                },
+            },
+            "Readiness": {
+                "type": "object",
+                "properties": {
+                    "status": {"type": "string"},
+                    "checks": {"type": "object", "additionalProperties": {"type": "boolean"}},
+                },
+            },
+        },
+    },
+}
+
+CONFIG: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "headers": [],
+    "specs": [
+        {"endpoint": "apispec", "route": "/apispec.json", "rule_filter": lambda rule: True, "model_filter": lambda tag: True}
+    ],
+    "static_url_path": "/flasgger_static",
+    "swagger_ui": True,
+    "specs_route": "/apidocs/",
+    "title": "FabLab Bridge API",
+}
+
+
+def register_docs(app: Flask) -> Swagger:
+    """Serve Swagger UI and the OpenAPI document."""
+    return Swagger(app, template=TEMPLATE, config=CONFIG, merge=False)

@@ -1,0 +1,56 @@
+"""Liveness and readiness for the platform's health checks."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from bridge.container import services
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/health")
+def health() -> Response:
+    """The process runs.
+    ---
+    tags: [operations]
+    responses:
+      200:
+        description: Alive.
+        content:
+          application/json:
+            schema: {type: object, properties: {status: {type: string, example: ok}}}
+    """
+    return jsonify({"status": "ok"})
+
+
+@blueprint.get("/ready")
+def ready() -> tuple[Response, int]:
+    """The store answers and the configuration is complete.
+    ---
+    tags: [operations]
+    responses:
+      200:
+        description: Ready to serve every client.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Readiness'}
+      503:
+        description: Something the bridge needs is missing; `checks` says what.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Readiness'}
+    """
+    found = services()
+    settings = found.settings
+    checks: dict[str, bool] = {}
+    try:
+        found.store.ping()
+        checks["store"] = True
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        checks["store"] = False
+    checks["webhook_secret"] = bool(settings.classmarker_webhook_secret) or not settings.verify_classmarker_requests
+    checks["cronjob_token"] = bool(settings.cronjob_token)
+    checks["mail_sender"] = bool(settings.mail_default_sender)
+    ok = all(checks.values())
+    return jsonify({"status": "ready" if ok else "not ready", "checks": checks}), 200 if ok else 503

@@ -1,0 +1,89 @@
+"""Request ids, one-line logs, `Server-Timing` and security headers.
+
+Fabman calls are reported by the client's observer into the current request,
+so `Server-Timing` shows the total and each upstream call (TRACK_TIME=true).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, g, has_request_context, request
+
+log = logging.getLogger("bridge.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp every log record with the current request id ("-" outside requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """One line per event on stdout, each with the request id; set up once per process."""
+    root = logging.getLogger()
+    if any(getattr(h, "_bridge", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    handler.addFilter(RequestIdFilter())
+    handler._bridge = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def record_upstream_call(method: str, path: str, status: int | None, seconds: float) -> None:
+    """Fabman client observer: remember each call for Server-Timing and the log."""
+    if has_request_context():
+        g.setdefault("upstream_calls", []).append((method, status, seconds))
+    logging.getLogger("bridge.fabman").debug("%s %s -> %s in %.1f ms", method, path, status, seconds * 1000)
+
+
+def register_observability(app: Flask, *, track_time: bool) -> None:
+    """Install the request hooks."""
+
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex[:16]
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        calls = g.get("upstream_calls", [])
+        response.headers["X-Request-Id"] = g.get("request_id", "-")
+        if track_time:
+            parts = [f"total;dur={elapsed * 1000:.1f}"]
+            parts += [f'fabman{i};desc="{m} {s}";dur={d * 1000:.1f}' for i, (m, s, d) in enumerate(calls, 1)]
+            response.headers["Server-Timing"] = ", ".join(parts)
+        _security_headers(response)
+        log.info(
+            "%s %s -> %s in %.1f ms (%d Fabman calls)",
+            request.method,
+            request.path,
+            response.status_code,
+            elapsed * 1000,
+            len(calls),
+        )
+        return response
+
+
+def _security_headers(response: Response) -> None:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if not request.path.startswith(("/apidocs", "/flasgger_static")):
+        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        headers.setdefault("Cache-Control", "no-store")

@@ -1,0 +1,114 @@
+"""Endpoints of the member's profile page (FabLab web): trainings held and open, quiz links."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from bridge.container import services
+from bridge.domain.calendar import today_in
+from bridge.services import profile
+from bridge.web.auth import require_api_key
+from bridge.web.inputs import flag, json_object, positive_id
+
+blueprint = Blueprint("profile", __name__)
+
+
+def _deps() -> profile.ProfileDeps:
+    found = services()
+    return profile.ProfileDeps(found.fabman, found.codec, found.settings.max_course_attempts)
+
+
+@blueprint.get("/absolved_trainings/<int:member_id>")
+@blueprint.get("/absolved_training/<int:member_id>", endpoint="absolved_training_alias")
+@require_api_key
+def absolved_trainings(member_id: int) -> Response:
+    """Trainings the member holds now (one per course, the latest).
+    ---
+    tags: [profile]
+    description: >
+      Active trainings (untilDate null or after today in TIMEZONE) of online
+      courses; `include_offline=true` adds presence-only courses.
+      `/absolved_training/{member_id}` is an alias kept for the existing web.
+    security: [{FabmanApiKey: []}]
+    parameters:
+      - {name: member_id, in: path, required: true, schema: {type: integer, minimum: 1}}
+      - {name: include_offline, in: query, required: false, schema: {type: boolean, default: false}}
+    responses:
+      200:
+        description: The trainings, sorted by title.
+        content:
+          application/json:
+            schema: {type: array, items: {$ref: '#/components/schemas/AbsolvedTraining'}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404: {$ref: '#/components/responses/NotFound'}
+      422: {$ref: '#/components/responses/Invalid'}
+      502: {$ref: '#/components/responses/Upstream'}
+      503: {$ref: '#/components/responses/Upstream'}
+      504: {$ref: '#/components/responses/Upstream'}
+    """
+    settings = services().settings
+    listed = profile.absolved_trainings(
+        services().fabman, member_id, today_in(settings.tz), include_offline=flag("include_offline")
+    )
+    return jsonify(listed)
+
+
+@blueprint.get("/available_trainings/<int:member_id>")
+@require_api_key
+def available_trainings(member_id: int) -> Response:
+    """Online courses the member may take now, with personal quiz links.
+    ---
+    tags: [profile]
+    description: >
+      Every active online course the member holds no active training for,
+      without admin-only courses unless the member is an admin or owner.
+      `quiz_url` is null when no attempts are left (staff must reset them).
+    security: [{FabmanApiKey: []}]
+    parameters:
+      - {name: member_id, in: path, required: true, schema: {type: integer, minimum: 1}}
+    responses:
+      200:
+        description: The courses on offer, sorted by title.
+        content:
+          application/json:
+            schema: {type: array, items: {$ref: '#/components/schemas/AvailableTraining'}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404: {$ref: '#/components/responses/NotFound'}
+      502: {$ref: '#/components/responses/Upstream'}
+      503: {$ref: '#/components/responses/Upstream'}
+      504: {$ref: '#/components/responses/Upstream'}
+    """
+    settings = services().settings
+    return jsonify(profile.available_trainings(_deps(), member_id, today_in(settings.tz)))
+
+
+@blueprint.post("/get_training_links")
+@require_api_key
+def get_training_links() -> Response:
+    """The personal quiz link and study materials of one course for one member.
+    ---
+    tags: [profile]
+    security: [{FabmanApiKey: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/MemberCourse'}
+          example: {member_id: 1, training_id: 2}
+    responses:
+      200:
+        description: Links for the course.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/TrainingLinks'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404: {$ref: '#/components/responses/NotFound'}
+      422: {$ref: '#/components/responses/Invalid'}
+      502: {$ref: '#/components/responses/Upstream'}
+      503: {$ref: '#/components/responses/Upstream'}
+      504: {$ref: '#/components/responses/Upstream'}
+    """
+    body = json_object()
+    member_id, course_id = positive_id(body, "member_id"), positive_id(body, "training_id")
+    return jsonify(profile.training_links(_deps(), member_id, course_id))

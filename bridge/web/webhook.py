@@ -1,0 +1,72 @@
+"""The ClassMarker result webhook."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, jsonify, request
+
+from bridge.container import services
+from bridge.domain.results import InvalidResult, signature_valid
+from bridge.errors import BadRequest, Unauthorized
+from bridge.services import results
+
+blueprint = Blueprint("webhook", __name__)
+
+SIGNATURE_HEADER = "X-Classmarker-Hmac-Sha256"
+
+
+def result_deps() -> results.ResultDeps:
+    """The result use cases' dependencies from the running app."""
+    found = services()
+    return results.ResultDeps(found.settings, found.webhook_fabman, found.codec, found.store, found.notifier)
+
+
+@blueprint.post("/add_classmarker_training")
+def add_classmarker_training() -> Response:
+    """Receive a ClassMarker quiz result.
+    ---
+    tags: [webhook]
+    description: |
+      Verifies `X-Classmarker-Hmac-Sha256` (base64 HMAC-SHA256 of the raw body;
+      several comma-separated values allowed), stores the result durably, then
+      applies it: a pass adds the training in Fabman, a fail counts an attempt;
+      the member is mailed either way. When Fabman fails the result stays
+      queued and `/cron/retry` applies it later. The same `link_result_id` has
+      its effect once however often it is delivered.
+
+      `status` in the answer: `verified` (ping), `ignored` (group result or
+      waiting for grading), `applied`, `queued`, `duplicate`, `rejected`
+      (token or member invalid; staff alerted), `error` (unexpected; staff
+      alerted), `dead`.
+    security: [{ClassMarkerSignature: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/ClassMarkerResult'}
+    responses:
+      200:
+        description: Stored (and possibly applied); never needs a retry by ClassMarker.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/WebhookReceipt'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      413: {$ref: '#/components/responses/TooLarge'}
+    """
+    settings = services().settings
+    body = request.get_data(cache=False)
+    if settings.verify_classmarker_requests and not signature_valid(
+        settings.classmarker_webhook_secret or "", body, request.headers.get(SIGNATURE_HEADER)
+    ):
+        raise Unauthorized(f"missing or wrong {SIGNATURE_HEADER} signature")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not JSON") from None
+    try:
+        receipt = results.receive(result_deps(), body, payload)
+    except InvalidResult as error:
+        raise BadRequest(f"not a ClassMarker result: {error}") from None
+    return jsonify(receipt.as_json())

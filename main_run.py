@@ -1,0 +1,56 @@
+"""Entry point: `gunicorn main_run:app`, `python main_run.py`, or `python main_run.py --demo`.
+
+The WSGI application is built lazily on first access to `app`, so
+`python main_run.py --demo` and `--gen-fernet-key` work without configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def _build() -> Any:
+    from bridge import create_app
+    from bridge.config import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as error:
+        sys.stderr.write(f"FabLab Bridge cannot start: {error}\n")
+        raise SystemExit(2) from None
+
+
+def __getattr__(name: str) -> Any:
+    """`main_run.app` for gunicorn and `flask --app main_run`, built once on first access."""
+    if name == "app":
+        application = _build()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the bridge (development server), the demo, or print a new Fernet key."""
+    parser = argparse.ArgumentParser(description="FabLab Bridge")
+    parser.add_argument("--demo", action="store_true", help="run with the built-in Fabman simulator, no accounts needed")
+    parser.add_argument("--gen-fernet-key", action="store_true", help="print a new Fernet key and exit")
+    parser.add_argument("--port", type=int, default=None, help="port (default: PORT, or 5000)")
+    args = parser.parse_args(argv)
+    if args.gen_fernet_key:
+        from cryptography.fernet import Fernet
+
+        print(Fernet.generate_key().decode("ascii"))
+        return
+    if args.demo:
+        from bridge.demo import run_demo
+
+        run_demo(port=args.port or 5000)
+        return
+    application = _build()
+    application.run(host="0.0.0.0", port=args.port or application.extensions["fablab_bridge"].settings.port)  # noqa: S104
+
+
+if __name__ == "__main__":
+    main()

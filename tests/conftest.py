@@ -1,0 +1,137 @@
+"""Shared fixtures: the app (flaskr style), the Fabman simulator, a real SMTP server, the store.
+
+The store is SQLite in a temporary folder unless TEST_DATABASE_URL points at
+PostgreSQL; then every test starts from an empty schema there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from bridge import create_app
+from bridge.adapters.store import Store
+from bridge.config import load_settings
+from bridge.container import Services, services
+from bridge.simulator import FabmanSimulator
+from bridge.simulator.seed import demo_state
+from tests.support import CRON_TOKEN, WEBHOOK_SECRET, SmtpSink
+
+FERNET_KEY = Fernet.generate_key().decode("ascii")
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server: SmtpSink) -> SmtpSink:
+    """The SMTP sink, emptied for this test."""
+    smtp_server.clear()
+    return smtp_server
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store for one test."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        yield f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
+        return
+    store = Store(url)
+    store.drop_all()
+    store.dispose()
+    yield url
+
+
+@pytest.fixture
+def simulator() -> Iterator[FabmanSimulator]:
+    """The Fabman simulator with the FabLab Brno sample data."""
+    with FabmanSimulator(demo_state()) as sim:
+        yield sim
+
+
+@pytest.fixture
+def env(simulator: FabmanSimulator, smtp: SmtpSink, database_url: str) -> dict[str, str]:
+    """The environment of a bridge wired to the simulator, the SMTP sink and the test store."""
+    return {
+        "FABMAN_API_KEY": simulator.api_key,
+        "FABMAN_API_URL": simulator.base_url,
+        "FERNET_KEY": FERNET_KEY,
+        "CLASSMARKER_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CRONJOB_TOKEN": CRON_TOKEN,
+        "SECRET_KEY": "test-secret-key",
+        "DATABASE_URL": database_url,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp.port),
+        "MAIL_DEFAULT_SENDER": "bridge@fablab.example",
+        "FABLAB_SUPPORT_EMAIL": "staff@fablab.example",
+        "COURSES_WEB_URL": "https://courses.fablab.example/member",
+        "COURSES_WEB_PRIVATE_KEY": "courses-key",
+        "RETRY_BASE_SECONDS": "0",
+    }
+
+
+@pytest.fixture
+def make_app(env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
+    """Build apps from the test environment plus overrides (None removes a variable)."""
+    built: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        merged = {**env, **{k: v for k, v in overrides.items() if v is not None}}
+        for key, value in overrides.items():
+            if value is None:
+                merged.pop(key, None)
+        app = create_app(load_settings(merged))
+        app.config["TESTING"] = True
+        built.append(app)
+        return app
+
+    yield build
+    for app in built:
+        found = services(app)
+        found.fabman.close()
+        found.store.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def bridge(app: Flask) -> Services:
+    """The app's adapters (store, codec, notifier...)."""
+    return services(app)
+
+
+@pytest.fixture
+def api_headers(simulator: FabmanSimulator) -> dict[str, str]:
+    """What the FabLab web sends."""
+    return {"Authorization": simulator.api_key}
+
+
+@pytest.fixture
+def cron_headers() -> dict[str, str]:
+    """What the scheduler sends."""
+    return {"CronjobToken": CRON_TOKEN}
