@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo", action="store_true", help="run with the built-in Fabman simulator, no accounts needed")
     parser.add_argument("--gen-fernet-key", action="store_true", help="print a new Fernet key and exit")
     parser.add_argument("--port", type=int, default=None, help="port (default: PORT, or 5000)")
+    parser.add_argument("--host", default=None, help="interface to listen on (default: 127.0.0.1 for the demo, 0.0.0.0 otherwise)")
     args = parser.parse_args(argv)
     if args.gen_fernet_key:
         from cryptography.fernet import Fernet
@@ -46,10 +47,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.demo:
         from bridge.demo import run_demo
 
-        run_demo(port=args.port or 5000)
+        run_demo(host=args.host or "127.0.0.1", port=args.port or 5000)
         return
     application = _build()
-    application.run(host="0.0.0.0", port=args.port or application.extensions["fablab_bridge"].settings.port)  # noqa: S104
+    port = args.port or application.extensions["fablab_bridge"].settings.port
+    application.run(host=args.host or "0.0.0.0", port=port)  # noqa: S104 - a server listens on all interfaces
 
 
 if __name__ == "__main__":

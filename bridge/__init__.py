@@ -59,6 +59,7 @@ def configure_app(app: Flask, settings: Settings) -> None:
         MAIL_SUPPRESS_SEND=settings.mail_suppress_send,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
 
 def register_extensions(app: Flask, settings: Settings, *, migrate: bool) -> None:

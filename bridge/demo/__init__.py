@@ -9,7 +9,6 @@ signed ClassMarker result.
 from __future__ import annotations
 
 import json
-import logging
 import shlex
 import sys
 import tempfile
@@ -69,7 +68,7 @@ def sample_result(token: str, *, passed: bool = True, result_id: int = 88123401)
     }
 
 
-def _show_mail(message: Message, app: Flask) -> None:
+def _show_mail(app: Flask, message: Message) -> None:
     sys.stdout.write(f"\n--- mail to {', '.join(message.recipients)}: {message.subject}\n{message.body}\n--- end of mail\n")
 
 
@@ -105,16 +104,15 @@ def print_guide(app: Flask, base: str, folder: Path) -> None:
     sys.stdout.flush()
 
 
-def run_demo(port: int = 5000) -> None:
+def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
     """Start the simulator and the bridge and serve until interrupted."""
-    logging.basicConfig(level=logging.WARNING)
     folder = Path(tempfile.mkdtemp(prefix="fablab-bridge-demo-"))
     simulator = FabmanSimulator(demo_state()).start()
     try:
         settings = load_settings(demo_environment(simulator.base_url, simulator.api_key, folder))
         app = create_app(settings)
-        email_dispatched.connect(_show_mail)
+        email_dispatched.connect(_show_mail, app)
         print_guide(app, f"http://127.0.0.1:{port}", folder)
-        app.run(host="127.0.0.1", port=port, use_reloader=False)
+        app.run(host=host, port=port, use_reloader=False)
     finally:
         simulator.stop()
