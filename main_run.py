@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo", action="store_true", help="run with the built-in Fabman simulator, no accounts needed")
     parser.add_argument("--gen-fernet-key", action="store_true", help="print a new Fernet key and exit")
     parser.add_argument("--port", type=int, default=None, help="port (default: PORT, or 5000)")
-    parser.add_argument("--host", default=None, help="interface to listen on (default: 127.0.0.1 for the demo, 0.0.0.0 otherwise)")
+    parser.add_argument(
+        "--host", default=None, help="interface to listen on (default: 127.0.0.1 for the demo, 0.0.0.0 otherwise)"
+    )
     args = parser.parse_args(argv)
     if args.gen_fernet_key:
         from cryptography.fernet import Fernet
