@@ -19,7 +19,8 @@ def _build() -> Any:
         return create_app()
     except ConfigError as error:
         sys.stderr.write(f"FabLab Bridge cannot start: {error}\n")
-        raise SystemExit(2) from None
+        # 3 is gunicorn's "worker failed to boot": the master stops instead of respawning workers forever.
+        raise SystemExit(3) from None
 
 
 def __getattr__(name: str) -> Any:
