@@ -1,0 +1,352 @@
+"""Expired trainings: announced to the member first, removed from Fabman after.
+
+Two ways in, one rule: the member's expiry mail is committed to the outbox
+before anything is deleted, under a key per training record
+(``expiry:{member}:{record}``) that the sweep and the scheduler's
+`/training_expiration` share. So a crash between the mail and the delete, a
+scheduler retry, or a second sweep the same day never mails twice, and a rerun
+still removes what is left. Reminders ride along in the sweep, keyed per record
+and `untilDate`, so each is sent once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import TemplateError
+from sqlalchemy import select
+
+from bridge.adapters.codec import CmUserIdCodec
+from bridge.adapters.fabman import Course, FabmanClient, FabmanError, Member, TrainingRecord
+from bridge.adapters.notifier import Notifier, format_dates
+from bridge.adapters.store import Store
+from bridge.adapters.store.models import OutboxMessage
+from bridge.config import Settings
+from bridge.domain import attempts, courses
+from bridge.domain.calendar import today_in
+from bridge.domain.expiry import expired_records, expiry_mail_key, is_expired, reminder_mail_key, reminder_records
+from bridge.domain.links import courses_web_link, quiz_url
+from bridge.errors import BridgeError, NotFound
+from bridge.services.profile import load_course, load_member
+
+log = logging.getLogger(__name__)
+
+DELETE_CONCURRENCY = 4
+"""Deletes in flight at once: fast on hundreds of records, gentle on Fabman's per-IP rate limit."""
+
+
+@dataclass(frozen=True)
+class ExpiryDeps:
+    """What the expiry use cases need, built once by the app factory."""
+
+    settings: Settings
+    fabman: FabmanClient
+    codec: CmUserIdCodec
+    store: Store
+    notifier: Notifier
+
+
+class TrainingStillActive(BridgeError):
+    """The scheduler asked to announce a training that is active in the FabLab's calendar."""
+
+    status, title, slug = 409, "Training still active", "training-still-active"
+
+
+@dataclass
+class SweepSummary:
+    """What one sweep did (or, in a dry run, would do)."""
+
+    dry_run: bool
+    today: dt.date
+    reminder_days: int
+    members_scanned: int = 0
+    expired_found: int = 0
+    removed: int = 0
+    mails_queued: int = 0
+    reminders_queued: int = 0
+    no_address: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_error(self, member_id: int, record_id: int | None, error: Exception | str) -> None:
+        """Note a failure of one member's record; the sweep goes on."""
+        self.errors.append({"member_id": member_id, "record_id": record_id, "error": str(error)[:300]})
+
+    def as_json(self) -> dict[str, Any]:
+        """The endpoint's and the CLI's answer."""
+        return {
+            "dry_run": self.dry_run,
+            "today": self.today.isoformat(),
+            "reminder_days": self.reminder_days,
+            "members_scanned": self.members_scanned,
+            "expired_found": self.expired_found,
+            "removed": self.removed,
+            "mails_queued": self.mails_queued,
+            "reminders_queued": self.reminders_queued,
+            "no_address": self.no_address,
+            "errors": self.errors,
+        }
+
+
+Progress = Callable[[int, SweepSummary], None]
+"""Called after each page of members with the page's size and the running summary."""
+
+
+@dataclass(frozen=True)
+class _Notice:
+    """One mail the sweep owes a member: an expiry (then a delete) or a reminder."""
+
+    kind: str
+    member: Member
+    record: TrainingRecord
+    course: Course | None
+    key: str
+
+
+# -- the scheduler's endpoint ------------------------------------------------------
+
+
+def announce_expiry(deps: ExpiryDeps, member_id: int, course_id: int, *, today: dt.date | None = None) -> dict[str, Any]:
+    """Queue the expiry mail of the member's expired training of a course; return once it is committed.
+
+    The record announced is the member's latest expired record of the course,
+    and its key is the sweep's, so the scheduler's retries and a later sweep
+    never mail it again. A course the member holds no record of is a 404; one
+    whose records are all still active is a 409 (nothing is queued, so a
+    scheduler that deletes only after a 2xx keeps the training).
+    """
+    today = today or today_in(deps.settings.tz)
+    member = load_member(deps.fabman, member_id, privileges=False)
+    course = load_course(deps.fabman, course_id)
+    held = [record for record in member.trainings or () if record.course_id == course.id]
+    if not held:
+        raise NotFound(f"member {member_id} holds no training of course {course_id}")
+    expired = [record for record in held if is_expired(record, today)]
+    if not expired:
+        latest = max(held, key=lambda r: r.until_date or dt.date.max)
+        ends = latest.until_date.isoformat() if latest.until_date else "never"
+        raise TrainingStillActive(f"member {member_id}'s training of course {course_id} is active (until {ends}); no mail sent")
+    record = max(expired, key=lambda r: (r.until_date or dt.date.min, r.id))
+    answer: dict[str, Any] = {
+        "member_id": member.id,
+        "training_id": course.id,
+        "record_id": record.id,
+        "until_date": record.until_date.isoformat() if record.until_date else None,
+    }
+    key = expiry_mail_key(member.id, record.id)
+    with deps.store.session() as session:
+        if not member.email:
+            deps.notifier.queue_staff_alert(
+                session,
+                dedupe_key=f"{key}:no-address",
+                title="Expired training cannot be announced",
+                message=f"Member {member.id} has no e-mail address; the expiry of course {course.id} "
+                f"({course.title}, record {record.id}) was not mailed.",
+                member_id=member.id,
+                course_id=course.id,
+            )
+            return {"status": "no_address", **answer}
+        queued = deps.notifier.queue_member_mail(
+            session,
+            kind="expired",
+            recipient=member.email,
+            dedupe_key=key,
+            context=_mail_context(deps, member, course, record),
+            member_id=member.id,
+        )
+    deps.notifier.flush(limit=10)
+    log.info(
+        "expiry of record %s (member %s, course %s) %s", record.id, member.id, course.id, "queued" if queued else "was queued"
+    )
+    return {"status": "queued" if queued else "already_queued", **answer}
+
+
+# -- the sweep ------------------------------------------------------------------------
+
+
+def expire_trainings(
+    deps: ExpiryDeps, *, dry_run: bool = False, progress: Progress | None = None, today: dt.date | None = None
+) -> dict[str, Any]:
+    """Walk every member page, announce and remove expired records, send due reminders.
+
+    One list request per page of members (trainings embedded); deletes run a
+    few at a time and each waits out Fabman's 429 in the client. A failure on
+    one member is listed in `errors` and the sweep goes on. In a dry run the
+    counters say what a real run would do, and nothing is queued or deleted.
+    """
+    summary = SweepSummary(dry_run=dry_run, today=today or today_in(deps.settings.tz), reminder_days=deps.settings.reminder_days)
+    catalogue = _Catalogue(deps.fabman)
+    with ThreadPoolExecutor(max_workers=DELETE_CONCURRENCY, thread_name_prefix="expiry-delete") as pool:
+        for page in deps.fabman.iter_member_pages(trainings=True, privileges=False):
+            _sweep_page(deps, page, summary, catalogue, pool)
+            if progress is not None:
+                progress(len(page), summary)
+    if summary.errors and not dry_run:
+        _alert_staff(deps, summary)
+    log.info(
+        "expiry sweep%s: %d members, %d expired, %d removed, %d mails, %d reminders, %d errors",
+        " (dry run)" if dry_run else "",
+        summary.members_scanned,
+        summary.expired_found,
+        summary.removed,
+        summary.mails_queued,
+        summary.reminders_queued,
+        len(summary.errors),
+    )
+    return summary.as_json()
+
+
+class _Catalogue:
+    """Courses of records Fabman sent without their embedded course, loaded at most once."""
+
+    def __init__(self, fabman: FabmanClient) -> None:
+        self.fabman = fabman
+        self._courses: dict[int, Course] | None = None
+
+    def course_of(self, record: TrainingRecord) -> Course | None:
+        if record.course is not None:
+            return record.course
+        if self._courses is None:
+            try:
+                self._courses = self.fabman.courses()
+            except FabmanError as error:
+                log.warning("training courses could not be listed: %s", error)
+                self._courses = {}
+        return self._courses.get(record.course_id)
+
+
+def _notices(member: Member, summary: SweepSummary, catalogue: _Catalogue) -> list[_Notice]:
+    """The expiry mails and reminders one member is owed today."""
+    held = member.trainings or ()
+    owed = [
+        _Notice("expired", member, record, catalogue.course_of(record), expiry_mail_key(member.id, record.id))
+        for record in expired_records(held, summary.today)
+    ]
+    for record in reminder_records(held, summary.today, summary.reminder_days):
+        course = catalogue.course_of(record)
+        if course is not None and courses.is_online(course) and record.until_date is not None:
+            owed.append(_Notice("reminder", member, record, course, reminder_mail_key(member.id, record.id, record.until_date)))
+    return owed
+
+
+def _sweep_page(
+    deps: ExpiryDeps, page: list[Member], summary: SweepSummary, catalogue: _Catalogue, pool: ThreadPoolExecutor
+) -> None:
+    """Queue the page's mails in one transaction, then delete what was announced."""
+    summary.members_scanned += len(page)
+    owed = [notice for member in page for notice in _notices(member, summary, catalogue)]
+    summary.expired_found += sum(notice.kind == "expired" for notice in owed)
+    if not owed:
+        return
+    already = _queued_keys(deps.store, [notice.key for notice in owed])
+    if summary.dry_run:
+        for notice in owed:
+            _count_mail(summary, notice, queued=notice.key not in already and bool(notice.member.email))
+        summary.removed += sum(notice.kind == "expired" for notice in owed)
+        return
+    announced: list[_Notice] = []
+    queued_now = 0
+    with deps.store.session() as session:
+        for notice in owed:
+            if notice.key not in already:
+                try:
+                    queued = deps.notifier.queue_member_mail(
+                        session,
+                        kind=notice.kind,
+                        recipient=notice.member.email,
+                        dedupe_key=notice.key,
+                        context=_mail_context(deps, notice.member, notice.course, notice.record),
+                        member_id=notice.member.id,
+                    )
+                except (TemplateError, ValueError) as error:
+                    log.exception("%s mail of record %s could not be written", notice.kind, notice.record.id)
+                    summary.add_error(notice.member.id, notice.record.id, f"mail not queued: {type(error).__name__}")
+                    continue
+                _count_mail(summary, notice, queued=queued)
+                queued_now += queued
+            if notice.kind == "expired":
+                announced.append(notice)
+    _delete(deps.fabman, announced, summary, pool)
+    _send(deps.notifier, queued_now)
+
+
+def _count_mail(summary: SweepSummary, notice: _Notice, *, queued: bool) -> None:
+    if not notice.member.email:
+        summary.no_address += notice.kind == "expired"
+    elif queued and notice.kind == "expired":
+        summary.mails_queued += 1
+    elif queued:
+        summary.reminders_queued += 1
+
+
+def _queued_keys(store: Store, keys: Iterable[str]) -> set[str]:
+    """Which of these mails the outbox already holds (sent or not)."""
+    wanted = list(dict.fromkeys(keys))
+    with store.session() as session:
+        return set(session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(wanted))))
+
+
+def _delete(fabman: FabmanClient, announced: list[_Notice], summary: SweepSummary, pool: ThreadPoolExecutor) -> None:
+    """Remove announced records a few at a time; a failure is noted against its member."""
+    running: list[tuple[_Notice, Future[bool]]] = [
+        (notice, pool.submit(fabman.delete_training, notice.member.id, notice.record.id)) for notice in announced
+    ]
+    for notice, future in running:
+        try:
+            removed = future.result()
+        except FabmanError as error:
+            log.warning("record %s of member %s not removed: %s", notice.record.id, notice.member.id, error)
+            summary.add_error(notice.member.id, notice.record.id, error)
+        else:
+            summary.removed += removed
+
+
+def _send(notifier: Notifier, count: int) -> None:
+    """Send about as many due messages as were just queued; the retry job sends any left."""
+    remaining = count
+    while remaining > 0:
+        report = notifier.flush(limit=min(remaining, 100))
+        handled = report.sent + report.failed + report.dead
+        if handled == 0:
+            return
+        remaining -= handled
+
+
+def _alert_staff(deps: ExpiryDeps, summary: SweepSummary) -> None:
+    """One alert a day when records could not be removed (the next run retries them)."""
+    members = sorted({error["member_id"] for error in summary.errors})
+    with deps.store.session() as session:
+        deps.notifier.queue_staff_alert(
+            session,
+            dedupe_key=f"expiry-sweep:{summary.today.isoformat()}:errors",
+            title="Training expiry sweep had errors",
+            message=f"{len(summary.errors)} training record(s) of members {', '.join(map(str, members))} were not "
+            "processed; the next run retries them. Details are in the sweep's summary and the log.",
+        )
+    deps.notifier.flush(limit=5)
+
+
+def _mail_context(deps: ExpiryDeps, member: Member, course: Course | None, record: TrainingRecord) -> dict[str, Any]:
+    """Template variables of the expired and reminder mails."""
+    settings = deps.settings
+    if course is None:
+        cs_name = en_name = f"#{record.course_id}"
+    else:
+        cs_name, en_name = courses.display_names(course)
+    link = None
+    if course is not None and courses.is_online(course):
+        allowed = courses.max_attempts(course, settings.max_course_attempts)
+        if attempts.attempts_left(member.metadata, course.id, allowed) > 0:
+            link = quiz_url(courses.setting(course, "cm_url"), deps.codec.encode(member.id, course.id))
+    return {
+        "first_name": member.first_name,
+        "course_cs": cs_name,
+        "course_en": en_name,
+        **format_dates(record.until_date),
+        "quiz_url": link,
+        "courses_web_link": courses_web_link(settings.courses_web_url, settings.courses_web_private_key, member.id),
+    }
