@@ -62,6 +62,7 @@ TEMPLATE: dict[str, Any] = {
             "NotConfigured": _problem_response("The endpoint's secret is not configured on this bridge."),
             "Upstream": _problem_response("Fabman failed (502), is unavailable (503) or timed out (504)."),
             "TooLarge": _problem_response("The body is over 1 MiB."),
+            "StillActive": _problem_response("The member's training of the course is still active; nothing was queued."),
         },
         "schemas": {
             "Problem": {
@@ -191,6 +192,64 @@ TEMPLATE: dict[str, Any] = {
                     "mails_sent": 2,
                     "mails_failed": 0,
                     "mails_dead": 0,
+                },
+            },
+            "ExpiryNotice": {
+                "type": "object",
+                "required": ["status", "member_id", "training_id", "record_id", "until_date"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["queued", "already_queued", "no_address"]},
+                    "member_id": {"type": "integer"},
+                    "training_id": {"type": "integer", "description": "Training course id."},
+                    "record_id": {"type": "integer", "description": "The expired Fabman training record announced."},
+                    "until_date": {"type": "string", "format": "date"},
+                },
+                "example": {"status": "queued", "member_id": 1, "training_id": 2, "record_id": 3, "until_date": "2026-03-02"},
+            },
+            "ExpirySummary": {
+                "type": "object",
+                "required": [
+                    "dry_run",
+                    "members_scanned",
+                    "expired_found",
+                    "removed",
+                    "mails_queued",
+                    "reminders_queued",
+                    "errors",
+                ],
+                "properties": {
+                    "dry_run": {"type": "boolean", "description": "True: nothing changed; the counters say what a run would do."},
+                    "today": {"type": "string", "format": "date", "description": "Today in TIMEZONE."},
+                    "reminder_days": {"type": "integer"},
+                    "members_scanned": {"type": "integer"},
+                    "expired_found": {"type": "integer"},
+                    "removed": {"type": "integer"},
+                    "mails_queued": {"type": "integer", "description": "Expiry mails newly queued."},
+                    "reminders_queued": {"type": "integer"},
+                    "no_address": {"type": "integer", "description": "Expired records of members without an e-mail address."},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "member_id": {"type": "integer"},
+                                "record_id": {"type": "integer", "nullable": True},
+                                "error": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+                "example": {
+                    "dry_run": False,
+                    "today": "2026-03-02",
+                    "reminder_days": 14,
+                    "members_scanned": 25,
+                    "expired_found": 9,
+                    "removed": 9,
+                    "mails_queued": 9,
+                    "reminders_queued": 4,
+                    "no_address": 0,
+                    "errors": [],
                 },
             },
             "AttemptsReset": {
