@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -10,7 +12,7 @@ from cryptography.fernet import Fernet
 from flask.cli import with_appcontext
 
 from bridge.container import services
-from bridge.services import admin, results
+from bridge.services import admin, expiry, results
 from bridge.services.profile import ProfileDeps, training_links
 
 
@@ -80,4 +82,39 @@ def reset_attempts(member_id: int, course_id: int) -> None:
     _echo_json(admin.reset_attempts(services().fabman, member_id, course_id))
 
 
-commands = [gen_fernet_key, quiz_link, retry, show_event, replay_event, reset_attempts]
+@click.command("expire-trainings")
+@click.option("--dry-run", is_flag=True, help="Report what would be done; mail and delete nothing.")
+@with_appcontext
+def expire_trainings(dry_run: bool) -> None:
+    """Announce and remove expired trainings, send due reminders; print the summary as JSON.
+
+    Progress goes to stderr (a bar on a terminal, a line per page of members
+    otherwise) so stdout stays one JSON document; the exit code is 1 when any
+    member failed (the next run retries them).
+    """
+    found = services()
+    deps = expiry.ExpiryDeps(found.settings, found.fabman, found.codec, found.store, found.notifier)
+    if click.get_text_stream("stderr").isatty():
+        with click.progressbar(_unknown_length(), label="Members", show_pos=True, file=sys.stderr) as bar:
+            summary = expiry.expire_trainings(deps, dry_run=dry_run, progress=lambda page, _: bar.update(page))
+    else:
+        summary = expiry.expire_trainings(deps, dry_run=dry_run, progress=_progress_line)
+    _echo_json(summary)
+    if summary["errors"]:
+        raise SystemExit(1)
+
+
+def _unknown_length() -> Iterator[None]:
+    """An iterable without a length: the bar counts members without knowing the total."""
+    yield from ()
+
+
+def _progress_line(page: int, summary: expiry.SweepSummary) -> None:
+    click.echo(
+        f"{summary.members_scanned} members scanned, {summary.expired_found} expired, {summary.removed} removed, "
+        f"{summary.reminders_queued} reminders, {len(summary.errors)} errors",
+        err=True,
+    )
+
+
+commands = [gen_fernet_key, quiz_link, retry, show_event, replay_event, reset_attempts, expire_trainings]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from bridge.services import results
+from bridge.container import services
+from bridge.services import expiry, results
 from bridge.web.auth import require_cron_token
+from bridge.web.inputs import flag, json_object, positive_id
 from bridge.web.webhook import result_deps
 
 blueprint = Blueprint("cron", __name__)
@@ -28,3 +30,83 @@ def retry() -> Response:
       503: {$ref: '#/components/responses/NotConfigured'}
     """
     return jsonify(results.retry_due(result_deps()))
+
+
+def expiry_deps() -> expiry.ExpiryDeps:
+    """The expiry use cases' dependencies from the running app."""
+    found = services()
+    return expiry.ExpiryDeps(found.settings, found.fabman, found.codec, found.store, found.notifier)
+
+
+@blueprint.post("/training_expiration")
+@require_cron_token
+def training_expiration() -> Response:
+    """Queue the "training expired, retake it" mail of one member's course.
+    ---
+    tags: [cron]
+    description: >
+      For the existing scheduler, which deletes the training itself after a 2xx:
+      the answer comes only once the mail is committed to the outbox. The mail
+      announces the member's latest expired record of the course (untilDate not
+      later than today in TIMEZONE) and is keyed by that record, shared with
+      `/cron/expire_trainings`, so retries never mail twice (`already_queued`).
+      A member with no e-mail address gets `no_address` and staff an alert.
+      No record of the course: 404. Only active records: 409, nothing queued.
+    security: [{CronjobToken: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/MemberCourse'}
+          example: {member_id: 1, training_id: 2}
+    responses:
+      200:
+        description: The expiry mail is queued (or was already).
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ExpiryNotice'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404: {$ref: '#/components/responses/NotFound'}
+      409: {$ref: '#/components/responses/StillActive'}
+      422: {$ref: '#/components/responses/Invalid'}
+      502: {$ref: '#/components/responses/Upstream'}
+      503: {$ref: '#/components/responses/NotConfigured'}
+      504: {$ref: '#/components/responses/Upstream'}
+    """
+    body = json_object()
+    member_id, course_id = positive_id(body, "member_id"), positive_id(body, "training_id")
+    return jsonify(expiry.announce_expiry(expiry_deps(), member_id, course_id))
+
+
+@blueprint.post("/cron/expire_trainings")
+@require_cron_token
+def expire_trainings() -> Response:
+    """Announce and remove every expired training; send due reminders.
+    ---
+    tags: [cron]
+    description: >
+      Walks every member page (trainings embedded). Each expired record
+      (untilDate not later than today in TIMEZONE, any course) gets the expiry
+      mail, committed first, and is then deleted from Fabman. Online trainings
+      ending within REMINDER_DAYS get one reminder per record and untilDate.
+      A second run the same day mails and deletes nothing. A failing member
+      is listed in `errors` and the run goes on. `dry_run=true` changes
+      nothing; its counters say what a real run would do.
+    security: [{CronjobToken: []}]
+    parameters:
+      - {name: dry_run, in: query, required: false, schema: {type: boolean, default: false}}
+    responses:
+      200:
+        description: What the sweep did.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ExpirySummary'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      422: {$ref: '#/components/responses/Invalid'}
+      502: {$ref: '#/components/responses/Upstream'}
+      503: {$ref: '#/components/responses/NotConfigured'}
+      504: {$ref: '#/components/responses/Upstream'}
+    """
+    dry_run = flag("dry_run")
+    return jsonify(expiry.expire_trainings(expiry_deps(), dry_run=dry_run))
