@@ -163,7 +163,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     timezone = get("TIMEZONE") or "Europe/Prague"
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ConfigError("TIMEZONE is not a known IANA time zone") from None
 
     api_url = (get("FABMAN_API_URL") or DEFAULT_FABMAN_API_URL).rstrip("/")

@@ -1,0 +1,291 @@
+"""Configuration is parsed once and fails fast with one line naming the variable, never its value."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bridge.config import ConfigError, Settings, load_settings
+from tests.support import ROOT
+
+KEY_A = Fernet.generate_key().decode("ascii")
+KEY_B = Fernet.generate_key().decode("ascii")
+API_KEY = "fabman-api-key-7f3a9c"
+BOOLEANS = ("VERIFY_CLASSMARKER_REQUESTS", "TRACK_TIME", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_SUPPRESS_SEND")
+
+
+def minimal(**changes: str) -> dict[str, str]:
+    """The least a development bridge needs, plus changes."""
+    return {"FABMAN_API_KEY": API_KEY, "FERNET_KEY": KEY_A, **changes}
+
+
+def production(**changes: str) -> dict[str, str]:
+    """Everything a production bridge needs, plus changes."""
+    return {**minimal(BE_ENV="prod", SECRET_KEY="flask-secret-91b2", CLASSMARKER_WEBHOOK_SECRET="cm-secret-5d2e"), **changes}
+
+
+def config_error(env: dict[str, str]) -> str:
+    """The message of the ConfigError the environment raises (checked to be one line)."""
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env)
+    message = str(raised.value)
+    assert "\n" not in message
+    return message
+
+
+def test_defaults_follow_the_contract() -> None:
+    settings = load_settings(minimal())
+
+    assert settings.fabman_api_url == "https://fabman.io/api/v1"
+    assert settings.verify_classmarker_requests is True
+    assert settings.track_time is False
+    assert settings.max_course_attempts == 3
+    assert settings.timezone == "Europe/Prague"
+    assert settings.courses_cache_seconds == 60
+    assert settings.reminder_days == 14
+    assert settings.port == 5000
+    assert settings.be_env == "dev"
+    assert settings.is_prod is False
+    assert settings.cronjob_token is None
+    assert settings.database_url is None
+
+
+@pytest.mark.parametrize("name", BOOLEANS)
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        *[(spelling, True) for spelling in ("1", "true", "TRUE", "True", "tRuE", "yes", "YES", "Yes", "on", "ON", "On")],
+        *[(spelling, False) for spelling in ("0", "false", "FALSE", "False", "no", "NO", "No", "off", "OFF", "Off")],
+        (" yes ", True),
+        ("\tOff\n", False),
+    ],
+)
+def test_booleans_accept_every_allowed_spelling(name: str, raw: str, expected: bool) -> None:
+    settings = load_settings(minimal(**{name: raw}))
+
+    assert getattr(settings, name.lower()) is expected
+
+
+@pytest.mark.parametrize("name", BOOLEANS)
+@pytest.mark.parametrize("raw", ["maybe", "2", "yess", "nope", "enabled", "-1", "si", "ano"])
+def test_an_invalid_boolean_names_the_variable_not_the_value(name: str, raw: str) -> None:
+    message = config_error(minimal(**{name: raw}))
+
+    assert name in message
+    assert raw not in message
+
+
+@pytest.mark.parametrize("raw", ["three", "3.5", "1e3", "0x10", "-1", "3 attempts"])
+def test_max_course_attempts_must_be_a_whole_number(raw: str) -> None:
+    message = config_error(minimal(MAX_COURSE_ATTEMPTS=raw))
+
+    assert "MAX_COURSE_ATTEMPTS" in message
+    assert raw not in message
+
+
+def test_integers_are_parsed() -> None:
+    settings = load_settings(minimal(MAX_COURSE_ATTEMPTS=" 5 ", COURSES_CACHE_SECONDS="0", REMINDER_DAYS="0", PORT="8080"))
+
+    assert (settings.max_course_attempts, settings.courses_cache_seconds, settings.reminder_days, settings.port) == (
+        5,
+        0,
+        0,
+        8080,
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not-a-fernet-key-but-a-secret-value",
+        "c2hvcnQ=",  # valid base64, 5 bytes
+        KEY_A[:-2],  # truncated
+        "A" * 44,  # 33 bytes
+    ],
+)
+def test_an_invalid_fernet_key_is_refused_without_printing_it(raw: str) -> None:
+    message = config_error(minimal(FERNET_KEY=raw))
+
+    assert "FERNET_KEY" in message
+    assert raw not in message
+
+
+def test_a_list_of_fernet_keys_rotates_the_first_encrypts() -> None:
+    settings = load_settings(minimal(FERNET_KEY=f" {KEY_B} , {KEY_A} ,"))
+
+    assert settings.fernet_keys == (KEY_B, KEY_A)
+
+
+def test_one_bad_key_in_the_list_stops_the_start_naming_no_key() -> None:
+    message = config_error(minimal(FERNET_KEY=f"{KEY_A},broken-secret-key"))
+
+    assert "FERNET_KEY" in message
+    assert "broken-secret-key" not in message
+    assert KEY_A not in message
+
+
+@pytest.mark.parametrize("raw", ["Mars/Olympus_Mons", "Europe", "../../etc/passwd", "/etc/localtime", "x" * 300, "CET\x00"])
+def test_an_unknown_timezone_is_refused(raw: str) -> None:
+    message = config_error(minimal(TIMEZONE=raw))
+
+    assert "TIMEZONE" in message
+    assert raw not in message
+
+
+def test_timezone_is_used_as_given() -> None:
+    assert load_settings(minimal(TIMEZONE="America/New_York")).tz.key == "America/New_York"
+
+
+@pytest.mark.parametrize("name", ["FABMAN_API_KEY", "FERNET_KEY"])
+@pytest.mark.parametrize("blank", [None, "", "   "])
+def test_required_values_are_required_everywhere(name: str, blank: str | None) -> None:
+    env = minimal()
+    if blank is None:
+        del env[name]
+    else:
+        env[name] = blank
+
+    assert name in config_error(env)
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        ("SECRET_KEY", "SECRET_KEY"),
+        ("CLASSMARKER_WEBHOOK_SECRET", "CLASSMARKER_WEBHOOK_SECRET"),
+        ("FABMAN_API_KEY", "FABMAN_API_KEY"),
+        ("FERNET_KEY", "FERNET_KEY"),
+    ],
+)
+def test_production_stops_on_a_missing_required_value(missing: str, named: str) -> None:
+    env = production()
+    del env[missing]
+
+    message = config_error(env)
+
+    assert named in message
+    for secret in (API_KEY, KEY_A, "flask-secret-91b2", "cm-secret-5d2e"):
+        assert secret not in message
+
+
+def test_development_runs_without_the_production_only_values() -> None:
+    settings = load_settings(minimal())
+
+    assert settings.secret_key is None
+    assert settings.classmarker_webhook_secret is None
+
+
+def test_production_needs_no_webhook_secret_when_verification_is_off() -> None:
+    env = production(VERIFY_CLASSMARKER_REQUESTS="off")
+    del env["CLASSMARKER_WEBHOOK_SECRET"]
+
+    settings = load_settings(env)
+
+    assert settings.is_prod and settings.verify_classmarker_requests is False
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "FLASK_SECRET_KEY"])
+def test_the_flask_secret_key_may_go_by_either_name(name: str) -> None:
+    env = production()
+    del env["SECRET_KEY"]
+    env[name] = "either-name-secret"
+
+    assert load_settings(env).secret_key == "either-name-secret"
+
+
+def test_be_env_is_case_insensitive_and_anything_else_is_development() -> None:
+    assert load_settings(production(BE_ENV="PROD")).is_prod
+    assert not load_settings(minimal(BE_ENV="staging")).is_prod
+
+
+@pytest.mark.parametrize(
+    ("key", "header"),
+    [
+        ("abc123", "Bearer abc123"),
+        ("Bearer abc123", "Bearer abc123"),
+    ],
+)
+def test_the_fabman_key_is_sent_as_a_bearer_token_once(key: str, header: str) -> None:
+    assert load_settings(minimal(FABMAN_API_KEY=key)).fabman_authorization == header
+
+
+def test_the_api_url_loses_its_trailing_slash_and_must_be_http() -> None:
+    assert load_settings(minimal(FABMAN_API_URL="http://fabman.test/api/v1/")).fabman_api_url == "http://fabman.test/api/v1"
+    assert "FABMAN_API_URL" in config_error(minimal(FABMAN_API_URL="ftp://fabman.test"))
+
+
+def test_mail_sender_defaults_to_the_username() -> None:
+    settings = load_settings(minimal(MAIL_USERNAME="bridge@fablab.example"))
+
+    assert settings.mail_default_sender == "bridge@fablab.example"
+
+
+def test_secrets_stay_out_of_the_settings_repr() -> None:
+    settings = load_settings(
+        production(
+            CRONJOB_TOKEN="cron-secret-4411",
+            MAIL_PASSWORD="mail-secret-8812",
+            COURSES_WEB_PRIVATE_KEY="web-secret-3390",
+            DISCORD_WEBHOOK_URL="https://discord.example/api/webhooks/secret-6677",
+        )
+    )
+
+    text = repr(settings)
+
+    for secret in (API_KEY, KEY_A, "flask-secret-91b2", "cm-secret-5d2e", "cron-secret-4411", "mail-secret-8812"):
+        assert secret not in text
+    assert "web-secret-3390" not in text and "secret-6677" not in text
+    assert isinstance(settings, Settings)
+
+
+# -- starting the process --------------------------------------------------
+
+
+def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run an entry point with exactly this environment (and the venv's Python)."""
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=clean, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize(
+    ("bad", "named", "secret"),
+    [
+        ({"FERNET_KEY": "my-precious-fernet-secret"}, "FERNET_KEY", "my-precious-fernet-secret"),
+        ({"TRACK_TIME": "sometimes"}, "TRACK_TIME", "sometimes"),
+        ({"MAX_COURSE_ATTEMPTS": "lots"}, "MAX_COURSE_ATTEMPTS", "lots"),
+        ({"BE_ENV": "prod", "SECRET_KEY": ""}, "SECRET_KEY", API_KEY),
+    ],
+)
+def test_main_run_with_a_bad_variable_exits_with_one_line(tmp_path: Path, bad: dict[str, str], named: str, secret: str) -> None:
+    env = {**production(), "DATABASE_URL": f"sqlite:///{tmp_path / 'bridge.sqlite3'}", **bad}
+
+    finished = start([str(ROOT / "main_run.py")], env, tmp_path)
+
+    assert finished.returncode != 0
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1, finished.stderr
+    assert named in lines[0]
+    assert "Traceback" not in finished.stderr
+    output = finished.stdout + finished.stderr
+    for value in (secret, API_KEY, "flask-secret-91b2", "cm-secret-5d2e"):
+        assert value not in output
+
+
+@pytest.mark.e2e
+def test_gunicorn_with_a_bad_variable_stops_instead_of_respawning(tmp_path: Path) -> None:
+    env = {**production(), "FERNET_KEY": "my-precious-fernet-secret", "DATABASE_URL": f"sqlite:///{tmp_path / 'b.sqlite3'}"}
+    args = ["-m", "gunicorn", "main_run:app", "--chdir", str(ROOT), "--bind", "127.0.0.1:0", "--workers", "2"]
+
+    finished = start(args, env, tmp_path)
+
+    assert finished.returncode != 0
+    output = finished.stdout + finished.stderr
+    complaints = [line for line in output.splitlines() if "cannot start" in line]
+    assert complaints and all("FERNET_KEY" in line for line in complaints)
+    assert "my-precious-fernet-secret" not in output
+    assert API_KEY not in output
