@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 MAX_TOKEN_LENGTH = 100
 _VERSION = 1
 _PACKED = struct.Struct(">BII")
-_LEGACY = re.compile(rb"^(\d{1,10})-(\d{1,10})$")
+_LEGACY = re.compile(rb"(\d{1,10})-(\d{1,10})")
 _MAX_ID = 2**32 - 1
 
 
@@ -64,7 +64,7 @@ class CmUserIdCodec:
         if len(plaintext) == _PACKED.size and plaintext[0] == _VERSION:
             _, member_id, course_id = _PACKED.unpack(plaintext)
             return QuizIdentity(member_id, course_id)
-        legacy = _LEGACY.match(plaintext)
+        legacy = _LEGACY.fullmatch(plaintext)
         if legacy:
             return QuizIdentity(int(legacy.group(1)), int(legacy.group(2)))
         raise InvalidCmUserId("cm_user_id decrypts to an unknown format")
