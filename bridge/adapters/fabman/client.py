@@ -43,7 +43,11 @@ RATE_LIMIT_WAIT = 2.0
 
 
 class FabmanClient:
-    """Typed access to the parts of Fabman the bridge uses."""
+    """Typed access to the parts of Fabman the bridge uses.
+
+    `sleep` (waits between attempts) and `clock` (the course cache's time) are
+    parameters so that tests can observe the waits without spending them.
+    """
 
     def __init__(
         self,
@@ -60,6 +64,7 @@ class FabmanClient:
         pool_size: int = 16,
         observer: CallObserver | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = (connect_timeout, timeout)
@@ -74,7 +79,7 @@ class FabmanClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"Authorization": authorization, "Accept": "application/json"})
-        self._courses = _CourseCache(courses_cache_seconds)
+        self._courses = _CourseCache(courses_cache_seconds, clock)
 
     def derive(
         self, *, timeout: float | None = None, retries: int | None = None, rate_limit_budget: float | None = None
@@ -125,6 +130,9 @@ class FabmanClient:
             except requests.ConnectionError as exc:
                 error = FabmanUnavailable(f"cannot connect to Fabman for {method} {path}", method=method, path=path)
                 cause = exc
+            except requests.RequestException as exc:
+                error = FabmanUnavailable(f"Fabman's answer to {method} {path} broke off", method=method, path=path)
+                cause = exc
             else:
                 cause = None
             finally:
@@ -158,7 +166,7 @@ class FabmanClient:
         query: list[tuple[str, Any]] = [("limit", self.page_size), *(params or [])]
         response = self._request("GET", path, params=query)
         while True:
-            page = response.json()
+            page = _json(response)
             if not isinstance(page, list):
                 raise FabmanRejected(f"Fabman answered a non-list to GET {path}", status=response.status_code, path=path)
             yield page
@@ -172,7 +180,7 @@ class FabmanClient:
     def get_member(self, member_id: int, *, trainings: bool = True, privileges: bool = True) -> Member:
         """One member, by default with trainings (and their courses) and privileges embedded."""
         params = _embeds(trainings, privileges)
-        return Member.from_json(self._request("GET", f"members/{int(member_id)}", params=params).json())
+        return Member.from_json(_json(self._request("GET", f"members/{int(member_id)}", params=params)))
 
     def iter_member_pages(self, *, trainings: bool = True, privileges: bool = False) -> Iterator[list[Member]]:
         """Every member, a page at a time (one request per page)."""
@@ -182,7 +190,7 @@ class FabmanClient:
     def update_member(self, member_id: int, changes: dict[str, Any], lock_version: int) -> Member:
         """PUT changed fields with the `lockVersion` read; FabmanConflict when it is stale."""
         body = {**changes, "lockVersion": lock_version}
-        return Member.from_json(self._request("PUT", f"members/{int(member_id)}", json=body).json())
+        return Member.from_json(_json(self._request("PUT", f"members/{int(member_id)}", json=body)))
 
     # -- trainings -------------------------------------------------------
 
@@ -207,7 +215,7 @@ class FabmanClient:
             "untilDate": until_date.isoformat() if until_date else None,
             "notes": notes,
         }
-        return TrainingRecord.from_json(self._request("POST", f"members/{int(member_id)}/trainings", json=body).json())
+        return TrainingRecord.from_json(_json(self._request("POST", f"members/{int(member_id)}/trainings", json=body)))
 
     def delete_training(self, member_id: int, record_id: int) -> bool:
         """Remove a record; False when it was already gone (a retried delete is not an error)."""
@@ -244,8 +252,9 @@ class FabmanClient:
 class _CourseCache:
     """The course list with a time-to-live, shared by derived clients; one loader at a time."""
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
         self.ttl = ttl
+        self._clock = clock
         self._value: tuple[float, dict[int, Course]] | None = None
         self._lock = threading.Lock()
 
@@ -255,15 +264,15 @@ class _CourseCache:
 
     def get(self, load: Callable[[], dict[int, Course]]) -> dict[int, Course]:
         value = self._value
-        if value is not None and time.monotonic() - value[0] < self.ttl:
+        if value is not None and self._clock() - value[0] < self.ttl:
             return value[1]
         with self._lock:
             value = self._value
-            if value is not None and time.monotonic() - value[0] < self.ttl:
+            if value is not None and self._clock() - value[0] < self.ttl:
                 return value[1]
             fresh = load()
             if self.ttl > 0:
-                self._value = (time.monotonic(), fresh)
+                self._value = (self._clock(), fresh)
             return fresh
 
     def clear(self) -> None:
@@ -272,6 +281,16 @@ class _CourseCache:
 
 def _embeds(trainings: bool, privileges: bool) -> list[tuple[str, Any]]:
     return [("embed", name) for name, wanted in (("trainings", trainings), ("privileges", privileges)) if wanted]
+
+
+def _json(response: requests.Response) -> Any:
+    """The body as JSON; a body that is not JSON (a proxy's error page) is Fabman failing."""
+    try:
+        return response.json()
+    except ValueError:
+        raise FabmanRejected(
+            f"Fabman answered {response.status_code} with a body that is not JSON", status=response.status_code
+        ) from None
 
 
 def _retry_after(response: requests.Response) -> float:
