@@ -167,7 +167,7 @@ class GunicornBridge:
             try:
                 if requests.get(self.url + "/health", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or a worker still booting
                 pass
             time.sleep(0.1)
         self.stop()
