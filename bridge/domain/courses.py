@@ -43,6 +43,8 @@ def visible_to(course: Course, member: Member) -> bool:
 def max_attempts(course: Course, default: int) -> int:
     """The course's own `max_attempts`, or the bridge-wide default."""
     value = setting(course, "max_attempts")
+    if isinstance(value, bool):
+        return default
     try:
         return int(value) if value is not None and int(value) >= 0 else default
     except (TypeError, ValueError):

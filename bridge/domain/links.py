@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 
 def quiz_url(cm_url: str, token: str) -> str:
-    """The course's ClassMarker URL with `cm_user_id` added as an encoded query parameter."""
+    """The course's ClassMarker URL with `cm_user_id` added as an encoded query parameter.
+
+    The URL's own query stays byte for byte as staff entered it; only a stale
+    `cm_user_id` in it is replaced.
+    """
     parts = urlsplit(cm_url.strip())
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "cm_user_id"]
-    query.append(("cm_user_id", token))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    kept = [p for p in parts.query.split("&") if p and unquote_plus(p.split("=", 1)[0]) != "cm_user_id"]
+    kept.append(f"cm_user_id={quote(token, safe='')}")
+    return urlunsplit(parts._replace(query="&".join(kept)))
 
 
 def courses_web_link(base_url: str | None, private_key: str | None, member_id: int) -> str | None:
