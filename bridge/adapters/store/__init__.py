@@ -114,10 +114,14 @@ class Store:
     # -- inbox -----------------------------------------------------------
 
     def insert_ignore(self, session: Session, model: type[Base], values: dict[str, Any]) -> bool:
-        """Insert a row unless its unique key exists; True when this call inserted it."""
+        """Insert a row unless its unique key exists; True when this call inserted it.
+
+        RETURNING tells the two apart on every driver (psycopg reports rowcount -1 here).
+        """
         dialect = sqlite if self.is_sqlite else postgresql
-        statement = dialect.insert(model.__table__).values(**values).on_conflict_do_nothing()  # type: ignore[attr-defined]
-        return bool(session.execute(statement).rowcount)
+        table = model.__table__
+        statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)  # type: ignore[attr-defined]
+        return session.execute(statement).first() is not None
 
     def record_event(self, values: dict[str, Any]) -> tuple[InboxEvent, bool]:
         """Store a received result durably once; returns the row and whether it is new."""
@@ -150,6 +154,22 @@ class Store:
     def finish_event(self, event_id: int, **values: Any) -> None:
         """Record the outcome of processing and release the lease."""
         self.update_event(event_id, **{"lease_until": None, **values})
+
+    def requeue_event(self, event_id: int, *, statuses: tuple[str, ...]) -> bool:
+        """Put an event in one of `statuses` back in the queue, due now; False while a worker holds it."""
+        now = utcnow()
+        with self.session() as session:
+            return bool(
+                session.execute(
+                    update(InboxEvent)
+                    .where(
+                        InboxEvent.id == event_id,
+                        InboxEvent.status.in_(statuses),
+                        (InboxEvent.lease_until.is_(None)) | (InboxEvent.lease_until < now),
+                    )
+                    .values(status="queued", next_attempt_at=None, updated_at=now)
+                ).rowcount
+            )
 
     def due_event_ids(self, limit: int = 100) -> list[int]:
         """Queued events whose next attempt is due and that no live lease holds."""
