@@ -70,6 +70,7 @@ def create_simulator_app(
     )
     app.before_request(_intercept_api_request)
     app.after_request(_log_api_request)
+    app.after_request(_drop_answer_after_apply)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(UnknownRecordError, lambda error: _error(404, str(error)))
     app.register_error_handler(InvalidRequestError, lambda error: _error(400, str(error)))
@@ -126,6 +127,17 @@ def _intercept_api_request() -> Response | None:
     if request.method in ("POST", "PUT") and request.mimetype != "application/json":
         return _error(415, "send Content-Type: application/json")
     return None
+
+
+def _drop_answer_after_apply(response: Response) -> Response:
+    """Replace a successful answer when an `after_apply` rule says so (runs before the log)."""
+    if not _is_api_request() or response.status_code >= 400:
+        return response
+    injection = _context().faults.decide_after_apply(request.method, _api_path())
+    if injection is None:
+        return response
+    g.sim_injected = True
+    return _error(injection.status, "fault injected by the simulator after the request was applied")
 
 
 def _log_api_request(response: Response) -> Response:
@@ -357,11 +369,17 @@ def control_reset_faults() -> Response:
 
 @control.post("/fail_next")
 def control_fail_next() -> Response:
-    """Make the next N matching requests answer a status: {"count", "status", "method", "path_contains"}."""
+    """Make the next N matching requests answer a status: {"count", "status", "method", "path_contains", "after_apply"}."""
     body = _control_body()
     faults = _context().faults
     try:
-        faults.fail_next(body.get("count", 1), body.get("status", 503), body.get("method"), body.get("path_contains"))
+        faults.fail_next(
+            body.get("count", 1),
+            body.get("status", 503),
+            body.get("method"),
+            body.get("path_contains"),
+            after_apply=body.get("after_apply", False),
+        )
     except ValueError as error:
         raise InvalidRequestError(str(error)) from None
     return jsonify(faults.snapshot())

@@ -491,12 +491,18 @@ class RequestLog:
 
 @dataclass
 class FailRule:
-    """The next `remaining` requests matching method and path answer `status`."""
+    """The next `remaining` requests matching method and path answer `status`.
+
+    With `after_apply` the request is carried out first and only its answer is
+    replaced: a write Fabman made whose response the client never saw, as when
+    a connection drops after the commit.
+    """
 
     remaining: int
     status: int
     method: str | None = None
     path_contains: str | None = None
+    after_apply: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         """Whether a request (path without /api/v1) is one this rule targets."""
@@ -596,14 +602,28 @@ class FaultConfig:
                 self._seed = seed
                 self._rng.seed(seed)
 
-    def fail_next(self, count: int, status: int, method: str | None = None, path_contains: str | None = None) -> None:
-        """Make the next `count` matching API requests answer `status` (path without /api/v1)."""
+    def fail_next(
+        self,
+        count: int,
+        status: int,
+        method: str | None = None,
+        path_contains: str | None = None,
+        *,
+        after_apply: bool = False,
+    ) -> None:
+        """Make the next `count` matching API requests answer `status` (path without /api/v1).
+
+        With `after_apply` the requests are carried out first and only the
+        answers of successful ones are replaced by `status`.
+        """
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValueError("count must be an integer >= 1")
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError("status must be an HTTP status code")
+        if not isinstance(after_apply, bool):
+            raise ValueError("after_apply must be true or false")
         with self._lock:
-            self._rules.append(FailRule(count, status, method.upper() if method else None, path_contains))
+            self._rules.append(FailRule(count, status, method.upper() if method else None, path_contains, after_apply))
 
     def reset(self) -> None:
         """Back to a well-behaved Fabman: no faults, no pending rules, RNG reseeded."""
@@ -650,6 +670,18 @@ class FaultConfig:
             self.faults_injected += 1
             return Injection(status, self.retry_after if status == 429 else None)
 
+    def decide_after_apply(self, method: str, path: str) -> Injection | None:
+        """The answer replacing a successful request's real one (an `after_apply` rule), if any."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.after_apply and rule.matches(method, path):
+                    rule.remaining -= 1
+                    if rule.remaining == 0:
+                        self._rules.remove(rule)
+                    self.faults_injected += 1
+                    return Injection(rule.status)
+            return None
+
     def roll_conflict(self) -> bool:
         """Whether this member PUT gets a 409 whatever its lockVersion."""
         with self._lock:
@@ -666,7 +698,7 @@ class FaultConfig:
         if self.down:
             return 503
         for rule in self._rules:
-            if rule.matches(method, path):
+            if not rule.after_apply and rule.matches(method, path):
                 rule.remaining -= 1
                 if rule.remaining == 0:
                     self._rules.remove(rule)
