@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
+from bridge.adapters.store.models import InboxEvent
 from bridge.container import services
 from bridge.errors import NotFound, ValidationFailed
 from bridge.services import admin, results
 from bridge.web.auth import require_api_key
-from bridge.web.inputs import json_object, positive_id
+from bridge.web.inputs import MAX_ID, json_object, positive_id
 from bridge.web.webhook import result_deps
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
 EVENT_STATUSES = ("queued", "applied", "rejected", "error", "dead", "awaiting_grading")
+
+
+def _existing_event(event_id: int) -> InboxEvent:
+    """The stored event or 404; ids beyond the store's integer column cannot exist (and must not reach SQL)."""
+    event = services().store.get_event(event_id) if 0 < event_id <= MAX_ID else None
+    if event is None:
+        raise NotFound(f"event {event_id} does not exist")
+    return event
 
 
 @blueprint.post("/reset_attempts")
@@ -88,7 +97,7 @@ def show_event(event_id: int) -> Response:
     tags: [admin]
     security: [{FabmanApiKey: []}]
     parameters:
-      - {name: event_id, in: path, required: true, schema: {type: integer}}
+      - {name: event_id, in: path, required: true, schema: {type: integer, minimum: 1, maximum: 2147483647}}
     responses:
       200:
         description: The event.
@@ -98,10 +107,7 @@ def show_event(event_id: int) -> Response:
       401: {$ref: '#/components/responses/Unauthorized'}
       404: {$ref: '#/components/responses/NotFound'}
     """
-    event = services().store.get_event(event_id)
-    if event is None:
-        raise NotFound(f"event {event_id} does not exist")
-    return jsonify(admin.describe_event(event))
+    return jsonify(admin.describe_event(_existing_event(event_id)))
 
 
 @blueprint.post("/events/<int:event_id>/replay")
@@ -112,7 +118,7 @@ def replay_event(event_id: int) -> Response:
     tags: [admin]
     security: [{FabmanApiKey: []}]
     parameters:
-      - {name: event_id, in: path, required: true, schema: {type: integer}}
+      - {name: event_id, in: path, required: true, schema: {type: integer, minimum: 1, maximum: 2147483647}}
     responses:
       200:
         description: What processing did (the same receipt as the webhook's).
@@ -122,6 +128,5 @@ def replay_event(event_id: int) -> Response:
       401: {$ref: '#/components/responses/Unauthorized'}
       404: {$ref: '#/components/responses/NotFound'}
     """
-    if services().store.get_event(event_id) is None:
-        raise NotFound(f"event {event_id} does not exist")
+    _existing_event(event_id)
     return jsonify(results.replay(result_deps(), event_id).as_json())

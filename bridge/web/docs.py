@@ -12,6 +12,13 @@ from flasgger import Swagger
 from flask import Flask
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
+# An id in a JSON body: a positive 32-bit integer, or the same as a digit string.
+_ID: dict[str, Any] = {
+    "oneOf": [
+        {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+        {"type": "string", "pattern": "^0*[1-9][0-9]{0,8}$"},
+    ]
+}
 
 
 def _problem_response(description: str) -> dict[str, Any]:
@@ -121,11 +128,8 @@ TEMPLATE: dict[str, Any] = {
                 "type": "object",
                 "required": ["member_id", "training_id"],
                 "properties": {
-                    "member_id": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]+$"}]},
-                    "training_id": {
-                        "description": "Training course id.",
-                        "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]+$"}],
-                    },
+                    "member_id": _ID,
+                    "training_id": {"description": "Training course id.", **_ID},
                 },
             },
             "TrainingLinks": {
