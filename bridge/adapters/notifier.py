@@ -61,6 +61,7 @@ class Notifier:
         max_attempts: int = 12,
         lease_seconds: float = 60.0,
         timeout: float = 10.0,
+        retry_base_seconds: float = 30.0,
     ) -> None:
         self.app = app
         self.store = store
@@ -71,6 +72,7 @@ class Notifier:
         self.max_attempts = max_attempts
         self.lease_seconds = lease_seconds
         self.timeout = timeout
+        self.retry_base_seconds = retry_base_seconds
         self.http = requests.Session()
         self.templates = Environment(
             loader=PackageLoader("bridge", "templates"),
@@ -173,7 +175,7 @@ class Notifier:
                 self._deliver(message)
             except Exception as exc:  # noqa: BLE001 - any transport failure keeps the message queued
                 give_up = message.attempts >= self.max_attempts
-                delay = min(3600.0, 30.0 * 2 ** (message.attempts - 1)) * (0.5 + random.random())  # noqa: S311
+                delay = min(3600.0, self.retry_base_seconds * 2 ** (message.attempts - 1)) * (0.5 + random.random())  # noqa: S311
                 self.store.finish_message(
                     message.id,
                     status="dead" if give_up else "pending",

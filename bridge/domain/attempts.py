@@ -71,11 +71,21 @@ def _remember(section: dict[str, Any], result_id: str) -> None:
 
 
 def with_failed_attempt(metadata: dict[str, Any] | None, course_id: int, title: str, result_id: str) -> dict[str, Any]:
-    """Metadata with one more failed attempt for the course (the entry created at 1)."""
+    """Metadata with one more failed attempt for the course (the entry created at 1).
+
+    The course's entry keeps its place in the list and any keys staff added;
+    duplicate entries of the course (hand edits) merge into the first one.
+    """
     updated, section = _with_section(metadata)
     used = attempts_used(metadata, course_id)
-    entries = [e for e in failed_entries(metadata) if not _same_course(e, course_id)]
-    entries.append({"id": course_id, "title": title, "attempts": used + 1})
+    entries: list[dict[str, Any]] = []
+    for entry in failed_entries(updated):
+        if not _same_course(entry, course_id):
+            entries.append(entry)
+        elif not any(_same_course(e, course_id) for e in entries):
+            entries.append({**entry, "title": entry.get("title") or title, "attempts": used + 1})
+    if not any(_same_course(e, course_id) for e in entries):
+        entries.append({"id": course_id, "title": title, "attempts": 1})
     section["failed_courses"] = entries
     _remember(section, result_id)
     return updated
@@ -84,7 +94,7 @@ def with_failed_attempt(metadata: dict[str, Any] | None, course_id: int, title: 
 def without_failed_course(metadata: dict[str, Any] | None, course_id: int, result_id: str | None = None) -> dict[str, Any]:
     """Metadata with the course's failed entry cleared (after a pass or a staff reset)."""
     updated, section = _with_section(metadata)
-    section["failed_courses"] = [e for e in failed_entries(metadata) if not _same_course(e, course_id)]
+    section["failed_courses"] = [e for e in failed_entries(updated) if not _same_course(e, course_id)]
     if result_id is not None:
         _remember(section, result_id)
     return updated

@@ -18,6 +18,10 @@ def reset_attempts(fabman: FabmanClient, member_id: int, course_id: int) -> dict
         member = fabman.get_member(member_id, trainings=False, privileges=False)
     except FabmanNotFound:
         raise NotFound(f"member {member_id} does not exist in Fabman") from None
+    try:
+        fabman.course(course_id)
+    except FabmanNotFound:
+        raise NotFound(f"training course {course_id} does not exist in Fabman") from None
     before = attempts.attempts_used(member.metadata, course_id)
     for _ in range(CONFLICT_RETRIES):
         if not attempts.has_failed_entry(member.metadata, course_id):

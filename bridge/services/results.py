@@ -84,7 +84,7 @@ def receive(deps: ResultDeps, body: bytes, payload: Any) -> Receipt:
     """Store a verified delivery and try to apply it now; the receipt is the webhook's answer."""
     delivery = parse_delivery(payload)
     if delivery.kind == "verify":
-        return Receipt("verified", detail="ClassMarker verification ping acknowledged")
+        return Receipt("ignored", detail="ClassMarker verification ping acknowledged")
     if delivery.kind == "group":
         return Receipt("ignored", detail="group results are not used by the bridge")
     result = delivery.result
@@ -106,7 +106,11 @@ def receive(deps: ResultDeps, body: bytes, payload: Any) -> Receipt:
     if grading:
         return Receipt("ignored", event.id, detail="stored; waiting for the graded result")
     log.info("result %s stored as event %s (cm_user_id %s)", result.result_id, event.id, redact(result.cm_user_id))
-    return process(deps, event.id)
+    receipt = process(deps, event.id)
+    if receipt.status == "duplicate":
+        # The retry job claimed the new event first; it is stored and being applied.
+        return Receipt("queued", event.id, detail="stored; being applied by another worker")
+    return receipt
 
 
 # -- processing ----------------------------------------------------------------
@@ -338,7 +342,7 @@ def _defer(deps: ResultDeps, event: InboxEvent, error: Exception) -> Receipt:
                 dedupe_key=f"event:{event.id}:dead",
                 title="ClassMarker result could not be applied",
                 message=f"Event {event.id} failed for {settings.retry_max_age_hours} h ({error}). "
-                "Replay it once Fabman works: `flask replay-event {event.id}`.",
+                f"Replay it once Fabman works: `flask replay-event {event.id}`.",
                 event_id=event.id,
                 member_id=event.member_id,
                 course_id=event.course_id,
@@ -428,5 +432,6 @@ def replay(deps: ResultDeps, event_id: int) -> Receipt:
         return Receipt("unknown", event_id, detail="no such event")
     if event.status not in REPLAYABLE:
         return Receipt(event.status, event_id, detail=f"event is {event.status}; only {', '.join(REPLAYABLE)} events replay")
-    deps.store.finish_event(event_id, status="queued", next_attempt_at=None)
+    if not deps.store.requeue_event(event_id, statuses=REPLAYABLE):
+        return Receipt("duplicate", event_id, detail="being processed right now; try again in a moment")
     return process(deps, event_id)
