@@ -1,0 +1,138 @@
+"""Fixtures and helpers for the webhook tests: a Discord sink, signed deliveries, store snapshots.
+
+Every test here drives the bridge through HTTP against the Fabman simulator (a
+real server) and the SMTP sink, so every module here is marked `e2e`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from werkzeug.test import TestResponse
+
+from bridge.adapters.store import Store
+from bridge.adapters.store.models import InboxEvent, LedgerEntry, OutboxMessage
+from bridge.container import Services
+from bridge.simulator import FabmanSimulator
+from tests.support import signed
+
+PRAGUE = ZoneInfo("Europe/Prague")
+STAFF = "staff@fablab.example"
+WEBHOOK = "/add_classmarker_training"
+
+
+class DiscordSink:
+    """A stand-in for Discord's incoming-webhook endpoint on loopback: keeps every POSTed JSON."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.status = 204
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+                length = int(self.headers.get("Content-Length") or 0)
+                sink.posts.append(json.loads(self.rfile.read(length) or b"null"))
+                self.send_response(sink.status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/webhooks/123/discord-secret-token"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def contents(self) -> list[str]:
+        return [str(post.get("content")) for post in self.posts]
+
+
+@pytest.fixture
+def discord() -> Iterator[DiscordSink]:
+    sink = DiscordSink()
+    sink.thread.start()
+    yield sink
+    sink.server.shutdown()
+    sink.server.server_close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], discord: DiscordSink) -> Flask:
+    """The bridge with staff alerts going to the support address and to the Discord sink."""
+    return make_app(DISCORD_WEBHOOK_URL=discord.url)
+
+
+def deliver(client: FlaskClient, payload: dict[str, Any] | bytes, **headers: str) -> TestResponse:
+    """POST a result as ClassMarker does (signed raw bytes)."""
+    body, signed_headers = signed(payload)
+    return client.post(WEBHOOK, data=body, headers={**signed_headers, **headers})
+
+
+def token(bridge: Services, member_id: int, course_id: int) -> str:
+    """The cm_user_id the bridge put in the member's quiz link."""
+    return bridge.codec.encode(member_id, course_id)
+
+
+def table_counts(store: Store) -> dict[str, int]:
+    """Rows in each of the bridge's tables."""
+    with store.session() as session:
+        return {
+            model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (InboxEvent, OutboxMessage, LedgerEntry)
+        }
+
+
+def writes(simulator: FabmanSimulator) -> list[tuple[str, str, int]]:
+    """Every request that could change Fabman (POST/PUT/DELETE), as (method, path, status)."""
+    return [(r.method, r.path, r.status) for r in simulator.requests if r.method != "GET"]
+
+
+def only_event(store: Store) -> InboxEvent:
+    events = store.events()
+    assert len(events) == 1, [e.status for e in events]
+    return events[0]
+
+
+def make_older(store: Store, event_id: int, hours: float) -> None:
+    """The event was received `hours` ago (time passing, as the retry job sees it)."""
+    store.update_event(event_id, received_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours))
+
+
+def today() -> dt.date:
+    return dt.datetime.now(PRAGUE).date()
+
+
+def years_later(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def course_records(simulator: FabmanSimulator, member_id: int, course_id: int) -> list[dict[str, Any]]:
+    return [r for r in simulator.state.trainings_of(member_id) if r["trainingCourse"] == course_id]
+
+
+def failed_courses(simulator: FabmanSimulator, member_id: int) -> list[dict[str, Any]]:
+    metadata = simulator.state.member(member_id)["metadata"] or {}
+    return list((metadata.get("courses_cm") or {}).get("failed_courses") or [])
+
+
+def set_failed(simulator: FabmanSimulator, member_id: int, course_id: int, attempts: int) -> None:
+    """Staff recorded earlier failed attempts in Fabman."""
+    member = simulator.state.member(member_id)
+    title = simulator.state.course(course_id)["title"]
+    metadata = dict(member["metadata"] or {})
+    metadata["courses_cm"] = {"failed_courses": [{"id": course_id, "title": title, "attempts": attempts}]}
+    simulator.state.update_member(member_id, {"metadata": metadata}, member["lockVersion"])

@@ -1,0 +1,132 @@
+"""Contract 4.5: one result, one effect, however often and however concurrently it arrives."""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+from bridge.adapters.store import Store
+from bridge.container import Services
+from bridge.simulator import FabmanSimulator
+from tests.support import GunicornBridge, SmtpSink, result_payload, signed
+from tests.webhook.conftest import WEBHOOK, course_records, deliver, failed_courses, table_counts, token, writes
+
+pytestmark = pytest.mark.e2e
+
+PETRA, JAN, LASER, CNC = 1, 2, 2, 4
+
+
+def test_same_result_in_sequence_has_one_effect(
+    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+) -> None:
+    payload = result_payload(token(bridge, PETRA, LASER))
+
+    statuses = [deliver(client, payload).json["status"] for _ in range(3)]
+
+    assert statuses == ["applied", "duplicate", "duplicate"]
+    assert len(course_records(simulator, PETRA, LASER)) == 1
+    assert len(smtp.messages) == 1
+    assert table_counts(bridge.store) == {"inbox_events": 1, "outbox_messages": 1, "training_ledger": 1}
+
+
+def test_ten_concurrent_deliveries_to_three_gunicorn_workers_have_one_effect(
+    env: dict[str, str], simulator: FabmanSimulator, smtp: SmtpSink
+) -> None:
+    """Also starts three workers on a fresh store at once: each migrates it, none fails."""
+    from bridge.adapters.codec import CmUserIdCodec
+
+    body, headers = signed(result_payload(CmUserIdCodec([env["FERNET_KEY"]]).encode(PETRA, LASER)))
+    with GunicornBridge(env, workers=3) as server, requests.Session() as http:
+        assert len(server.worker_pids()) == 3
+
+        def post(_: int) -> requests.Response:
+            return http.post(server.url + WEBHOOK, data=body, headers=headers, timeout=30)
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            responses = list(pool.map(post, range(10)))
+
+    assert {r.status_code for r in responses} == {200}
+    assert Counter(r.json()["status"] for r in responses) == {"applied": 1, "duplicate": 9}
+    assert len(course_records(simulator, PETRA, LASER)) == 1
+    assert [m for m, _, _ in writes(simulator)] == ["POST", "DELETE"]
+    assert len(smtp.messages) == 1
+    store = Store(env["DATABASE_URL"])
+    try:
+        assert table_counts(store) == {"inbox_events": 1, "outbox_messages": 1, "training_ledger": 1}
+        assert [e.status for e in store.events()] == ["applied"]
+    finally:
+        store.dispose()
+
+
+def test_lost_answer_to_a_created_record_is_found_before_giving_up(
+    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+) -> None:
+    simulator.faults.fail_next(1, 503, method="POST", path_contains="/trainings", after_apply=True)
+
+    response = deliver(client, result_payload(token(bridge, PETRA, LASER)))
+
+    assert response.json["status"] == "applied"
+    assert [(m, s) for m, _, s in writes(simulator)] == [("POST", 503), ("DELETE", 204)]
+    assert len(course_records(simulator, PETRA, LASER)) == 1
+    assert len(smtp.messages) == 1
+
+
+def test_crash_after_fabman_created_the_record_does_not_create_a_second_one(
+    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str]
+) -> None:
+    """Fabman commits the record, its answer is lost and Fabman stops answering: the event stays queued."""
+    simulator.faults.fail_next(1, 503, method="POST", path_contains="/trainings", after_apply=True)
+    simulator.faults.fail_next(1, 503, method="GET", path_contains="/trainings")
+
+    response = deliver(client, result_payload(token(bridge, PETRA, LASER)))
+
+    assert response.json["status"] == "queued"
+    created = [r for r in course_records(simulator, PETRA, LASER) if "#88123401" in (r["notes"] or "")]
+    assert len(created) == 1
+    assert smtp.messages == []
+
+    summary = client.post("/cron/retry", headers=cron_headers).json
+
+    assert summary["applied"] == 1
+    assert course_records(simulator, PETRA, LASER) == created
+    assert [m for m, _, _ in writes(simulator)] == ["POST", "DELETE"]
+    assert len(smtp.messages) == 1
+    [entry] = bridge.store.ledger()
+    assert entry.fabman_record_id == created[0]["id"]
+
+
+def test_record_already_in_fabman_from_an_earlier_run_is_not_created_again(
+    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+) -> None:
+    """A worker died after Fabman created the record (notes name the result) and before the store knew."""
+    created = simulator.state.add_training(PETRA, LASER, "2026-01-01", None, "Online quiz passed. ClassMarker result #88123401.")
+
+    response = deliver(client, result_payload(token(bridge, PETRA, LASER)))
+
+    assert response.json["outcome"] == "granted"
+    assert [r["id"] for r in course_records(simulator, PETRA, LASER)] == [created["id"]]
+    assert [m for m, _, _ in writes(simulator)] == ["DELETE"]
+    assert len(smtp.messages) == 1
+
+
+def test_crash_after_fabman_counted_the_attempt_does_not_count_it_twice(
+    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str]
+) -> None:
+    simulator.faults.fail_next(1, 503, method="PUT", after_apply=True)
+
+    response = deliver(client, result_payload(token(bridge, JAN, CNC), passed=False))
+
+    assert response.json["status"] == "queued"
+    assert [e["attempts"] for e in failed_courses(simulator, JAN) if e["id"] == CNC] == [3]
+
+    summary = client.post("/cron/retry", headers=cron_headers).json
+
+    assert summary["applied"] == 1
+    assert [e["attempts"] for e in failed_courses(simulator, JAN) if e["id"] == CNC] == [3]
+    assert [(m, s) for m, _, s in writes(simulator)] == [("PUT", 503)]
+    [mail] = smtp.messages
+    assert "Zbývají vám ještě 2 pokusy" in mail.get_body(preferencelist=("plain",)).get_content()
