@@ -52,6 +52,10 @@ def register_errorhandlers(app: Flask) -> None:
             return problem_response(
                 504, "Fabman timed out", "Fabman did not answer in time; try again shortly.", "upstream-timeout"
             )
+        if isinstance(error, FabmanUnavailable) and error.status not in (None, 429, 503):
+            return problem_response(
+                502, "Fabman error", f"Fabman failed (status {error.status}); try again shortly.", "upstream-error"
+            )
         if isinstance(error, FabmanUnavailable):
             return problem_response(
                 503, "Fabman unavailable", "Fabman is not reachable or is overloaded; try again shortly.", "upstream-unavailable"
