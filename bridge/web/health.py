@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from bridge.container import services
+from bridge.web.problems import problem_response
 
 blueprint = Blueprint("health", __name__)
 
@@ -14,6 +15,7 @@ def health() -> Response:
     """The process runs.
     ---
     tags: [operations]
+    security: []
     responses:
       200:
         description: Alive.
@@ -25,10 +27,11 @@ def health() -> Response:
 
 
 @blueprint.get("/ready")
-def ready() -> tuple[Response, int]:
+def ready() -> Response:
     """The store answers and the configuration is complete.
     ---
     tags: [operations]
+    security: []
     responses:
       200:
         description: Ready to serve every client.
@@ -38,8 +41,11 @@ def ready() -> tuple[Response, int]:
       503:
         description: Something the bridge needs is missing; `checks` says what.
         content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Readiness'}
+          application/problem+json:
+            schema:
+              allOf:
+                - {$ref: '#/components/schemas/Problem'}
+                - {type: object, properties: {checks: {type: object, additionalProperties: {type: boolean}}}}
     """
     found = services()
     settings = found.settings
@@ -52,5 +58,7 @@ def ready() -> tuple[Response, int]:
     checks["webhook_secret"] = bool(settings.classmarker_webhook_secret) or not settings.verify_classmarker_requests
     checks["cronjob_token"] = bool(settings.cronjob_token)
     checks["mail_sender"] = bool(settings.mail_default_sender)
-    ok = all(checks.values())
-    return jsonify({"status": "ready" if ok else "not ready", "checks": checks}), 200 if ok else 503
+    failing = [name for name, passed in checks.items() if not passed]
+    if failing:
+        return problem_response(503, "Not ready", f"failing checks: {', '.join(failing)}", "not-ready", checks=checks)
+    return jsonify({"status": "ready", "checks": checks})
