@@ -39,6 +39,11 @@ def absolved_trainings(member_id: int) -> Response:
         content:
           application/json:
             schema: {type: array, items: {$ref: '#/components/schemas/AbsolvedTraining'}}
+            example:
+              - {id: 1, title: Bezpečnost v dílně, cs_name: Bezpečnost v dílně, en_name: Workshop safety,
+                 date: '2026-02-10', until_date: '2027-02-10', record_id: 1, online: true}
+              - {id: 3, title: 3D tisk – Prusa, cs_name: 3D tisk – Prusa, en_name: 3D printing – Prusa,
+                 date: '2025-11-02', until_date: null, record_id: 12, online: true}
       401: {$ref: '#/components/responses/Unauthorized'}
       404: {$ref: '#/components/responses/NotFound'}
       422: {$ref: '#/components/responses/Invalid'}
@@ -72,6 +77,27 @@ def available_trainings(member_id: int) -> Response:
         content:
           application/json:
             schema: {type: array, items: {$ref: '#/components/schemas/AvailableTraining'}}
+            example:
+              - id: 4
+                title: CNC frézka
+                cs_name: CNC frézka
+                en_name: CNC milling machine
+                wiki_url: https://wiki.example.org/fablab/cnc
+                yt_url: null
+                quiz_url: https://www.classmarker.com/online-test/start/?quiz=cnc0a7f3e6b91&cm_user_id=gAAAAABp...
+                attempts: 2
+                max_attempts: 5
+                attempts_left: 3
+              - id: 2
+                title: Laserová řezačka
+                cs_name: Laserová řezačka
+                en_name: Laser cutter
+                wiki_url: https://wiki.example.org/fablab/laser
+                yt_url: https://www.youtube.com/watch?v=Lr8mQe2Vx0k
+                quiz_url: null
+                attempts: 3
+                max_attempts: 3
+                attempts_left: 0
       401: {$ref: '#/components/responses/Unauthorized'}
       404: {$ref: '#/components/responses/NotFound'}
       502: {$ref: '#/components/responses/Upstream'}
@@ -97,10 +123,20 @@ def get_training_links() -> Response:
           example: {member_id: 1, training_id: 2}
     responses:
       200:
-        description: Links for the course.
+        description: Links for the course; `quiz_url` is null when no attempts are left.
         content:
           application/json:
             schema: {$ref: '#/components/schemas/TrainingLinks'}
+            example:
+              quiz_url: https://www.classmarker.com/online-test/start/?quiz=lsr41d8a0c2b7&cm_user_id=gAAAAABp...
+              title: Laserová řezačka
+              cs_name: Laserová řezačka
+              en_name: Laser cutter
+              wiki_url: https://wiki.example.org/fablab/laser
+              yt_url: https://www.youtube.com/watch?v=Lr8mQe2Vx0k
+              attempts: 0
+              max_attempts: 3
+              attempts_left: 3
       400: {$ref: '#/components/responses/BadRequest'}
       401: {$ref: '#/components/responses/Unauthorized'}
       404: {$ref: '#/components/responses/NotFound'}
