@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # PostgreSQL for the second test pass; skipped when nothing answers there.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: venv demo test test-fast test-sqlite test-postgres lint run bench reliability clean
+.PHONY: venv demo test test-fast test-sqlite test-postgres lint run bench reliability reliability-ci clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ test-postgres: venv
 
 lint: venv
 	$(BIN)/ruff check bridge tests main_run.py
+
+reliability: venv ## full reliability run (gunicorn + Fabman simulator + SMTP, faults); rewrites RELIABILITY.md
+	$(BIN)/python -m reliability --report RELIABILITY.md
+
+reliability-ci: venv ## the same scenarios at CI size (a few minutes); RELIABILITY.md untouched
+	$(BIN)/python -m reliability --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage instance

@@ -1,0 +1,456 @@
+"""The scenarios of the reliability run, each in a fresh world.
+
+A scenario plans what it sends from the simulator's state before the run,
+drives the bridge over HTTP while the world misbehaves, lets the scheduler's
+`/cron/retry` catch up, and then counts from the world what happened.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bridge.domain import attempts, courses
+from bridge.domain.calendar import today_in
+from bridge.domain.models import Course
+from bridge.simulator import SimState, generated_state
+from reliability.checks import (
+    Json,
+    PlannedResult,
+    Tally,
+    check_expiry,
+    check_mails,
+    check_results,
+    expected_result_mails,
+    expiry_plan,
+)
+from reliability.world import CRON_TOKEN, Delivery, World
+
+RESULT_MAILS = ("granted", "failed", "out_of_attempts")
+DEFAULT_ATTEMPTS = 3
+MAX_RESULTS_PER_MEMBER = 20
+FIRST_RESULT_ID = 90_000_001
+# The webhook's Fabman client gives up after min(3 s, FABMAN_TIMEOUT_SECONDS).
+WEBHOOK_READ_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each scenario is."""
+
+    results: int
+    members: int
+    down_results: int
+    hang_results: int
+    smtp_results: int
+    kill_results: int
+    expiry_members: int
+
+
+FULL = Sizes(
+    results=2000, members=600, down_results=100, hang_results=30, smtp_results=100, kill_results=200, expiry_members=3000
+)
+QUICK = Sizes(results=200, members=150, down_results=20, hang_results=10, smtp_results=20, kill_results=60, expiry_members=1000)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every scenario gets: sizes, a folder for logs and SQLite files, the store URL, a seed."""
+
+    sizes: Sizes
+    workdir: Path
+    database_url: str | None
+    seed: int
+
+    def world(self, state: SimState, name: str, **options: Any) -> World:
+        """A fresh world for one scenario."""
+        return World(state, self.workdir, name, database_url=self.database_url, **options)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named scenario and the guarantee it checks."""
+
+    name: str
+    title: str
+    guarantee: str
+    run: Callable[[RunContext], Tally]
+
+
+def replayable(seed: int) -> random.Random:
+    """The RNG of plans and faults: seeded, so a failing run can be replayed."""
+    return random.Random(seed)  # noqa: S311 - replayability, not secrecy
+
+
+# -- planning results ------------------------------------------------------------
+
+
+def plan_results(state: SimState, count: int, rng: random.Random, first_id: int = FIRST_RESULT_ID) -> list[PlannedResult]:
+    """`count` results over distinct (member, course) pairs: passes, single and double fails.
+
+    Each pair gets either one pass or one or two fails, so the expected effect
+    of every result does not depend on the order the bridge applies them in.
+    Expectations use the member's attempts before the run.
+    """
+    online = [Course.from_json(c) for c in state.courses()]
+    online = [c for c in online if courses.is_online(c) and not courses.is_admin_only(c)]
+    pairs = [(member, course) for member in state.members() for course in online]
+    rng.shuffle(pairs)
+    planned: list[PlannedResult] = []
+    per_member: Counter[int] = Counter()
+    next_id = first_id
+    for member, course in pairs:
+        if len(planned) >= count:
+            break
+        if per_member[member["id"]] >= MAX_RESULTS_PER_MEMBER:
+            continue
+        allowed = courses.max_attempts(course, DEFAULT_ATTEMPTS)
+        used = attempts.attempts_used(member["metadata"], course.id)
+        roll = rng.random()
+        if roll < 0.55:
+            left = allowed - used
+            outcomes = [(True, left > 0, "granted" if left > 0 else "out_of_attempts")]
+        else:
+            fails = 2 if roll > 0.9 and count - len(planned) >= 2 else 1
+            outcomes = [(False, False, "failed" if allowed - used - i > 0 else "out_of_attempts") for i in range(1, fails + 1)]
+        for passed, grants, mail in outcomes:
+            planned.append(
+                PlannedResult(str(next_id), member["id"], course.id, course.title, passed, member["emailAddress"], grants, mail)
+            )
+            per_member[member["id"]] += 1
+            next_id += 1
+    if len(planned) < count:
+        raise ValueError(f"only {len(planned)} results fit the members and online courses; {count} asked")
+    return planned
+
+
+def snapshot(state: SimState, member_ids: Iterable[int]) -> dict[int, Json]:
+    """Members with their training records, as the simulator holds them now."""
+    return {member_id: state.member_view(member_id, {"trainings"}) for member_id in set(member_ids)}
+
+
+def allowed_attempts(state: SimState) -> dict[int, int]:
+    """Attempts allowed per course id."""
+    return {c["id"]: courses.max_attempts(Course.from_json(c), DEFAULT_ATTEMPTS) for c in state.courses()}
+
+
+def verify_results(tally: Tally, world: World, planned: list[PlannedResult], before: dict[int, Json]) -> None:
+    """Count the results and their mail from Fabman's state, the inbox and the SMTP server."""
+    after = snapshot(world.simulator.state, before)
+    check_results(tally, planned, before, after, allowed_attempts(world.simulator.state), world.inbox())
+    check_mails(tally, expected_result_mails(planned), world.smtp.received(), RESULT_MAILS)
+
+
+def bodies_of(world: World, planned: Iterable[PlannedResult]) -> list[bytes]:
+    """Each result's body, once."""
+    return [world.payload(r.result_id, r.member_id, r.course_id, r.passed) for r in planned]
+
+
+def record_deliveries(tally: Tally, deliveries: list[Delivery]) -> None:
+    """Latency, and any delivery ClassMarker would have had to give up on."""
+    tally.max_latency = max([tally.max_latency, *(d.seconds for d in deliveries)])
+    failed = [d for d in deliveries if d.status != 200]
+    if failed:
+        tally.problem(f"{len(failed)} deliveries never got a 200 (last status {failed[0].status})")
+    answers = Counter(str(d.body.get("status")) for d in deliveries if d.status == 200)
+    tally.notes.append("webhook answers: " + ", ".join(f"{k} {v}" for k, v in sorted(answers.items())))
+
+
+def drain_and_note(tally: Tally, world: World, **options: Any) -> None:
+    """Retry until nothing is due; note how long it took and what was left."""
+    drain = world.drain(**options)
+    waited = f" (waiting for {', '.join(sorted(drain.waited_for))})" if drain.waited_for else ""
+    tally.notes.append(f"/cron/retry called {drain.calls} times, {drain.seconds:.0f} s until nothing was due{waited}")
+    left = {k: v for k, v in drain.left.items() if v}
+    if left:
+        tally.problem(f"still due after {drain.seconds:.0f} s of retries: {left}")
+
+
+# -- scenarios ---------------------------------------------------------------------
+
+
+class Chaos:
+    """Faults the simulator's own rates do not give: a 429 now and then, and writes whose answer is lost."""
+
+    def __init__(self, world: World, rng: random.Random, *, throttle_every: float = 0.5, lose_every: float = 1.0) -> None:
+        self.world = world
+        self.rng = rng
+        self.throttle_every = throttle_every
+        self.lose_every = lose_every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reliability-chaos", daemon=True)
+
+    def __enter__(self) -> Chaos:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        faults = self.world.simulator.faults
+        next_loss = time.monotonic()
+        while not self._stop.wait(self.throttle_every):
+            faults.fail_next(1, 429)
+            if time.monotonic() >= next_loss:
+                faults.fail_next(1, 503, method=self.rng.choice(("POST", "PUT", "DELETE")), after_apply=True)
+                next_loss = time.monotonic() + self.lose_every
+
+
+def results_under_faults(ctx: RunContext) -> Tally:
+    """Many results, re-delivered and concurrent, while Fabman answers 503, 429, 409 and loses answers."""
+    tally = Tally("results under faults")
+    rng = replayable(ctx.seed)
+    state = generated_state(ctx.sizes.members, seed=ctx.seed)
+    planned = plan_results(state, ctx.sizes.results, rng)
+    before = snapshot(state, (r.member_id for r in planned))
+    with ctx.world(state, "results") as world:
+        sequence: list[bytes] = []
+        later: list[bytes] = []
+        for result in planned:
+            body = world.payload(result.result_id, result.member_id, result.course_id, result.passed)
+            if result.passed and rng.random() < 0.03:
+                sequence.append(world.payload(result.result_id, result.member_id, result.course_id, True, grading=True))
+            sequence.append(body)
+            roll = rng.random()
+            if roll < 0.1:
+                sequence.append(body)  # re-delivered at once: both deliveries run concurrently
+            elif roll < 0.2:
+                later.append(body)  # re-delivered after everything else
+        world.simulator.faults.update(error_rate=0.05, conflict_rate=0.1, seed=ctx.seed)
+        with Chaos(world, rng):
+            deliveries = world.deliver_all(sequence + later, concurrency=12)
+            tally.notes.append(f"{len(deliveries)} deliveries of {len(planned)} results")
+            record_deliveries(tally, deliveries)
+            drain_and_note(tally, world, parallel=3, deadline=600)
+        world.simulator.faults.reset()
+        drain_and_note(tally, world)
+        tally.faults = world.simulator.faults.faults_injected
+        verify_results(tally, world, planned, before)
+        tally.requests = world.requests
+    return tally
+
+
+def fabman_down(ctx: RunContext) -> Tally:
+    """Fabman answers nothing but 503 for longer than the webhook's budget, then comes back."""
+    tally = Tally("Fabman down, then back")
+    rng = replayable(ctx.seed + 1)
+    state = generated_state(200, seed=ctx.seed + 1)
+    planned = plan_results(state, ctx.sizes.down_results, rng)
+    before = snapshot(state, (r.member_id for r in planned))
+    with ctx.world(state, "down") as world:
+        window = world.budget + 2
+        world.simulator.faults.down = True
+        started = time.monotonic()
+        deliveries = world.deliver_all(bodies_of(world, planned), concurrency=4, pace=window / len(planned))
+        time.sleep(max(0.0, window - (time.monotonic() - started)))
+        tally.notes.append(f"Fabman down for {time.monotonic() - started:.1f} s (webhook budget {world.budget:g} s)")
+        world.simulator.faults.down = False
+        tally.faults = world.simulator.faults.faults_injected
+        record_deliveries(tally, deliveries)
+        drain_and_note(tally, world)
+        verify_results(tally, world, planned, before)
+        tally.requests = world.requests
+    return tally
+
+
+def fabman_hanging(ctx: RunContext) -> Tally:
+    """Fabman accepts connections but answers only after the webhook's read timeout."""
+    tally = Tally("Fabman hanging")
+    rng = replayable(ctx.seed + 2)
+    state = generated_state(200, seed=ctx.seed + 2)
+    planned = plan_results(state, ctx.sizes.hang_results, rng)
+    before = snapshot(state, (r.member_id for r in planned))
+    with ctx.world(state, "hang") as world:
+        hang = WEBHOOK_READ_TIMEOUT + 1.5
+        world.simulator.faults.hang_seconds = hang
+        deliveries = world.deliver_all(bodies_of(world, planned), concurrency=min(10, len(planned)))
+        world.simulator.faults.hang_seconds = 0
+        tally.faults = world.simulator.faults.faults_injected
+        record_deliveries(tally, deliveries)
+        tally.notes.append(f"Fabman hung {hang:g} s per request; webhook budget {world.budget:g} s")
+        if tally.max_latency > world.budget:
+            tally.problem(f"slowest webhook answer {tally.max_latency:.2f} s is over the {world.budget:g} s budget")
+        time.sleep(hang)  # let the requests Fabman still holds finish
+        drain_and_note(tally, world)
+        verify_results(tally, world, planned, before)
+        tally.requests = world.requests
+    return tally
+
+
+def smtp_down(ctx: RunContext) -> Tally:
+    """The SMTP server refuses every mail for a while, then accepts again."""
+    tally = Tally("SMTP down, then back")
+    rng = replayable(ctx.seed + 3)
+    state = generated_state(200, seed=ctx.seed + 3)
+    planned = plan_results(state, ctx.sizes.smtp_results, rng)
+    before = snapshot(state, (r.member_id for r in planned))
+    with ctx.world(state, "smtp") as world:
+        world.smtp.refuse = True
+        deliveries = world.deliver_all(bodies_of(world, planned), concurrency=6)
+        pending = world.outbox_statuses().get("pending", 0)
+        tally.notes.append(f"{pending} mails waiting in the outbox while SMTP refused")
+        if world.smtp.received():
+            tally.problem("mail was accepted while the SMTP server refused everything")
+        world.smtp.refuse = False
+        tally.faults = world.smtp.refused
+        record_deliveries(tally, deliveries)
+        drain_and_note(tally, world, deadline=300)
+        verify_results(tally, world, planned, before)
+        tally.requests = world.requests
+    return tally
+
+
+def worker_killed(ctx: RunContext) -> Tally:
+    """gunicorn workers are SIGKILLed while they apply results; the master starts new ones."""
+    tally = Tally("worker killed mid-request")
+    rng = replayable(ctx.seed + 4)
+    state = generated_state(300, seed=ctx.seed + 4)
+    planned = plan_results(state, ctx.sizes.kill_results, rng)
+    before = snapshot(state, (r.member_id for r in planned))
+    with ctx.world(state, "kill", env={"LEASE_SECONDS": "2"}) as world:
+        world.simulator.faults.latency_ms = 150
+        kills: list[int] = []
+        bodies = bodies_of(world, planned)
+
+        def killer() -> None:
+            for share in (0.25, 0.6):
+                while world.requests < len(bodies) * share:
+                    time.sleep(0.05)
+                victim = rng.choice(world.worker_pids())
+                os.kill(victim, signal.SIGKILL)
+                kills.append(victim)
+
+        thread = threading.Thread(target=killer, name="reliability-killer", daemon=True)
+        thread.start()
+        deliveries = world.deliver_all(bodies, concurrency=12)
+        thread.join()
+        world.simulator.faults.latency_ms = 0
+        tally.faults = len(kills)
+        interrupted = sum(d.tries - 1 for d in deliveries)
+        tally.notes.append(f"{len(kills)} workers killed; {interrupted} deliveries cut off and re-sent as ClassMarker would")
+        record_deliveries(tally, deliveries)
+        drain_and_note(tally, world, deadline=240)
+        verify_results(tally, world, planned, before)
+        tally.requests = world.requests
+    return tally
+
+
+def expiry_sweep(ctx: RunContext) -> Tally:
+    """The expiry sweep over thousands of members while deletes fail, then run again twice."""
+    tally = Tally("expiry sweep under faults")
+    state = generated_state(ctx.sizes.expiry_members, seed=ctx.seed + 5)
+    today = today_in(ZoneInfo("Europe/Prague"))
+    before = [state.member_view(m["id"], {"trainings"}) for m in state.members()]
+    online = {c["id"] for c in state.courses() if courses.is_online(Course.from_json(c))}
+    expired, expected_mails = expiry_plan(before, today, 14, online)
+    with ctx.world(state, "expiry", env={"REMINDER_DAYS": "14", "TIMEZONE": "Europe/Prague"}, timeout=900) as world:
+        headers = {"CronjobToken": CRON_TOKEN}
+        trainings = state.counts()["trainings"]
+        probe = world.post("/cron/expire_trainings?dry_run=true", headers=headers, timeout=900)
+        if probe.status_code == 404:
+            tally.skipped = "POST /cron/expire_trainings does not exist yet"
+            return tally
+        if state.counts()["trainings"] != trainings or world.smtp.received():
+            tally.problem("the dry run changed something")
+        tally.notes.append(f"dry run: {_summary(probe)}")
+        faults = world.simulator.faults
+        faults.update(error_rate=0.05, seed=ctx.seed)
+        faults.fail_next(40, 503, method="DELETE")
+        faults.fail_next(15, 503, method="DELETE", after_apply=True)
+        first = world.post("/cron/expire_trainings", headers=headers, timeout=900)
+        tally.faults = faults.faults_injected
+        faults.reset()
+        tally.notes.append(f"run 1 with faults: {_summary(first)}")
+        second = world.post("/cron/expire_trainings", headers=headers, timeout=900)
+        tally.notes.append(f"run 2: {_summary(second)}")
+        drain_and_note(tally, world)
+        settled = (state.counts()["trainings"], len(world.smtp.received()))
+        third = world.post("/cron/expire_trainings", headers=headers, timeout=900)
+        drain_and_note(tally, world)
+        tally.notes.append(f"run 3: {_summary(third)}")
+        if (state.counts()["trainings"], len(world.smtp.received())) != settled:
+            tally.problem("a third run still removed records or sent mail")
+        for response in (first, second, third):
+            if response.status_code != 200:
+                tally.notes.append(f"a sweep answered {response.status_code}")
+        after = {m["id"]: state.member_view(m["id"], {"trainings"}) for m in before}
+        check_expiry(tally, before, after, expired)
+        check_mails(tally, expected_mails, world.smtp.received(), ("expired", "reminder"))
+        tally.requests = world.requests
+    return tally
+
+
+def _summary(response: Any) -> str:
+    """The sweep's JSON summary without its error list, for the notes."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if not isinstance(body, dict):
+        return f"HTTP {response.status_code}"
+    shown = {k: (len(v) if isinstance(v, list) else v) for k, v in body.items()}
+    return ", ".join(f"{k} {v}" for k, v in shown.items())
+
+
+SCENARIOS = (
+    Scenario(
+        "results",
+        "Results under Fabman faults",
+        "Results (passes and fails over many members and courses; 20 % re-delivered, half of those at the same "
+        "moment; a few first sent ungraded) while Fabman answers 5 % of requests with 503, a 429 every half second, "
+        "409 to 10 % of member updates, and loses the answer of a write every second. Then /cron/retry, three at "
+        "once, until nothing is due. Every pass is exactly one training record naming the result; every fail is "
+        "counted exactly once; every result is one mail.",
+        results_under_faults,
+    ),
+    Scenario(
+        "down",
+        "Fabman down, then back",
+        "Fabman answers 503 to everything for the webhook's time budget plus 2 s while results arrive; it comes "
+        "back and /cron/retry applies every result, none twice.",
+        fabman_down,
+    ),
+    Scenario(
+        "hang",
+        "Fabman hanging past the read timeout",
+        "Fabman answers only after the webhook's read timeout (3 s) plus 1.5 s. The webhook still answers within "
+        "its budget (WEBHOOK_BUDGET_SECONDS); the slowest answer is reported. Then every result is applied once.",
+        fabman_hanging,
+    ),
+    Scenario(
+        "smtp",
+        "SMTP down, then back",
+        "The SMTP server refuses every mail (451) while results are applied; it comes back and /cron/retry "
+        "delivers every mail exactly once.",
+        smtp_down,
+    ),
+    Scenario(
+        "kill",
+        "A gunicorn worker killed mid-request",
+        "Fabman is slow (150 ms a request) so results are in flight; a worker is SIGKILLed twice. Deliveries cut "
+        "off are re-sent as ClassMarker would; with LEASE_SECONDS=2, /cron/retry finishes what the dead workers "
+        "held. Every result is applied once and mailed once.",
+        worker_killed,
+    ),
+    Scenario(
+        "expiry",
+        "Expiry sweep under faults, rerun",
+        "POST /cron/expire_trainings over thousands of members while Fabman answers 5 % of requests with 503, "
+        "fails 40 deletes and loses the answer of 15 applied deletes; then the sweep runs again without faults, "
+        "and a third time. Every expired record is removed and mailed about once, no active record is removed, "
+        "reminders go out once, and the third run changes nothing. (For this row the result columns count "
+        "expired training records.)",
+        expiry_sweep,
+    ),
+)

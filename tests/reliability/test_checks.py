@@ -1,0 +1,140 @@
+"""The reliability run's accounting: a lost or doubled effect is always counted, never excused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from bridge.simulator import SimState
+from reliability.checks import (
+    PlannedResult,
+    Tally,
+    check_expiry,
+    check_mails,
+    check_results,
+    expected_result_mails,
+    expiry_plan,
+    mail_kind,
+)
+from reliability.scenarios import plan_results
+
+TODAY = dt.date(2026, 3, 10)
+
+
+Json = dict[str, Any]
+
+
+def member(member_id: int, *, records: list[Json] | None = None, metadata: Json | None = None) -> Json:
+    return {
+        "id": member_id,
+        "emailAddress": f"m{member_id}@example.org",
+        "metadata": metadata,
+        "_embedded": {"trainings": records or []},
+    }
+
+
+def record(record_id: int, course: int, *, result: str | None = None, until: str | None = None) -> dict[str, Any]:
+    notes = f"Online quiz passed. ClassMarker result #{result}." if result else None
+    return {"id": record_id, "trainingCourse": course, "notes": notes, "untilDate": until}
+
+
+def failed(course: int, attempts: int, counted: list[str]) -> dict[str, Any]:
+    entry = {"id": course, "title": "Laser", "attempts": attempts}
+    return {"courses_cm": {"failed_courses": [entry], "counted_results": counted}}
+
+
+PASS = PlannedResult("501", 1, 7, "Laser", True, "m1@example.org", True, "granted")
+FAIL = PlannedResult("502", 2, 7, "Laser", False, "m2@example.org", False, "failed")
+
+
+def test_a_pass_applied_once_and_a_fail_counted_once_are_clean() -> None:
+    tally = Tally("t")
+    before = {1: member(1), 2: member(2)}
+    after = {1: member(1, records=[record(10, 7, result="501")]), 2: member(2, metadata=failed(7, 1, ["502"]))}
+    check_results(tally, [PASS, FAIL], before, after, {7: 3}, {"501": "applied", "502": "applied"})
+    assert (tally.results_expected, tally.results_applied, tally.duplicates, tally.lost) == (2, 2, 0, 0)
+    assert tally.ok
+
+
+def test_a_pass_granted_twice_is_a_duplicate() -> None:
+    tally = Tally("t")
+    after = {1: member(1, records=[record(10, 7, result="501"), record(11, 7, result="501")])}
+    check_results(tally, [PASS], {1: member(1)}, after, {7: 3}, {"501": "applied"})
+    assert tally.duplicates == 1
+    assert not tally.ok
+
+
+def test_a_pass_without_its_record_is_lost_even_when_the_inbox_says_applied() -> None:
+    tally = Tally("t")
+    check_results(tally, [PASS], {1: member(1)}, {1: member(1)}, {7: 3}, {"501": "applied"})
+    assert tally.lost == 1
+    assert not tally.ok
+
+
+def test_a_fail_counted_twice_is_a_duplicate() -> None:
+    tally = Tally("t")
+    after = {2: member(2, metadata=failed(7, 2, ["502", "502"]))}
+    check_results(tally, [FAIL], {2: member(2)}, after, {7: 3}, {"502": "applied"})
+    assert tally.duplicates >= 1
+    assert any("expected 0 + 1" in p for p in tally.problems)
+
+
+def test_an_event_left_queued_is_a_problem() -> None:
+    tally = Tally("t")
+    after = {2: member(2, metadata=failed(7, 1, ["502"]))}
+    check_results(tally, [FAIL], {2: member(2)}, after, {7: 3}, {"502": "queued"})
+    assert not tally.ok
+
+
+def test_mail_counts_extra_as_duplicates_and_missing_as_lost_ignoring_staff_alerts() -> None:
+    tally = Tally("t")
+    expected = expected_result_mails([PASS, FAIL])
+    received = [
+        ("m1@example.org", "Školení splněno: Laser / Training completed: Laser"),
+        ("m1@example.org", "Školení splněno: Laser / Training completed: Laser"),
+        ("staff@fablab.example", "[FabLab Bridge] Passed quiz without attempts left"),
+    ]
+    check_mails(tally, expected, received, ("granted", "failed", "out_of_attempts"))
+    assert (tally.mails_expected, tally.mails_delivered, tally.duplicates, tally.lost) == (2, 1, 1, 1)
+
+
+def test_an_unexpected_error_mail_counts_against_the_run() -> None:
+    tally = Tally("t")
+    received = [("m2@example.org", "Problém se zpracováním výsledku: Laser / Problem processing your result: Laser")]
+    check_mails(tally, {}, received, ("failed",))
+    assert tally.duplicates == 1
+    assert mail_kind(received[0][1]) == "error"
+
+
+def test_expiry_counts_missed_and_wrongly_removed_records_as_lost() -> None:
+    before = [
+        member(1, records=[record(1, 7, until="2026-03-10"), record(2, 7, until="2026-03-11"), record(3, 8)]),
+        member(2, records=[record(4, 8, until="2026-03-20"), record(5, 9, until="2026-01-01")]),
+    ]
+    expired, mails = expiry_plan(before, TODAY, 14, online_courses={8})
+    assert expired == {1: {1}, 2: {5}}
+    assert mails == {"m1@example.org": Counter(expired=1), "m2@example.org": Counter(expired=1, reminder=1)}
+    tally = Tally("t")
+    after = {1: member(1, records=[record(3, 8)]), 2: member(2, records=[record(4, 8), record(5, 9)])}
+    check_expiry(tally, before, after, expired)
+    assert (tally.results_expected, tally.results_applied, tally.lost) == (2, 1, 2)
+
+
+def test_planned_results_expect_what_the_members_attempts_allow() -> None:
+    state = SimState()
+    online = {"courses_cm": {"cm_url": "https://www.classmarker.com/online-test/start/?quiz=x"}}
+    course = state.add_course("Laser", metadata=online)
+    state.add_member("Out", "Of", "out@example.org", metadata=failed(course["id"], 3, []))
+    kinds = set()
+    for seed in range(12):
+        (result,) = plan_results(state, 1, random.Random(seed))
+        kinds.add(result.passed)
+        assert not result.grants
+        assert result.mail == "out_of_attempts"
+    assert kinds == {True, False}
+    with pytest.raises(ValueError, match="only 1 results fit"):
+        plan_results(state, 3, random.Random(0))
