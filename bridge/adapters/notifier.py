@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import random
 from dataclasses import dataclass
+from email.header import Header
 from typing import Any
 
 import requests
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 
 MEMBER_MAIL_KINDS = frozenset({"granted", "failed", "out_of_attempts", "error", "expired", "reminder"})
 _CZECH_MONTHLESS = "{d.day}. {d.month}. {d.year}"
+
+
+class DeliveryFailed(RuntimeError):
+    """A channel refused or could not take a message; it stays queued."""
 
 
 @dataclass(frozen=True)
@@ -194,16 +199,37 @@ class Notifier:
 
     def _deliver(self, message: OutboxMessage) -> None:
         if message.channel == "discord":
-            if not self.discord_webhook_url:
-                raise RuntimeError("DISCORD_WEBHOOK_URL is no longer set")
-            response = self.http.post(self.discord_webhook_url, json={"content": message.body_text}, timeout=self.timeout)
-            response.raise_for_status()
+            self._post_to_discord(message.body_text)
             return
-        mail = Message(
-            subject=message.subject, recipients=[message.recipient or ""], body=message.body_text, html=message.body_html
-        )
-        with self.app.app_context():
+        with self.app.app_context():  # Flask-Mail reads the sender from the app, even to build a Message
+            mail = Message(
+                subject=_encoded_subject(message.subject),
+                recipients=[message.recipient or ""],
+                body=message.body_text,
+                html=message.body_html,
+            )
             self.mail.send(mail)
+
+    def _post_to_discord(self, content: str) -> None:
+        """POST to the incoming webhook; errors never carry its URL, which holds Discord's token."""
+        if not self.discord_webhook_url:
+            raise DeliveryFailed("DISCORD_WEBHOOK_URL is no longer set")
+        try:
+            response = self.http.post(self.discord_webhook_url, json={"content": content}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise DeliveryFailed(f"Discord is unreachable ({type(exc).__name__})") from None
+        if response.status_code >= 300:
+            raise DeliveryFailed(f"Discord answered {response.status_code}")
+
+
+def _encoded_subject(subject: str) -> str:
+    """RFC 2047 words folded for the `Subject:` line, so no mail library refolds them.
+
+    Python 3.11's refolding drops the space between two encoded words
+    ("Laserová řezačka" arrived as "Laserovářezačka"); a subject that already
+    fits its lines is sent as it is.
+    """
+    return subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
 
 
 def _split_subject(rendered: str) -> tuple[str, str]:
