@@ -37,13 +37,19 @@ CONFLICT_RETRIES = 5
 
 @dataclass(frozen=True)
 class ResultDeps:
-    """What applying results needs."""
+    """What applying results needs.
+
+    `send_now` sends the mail an event queued right after its commit (the
+    webhook, a replay); the retry job turns it off and sends everything due
+    in one pass at the end, so its summary counts every mail it sent.
+    """
 
     settings: Settings
     fabman: FabmanClient
     codec: CmUserIdCodec
     store: Store
     notifier: Notifier
+    send_now: bool = True
 
 
 @dataclass(frozen=True)
@@ -283,7 +289,12 @@ def _record_applied(deps: ResultDeps, event: InboxEvent, result: QuizResult, app
                 updated_at=utcnow(),
             )
         )
-    deps.notifier.flush(limit=10)
+    _send_now(deps)
+
+
+def _send_now(deps: ResultDeps) -> None:
+    if deps.send_now:
+        deps.notifier.flush(limit=10)
 
 
 def _ledger_row(result: QuizResult, applied: Applied) -> dict[str, Any]:
@@ -328,7 +339,7 @@ def _reject(deps: ResultDeps, event: InboxEvent, reason: str) -> None:
             .values(status="rejected", outcome="rejected", last_error=reason[:500], lease_until=None, updated_at=utcnow())
         )
     log.warning("event %s rejected: %s", event.id, reason)
-    deps.notifier.flush(limit=10)
+    _send_now(deps)
 
 
 def _defer(deps: ResultDeps, event: InboxEvent, error: Exception) -> Receipt:
@@ -352,7 +363,7 @@ def _defer(deps: ResultDeps, event: InboxEvent, error: Exception) -> Receipt:
                 .where(InboxEvent.id == event.id)
                 .values(status="dead", last_error=str(error)[:500], lease_until=None, updated_at=utcnow())
             )
-        deps.notifier.flush(limit=10)
+        _send_now(deps)
         return Receipt("dead", event.id, detail="gave up; staff were alerted")
     delay = settings.retry_base_seconds * 2 ** min(event.attempts - 1, 10) * (0.5 + random.random())  # noqa: S311
     deps.store.finish_event(
@@ -403,7 +414,7 @@ def _fail(deps: ResultDeps, event: InboxEvent, result: QuizResult, error: Except
             .where(InboxEvent.id == event.id)
             .values(status="error", last_error=f"{type(error).__name__}: {error}"[:500], lease_until=None, updated_at=utcnow())
         )
-    deps.notifier.flush(limit=10)
+    _send_now(deps)
 
 
 # -- the retry job and replays -----------------------------------------------------
@@ -412,8 +423,9 @@ def _fail(deps: ResultDeps, event: InboxEvent, result: QuizResult, error: Except
 def retry_due(deps: ResultDeps, *, limit: int = 200) -> dict[str, int]:
     """Process queued events that are due, then send due mail; a summary of counts."""
     summary = {"processed": 0, "applied": 0, "queued": 0, "rejected": 0, "error": 0, "dead": 0}
+    batch = dataclasses.replace(deps, send_now=False)
     for event_id in deps.store.due_event_ids(limit):
-        receipt = process(deps, event_id, statuses=("queued",))
+        receipt = process(batch, event_id, statuses=("queued",))
         summary["processed"] += 1
         if receipt.status in summary:
             summary[receipt.status] += 1
