@@ -1,0 +1,181 @@
+"""The notifier: bilingual mail from templates, queued once, sent through the outbox, alerts to staff."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
+from flask_mail import Mail
+
+from bridge.adapters.notifier import MEMBER_MAIL_KINDS, Notifier, format_dates
+from bridge.adapters.store import Store, utcnow
+from tests.support import SmtpSink, free_port, text_of
+from tests.webhook.conftest import DiscordSink
+
+CONTEXTS = {
+    "granted": {"percentage": 90.0, "quiz_name": "Laser", **format_dates(dt.date(2027, 3, 5))},
+    "failed": {"attempts_left": 2, "percentage": 40.0, "passmark": 80.0, "quiz_url": "https://quiz.example/?cm_user_id=t"},
+    "out_of_attempts": {"max_attempts": 3, "courses_web_link": "https://courses.example/?id=1", "passed_without_attempts": False},
+    "error": {"event_id": 17},
+    "expired": {"quiz_url": None, "courses_web_link": None, **format_dates(dt.date(2026, 1, 2))},
+    "reminder": {"quiz_url": None, "courses_web_link": None, **format_dates(dt.date(2026, 1, 2))},
+}
+EXPECTED = {
+    "granted": ("Školení splněno", "Training completed", "5. 3. 2027", "5 Mar 2027"),
+    "failed": ("Zbývají vám ještě 2 pokusy", "You have 2 attempts left", "https://quiz.example/?cm_user_id=t"),
+    "out_of_attempts": ("celkem 3", "all 3 allowed attempts", "https://courses.example/?id=1"),
+    "error": ("referenční číslo 17", "reference number 17"),
+    "expired": ("skončila 2. 1. 2026", "expired on 2 Jan 2026"),
+    "reminder": ("skončí 2. 1. 2026", "expires on 2 Jan 2026"),
+}
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url)
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def discord() -> Iterator[DiscordSink]:
+    sink = DiscordSink()
+    sink.thread.start()
+    yield sink
+    sink.server.shutdown()
+    sink.server.server_close()
+
+
+@pytest.fixture
+def make_notifier(store: Store, smtp: SmtpSink) -> Callable[..., Notifier]:
+    def build(*, port: int | None = None, **options: object) -> Notifier:
+        app = Flask(__name__)
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port or smtp.port, MAIL_DEFAULT_SENDER="bridge@fablab.example")
+        settings: dict[str, object] = {"support_email": "staff@fablab.example", "discord_webhook_url": None, **options}
+        return Notifier(app, store, Mail(app), **settings)  # type: ignore[arg-type]
+
+    return build
+
+
+def queue(notifier: Notifier, kind: str = "granted", key: str = "event:1:granted", recipient: str | None = "m@x.org") -> bool:
+    context = {"first_name": "Petra", "course_cs": "Laserová řezačka", "course_en": "Laser cutter", **CONTEXTS[kind]}
+    with notifier.store.session() as session:
+        return notifier.queue_member_mail(session, kind=kind, recipient=recipient, dedupe_key=key, context=context)
+
+
+@pytest.mark.parametrize("kind", sorted(MEMBER_MAIL_KINDS))
+def test_every_member_mail_is_in_czech_and_english(make_notifier: Callable[..., Notifier], smtp: SmtpSink, kind: str) -> None:
+    notifier = make_notifier()
+    queue(notifier, kind, key=f"k:{kind}")
+
+    assert notifier.flush().sent == 1
+
+    [mail] = smtp.messages
+    text = text_of(mail)
+    html = mail.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert "Laserová řezačka" in mail["Subject"] and "Laser cutter" in mail["Subject"]
+    assert "Dobrý den" in text and "Hi Petra" in text
+    assert 'lang="cs"' in html and 'lang="en"' in html
+    for phrase in EXPECTED[kind]:
+        assert phrase in f"{mail['Subject']}\n{text}"
+    assert "staff@fablab.example" in text
+
+
+def test_a_mail_is_queued_once_per_key(make_notifier: Callable[..., Notifier], store: Store) -> None:
+    notifier = make_notifier()
+
+    assert queue(notifier) is True
+    assert queue(notifier) is False
+    assert queue(notifier, recipient=None, key="other") is False
+    assert len(store.messages()) == 1
+    with pytest.raises(ValueError, match="unknown mail kind"), store.session() as session:
+        notifier.queue_member_mail(session, kind="spam", recipient="a@b.c", dedupe_key="x", context={})
+
+
+def test_sent_mail_is_not_sent_again(make_notifier: Callable[..., Notifier], smtp: SmtpSink, store: Store) -> None:
+    notifier = make_notifier()
+    queue(notifier)
+
+    assert notifier.flush().sent == 1
+    assert notifier.flush().sent == 0
+    assert len(smtp.messages) == 1
+    assert store.messages()[0].status == "sent"
+
+
+def test_refused_mail_stays_pending_with_backoff_and_goes_once_smtp_is_back(
+    make_notifier: Callable[..., Notifier], smtp: SmtpSink, store: Store
+) -> None:
+    notifier = make_notifier(retry_base_seconds=60)
+    queue(notifier)
+    smtp.refuse = True
+
+    report = notifier.flush()
+
+    assert (report.sent, report.failed) == (0, 1)
+    [pending] = store.messages()
+    assert pending.status == "pending" and pending.attempts == 1 and "451" in (pending.last_error or "")
+    assert pending.next_attempt_at is not None and pending.next_attempt_at > utcnow() + dt.timedelta(seconds=20)
+    smtp.refuse = False
+    assert notifier.flush().sent == 0  # not due yet
+    store.finish_message(pending.id, next_attempt_at=utcnow())
+    assert notifier.flush().sent == 1
+    assert len(smtp.messages) == 1
+
+
+def test_a_message_failing_too_often_is_dead(make_notifier: Callable[..., Notifier], store: Store) -> None:
+    notifier = make_notifier(port=free_port(), retry_base_seconds=0, max_attempts=2)
+    queue(notifier)
+
+    assert notifier.flush().failed == 1
+    assert notifier.flush().dead == 1
+    assert store.messages()[0].status == "dead"
+    assert notifier.flush() == notifier.flush().__class__()
+
+
+def test_staff_alerts_go_to_the_support_address_and_discord(
+    make_notifier: Callable[..., Notifier], smtp: SmtpSink, discord: DiscordSink, store: Store
+) -> None:
+    notifier = make_notifier(discord_webhook_url=discord.url)
+    with store.session() as session:
+        queued = notifier.queue_staff_alert(
+            session, dedupe_key="event:5:x", title="Something broke", message="Event 5 failed.", event_id=5, member_id=3
+        )
+        again = notifier.queue_staff_alert(session, dedupe_key="event:5:x", title="Something broke", message="again")
+
+    assert (queued, again) == (2, 0)
+    assert notifier.flush().sent == 2
+    [mail] = smtp.to("staff@fablab.example")
+    assert mail["Subject"] == "[FabLab Bridge] Something broke"
+    assert "Event ID:  5" in text_of(mail) and "Member ID: 3" in text_of(mail)
+    [post] = discord.posts
+    assert post["content"].startswith("**[FabLab Bridge] Something broke**")
+    assert "Event 5 failed." in post["content"] and "discord-secret-token" not in post["content"]
+
+
+def test_discord_failure_keeps_the_alert_pending(
+    make_notifier: Callable[..., Notifier], discord: DiscordSink, store: Store
+) -> None:
+    discord.status = 500
+    notifier = make_notifier(support_email=None, discord_webhook_url=discord.url)
+    with store.session() as session:
+        notifier.queue_staff_alert(session, dedupe_key="a", title="T", message="M")
+
+    assert notifier.flush().failed == 1
+    [pending] = store.messages()
+    assert (pending.channel, pending.status) == ("discord", "pending")
+    assert "discord-secret-token" not in (pending.last_error or "")
+
+
+def test_without_support_address_or_discord_an_alert_is_only_logged(make_notifier: Callable[..., Notifier], store: Store) -> None:
+    notifier = make_notifier(support_email=None)
+    with store.session() as session:
+        assert notifier.queue_staff_alert(session, dedupe_key="a", title="T", message="M") == 0
+    assert store.messages() == []
+
+
+def test_dates_read_naturally_in_both_languages() -> None:
+    assert format_dates(dt.date(2027, 11, 2)) == {"until_date_cs": "2. 11. 2027", "until_date_en": "2 Nov 2027"}
+    assert format_dates(None) == {"until_date_cs": None, "until_date_en": None}
