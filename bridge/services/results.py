@@ -16,11 +16,21 @@ import datetime as dt
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId, redact
-from bridge.adapters.fabman import Course, FabmanClient, FabmanConflict, FabmanNotFound, FabmanUnavailable, Member, TrainingRecord
+from bridge.adapters.fabman import (
+    Course,
+    FabmanClient,
+    FabmanConflict,
+    FabmanNotFound,
+    FabmanTimeout,
+    FabmanUnavailable,
+    Member,
+    TrainingRecord,
+)
 from bridge.adapters.notifier import Notifier, format_dates
 from bridge.adapters.store import Store, utcnow
 from bridge.adapters.store.models import InboxEvent, LedgerEntry
@@ -42,6 +52,8 @@ class ResultDeps:
     `send_now` sends the mail an event queued right after its commit (the
     webhook, a replay); the retry job turns it off and sends everything due
     in one pass at the end, so its summary counts every mail it sent.
+    `deadline` (a `time.monotonic()` value) stops a webhook from starting
+    another Fabman write once its budget is spent: the event stays queued.
     """
 
     settings: Settings
@@ -50,6 +62,7 @@ class ResultDeps:
     store: Store
     notifier: Notifier
     send_now: bool = True
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,7 @@ class Applied:
 
 def receive(deps: ResultDeps, body: bytes, payload: Any) -> Receipt:
     """Store a verified delivery and try to apply it now; the receipt is the webhook's answer."""
+    deps = dataclasses.replace(deps, deadline=time.monotonic() + deps.settings.webhook_budget_seconds)
     delivery = parse_delivery(payload)
     if delivery.kind == "verify":
         return Receipt("ignored", detail="ClassMarker verification ping acknowledged")
@@ -181,9 +195,11 @@ def _apply_pass(deps: ResultDeps, result: QuizResult, member: Member, course: Co
         return Applied("blocked_pass", member, course, 0, allowed)
     today = today_in(deps.settings.tz)
     if mine is None:
+        _within_budget(deps)
         mine = _create_once(deps, member.id, course, result, today)
     for older in records:
         if older.id != mine.id:
+            _within_budget(deps)
             deps.fabman.delete_training(member.id, older.id)
     _update_metadata(
         deps, member, lambda m: attempts.without_failed_course(m, course.id) if attempts.has_failed_entry(m, course.id) else None
@@ -214,12 +230,19 @@ def _apply_fail(deps: ResultDeps, result: QuizResult, member: Member, course: Co
     return Applied("failed" if left > 0 else "out_of_attempts", member, course, left, allowed)
 
 
+def _within_budget(deps: ResultDeps) -> None:
+    """Before a write: give up for now (the event stays queued) once the webhook's budget is spent."""
+    if deps.deadline is not None and time.monotonic() > deps.deadline:
+        raise FabmanTimeout("Fabman is slow: the webhook's time budget is spent; the retry job continues")
+
+
 def _update_metadata(deps: ResultDeps, member: Member, change: Any) -> Member:
     """PUT a metadata change with the member's lockVersion; on 409 re-read and re-apply."""
     for _ in range(CONFLICT_RETRIES):
         updated = change(member.metadata)
         if updated is None:
             return member
+        _within_budget(deps)
         try:
             return deps.fabman.update_member(member.id, {"metadata": updated}, member.lock_version)
         except FabmanConflict:

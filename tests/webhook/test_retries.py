@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from bridge.container import Services
+from bridge.container import Services, services
 from bridge.simulator import FabmanSimulator
 from tests.support import SmtpSink, result_payload, text_of
 from tests.webhook.conftest import (
@@ -196,3 +196,24 @@ def test_dead_event_is_replayable_from_the_cli(
     assert only_event(bridge.store).status == "applied"
     assert len(course_records(simulator, PETRA, LASER)) == 1
     assert len(smtp.to("petra.dvorakova@example.org")) == 1
+
+
+def test_slow_fabman_stops_writing_when_the_webhook_budget_is_spent(
+    make_app: Callable[..., Flask], simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str]
+) -> None:
+    """Every answer takes 0.6 s: the two reads alone outlast a 1 s budget, so nothing is written yet."""
+    app = make_app(WEBHOOK_BUDGET_SECONDS="1")
+    client = app.test_client()
+    found = services(app)
+    simulator.faults.latency_ms = 600
+
+    response = deliver(client, result_payload(found.codec.encode(PETRA, LASER)))
+
+    assert response.json["status"] == "queued"
+    assert "budget" in (only_event(found.store).last_error or "")
+    assert writes(simulator) == [] and smtp.messages == []
+
+    simulator.faults.reset()
+    assert client.post("/cron/retry", headers=cron_headers).json["applied"] == 1
+    assert len(course_records(simulator, PETRA, LASER)) == 1
+    assert len(smtp.messages) == 1
