@@ -94,7 +94,7 @@ def expire_trainings(dry_run: bool) -> None:
     """
     found = services()
     deps = expiry.ExpiryDeps(found.settings, found.fabman, found.codec, found.store, found.notifier)
-    if click.get_text_stream("stderr").isatty():
+    if sys.stderr.isatty():
         with click.progressbar(_unknown_length(), label="Members", show_pos=True, file=sys.stderr) as bar:
             summary = expiry.expire_trainings(deps, dry_run=dry_run, progress=lambda page, _: bar.update(page))
     else:

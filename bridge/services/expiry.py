@@ -139,7 +139,17 @@ def announce_expiry(deps: ExpiryDeps, member_id: int, course_id: int, *, today: 
     }
     key = expiry_mail_key(member.id, record.id)
     with deps.store.session() as session:
-        if not member.email:
+        if member.email:
+            queued = deps.notifier.queue_member_mail(
+                session,
+                kind="expired",
+                recipient=member.email,
+                dedupe_key=key,
+                context=_mail_context(deps, member, course, record),
+                member_id=member.id,
+            )
+            status = "queued" if queued else "already_queued"
+        else:
             deps.notifier.queue_staff_alert(
                 session,
                 dedupe_key=f"{key}:no-address",
@@ -149,20 +159,10 @@ def announce_expiry(deps: ExpiryDeps, member_id: int, course_id: int, *, today: 
                 member_id=member.id,
                 course_id=course.id,
             )
-            return {"status": "no_address", **answer}
-        queued = deps.notifier.queue_member_mail(
-            session,
-            kind="expired",
-            recipient=member.email,
-            dedupe_key=key,
-            context=_mail_context(deps, member, course, record),
-            member_id=member.id,
-        )
+            status = "no_address"
     deps.notifier.flush(limit=10)
-    log.info(
-        "expiry of record %s (member %s, course %s) %s", record.id, member.id, course.id, "queued" if queued else "was queued"
-    )
-    return {"status": "queued" if queued else "already_queued", **answer}
+    log.info("expiry of record %s (member %s, course %s): %s", record.id, member.id, course.id, status)
+    return {"status": status, **answer}
 
 
 # -- the sweep ------------------------------------------------------------------------
