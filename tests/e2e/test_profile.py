@@ -435,6 +435,7 @@ def test_an_admin_only_course_is_not_found_for_a_member(client: FlaskClient, api
 # -- Fabman failing -------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
 def test_fabman_down_is_503_never_200(
     client: FlaskClient, api_headers: dict[str, str], simulator: FabmanSimulator, method: str, path: str, body: Any
@@ -447,6 +448,7 @@ def test_fabman_down_is_503_never_200(
     assert len(simulator.requests) == 3  # one try and two retries
 
 
+@pytest.mark.e2e
 def test_fabman_failing_with_500_is_502(client: FlaskClient, api_headers: dict[str, str], simulator: FabmanSimulator) -> None:
     simulator.faults.fail_next(3, 500, path_contains="/members/1")
 
@@ -474,6 +476,7 @@ def test_a_passing_hiccup_is_retried_and_answered(
     assert [r.status for r in simulator.requests] == [503, 200]
 
 
+@pytest.mark.e2e
 def test_fabman_too_slow_is_504(make_app: Callable[..., Flask], api_headers: dict[str, str], simulator: FabmanSimulator) -> None:
     client = make_app(FABMAN_TIMEOUT_SECONDS="0.2").test_client()
     simulator.faults.hang_seconds = 5
@@ -483,6 +486,7 @@ def test_fabman_too_slow_is_504(make_app: Callable[..., Flask], api_headers: dic
     assert "time" in answer["detail"]
 
 
+@pytest.mark.e2e
 def test_the_course_list_failing_is_an_error_not_an_empty_list(
     client: FlaskClient, api_headers: dict[str, str], simulator: FabmanSimulator
 ) -> None:

@@ -252,6 +252,7 @@ def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complet
     return subprocess.run([sys.executable, *args], cwd=cwd, env=clean, capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("bad", "named", "secret"),
     [
