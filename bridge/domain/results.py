@@ -102,7 +102,11 @@ def _identifier(value: Any) -> str | None:
 
 
 def _text(value: Any) -> str | None:
-    return str(value).strip()[:MAX_TEXT] or None if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    """Display text; control characters become spaces (PostgreSQL text cannot hold NUL)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    text = "".join(char if char.isprintable() else " " for char in str(value)).strip()
+    return text[:MAX_TEXT] or None
 
 
 def _flag(value: Any) -> bool | None:

@@ -13,7 +13,10 @@ MAX_ID = 2**31 - 1
 
 def json_object() -> dict[str, Any]:
     """The request body as a JSON object; 400 when it is anything else."""
-    body = request.get_json(silent=True, force=True)
+    try:
+        body = request.get_json(silent=True, force=True)
+    except RecursionError:  # nesting too deep to parse: not an object we can read
+        body = None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body

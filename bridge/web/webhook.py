@@ -62,9 +62,10 @@ def add_classmarker_training() -> Response:
     ):
         raise Unauthorized(f"missing or wrong {SIGNATURE_HEADER} signature")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not JSON") from None
+        # Strict UTF-8 (the stored copy is re-read as UTF-8); nesting too deep to parse is as bad as no JSON.
+        payload = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not UTF-8 JSON") from None
     try:
         receipt = results.receive(result_deps(), body, payload)
     except InvalidResult as error:

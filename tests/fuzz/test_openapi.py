@@ -132,3 +132,11 @@ def test_without_credentials_every_protected_operation_is_401(
 
         with subtests.test(operation=operation.label):
             _explore(operation, GenerationMode.POSITIVE, check)
+
+
+@pytest.mark.parametrize("path", ["/get_training_links", "/admin/reset_attempts", "/training_expiration"])
+def test_json_nested_too_deep_to_parse_is_400_not_500(path: str, client: Any, api_headers: dict[str, str]) -> None:
+    headers = {**api_headers, "CronjobToken": CRON_TOKEN, "Content-Type": "application/json"}
+    response = client.post(path, data=b"[" * 100_000 + b"]" * 100_000, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json()["detail"] == "the body must be a JSON object"
