@@ -11,6 +11,7 @@ import click
 from cryptography.fernet import Fernet
 from flask.cli import with_appcontext
 
+from bridge.adapters.fabman import FabmanError
 from bridge.container import services
 from bridge.services import admin, expiry, results
 from bridge.services.profile import ProfileDeps, training_links
@@ -94,11 +95,14 @@ def expire_trainings(dry_run: bool) -> None:
     """
     found = services()
     deps = expiry.ExpiryDeps(found.settings, found.fabman, found.codec, found.store, found.notifier)
-    if sys.stderr.isatty():
-        with click.progressbar(_unknown_length(), label="Members", show_pos=True, file=sys.stderr) as bar:
-            summary = expiry.expire_trainings(deps, dry_run=dry_run, progress=lambda page, _: bar.update(page))
-    else:
-        summary = expiry.expire_trainings(deps, dry_run=dry_run, progress=_progress_line)
+    try:
+        if sys.stderr.isatty():
+            with click.progressbar(_unknown_length(), label="Members", show_pos=True, file=sys.stderr) as bar:
+                summary = expiry.expire_trainings(deps, dry_run=dry_run, progress=lambda page, _: bar.update(page))
+        else:
+            summary = expiry.expire_trainings(deps, dry_run=dry_run, progress=_progress_line)
+    except FabmanError as error:
+        raise click.ClickException(f"the sweep stopped, rerun it later: {error}") from None
     _echo_json(summary)
     if summary["errors"]:
         raise SystemExit(1)

@@ -180,16 +180,25 @@ def expire_trainings(
     """
     summary = SweepSummary(dry_run=dry_run, today=today or today_in(deps.settings.tz), reminder_days=deps.settings.reminder_days)
     catalogue = _Catalogue(deps.fabman)
-    with ThreadPoolExecutor(max_workers=DELETE_CONCURRENCY, thread_name_prefix="expiry-delete") as pool:
-        for page in deps.fabman.iter_member_pages(trainings=True, privileges=False):
-            _sweep_page(deps, page, summary, catalogue, pool)
-            if progress is not None:
-                progress(len(page), summary)
+    try:
+        with ThreadPoolExecutor(max_workers=DELETE_CONCURRENCY, thread_name_prefix="expiry-delete") as pool:
+            for page in deps.fabman.iter_member_pages(trainings=True, privileges=False):
+                _sweep_page(deps, page, summary, catalogue, pool)
+                if progress is not None:
+                    progress(len(page), summary)
+    except FabmanError:
+        _log_summary(summary, "stopped: members could not be listed;")
+        raise
     if summary.errors and not dry_run:
         _alert_staff(deps, summary)
+    _log_summary(summary, "dry run:" if dry_run else "done:")
+    return summary.as_json()
+
+
+def _log_summary(summary: SweepSummary, outcome: str) -> None:
     log.info(
-        "expiry sweep%s: %d members, %d expired, %d removed, %d mails, %d reminders, %d errors",
-        " (dry run)" if dry_run else "",
+        "expiry sweep %s %d members, %d expired, %d removed, %d mails, %d reminders, %d errors",
+        outcome,
         summary.members_scanned,
         summary.expired_found,
         summary.removed,
@@ -197,7 +206,6 @@ def expire_trainings(
         summary.reminders_queued,
         len(summary.errors),
     )
-    return summary.as_json()
 
 
 class _Catalogue:

@@ -50,3 +50,18 @@ def test_a_failed_member_makes_the_exit_code_1(runner: FlaskCliRunner, simulator
     assert run.exit_code == 1
     assert [(e["member_id"], e["record_id"]) for e in json.loads(run.stdout)["errors"]] == [(1, record_id)]
     assert record_id in {r["id"] for r in simulator.state.trainings_of(1)}
+
+
+def test_fabman_down_stops_with_one_line_and_changes_nothing(
+    runner: FlaskCliRunner, simulator: FabmanSimulator, smtp: SmtpSink
+) -> None:
+    before = all_records(simulator)
+    simulator.faults.down = True
+
+    run = runner.invoke(args=["expire-trainings"])
+
+    simulator.faults.down = False
+    assert run.exit_code == 1
+    assert run.stderr.startswith("Error: the sweep stopped, rerun it later: Fabman answered 503")
+    assert "Traceback" not in run.output
+    assert all_records(simulator) == before and smtp.messages == []
