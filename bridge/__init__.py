@@ -6,7 +6,10 @@ adapters first, then the web layer, error handlers, docs and CLI commands.
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask
+from flask_cors import CORS
 from flask_mail import Mail
 
 from bridge.adapters.codec import CmUserIdCodec
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     register_observability(app, track_time=settings.track_time)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_cors(app, settings.cors_origins)
     register_docs(app)
     register_commands(app)
     return app
@@ -44,6 +48,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
 
 def configure_app(app: Flask, settings: Settings) -> None:
     """Flask's own settings, derived from ours."""
+    if settings.is_prod:
+        # `flask run` and `app.run()` read FLASK_DEBUG only after the app is built; in production it
+        # must never turn on the Werkzeug debugger (an interactive console) or the reloader.
+        os.environ.pop("FLASK_DEBUG", None)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         DEBUG=False if settings.is_prod else app.config["DEBUG"],
@@ -90,6 +98,20 @@ def register_extensions(app: Flask, settings: Settings, *, migrate: bool) -> Non
         codec=CmUserIdCodec(settings.fernet_keys),
         store=store,
         notifier=notifier,
+    )
+
+
+def register_cors(app: Flask, origins: tuple[str, ...]) -> None:
+    """Let browsers on the listed origins call the API; with none listed, no CORS header is ever sent."""
+    if not origins:
+        return
+    CORS(
+        app,
+        origins=list(origins),
+        allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+        expose_headers=["X-Request-Id", "Server-Timing"],
+        methods=["GET", "POST"],
+        max_age=600,
     )
 
 
