@@ -2,17 +2,24 @@
 
 A real socket, not Flask's test client: the bridge's client is exercised with
 its own connection pool, timeouts and retries, exactly as against fabman.io.
+Like fabman.io, it keeps connections open between requests (HTTP/1.1
+keep-alive), so a client that pools connections pays no connect per call.
+Werkzeug's development server closes every connection after one answer, so
+requests are served by a small handler of our own on werkzeug's socket server.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
+from collections.abc import Callable, Iterable
 from functools import partial
 from types import TracebackType
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.wsgi import LimitedStream
 
 from .app import API_PREFIX, create_simulator_app
 from .state import FaultConfig, LoggedRequest, RequestLog, SimState
@@ -23,11 +30,115 @@ logger = logging.getLogger(__name__)
 _POLL_INTERVAL = 0.05
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    """Werkzeug prints a line per request to stderr; the request log is the record here."""
+class _KeepAliveHandler(WSGIRequestHandler):
+    """Serves any number of requests on one connection, each answer with a Content-Length.
+
+    Each request's body is limited to its Content-Length and whatever the app
+    leaves unread is drained, so the next request on the connection starts at
+    its first byte. A chunked request body (which the bridge never sends)
+    closes the connection after its answer. Answers are buffered: the
+    simulator's are small JSON documents.
+    """
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _KeepAliveServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        self.server.untrack(self.connection)
+        super().finish()
+
+    def run_wsgi(self) -> None:
+        environ = self.make_environ()
+        body: LimitedStream | None = None
+        if environ.get("wsgi.input_terminated"):
+            self.close_connection = True
+        else:
+            try:
+                length = max(0, int(self.headers.get("Content-Length") or 0))
+            except ValueError:
+                self.send_error(400, "invalid Content-Length")
+                return
+            body = LimitedStream(self.rfile, length)
+            environ["wsgi.input"] = body
+        status, headers, payload = self._call_app(environ)
+        if body is not None:
+            body.exhaust()
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        if not (int(code) < 200 or int(code) in (204, 304)):
+            self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and payload:
+            self.wfile.write(payload)
+
+    def _call_app(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Run the WSGI app; an unexpected error is a 500 and the connection closes."""
+        started: list[Any] = []
+        written: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            started[:] = [status, headers]
+            return written.append
+
+        try:
+            chunks: Iterable[bytes] = self.server.app(environ, start_response)
+            try:
+                written.extend(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        except Exception:
+            logger.exception("the simulator app failed on %s %s", self.command, self.path)
+            self.close_connection = True
+            return "500 INTERNAL SERVER ERROR", [], b""
+        return started[0], started[1], b"".join(written)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            super().log_request(code, size)
 
     def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 (werkzeug's signature)
         logger.debug("%s: " + message, type, *args)
+
+
+class _KeepAliveServer(ThreadedWSGIServer):
+    """A thread per connection; knows its open connections so stopping can cut them all."""
+
+    def __init__(self, host: str, port: int, app: Any) -> None:
+        super().__init__(host, port, app, handler=_KeepAliveHandler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def track(self, connection: socket.socket) -> None:
+        """Remember an accepted connection."""
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        """Forget a connection its handler is done with."""
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        """Cut every open connection: a stopped simulator answers nothing, even on a pooled socket."""
+        with self._connections_lock:
+            open_now = list(self._connections)
+        for connection in open_now:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class FabmanSimulator:
@@ -53,7 +164,7 @@ class FabmanSimulator:
         self._host = host
         self._port = port
         self._app = create_simulator_app(self._state, api_key, faults=self._faults, log=self._log)
-        self._server: BaseWSGIServer | None = None
+        self._server: _KeepAliveServer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
 
@@ -61,9 +172,7 @@ class FabmanSimulator:
         """Bind the port (0 = any free one) and serve in a daemon thread."""
         if self._server is not None or self._stopped:
             raise RuntimeError("the simulator can be started once")
-        self._server = make_server(
-            self._host, self._port, self._app, threaded=True, request_handler=_QuietRequestHandler
-        )
+        self._server = _KeepAliveServer(self._host, self._port, self._app)
         self._thread = threading.Thread(
             target=partial(self._server.serve_forever, poll_interval=_POLL_INTERVAL),
             name=f"fabman-simulator:{self._server.port}",
@@ -78,7 +187,8 @@ class FabmanSimulator:
             return
         self._faults.release_waiters()
         self._server.shutdown()
-        self._thread.join()  # werkzeug's serve_forever closes the socket as it returns
+        self._thread.join()  # werkzeug's serve_forever closes the listening socket as it returns
+        self._server.close_connections()
         self._server = None
         self._thread = None
         self._stopped = True
@@ -86,9 +196,7 @@ class FabmanSimulator:
     def __enter__(self) -> FabmanSimulator:
         return self.start()
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None) -> None:
         self.stop()
 
     @property
