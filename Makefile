@@ -44,6 +44,9 @@ test-postgres: venv
 lint: venv
 	$(BIN)/ruff check bridge tests main_run.py
 
+bench: venv ## benchmark: gunicorn + Fabman simulator (20 ms), prints a table, writes bench-results/latest.json
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 reliability: venv ## full reliability run (gunicorn + Fabman simulator + SMTP, faults); rewrites RELIABILITY.md
 	$(BIN)/python -m reliability --report RELIABILITY.md
 

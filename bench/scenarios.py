@@ -1,0 +1,135 @@
+"""What the clients of the bridge send, one factory per endpoint.
+
+Members are drawn at random from the seeded account; quiz links name online
+courses every member may see; webhook results carry real `cm_user_id` tokens
+sealed with the bridge's Fernet key, unique `link_result_id`s and a valid
+ClassMarker signature, so every request takes the path a real one would.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.load import Call
+from bridge.adapters.codec import CmUserIdCodec
+from bridge.adapters.fabman import Course, FabmanClient
+from bridge.domain import courses
+from bridge.domain.results import sign
+
+SIGNATURE_HEADER = "X-Classmarker-Hmac-Sha256"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A benchmarked endpoint: its key in the report, its label, and the Fabman calls it cannot avoid."""
+
+    key: str
+    label: str
+    unavoidable_calls: int
+    target_calls: int
+
+
+ENDPOINTS = (
+    Endpoint("absolved", "GET /absolved_trainings/<id>", 1, 1),
+    Endpoint("available", "GET /available_trainings/<id>", 1, 1),
+    Endpoint("training_links", "POST /get_training_links", 1, 1),
+    Endpoint("webhook_fail", "POST /add_classmarker_training (fail)", 2, 2),
+    Endpoint("webhook_pass", "POST /add_classmarker_training (pass)", 2, 4),
+)
+
+
+def online_courses(base_url: str, authorization: str) -> list[Course]:
+    """The account's online courses, read through the bridge's own client."""
+    client = FabmanClient(base_url, authorization)
+    try:
+        return [course for course in client.courses().values() if courses.is_online(course)]
+    finally:
+        client.close()
+
+
+class Workload:
+    """Builds the requests of each endpoint for a seeded account of `members` members."""
+
+    def __init__(
+        self,
+        *,
+        members: int,
+        online: list[Course],
+        api_key: str,
+        webhook_secret: str,
+        fernet_key: str,
+    ) -> None:
+        if not online:
+            raise ValueError("the account has no online course to benchmark")
+        self.members = members
+        self.online = [course.id for course in online]
+        self.for_everyone = [course.id for course in online if not courses.is_admin_only(course)]
+        self.api_key = api_key
+        self.webhook_secret = webhook_secret
+        self.codec = CmUserIdCodec((fernet_key,))
+        self._result_ids = itertools.count(int(time.time()) * 1000)
+
+    def factory(self, key: str) -> Callable[[random.Random], Call]:
+        """The call factory of one endpoint (see ENDPOINTS)."""
+        return {
+            "absolved": self.absolved,
+            "available": self.available,
+            "training_links": self.training_links,
+            "webhook_fail": lambda rng: self.result(rng, passed=False),
+            "webhook_pass": lambda rng: self.result(rng, passed=True),
+        }[key]
+
+    def _member(self, rng: random.Random) -> int:
+        return rng.randint(1, self.members)
+
+    def _profile_headers(self) -> dict[str, str]:
+        return {"Authorization": self.api_key}
+
+    def absolved(self, rng: random.Random) -> Call:
+        """The FabLab web reading a member's trainings."""
+        return Call("GET", f"/absolved_trainings/{self._member(rng)}", self._profile_headers())
+
+    def available(self, rng: random.Random) -> Call:
+        """The FabLab web reading the courses a member may take."""
+        return Call("GET", f"/available_trainings/{self._member(rng)}", self._profile_headers())
+
+    def training_links(self, rng: random.Random) -> Call:
+        """The FabLab web asking for one course's quiz link."""
+        body = json.dumps({"member_id": self._member(rng), "training_id": rng.choice(self.for_everyone)}).encode()
+        return Call("POST", "/get_training_links", {**self._profile_headers(), "Content-Type": "application/json"}, body)
+
+    def result(self, rng: random.Random, *, passed: bool) -> Call:
+        """ClassMarker delivering a signed link result for a random member and online course."""
+        member_id, course_id = self._member(rng), rng.choice(self.online)
+        result_id = next(self._result_ids)
+        payload = {
+            "payload_type": "single_user_test_results_link",
+            "payload_status": "live",
+            "test": {"test_id": 2044187, "test_name": f"Course {course_id} - safety"},
+            "link": {"link_id": 1288001, "link_name": "Bench", "link_url_id": "bench"},
+            "result": {
+                "link_result_id": result_id,
+                "first": "Bench",
+                "last": "Member",
+                "email": "",
+                "percentage": 90 if passed else 40,
+                "points_scored": 9 if passed else 4,
+                "points_available": 10,
+                "requires_grading": "No",
+                "time_started": 1763712000,
+                "time_finished": 1763712420,
+                "duration": "00:07:00",
+                "percentage_passmark": "80",
+                "passed": passed,
+                "cm_user_id": self.codec.encode(member_id, course_id),
+                "ip_address": "203.0.113.7",
+            },
+        }
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.webhook_secret, body)}
+        return Call("POST", "/add_classmarker_training", headers, body)
