@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.fernet import Fernet
@@ -20,6 +21,7 @@ from bridge import create_app
 from bridge.adapters.store import Store
 from bridge.config import load_settings
 from bridge.container import Services, services
+from bridge.domain.calendar import today_in
 from bridge.simulator import FabmanSimulator
 from bridge.simulator.seed import demo_state
 from tests.support import CRON_TOKEN, WEBHOOK_SECRET, SmtpSink
@@ -56,8 +58,8 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def simulator() -> Iterator[FabmanSimulator]:
-    """The Fabman simulator with the FabLab Brno sample data."""
-    with FabmanSimulator(demo_state()) as sim:
+    """The Fabman simulator with the FabLab Brno sample data, dated in the bridge's time zone."""
+    with FabmanSimulator(demo_state(today_in(ZoneInfo("Europe/Prague")))) as sim:
         yield sim
 
 
