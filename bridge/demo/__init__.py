@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cryptography.fernet import Fernet
 from flask import Flask
@@ -22,12 +23,14 @@ from flask_mail import Message, email_dispatched
 from bridge import create_app
 from bridge.config import load_settings
 from bridge.container import services
+from bridge.domain.calendar import today_in
 from bridge.domain.results import sign
 from bridge.simulator import FabmanSimulator
 from bridge.simulator.seed import demo_state
 
 DEMO_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo's public, printed value
 DEMO_CRON_TOKEN = "demo-cron-token"  # noqa: S105 - the demo's public, printed value
+DEMO_TIMEZONE = "Europe/Prague"
 DEMO_MEMBER = 1
 DEMO_COURSE = 2
 
@@ -48,6 +51,7 @@ def demo_environment(fabman_url: str, api_key: str, folder: Path) -> dict[str, s
         "COURSES_WEB_URL": "https://courses.fablab.example/member",
         "COURSES_WEB_PRIVATE_KEY": "demo-courses-key",
         "TRACK_TIME": "true",
+        "TIMEZONE": DEMO_TIMEZONE,
     }
 
 
@@ -107,7 +111,7 @@ def print_guide(app: Flask, base: str, folder: Path) -> None:
 def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
     """Start the simulator and the bridge and serve until interrupted."""
     folder = Path(tempfile.mkdtemp(prefix="fablab-bridge-demo-"))
-    simulator = FabmanSimulator(demo_state()).start()
+    simulator = FabmanSimulator(demo_state(today_in(ZoneInfo(DEMO_TIMEZONE)))).start()
     try:
         settings = load_settings(demo_environment(simulator.base_url, simulator.api_key, folder))
         app = create_app(settings)
