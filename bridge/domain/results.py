@@ -44,7 +44,7 @@ class QuizResult:
     """One link result, typed."""
 
     result_id: str
-    cm_user_id: str | None
+    cm_user_id: str
     passed: bool
     requires_grading: bool
     percentage: float | None
@@ -76,7 +76,7 @@ class QuizResult:
 
 @dataclass(frozen=True)
 class Delivery:
-    """What a webhook body is: a verify ping, a group result, or a link result."""
+    """What a webhook body is: a verify ping, a group result (no `cm_user_id`), or a link result."""
 
     kind: str
     result: QuizResult | None = None
@@ -146,14 +146,16 @@ def parse_delivery(payload: Any) -> Delivery:
     passed = _flag(result.get("passed"))
     if passed is None:
         raise InvalidResult("result.passed must be a boolean")
+    token = result.get("cm_user_id")
+    if token is None or (isinstance(token, str) and not token.strip()):
+        return Delivery("group")  # contract 4.3: no cm_user_id, nobody to credit (taken without a personal link)
     test = payload.get("test") if isinstance(payload.get("test"), dict) else {}
     link = payload.get("link") if isinstance(payload.get("link"), dict) else {}
-    token = result.get("cm_user_id")
     return Delivery(
         "link",
         QuizResult(
             result_id=result_id,
-            cm_user_id=token.strip() if isinstance(token, str) and token.strip() else None,
+            cm_user_id=str(token).strip(),
             passed=passed,
             requires_grading=str(result.get("requires_grading", "")).strip().lower() == "yes",
             percentage=_number(result.get("percentage")),

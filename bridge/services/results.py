@@ -106,7 +106,8 @@ def receive(deps: ResultDeps, body: bytes, payload: Any) -> Receipt:
     if delivery.kind == "verify":
         return Receipt("ignored", detail="ClassMarker verification ping acknowledged")
     if delivery.kind == "group":
-        return Receipt("ignored", detail="group results are not used by the bridge")
+        log.info("result without cm_user_id (group result or a quiz taken without a personal link) ignored")
+        return Receipt("ignored", detail="results without a cm_user_id (group results) are not used by the bridge")
     result = delivery.result
     assert result is not None
     grading = result.requires_grading
@@ -162,8 +163,6 @@ def process(deps: ResultDeps, event_id: int, *, statuses: tuple[str, ...] = ("qu
 
 
 def _identity(codec: CmUserIdCodec, result: QuizResult) -> tuple[int, int]:
-    if not result.cm_user_id:
-        raise Rejected("the result carries no cm_user_id")
     try:
         identity = codec.decode(result.cm_user_id)
     except InvalidCmUserId as error:

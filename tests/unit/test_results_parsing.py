@@ -55,6 +55,13 @@ def test_verify_ping_and_group_results_are_recognised() -> None:
     assert parse_delivery(link_shaped_group).kind == "group"
 
 
+@pytest.mark.parametrize("cm_user_id", [None, "", "   "])
+def test_a_result_without_cm_user_id_is_a_group_result(cm_user_id: str | None) -> None:
+    payload = result_payload(cm_user_id)
+
+    assert parse_delivery(payload).kind == "group"
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -109,8 +116,8 @@ def test_link_result_is_typed() -> None:
         ("time_started", "1763712000", "time_started", dt.datetime(2025, 11, 21, 8, 0, tzinfo=dt.UTC)),
         ("time_started", "yesterday", "time_started", None),
         ("time_started", -5, "time_started", None),
-        ("cm_user_id", "  ", "cm_user_id", None),
-        ("cm_user_id", 12345, "cm_user_id", None),
+        ("cm_user_id", " tok ", "cm_user_id", "tok"),
+        ("cm_user_id", 12345, "cm_user_id", "12345"),
         ("email", "", "email", None),
     ],
 )

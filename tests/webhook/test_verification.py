@@ -166,6 +166,22 @@ def test_not_json_or_not_a_result_is_400_and_nothing_stored(
     assert_no_trace(bridge, simulator, smtp, discord)
 
 
+@pytest.mark.parametrize("cm_user_id", [None, ""], ids=["missing", "empty"])
+def test_result_without_cm_user_id_is_acknowledged_and_ignored(
+    client: FlaskClient,
+    bridge: Services,
+    simulator: FabmanSimulator,
+    smtp: SmtpSink,
+    discord: DiscordSink,
+    cm_user_id: str | None,
+) -> None:
+    response = deliver(client, result_payload(cm_user_id))
+
+    assert response.status_code == 200
+    assert response.json["status"] == "ignored"
+    assert_no_trace(bridge, simulator, smtp, discord)
+
+
 def test_group_result_is_acknowledged_and_ignored(
     client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink
 ) -> None:
