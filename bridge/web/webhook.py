@@ -35,10 +35,12 @@ def add_classmarker_training() -> Response:
       queued and `/cron/retry` applies it later. The same `link_result_id` has
       its effect once however often it is delivered.
 
-      `status` in the answer: `verified` (ping), `ignored` (group result or
-      waiting for grading), `applied`, `queued`, `duplicate`, `rejected`
-      (token or member invalid; staff alerted), `error` (unexpected; staff
-      alerted), `dead`.
+      `status` in the answer: `applied`, `queued` (Fabman failing or slow;
+      `/cron/retry` applies it), `duplicate` (this `link_result_id` was
+      received before), `ignored` (verify ping, group result or result
+      without `cm_user_id`, or waiting for grading), `rejected` (token,
+      member or course invalid; staff alerted), `error` (unexpected; member
+      and staff told, replayable).
     security: [{ClassMarkerSignature: []}]
     requestBody:
       required: true
