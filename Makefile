@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # PostgreSQL for the second test pass; skipped when nothing answers there.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: venv demo test test-fast test-sqlite test-postgres lint run bench reliability reliability-ci clean
+.PHONY: venv demo test test-fast test-sqlite test-postgres lint audit run bench reliability reliability-ci clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test-postgres: venv
 
 lint: venv
 	$(BIN)/ruff check bridge tests main_run.py
+
+# --strict: a dependency the vulnerability service cannot look up fails the audit instead of passing unaudited.
+audit: venv ## known vulnerabilities in the pinned production dependencies (needs PyPI's JSON API)
+	$(BIN)/pip-audit --strict --progress-spinner off -r requirements.txt
 
 bench: venv ## benchmark: gunicorn + Fabman simulator (20 ms), prints a table, writes bench-results/latest.json
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
