@@ -176,6 +176,7 @@ def test_parser_types_every_field_of_a_mutated_result(changes: list[tuple[tuple[
 # -- the signed webhook ---------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @given(payload=json_values)
 @HYPOTHESIS
 def test_signed_arbitrary_json_is_answered_without_5xx_or_fabman_writes(
@@ -185,6 +186,7 @@ def test_signed_arbitrary_json_is_answered_without_5xx_or_fabman_writes(
     assert fabman_writes(simulator) == []
 
 
+@pytest.mark.e2e
 @given(body=st.binary(max_size=300) | st.text(alphabet=string.printable + '{}[]":,ž🐎\x00', max_size=300).map(str.encode))
 @HYPOTHESIS
 def test_signed_arbitrary_bytes_are_answered_without_5xx_or_fabman_writes(
@@ -194,6 +196,7 @@ def test_signed_arbitrary_bytes_are_answered_without_5xx_or_fabman_writes(
     assert fabman_writes(simulator) == []
 
 
+@pytest.mark.e2e
 @given(changes=mutations, token=st.none() | st.text(max_size=120) | st.from_regex(r"gAAAAA[A-Za-z0-9_-]{60,100}", fullmatch=True))
 @HYPOTHESIS
 def test_signed_results_with_junk_fields_and_foreign_tokens_never_reach_fabman(
@@ -208,6 +211,7 @@ def test_signed_results_with_junk_fields_and_foreign_tokens_never_reach_fabman(
     assert fabman_writes(simulator) == []
 
 
+@pytest.mark.e2e
 @given(changes=mutations)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_signed_results_with_our_token_and_junk_fields_never_fail_with_5xx(
@@ -226,6 +230,7 @@ def test_signed_results_with_our_token_and_junk_fields_never_fail_with_5xx(
         assert receipt["status"] == "applied", receipt
 
 
+@pytest.mark.e2e
 def test_every_field_missing_or_with_a_wrong_type_is_a_4xx_or_a_recorded_outcome(
     quiet_client: FlaskClient, quiet_app: Flask, simulator: FabmanSimulator, subtests: pytest.Subtests
 ) -> None:
@@ -238,6 +243,7 @@ def test_every_field_missing_or_with_a_wrong_type_is_a_4xx_or_a_recorded_outcome
     assert fabman_writes(simulator) == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "body",
     [
@@ -257,6 +263,7 @@ def test_pathological_signed_bodies_are_4xx(body: bytes, quiet_client: FlaskClie
     assert fabman_writes(simulator) == []
 
 
+@pytest.mark.e2e
 def test_a_result_in_another_unicode_encoding_is_400_and_not_stored(
     quiet_client: FlaskClient, quiet_app: Flask, simulator: FabmanSimulator
 ) -> None:

@@ -18,6 +18,8 @@ from bridge.domain.results import sign
 from bridge.simulator import FabmanSimulator
 from tests.support import WEBHOOK_SECRET, SmtpSink, result_payload, signed
 
+pytestmark = pytest.mark.e2e
+
 WEBHOOK = "/add_classmarker_training"
 VICTIM, COURSE = 1, 2  # Petra: her Laser training is expired, so a pass would add a record
 

@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 from bridge.container import services
 from tests.support import CRON_TOKEN, signed
 
+pytestmark = pytest.mark.e2e
+
 LISTED = "https://fablab.example"
 ALSO_LISTED = "https://admin.fablab.example:8443"
 CORS_HEADERS = ("Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers")

@@ -93,6 +93,7 @@ def leak_env(env: dict[str, str]) -> dict[str, str]:
     }
 
 
+@pytest.mark.e2e
 def test_a_full_scenario_leaks_no_secret_and_no_token(
     make_app: Callable[..., Flask],
     leak_env: dict[str, str],
