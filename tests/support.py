@@ -163,6 +163,7 @@ class GunicornBridge:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()  # closes the output file, or the leak surfaces as a ResourceWarning in a later test
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
             try:
                 if requests.get(self.url + "/health", timeout=1).status_code == 200:

@@ -238,7 +238,6 @@ def test_gunicorn_refusing_to_start_prints_the_variable_not_the_value(leak_env: 
     refusing = GunicornBridge({**leak_env, "FERNET_KEY": bad_key, "GUNICORN_LOG": str(log_path)}, workers=1)
     with pytest.raises(RuntimeError, match="exited"):
         refusing.start()
-    refusing.stop()  # closes the log file the failed start left open
     output = log_path.read_text(encoding="utf-8")
     assert "FabLab Bridge cannot start: FERNET_KEY" in output
     assert bad_key not in output
