@@ -366,7 +366,7 @@ def _reject(deps: ResultDeps, event: InboxEvent, reason: str) -> None:
 
 def _defer(deps: ResultDeps, event: InboxEvent, error: Exception) -> Receipt:
     """Keep the event queued with backoff; after the maximum age it is dead and staff are told."""
-    age = utcnow() - event.received_at
+    age = utcnow() - event.retrying_since
     settings = deps.settings
     if age > dt.timedelta(hours=settings.retry_max_age_hours):
         with deps.store.session() as session:

@@ -8,9 +8,12 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from bridge.adapters.store import Store, normalise_url, utcnow
+from bridge.adapters.store import MIGRATIONS, Store, normalise_url, utcnow
 from bridge.adapters.store.models import LedgerEntry
 from tests.support import ROOT
 
@@ -29,6 +32,13 @@ def event(key: str = "r1", **values: object) -> dict[str, object]:
     return {"result_key": key, "status": "queued", "payload": "{}", "attempts": 0, **values}
 
 
+def newest_revision() -> str | None:
+    """The head of the migration scripts shipped with the bridge."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
 def head_revision(store: Store) -> str | None:
     with store.engine.connect() as connection:
         return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -43,7 +53,7 @@ def test_migrations_build_an_empty_database_and_are_idempotent(database_url: str
         store.migrate()
 
         assert set(inspect(store.engine).get_table_names()) >= TABLES
-        assert head_revision(store) == "0001"
+        assert head_revision(store) == newest_revision()
         with store.engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     finally:
@@ -60,8 +70,30 @@ def test_several_processes_migrating_at_once_all_succeed(database_url: str) -> N
     assert [p.returncode for p in processes] == [0, 0, 0], errors
     store = Store(database_url)
     try:
-        assert head_revision(store) == "0001"
+        assert head_revision(store) == newest_revision()
         assert set(inspect(store.engine).get_table_names()) >= TABLES
+    finally:
+        store.dispose()
+
+
+def test_a_store_made_by_the_first_release_is_upgraded_in_place(database_url: str) -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    store = Store(database_url)
+    try:
+        with store.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+            connection.execute(
+                text("INSERT INTO inbox_events (result_key, status, payload, attempts) VALUES ('r0', 'dead', '{}', 3)")
+            )
+
+        store.migrate()
+
+        assert head_revision(store) == newest_revision()
+        with store.session() as session:
+            [row] = session.execute(text("SELECT result_key, status, retry_from FROM inbox_events")).all()
+        assert tuple(row) == ("r0", "dead", None)
     finally:
         store.dispose()
 

@@ -217,3 +217,28 @@ def test_slow_fabman_stops_writing_when_the_webhook_budget_is_spent(
     assert client.post("/cron/retry", headers=cron_headers).json["applied"] == 1
     assert len(course_records(simulator, PETRA, LASER)) == 1
     assert len(smtp.messages) == 1
+
+
+def test_replay_while_fabman_is_still_down_gets_a_fresh_retry_window(
+    client: FlaskClient,
+    bridge: Services,
+    simulator: FabmanSimulator,
+    smtp: SmtpSink,
+    cron_headers: dict[str, str],
+    api_headers: dict[str, str],
+) -> None:
+    simulator.faults.down = True
+    deliver(client, result_payload(token(bridge, PETRA, LASER)))
+    event = only_event(bridge.store)
+    make_older(bridge.store, event.id, hours=49)
+    client.post("/cron/retry", headers=cron_headers)
+    assert only_event(bridge.store).status == "dead"
+
+    replayed = client.post(f"/admin/events/{event.id}/replay", headers=api_headers)
+
+    assert replayed.json["status"] == "queued"
+    assert only_event(bridge.store).status == "queued"
+    simulator.faults.reset()
+    assert client.post("/cron/retry", headers=cron_headers).json["applied"] == 1
+    assert len(course_records(simulator, PETRA, LASER)) == 1
+    assert len(smtp.to("petra.dvorakova@example.org")) == 1

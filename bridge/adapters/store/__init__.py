@@ -156,7 +156,10 @@ class Store:
         self.update_event(event_id, **{"lease_until": None, **values})
 
     def requeue_event(self, event_id: int, *, statuses: tuple[str, ...]) -> bool:
-        """Put an event in one of `statuses` back in the queue, due now; False while a worker holds it."""
+        """Put an event in one of `statuses` back in the queue, due now; False while a worker holds it.
+
+        Its retry age starts again, so a replayed event gets the full RETRY_MAX_AGE_HOURS.
+        """
         now = utcnow()
         with self.session() as session:
             return bool(
@@ -167,7 +170,7 @@ class Store:
                         InboxEvent.status.in_(statuses),
                         (InboxEvent.lease_until.is_(None)) | (InboxEvent.lease_until < now),
                     )
-                    .values(status="queued", next_attempt_at=None, updated_at=now)
+                    .values(status="queued", next_attempt_at=None, retry_from=now, updated_at=now)
                 ).rowcount
             )
 

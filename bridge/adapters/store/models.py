@@ -58,6 +58,12 @@ class InboxEvent(Base):
     payload: Mapped[str] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    retry_from: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def retrying_since(self) -> dt.datetime:
+        """Where the retry age counts from: the last replay, else the first delivery."""
+        return self.retry_from or self.received_at
 
 
 class OutboxMessage(Base):
