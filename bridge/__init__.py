@@ -90,6 +90,7 @@ def register_extensions(app: Flask, settings: Settings, *, migrate: bool) -> Non
         support_email=settings.fablab_support_email,
         discord_webhook_url=settings.discord_webhook_url,
         retry_base_seconds=settings.retry_base_seconds,
+        timeout=settings.mail_timeout_seconds,
     )
     app.extensions[EXTENSION_KEY] = Services(
         settings=settings,

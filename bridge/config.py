@@ -63,6 +63,7 @@ class Settings:
     retry_base_seconds: int = 30
     lease_seconds: int = 120
     mail_suppress_send: bool = False
+    mail_timeout_seconds: float = 10.0
 
     @property
     def is_prod(self) -> bool:
@@ -206,6 +207,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retry_max_age_hours=_parse_int("RETRY_MAX_AGE_HOURS", get("RETRY_MAX_AGE_HOURS") or "48", minimum=1),
         retry_base_seconds=_parse_int("RETRY_BASE_SECONDS", get("RETRY_BASE_SECONDS") or "30"),
         lease_seconds=_parse_int("LEASE_SECONDS", get("LEASE_SECONDS") or "120", minimum=1),
+        mail_timeout_seconds=_parse_float("MAIL_TIMEOUT", get("MAIL_TIMEOUT") or "10"),
         mail_suppress_send=parse_bool("MAIL_SUPPRESS_SEND", get("MAIL_SUPPRESS_SEND") or "false"),
     )
 

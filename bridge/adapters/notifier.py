@@ -12,13 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import smtplib
 from dataclasses import dataclass
 from email.header import Header
 from typing import Any
 
 import requests
 from flask import Flask
-from flask_mail import Mail, Message
+from flask_mail import Connection, Mail, Message
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
@@ -208,7 +209,8 @@ class Notifier:
                 body=message.body_text,
                 html=message.body_html,
             )
-            self.mail.send(mail)
+            with _TimedConnection(self.app.extensions["mail"], self.timeout) as connection:
+                connection.send(mail)
 
     def _post_to_discord(self, content: str) -> None:
         """POST to the incoming webhook; errors never carry its URL, which holds Discord's token."""
@@ -220,6 +222,28 @@ class Notifier:
             raise DeliveryFailed(f"Discord is unreachable ({type(exc).__name__})") from None
         if response.status_code >= 300:
             raise DeliveryFailed(f"Discord answered {response.status_code}")
+
+
+class _TimedConnection(Connection):
+    """Flask-Mail's SMTP connection with a socket timeout.
+
+    Flask-Mail 0.10 opens SMTP without one, so a server that accepts the
+    connection and never answers would hang the request that flushes the outbox.
+    """
+
+    def __init__(self, mail: Any, timeout: float) -> None:
+        super().__init__(mail)
+        self.timeout = timeout
+
+    def configure_host(self) -> smtplib.SMTP:
+        factory = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        host = factory(self.mail.server, self.mail.port, timeout=self.timeout)
+        host.set_debuglevel(int(self.mail.debug))
+        if self.mail.use_tls:
+            host.starttls()
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        return host
 
 
 def _encoded_subject(subject: str) -> str:

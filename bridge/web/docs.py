@@ -165,7 +165,6 @@ TEMPLATE: dict[str, Any] = {
                     "status": {
                         "type": "string",
                         "enum": [
-                            "verified",
                             "ignored",
                             "applied",
                             "queued",
@@ -173,7 +172,6 @@ TEMPLATE: dict[str, Any] = {
                             "rejected",
                             "error",
                             "dead",
-                            "unknown",
                             "awaiting_grading",
                         ],
                     },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -58,3 +59,21 @@ def test_no_smtp_server_at_all_keeps_the_mail_pending(make_app: Callable[..., Fl
     [pending] = found.store.messages()
     assert pending.status == "pending"
     assert "ConnectionRefusedError" in (pending.last_error or "")
+
+
+def test_an_smtp_server_that_never_answers_times_out_and_the_mail_stays_queued(
+    make_app: Callable[..., Flask], simulator: FabmanSimulator
+) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # accepts connections, never sends SMTP's greeting
+        app = make_app(MAIL_PORT=str(silent.getsockname()[1]), MAIL_TIMEOUT="0.5")
+        found = services(app)
+
+        response = deliver(app.test_client(), result_payload(found.codec.encode(PETRA, LASER)))
+
+    assert response.json == {"status": "applied", "event_id": 1, "outcome": "granted"}
+    assert len(course_records(simulator, PETRA, LASER)) == 1
+    [pending] = found.store.messages()
+    assert pending.status == "pending"
+    assert "timed out" in (pending.last_error or "")
