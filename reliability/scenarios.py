@@ -54,12 +54,29 @@ class Sizes:
     smtp_results: int
     kill_results: int
     expiry_members: int
+    drain_seconds: float
 
 
 FULL = Sizes(
-    results=2000, members=600, down_results=100, hang_results=30, smtp_results=100, kill_results=200, expiry_members=3000
+    results=2000,
+    members=600,
+    down_results=100,
+    hang_results=30,
+    smtp_results=100,
+    kill_results=200,
+    expiry_members=3000,
+    drain_seconds=600,
 )
-QUICK = Sizes(results=200, members=150, down_results=20, hang_results=10, smtp_results=20, kill_results=60, expiry_members=1000)
+QUICK = Sizes(
+    results=200,
+    members=150,
+    down_results=20,
+    hang_results=10,
+    smtp_results=20,
+    kill_results=60,
+    expiry_members=1000,
+    drain_seconds=180,
+)
 
 
 @dataclass(frozen=True)
@@ -179,13 +196,15 @@ def drain_and_note(tally: Tally, world: World, **options: Any) -> None:
 
 
 class Chaos:
-    """Faults the simulator's own rates do not give: a 429 now and then, and writes whose answer is lost."""
+    """Faults the simulator's own rates do not give: a 429 now and then, and writes whose answer is lost.
 
-    def __init__(self, world: World, rng: random.Random, *, throttle_every: float = 0.5, lose_every: float = 1.0) -> None:
+    At most one of each is pending at a time, so when traffic is thin (the
+    last retries) they do not pile up into a wall no request gets through.
+    """
+
+    def __init__(self, world: World, *, every: float = 0.5) -> None:
         self.world = world
-        self.rng = rng
-        self.throttle_every = throttle_every
-        self.lose_every = lose_every
+        self.every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reliability-chaos", daemon=True)
 
@@ -199,12 +218,13 @@ class Chaos:
 
     def _run(self) -> None:
         faults = self.world.simulator.faults
-        next_loss = time.monotonic()
-        while not self._stop.wait(self.throttle_every):
-            faults.fail_next(1, 429)
-            if time.monotonic() >= next_loss:
-                faults.fail_next(1, 503, method=self.rng.choice(("POST", "PUT", "DELETE")), after_apply=True)
-                next_loss = time.monotonic() + self.lose_every
+        while not self._stop.wait(self.every):
+            pending = faults.snapshot()["fail_next"]
+            if not any(rule["status"] == 429 for rule in pending):
+                faults.fail_next(1, 429)
+            for method in ("POST", "PUT", "DELETE"):
+                if not any(rule["after_apply"] and rule["method"] == method for rule in pending):
+                    faults.fail_next(1, 503, method=method, after_apply=True)
 
 
 def results_under_faults(ctx: RunContext) -> Tally:
@@ -228,14 +248,16 @@ def results_under_faults(ctx: RunContext) -> Tally:
             elif roll < 0.2:
                 later.append(body)  # re-delivered after everything else
         world.simulator.faults.update(error_rate=0.05, conflict_rate=0.1, seed=ctx.seed)
-        with Chaos(world, rng):
+        with Chaos(world):
             deliveries = world.deliver_all(sequence + later, concurrency=12)
             tally.notes.append(f"{len(deliveries)} deliveries of {len(planned)} results")
             record_deliveries(tally, deliveries)
-            drain_and_note(tally, world, parallel=3, deadline=600)
+            drain_and_note(tally, world, parallel=3, deadline=ctx.sizes.drain_seconds)
         world.simulator.faults.reset()
         drain_and_note(tally, world)
         tally.faults = world.simulator.faults.faults_injected
+        injected = Counter(r.status for r in world.simulator.requests if r.injected)
+        tally.notes.append("Fabman faults by status: " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items())))
         verify_results(tally, world, planned, before)
         tally.requests = world.requests
     return tally
@@ -408,8 +430,9 @@ SCENARIOS = (
         "results",
         "Results under Fabman faults",
         "Results (passes and fails over many members and courses; 20 % re-delivered, half of those at the same "
-        "moment; a few first sent ungraded) while Fabman answers 5 % of requests with 503, a 429 every half second, "
-        "409 to 10 % of member updates, and loses the answer of a write every second. Then /cron/retry, three at "
+        "moment; a few first sent ungraded) while Fabman answers 5 % of requests with 503, 409 to 10 % of member "
+        "updates, and every half second a 429 and a lost answer (applied, answered 503) to a POST, a PUT and a "
+        "DELETE. Then /cron/retry, three at "
         "once, until nothing is due. Every pass is exactly one training record naming the result; every fail is "
         "counted exactly once; every result is one mail.",
         results_under_faults,

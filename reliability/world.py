@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,7 +212,7 @@ class World:
         response.raise_for_status()
         return dict(response.json())
 
-    def drain(self, *, deadline: float = 180.0, parallel: int = 1, between: Callable[[], None] | None = None) -> Drain:
+    def drain(self, *, deadline: float = 180.0, parallel: int = 1) -> Drain:
         """Call /cron/retry (`parallel` at once) until the store shows nothing left to do, or the deadline passes."""
         started = time.monotonic()
         calls = 0
@@ -224,8 +224,6 @@ class World:
             if not any(left.values()) or time.monotonic() - started > deadline:
                 return Drain(calls, time.monotonic() - started, left, frozenset(waited_for))
             waited_for.update(kind for kind, count in left.items() if count)
-            if between is not None:
-                between()
             time.sleep(0.5)
 
     # -- observing -------------------------------------------------------
