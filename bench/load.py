@@ -29,6 +29,27 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Lane:
+    """One simulated client: its random draws and its share of the members.
+
+    Client `index` of `count` acts for members index+1, index+1+count, ...,
+    so two clients never write the same member at once, as two members'
+    quiz sessions would not.
+    """
+
+    rng: random.Random
+    index: int = 0
+    count: int = 1
+
+    def member(self, members: int) -> int:
+        """A random member id of this client's share (1-based)."""
+        return self.rng.randrange(self.index % members, members, self.count) + 1
+
+
+CallFactory = Callable[[Lane], Call]
+
+
+@dataclass(frozen=True)
 class Sample:
     """What one request cost, as the client saw it and as the bridge reported it."""
 
@@ -109,7 +130,7 @@ def parse_server_timing(header: str | None) -> tuple[int, float] | None:
 def run_phase(
     host: str,
     port: int,
-    make_call: Callable[[random.Random], Call],
+    make_call: CallFactory,
     *,
     concurrency: int,
     duration: float,
@@ -121,12 +142,12 @@ def run_phase(
     deadline = [0.0]
 
     def client(index: int) -> None:
-        rng = random.Random(seed * 1000 + index)  # noqa: S311 - picks members, not secrets
+        lane = Lane(random.Random(seed * 1000 + index), index, concurrency)  # noqa: S311 - picks members, not secrets
         mine = samples[index]
         connection = http.client.HTTPConnection(host, port, timeout=120)
         ready.wait()
         while time.perf_counter() < deadline[0]:
-            call = make_call(rng)
+            call = make_call(lane)
             started = time.perf_counter()
             try:
                 connection.request(call.method, call.path, body=call.body, headers=call.headers)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pyinstrument import Profiler
 
-from bench.load import Call, parse_server_timing
+from bench.load import Call, Lane, parse_server_timing
 from bench.processes import ROOT, SimulatorProcess
 from bench.run import Secrets, bridge_env
 from bench.scenarios import ENDPOINTS, Workload, online_courses
@@ -69,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             for endpoint in ENDPOINTS:
                 factory = workload.factory(endpoint.key)
-                rng = random.Random(3)  # noqa: S311 - picks members, not secrets
+                lane = Lane(random.Random(3))  # noqa: S311 - picks members, not secrets
                 for _ in range(10):
-                    _send(client, factory(rng))
-                calls = [factory(rng) for _ in range(args.requests)]
+                    _send(client, factory(lane))
+                calls = [factory(lane) for _ in range(args.requests)]
                 profiler = Profiler(interval=0.0005)
                 upstream = 0.0
                 started = time.perf_counter()

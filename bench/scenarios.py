@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.load import Call
+from bench.load import Call, CallFactory, Lane
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import Course, FabmanClient
 from bridge.domain import courses
@@ -74,38 +72,35 @@ class Workload:
         self.codec = CmUserIdCodec((fernet_key,))
         self._result_ids = itertools.count(int(time.time()) * 1000)
 
-    def factory(self, key: str) -> Callable[[random.Random], Call]:
+    def factory(self, key: str) -> CallFactory:
         """The call factory of one endpoint (see ENDPOINTS)."""
         return {
             "absolved": self.absolved,
             "available": self.available,
             "training_links": self.training_links,
-            "webhook_fail": lambda rng: self.result(rng, passed=False),
-            "webhook_pass": lambda rng: self.result(rng, passed=True),
+            "webhook_fail": lambda lane: self.result(lane, passed=False),
+            "webhook_pass": lambda lane: self.result(lane, passed=True),
         }[key]
-
-    def _member(self, rng: random.Random) -> int:
-        return rng.randint(1, self.members)
 
     def _profile_headers(self) -> dict[str, str]:
         return {"Authorization": self.api_key}
 
-    def absolved(self, rng: random.Random) -> Call:
+    def absolved(self, lane: Lane) -> Call:
         """The FabLab web reading a member's trainings."""
-        return Call("GET", f"/absolved_trainings/{self._member(rng)}", self._profile_headers())
+        return Call("GET", f"/absolved_trainings/{lane.member(self.members)}", self._profile_headers())
 
-    def available(self, rng: random.Random) -> Call:
+    def available(self, lane: Lane) -> Call:
         """The FabLab web reading the courses a member may take."""
-        return Call("GET", f"/available_trainings/{self._member(rng)}", self._profile_headers())
+        return Call("GET", f"/available_trainings/{lane.member(self.members)}", self._profile_headers())
 
-    def training_links(self, rng: random.Random) -> Call:
+    def training_links(self, lane: Lane) -> Call:
         """The FabLab web asking for one course's quiz link."""
-        body = json.dumps({"member_id": self._member(rng), "training_id": rng.choice(self.for_everyone)}).encode()
+        body = json.dumps({"member_id": lane.member(self.members), "training_id": lane.rng.choice(self.for_everyone)}).encode()
         return Call("POST", "/get_training_links", {**self._profile_headers(), "Content-Type": "application/json"}, body)
 
-    def result(self, rng: random.Random, *, passed: bool) -> Call:
+    def result(self, lane: Lane, *, passed: bool) -> Call:
         """ClassMarker delivering a signed link result for a random member and online course."""
-        member_id, course_id = self._member(rng), rng.choice(self.online)
+        member_id, course_id = lane.member(self.members), lane.rng.choice(self.online)
         result_id = next(self._result_ids)
         payload = {
             "payload_type": "single_user_test_results_link",
