@@ -103,3 +103,8 @@ def without_failed_course(metadata: dict[str, Any] | None, course_id: int, resul
 def has_failed_entry(metadata: dict[str, Any] | None, course_id: int) -> bool:
     """Whether there is anything to clear for the course."""
     return any(_same_course(e, course_id) for e in failed_entries(metadata))
+
+
+def cleared(metadata: dict[str, Any] | None, course_id: int) -> dict[str, Any] | None:
+    """Metadata without the course's failed entry, or None when there is nothing to clear."""
+    return without_failed_course(metadata, course_id) if has_failed_entry(metadata, course_id) else None

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.adapters.fabman import FabmanClient, FabmanConflict, FabmanNotFound, FabmanUnavailable
+from bridge.adapters.fabman import FabmanClient, FabmanNotFound
 from bridge.adapters.store.models import InboxEvent
 from bridge.domain import attempts
 from bridge.errors import NotFound
-
-CONFLICT_RETRIES = 5
+from bridge.services.members import update_metadata
 
 
 def reset_attempts(fabman: FabmanClient, member_id: int, course_id: int) -> dict[str, Any]:
@@ -23,18 +22,7 @@ def reset_attempts(fabman: FabmanClient, member_id: int, course_id: int) -> dict
     except FabmanNotFound:
         raise NotFound(f"training course {course_id} does not exist in Fabman") from None
     before = attempts.attempts_used(member.metadata, course_id)
-    for _ in range(CONFLICT_RETRIES):
-        if not attempts.has_failed_entry(member.metadata, course_id):
-            break
-        try:
-            member = fabman.update_member(
-                member.id, {"metadata": attempts.without_failed_course(member.metadata, course_id)}, member.lock_version
-            )
-            break
-        except FabmanConflict:
-            member = fabman.get_member(member_id, trainings=False, privileges=False)
-    else:
-        raise FabmanUnavailable(f"member {member_id} kept changing; try again", status=409)
+    update_metadata(fabman, member, lambda metadata: attempts.cleared(metadata, course_id))
     return {"member_id": member_id, "training_id": course_id, "attempts_before": before, "attempts": 0}
 
 

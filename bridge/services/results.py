@@ -17,14 +17,16 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId, redact
 from bridge.adapters.fabman import (
     Course,
     FabmanClient,
-    FabmanConflict,
     FabmanNotFound,
     FabmanTimeout,
     FabmanUnavailable,
@@ -39,10 +41,9 @@ from bridge.domain import attempts, courses
 from bridge.domain.calendar import today_in, until_date
 from bridge.domain.links import courses_web_link, quiz_url
 from bridge.domain.results import QuizResult, notes_name_result, parse_delivery, training_notes
+from bridge.services.members import MetadataChange, update_metadata
 
 log = logging.getLogger(__name__)
-
-CONFLICT_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -200,9 +201,7 @@ def _apply_pass(deps: ResultDeps, result: QuizResult, member: Member, course: Co
         if older.id != mine.id:
             _within_budget(deps)
             deps.fabman.delete_training(member.id, older.id)
-    _update_metadata(
-        deps, member, lambda m: attempts.without_failed_course(m, course.id) if attempts.has_failed_entry(m, course.id) else None
-    )
+    _update_metadata(deps, member, lambda metadata: attempts.cleared(metadata, course.id))
     return Applied("granted", member, course, allowed, allowed, record=mine, until=mine.until_date)
 
 
@@ -235,19 +234,9 @@ def _within_budget(deps: ResultDeps) -> None:
         raise FabmanTimeout("Fabman is slow: the webhook's time budget is spent; the retry job continues")
 
 
-def _update_metadata(deps: ResultDeps, member: Member, change: Any) -> Member:
-    """PUT a metadata change with the member's lockVersion; on 409 re-read and re-apply."""
-    for _ in range(CONFLICT_RETRIES):
-        updated = change(member.metadata)
-        if updated is None:
-            return member
-        _within_budget(deps)
-        try:
-            return deps.fabman.update_member(member.id, {"metadata": updated}, member.lock_version)
-        except FabmanConflict:
-            log.info("member %s changed meanwhile (409); re-reading", member.id)
-            member = deps.fabman.get_member(member.id, trainings=False, privileges=False)
-    raise FabmanUnavailable(f"member {member.id} kept changing; will retry later", status=409)
+def _update_metadata(deps: ResultDeps, member: Member, change: MetadataChange) -> Member:
+    """A metadata write that respects lockVersion and the webhook's budget."""
+    return update_metadata(deps.fabman, member, change, before_write=lambda: _within_budget(deps))
 
 
 # -- recording outcomes ----------------------------------------------------------
@@ -344,24 +333,52 @@ def _ledger_row(result: QuizResult, applied: Applied) -> dict[str, Any]:
     }
 
 
-def _reject(deps: ResultDeps, event: InboxEvent, reason: str) -> None:
+def _close_with_alert(
+    deps: ResultDeps,
+    event: InboxEvent,
+    status: str,
+    error: str,
+    *,
+    title: str,
+    message: str,
+    alert_key: str,
+    also: Callable[[Session], object] | None = None,
+    **values: Any,
+) -> None:
+    """End an event that was not applied: staff alert (and `also`) with the status in one transaction."""
+    current = deps.store.get_event(event.id) or event  # the member and course found since the claim
     with deps.store.session() as session:
+        if also is not None:
+            also(session)
         deps.notifier.queue_staff_alert(
             session,
-            dedupe_key=f"event:{event.id}:rejected",
-            title="ClassMarker result rejected",
-            message=f"Event {event.id} was not applied: {reason}. Nothing was written to Fabman.",
+            dedupe_key=f"event:{event.id}:{alert_key}",
+            title=title,
+            message=message,
             event_id=event.id,
-            member_id=event.member_id,
-            course_id=event.course_id,
+            member_id=current.member_id,
+            course_id=current.course_id,
         )
         session.execute(
             InboxEvent.__table__.update()
             .where(InboxEvent.id == event.id)
-            .values(status="rejected", outcome="rejected", last_error=reason[:500], lease_until=None, updated_at=utcnow())
+            .values(status=status, last_error=error[:500], lease_until=None, updated_at=utcnow(), **values)
         )
-    log.warning("event %s rejected: %s", event.id, reason)
     _send_now(deps)
+
+
+def _reject(deps: ResultDeps, event: InboxEvent, reason: str) -> None:
+    _close_with_alert(
+        deps,
+        event,
+        "rejected",
+        reason,
+        outcome="rejected",
+        alert_key="rejected",
+        title="ClassMarker result rejected",
+        message=f"Event {event.id} was not applied: {reason}. Nothing was written to Fabman.",
+    )
+    log.warning("event %s rejected: %s", event.id, reason)
 
 
 def _defer(deps: ResultDeps, event: InboxEvent, error: Exception) -> Receipt:
@@ -369,23 +386,16 @@ def _defer(deps: ResultDeps, event: InboxEvent, error: Exception) -> Receipt:
     age = utcnow() - event.retrying_since
     settings = deps.settings
     if age > dt.timedelta(hours=settings.retry_max_age_hours):
-        with deps.store.session() as session:
-            deps.notifier.queue_staff_alert(
-                session,
-                dedupe_key=f"event:{event.id}:dead",
-                title="ClassMarker result could not be applied",
-                message=f"Event {event.id} failed for {settings.retry_max_age_hours} h ({error}). "
-                f"Replay it once Fabman works: `flask replay-event {event.id}`.",
-                event_id=event.id,
-                member_id=event.member_id,
-                course_id=event.course_id,
-            )
-            session.execute(
-                InboxEvent.__table__.update()
-                .where(InboxEvent.id == event.id)
-                .values(status="dead", last_error=str(error)[:500], lease_until=None, updated_at=utcnow())
-            )
-        _send_now(deps)
+        _close_with_alert(
+            deps,
+            event,
+            "dead",
+            str(error),
+            alert_key="dead",
+            title="ClassMarker result could not be applied",
+            message=f"Event {event.id} failed for {settings.retry_max_age_hours} h ({error}). "
+            f"Replay it once Fabman works: `flask replay-event {event.id}`.",
+        )
         return Receipt("dead", event.id, detail="gave up; staff were alerted")
     delay = settings.retry_base_seconds * 2 ** min(event.attempts - 1, 10) * (0.5 + random.random())  # noqa: S311
     deps.store.finish_event(
@@ -399,44 +409,42 @@ def _defer(deps: ResultDeps, event: InboxEvent, error: Exception) -> Receipt:
 
 
 def _fail(deps: ResultDeps, event: InboxEvent, result: QuizResult, error: Exception) -> None:
+    """Contract rule 9: the member hears something went wrong, staff get the event id."""
+    current = deps.store.get_event(event.id) or event
     member: Member | None = None
     course: Course | None = None
-    current = deps.store.get_event(event.id)
-    member_id = current.member_id if current else None
     try:
-        if member_id is not None:
-            member = deps.fabman.get_member(member_id, trainings=False, privileges=False)
-        if current and current.course_id is not None:
+        if current.member_id is not None:
+            member = deps.fabman.get_member(current.member_id, trainings=False, privileges=False)
+        if current.course_id is not None:
             course = deps.fabman.course(current.course_id)
     except Exception:  # noqa: BLE001 - best effort: the alert below still goes out
         log.warning("could not load member/course for the error mail of event %s", event.id)
-    with deps.store.session() as session:
-        if member is not None:
-            deps.notifier.queue_member_mail(
-                session,
-                kind="error",
-                recipient=member.email,
-                dedupe_key=f"event:{event.id}:error",
-                context={**_mail_context(deps, member, course), "event_id": event.id},
-                member_id=member.id,
-                event_id=event.id,
-            )
-        deps.notifier.queue_staff_alert(
+
+    def tell_member(session: Session) -> object:
+        if member is None:
+            return None
+        return deps.notifier.queue_member_mail(
             session,
-            dedupe_key=f"event:{event.id}:error:{event.attempts}",
-            title="Error while applying a ClassMarker result",
-            message=f"Event {event.id} (result {result.result_id}) failed: {type(error).__name__}: {error}. "
-            f"Inspect it with `flask show-event {event.id}` and replay it with `flask replay-event {event.id}`.",
+            kind="error",
+            recipient=member.email,
+            dedupe_key=f"event:{event.id}:error",
+            context={**_mail_context(deps, member, course), "event_id": event.id},
+            member_id=member.id,
             event_id=event.id,
-            member_id=member_id,
-            course_id=current.course_id if current else None,
         )
-        session.execute(
-            InboxEvent.__table__.update()
-            .where(InboxEvent.id == event.id)
-            .values(status="error", last_error=f"{type(error).__name__}: {error}"[:500], lease_until=None, updated_at=utcnow())
-        )
-    _send_now(deps)
+
+    _close_with_alert(
+        deps,
+        event,
+        "error",
+        f"{type(error).__name__}: {error}",
+        alert_key=f"error:{event.attempts}",
+        also=tell_member,
+        title="Error while applying a ClassMarker result",
+        message=f"Event {event.id} (result {result.result_id}) failed: {type(error).__name__}: {error}. "
+        f"Inspect it with `flask show-event {event.id}` and replay it with `flask replay-event {event.id}`.",
+    )
 
 
 # -- the retry job and replays -----------------------------------------------------
