@@ -41,6 +41,8 @@ MAX_RESULTS_PER_MEMBER = 20
 FIRST_RESULT_ID = 90_000_001
 # The webhook's Fabman client gives up after min(3 s, FABMAN_TIMEOUT_SECONDS).
 WEBHOOK_READ_TIMEOUT = 3.0
+SMTP_OUTAGE_SECONDS = 15.0
+SMTP_RETRY_BASE_SECONDS = 1
 
 
 @dataclass(frozen=True)
@@ -311,26 +313,39 @@ def fabman_hanging(ctx: RunContext) -> Tally:
 
 
 def smtp_down(ctx: RunContext) -> Tally:
-    """The SMTP server refuses every mail for a while, then accepts again."""
+    """The SMTP server refuses every mail for a while, then accepts again.
+
+    Mail backoff starts at 1 s here (RETRY_BASE_SECONDS=1): with 0, every
+    flush retries every refused mail at once and the outbox gives up on it
+    after its maximum attempts within seconds, which no deployment does.
+    """
     tally = Tally("SMTP down, then back")
     rng = replayable(ctx.seed + 3)
     state = generated_state(200, seed=ctx.seed + 3)
     planned = plan_results(state, ctx.sizes.smtp_results, rng)
     before = snapshot(state, (r.member_id for r in planned))
-    with ctx.world(state, "smtp") as world:
+    with ctx.world(state, "smtp", env={"RETRY_BASE_SECONDS": str(SMTP_RETRY_BASE_SECONDS)}) as world:
         world.smtp.refuse = True
+        started = time.monotonic()
         deliveries = world.deliver_all(bodies_of(world, planned), concurrency=6)
-        pending = world.outbox_statuses().get("pending", 0)
-        tally.notes.append(f"{pending} mails waiting in the outbox while SMTP refused")
+        world.retry()
+        time.sleep(max(0.0, SMTP_OUTAGE_SECONDS - (time.monotonic() - started)))
+        waiting = world.outbox_statuses()
+        tally.notes.append(f"SMTP refused for {time.monotonic() - started:.0f} s; outbox then: {_counts(waiting)}")
         if world.smtp.received():
             tally.problem("mail was accepted while the SMTP server refused everything")
         world.smtp.refuse = False
         tally.faults = world.smtp.refused
         record_deliveries(tally, deliveries)
         drain_and_note(tally, world, deadline=300)
+        tally.notes.append(f"outbox at the end: {_counts(world.outbox_statuses())}")
         verify_results(tally, world, planned, before)
         tally.requests = world.requests
     return tally
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in sorted(counts.items())) or "empty"
 
 
 def worker_killed(ctx: RunContext) -> Tally:
@@ -454,8 +469,8 @@ SCENARIOS = (
     Scenario(
         "smtp",
         "SMTP down, then back",
-        "The SMTP server refuses every mail (451) while results are applied; it comes back and /cron/retry "
-        "delivers every mail exactly once.",
+        "The SMTP server refuses every mail (451) for 15 s while results are applied and /cron/retry runs; it comes "
+        "back and /cron/retry delivers every mail exactly once (mail backoff starting at 1 s, RETRY_BASE_SECONDS=1).",
         smtp_down,
     ),
     Scenario(
