@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from reliability.checks import Tally
 
+PROBLEM_INDENT = "    "
 COLUMNS = (
     "scenario",
     "requests",
@@ -45,6 +46,7 @@ class RunInfo:
     """Where and how the figures were produced."""
 
     mode: str
+    sizes: str
     command: str
     started: str
     seconds: float
@@ -93,8 +95,14 @@ def details(tallies: Iterable[Tally]) -> list[str]:
             lines.append(f"{tally.scenario}: skipped ({tally.skipped})")
             continue
         lines.append(f"{tally.scenario} ({tally.seconds:.0f} s): " + "; ".join(tally.notes))
-        lines.extend(f"    PROBLEM {problem}" for problem in tally.problems)
+        lines.extend(f"{PROBLEM_INDENT}PROBLEM {problem}" for problem in tally.problems)
     return lines
+
+
+def _bullet(line: str) -> str:
+    if line.startswith(PROBLEM_INDENT):
+        return f"  - {line.strip()}"
+    return f"- {line}"
 
 
 def markdown(tallies: Sequence[Tally], info: RunInfo, scenarios: Iterable[tuple[str, str]]) -> str:
@@ -105,11 +113,12 @@ def markdown(tallies: Sequence[Tally], info: RunInfo, scenarios: Iterable[tuple[
         "",
         "<!-- Written by `python -m reliability` (make reliability); edit reliability/, not this file. -->",
         "",
-        "The bridge as deployed (gunicorn, 3 workers) driven by `make reliability` through a hostile world: the "
-        "Fabman simulator failing, hanging and going down, a real SMTP server refusing mail, workers killed "
-        "mid-request. Every figure is counted afterwards from the world itself (training records and member "
-        "metadata in the simulator, mail received by the SMTP server, rows in the bridge's store), never from the "
-        "bridge's answers. The run exits non-zero when anything is lost or doubled.",
+        "The bridge as deployed (gunicorn, 3 workers of 4 threads, `--worker-connections 4`) driven by "
+        "`make reliability` through a hostile world: the Fabman simulator failing, hanging and going down, a "
+        "real SMTP server refusing mail, workers killed mid-request. Every figure is counted afterwards from the "
+        "world itself (training records and member metadata in the simulator, mail received by the SMTP server, "
+        "rows in the bridge's store), never from the bridge's answers. The run exits non-zero when anything is "
+        "lost or doubled.",
         "",
         "Full size: `make reliability` (writes this file). CI size: `make reliability-ci` "
         "(`python -m reliability --quick`). Against PostgreSQL: add `--database-url postgresql://...` "
@@ -128,6 +137,8 @@ def markdown(tallies: Sequence[Tally], info: RunInfo, scenarios: Iterable[tuple[
         f"{info.mode} run of {info.started}, {info.seconds:.0f} s, store {info.database}, commit {info.commit}, "
         f"Python {info.python}, {info.cpus} CPUs: **{verdict}**.",
         "",
+        f"Sizes: {info.sizes}.",
+        "",
         "`duplicates` counts results applied more than once and mails received more than once; `lost` counts "
         "results never applied and mails never received; `max webhook s` is the slowest answer of the webhook.",
         "",
@@ -137,7 +148,7 @@ def markdown(tallies: Sequence[Tally], info: RunInfo, scenarios: Iterable[tuple[
         "",
         "Notes:",
         "",
-        *(f"- {line.strip()}" for line in details(tallies)),
+        *(_bullet(line) for line in details(tallies)),
         "",
         f"Command: `{info.command}`",
         "",

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import asdict
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         database = make_url(args.database_url).get_backend_name() if args.database_url else "sqlite"
         info = RunInfo(
             mode="Quick" if args.quick else "Full",
+            sizes=", ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in asdict(context.sizes).items()),
             command="python -m reliability" + (" " + " ".join(argv) if argv else " " + " ".join(sys.argv[1:])).rstrip(),
             started=started_at,
             seconds=time.monotonic() - started,

@@ -486,7 +486,7 @@ SCENARIOS = (
         "Expiry sweep under faults, rerun",
         "POST /cron/expire_trainings over thousands of members while Fabman answers 5 % of requests with 503, "
         "fails 40 deletes and loses the answer of 15 applied deletes; then the sweep runs again without faults, "
-        "and a third time. Every expired record is removed and mailed about once, no active record is removed, "
+        "and a third time. Every expired record is removed and mailed exactly once, no active record is removed, "
         "reminders go out once, and the third run changes nothing. (For this row the result columns count "
         "expired training records.)",
         expiry_sweep,
