@@ -16,6 +16,8 @@ from bridge.container import services
 from bridge.services import admin, expiry, results
 from bridge.services.profile import ProfileDeps, training_links
 
+MAX_EVENT_ID = 2**31 - 1  # ids are 32-bit integers in the store and in Fabman
+
 
 def _result_deps() -> results.ResultDeps:
     found = services()
@@ -33,8 +35,8 @@ def gen_fernet_key() -> None:
 
 
 @click.command("quiz-link")
-@click.argument("member_id", type=click.IntRange(min=1))
-@click.argument("course_id", type=click.IntRange(min=1))
+@click.argument("member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
+@click.argument("course_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
 @with_appcontext
 def quiz_link(member_id: int, course_id: int) -> None:
     """Print a member's personal quiz link for a course."""
@@ -53,7 +55,7 @@ def retry() -> None:
 
 
 @click.command("show-event")
-@click.argument("event_id", type=int)
+@click.argument("event_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
 @with_appcontext
 def show_event(event_id: int) -> None:
     """Show one stored ClassMarker event."""
@@ -64,7 +66,7 @@ def show_event(event_id: int) -> None:
 
 
 @click.command("replay-event")
-@click.argument("event_id", type=int)
+@click.argument("event_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
 @with_appcontext
 def replay_event(event_id: int) -> None:
     """Put a dead, failed or rejected event back and process it now."""
@@ -75,8 +77,8 @@ def replay_event(event_id: int) -> None:
 
 
 @click.command("reset-attempts")
-@click.argument("member_id", type=click.IntRange(min=1))
-@click.argument("course_id", type=click.IntRange(min=1))
+@click.argument("member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
+@click.argument("course_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
 @with_appcontext
 def reset_attempts(member_id: int, course_id: int) -> None:
     """Clear a member's failed attempts of one course."""

@@ -119,3 +119,20 @@ def test_events_are_listed_and_shown_without_payload_or_cm_user_id(
     assert client.get("/admin/events/99", headers=api_headers).status_code == 404
     assert client.get("/admin/events", headers={}).status_code == 401
     assert client.get("/admin/events?status=bogus", headers=api_headers).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show-event", "99999999999999999999"],
+        ["replay-event", "0"],
+        ["reset-attempts", "1", "4294967296"],
+        ["quiz-link", "0", "2"],
+    ],
+)
+def test_cli_refuses_ids_out_of_range_with_a_usage_error(runner: FlaskCliRunner, args: list[str]) -> None:
+    result = runner.invoke(args=args)
+
+    assert result.exit_code == 2
+    assert "Invalid value" in result.output
+    assert "Traceback" not in result.output
