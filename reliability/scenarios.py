@@ -198,15 +198,19 @@ def drain_and_note(tally: Tally, world: World, **options: Any) -> None:
 
 
 class Chaos:
-    """Faults the simulator's own rates do not give: a 429 now and then, and writes whose answer is lost.
+    """Faults the simulator's own rates do not give: 429s, and writes whose answer is lost.
 
-    At most one of each is pending at a time, so when traffic is thin (the
-    last retries) they do not pile up into a wall no request gets through.
+    They come per Fabman request seen (one 429 in every `throttle_every`
+    requests, a lost answer to a POST, a PUT and a DELETE in every
+    `lose_every`), never per second: when traffic thins out (the last
+    retries) a timed fault would meet every request and no result could
+    ever get through.
     """
 
-    def __init__(self, world: World, *, every: float = 0.5) -> None:
+    def __init__(self, world: World, *, throttle_every: int = 50, lose_every: int = 40) -> None:
         self.world = world
-        self.every = every
+        self.throttle_every = throttle_every
+        self.lose_every = lose_every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reliability-chaos", daemon=True)
 
@@ -219,14 +223,18 @@ class Chaos:
         self._thread.join()
 
     def _run(self) -> None:
-        faults = self.world.simulator.faults
-        while not self._stop.wait(self.every):
-            pending = faults.snapshot()["fail_next"]
-            if not any(rule["status"] == 429 for rule in pending):
-                faults.fail_next(1, 429)
-            for method in ("POST", "PUT", "DELETE"):
-                if not any(rule["after_apply"] and rule["method"] == method for rule in pending):
-                    faults.fail_next(1, 503, method=method, after_apply=True)
+        simulator = self.world.simulator
+        throttled = lost = 0
+        while not self._stop.wait(0.05):
+            seen = len(simulator.requests)
+            if seen - throttled >= self.throttle_every:
+                simulator.faults.fail_next(1, 429)
+                throttled = seen
+            if seen - lost >= self.lose_every:
+                pending = {rule["method"] for rule in simulator.faults.snapshot()["fail_next"] if rule["after_apply"]}
+                for method in {"POST", "PUT", "DELETE"} - pending:
+                    simulator.faults.fail_next(1, 503, method=method, after_apply=True)
+                lost = seen
 
 
 def results_under_faults(ctx: RunContext) -> Tally:
@@ -446,8 +454,8 @@ SCENARIOS = (
         "Results under Fabman faults",
         "Results (passes and fails over many members and courses; 20 % re-delivered, half of those at the same "
         "moment; a few first sent ungraded) while Fabman answers 5 % of requests with 503, 409 to 10 % of member "
-        "updates, and every half second a 429 and a lost answer (applied, answered 503) to a POST, a PUT and a "
-        "DELETE. Then /cron/retry, three at "
+        "updates, one request in 50 with 429, and in every 40 requests loses the answer (applied, answered 503) "
+        "of a POST, a PUT and a DELETE (one of each pending at most). Then /cron/retry, three at "
         "once, until nothing is due. Every pass is exactly one training record naming the result; every fail is "
         "counted exactly once; every result is one mail.",
         results_under_faults,
