@@ -91,6 +91,8 @@ def register_extensions(app: Flask, settings: Settings, *, migrate: bool) -> Non
         discord_webhook_url=settings.discord_webhook_url,
         retry_base_seconds=settings.retry_base_seconds,
         timeout=settings.mail_timeout_seconds,
+        lease_seconds=settings.lease_seconds,
+        max_age_hours=settings.retry_max_age_hours,
     )
     app.extensions[EXTENSION_KEY] = Services(
         settings=settings,

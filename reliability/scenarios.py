@@ -167,6 +167,14 @@ def verify_results(tally: Tally, world: World, planned: list[PlannedResult], bef
     after = snapshot(world.simulator.state, before)
     check_results(tally, planned, before, after, allowed_attempts(world.simulator.state), world.inbox())
     check_mails(tally, expected_result_mails(planned), world.smtp.received(), RESULT_MAILS)
+    note_resent(tally, world)
+
+
+def note_resent(tally: Tally, world: World) -> None:
+    """Say when SMTP accepted a message twice (same Message-ID: the member's mailbox shows it once)."""
+    copies = world.smtp.resent()
+    if copies:
+        tally.notes.append(f"{copies} mail(s) re-sent under the same Message-ID after a worker died mid-send")
 
 
 def bodies_of(world: World, planned: Iterable[PlannedResult]) -> list[bytes]:
@@ -432,6 +440,7 @@ def expiry_sweep(ctx: RunContext) -> Tally:
         after = {m["id"]: state.member_view(m["id"], {"trainings"}) for m in before}
         check_expiry(tally, before, after, expired)
         check_mails(tally, expected_mails, world.smtp.received(), ("expired", "reminder"))
+        note_resent(tally, world)
         tally.requests = world.requests
     return tally
 

@@ -48,9 +48,21 @@ class CountingSmtpSink(SmtpSink):
         return await super().handle_DATA(server, session, envelope)
 
     def received(self) -> list[tuple[str, str]]:
-        """(recipient, subject) of every accepted message."""
+        """(recipient, subject) of every distinct message accepted: what the member's mailbox shows.
+
+        The bridge sends at least once and re-sends a mail under the same
+        Message-ID (a worker killed between SMTP's answer and the outbox's
+        record); mail systems fold such copies, so they count once here and
+        are reported by :meth:`resent`.
+        """
         with self._lock:
-            return [(str(m["To"]), str(m["Subject"])) for m in self.messages]
+            distinct = {str(m["Message-ID"]): (str(m["To"]), str(m["Subject"])) for m in self.messages}
+            return list(distinct.values())
+
+    def resent(self) -> int:
+        """Copies of a message accepted more than once (same Message-ID)."""
+        with self._lock:
+            return len(self.messages) - len({str(m["Message-ID"]) for m in self.messages})
 
 
 @dataclass(frozen=True)

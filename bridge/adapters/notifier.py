@@ -10,6 +10,7 @@ dedupe key, so the same event never queues the same mail twice.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import random
 import smtplib
@@ -64,8 +65,8 @@ class Notifier:
         support_email: str | None,
         discord_webhook_url: str | None,
         fablab_name: str = "FabLab Brno",
-        max_attempts: int = 12,
-        lease_seconds: float = 60.0,
+        max_age_hours: float = 48.0,
+        lease_seconds: float = 120.0,
         timeout: float = 10.0,
         retry_base_seconds: float = 30.0,
     ) -> None:
@@ -75,7 +76,7 @@ class Notifier:
         self.support_email = support_email
         self.discord_webhook_url = discord_webhook_url
         self.fablab_name = fablab_name
-        self.max_attempts = max_attempts
+        self.max_age = dt.timedelta(hours=max_age_hours)
         self.lease_seconds = lease_seconds
         self.timeout = timeout
         self.retry_base_seconds = retry_base_seconds
@@ -174,13 +175,13 @@ class Notifier:
     # -- sending ---------------------------------------------------------
 
     def flush(self, *, limit: int = 100, ids: list[int] | None = None) -> FlushReport:
-        """Send what is due now; failures stay queued with backoff (dead after max attempts)."""
+        """Send what is due now; failures stay queued with backoff, dead once older than the maximum age."""
         sent = failed = dead = 0
         for message in self.store.claim_messages(self.lease_seconds, limit=limit, ids=ids):
             try:
                 self._deliver(message)
             except Exception as exc:  # noqa: BLE001 - any transport failure keeps the message queued
-                give_up = message.attempts >= self.max_attempts
+                give_up = utcnow() - message.created_at > self.max_age
                 delay = min(3600.0, self.retry_base_seconds * 2 ** (message.attempts - 1)) * (0.5 + random.random())  # noqa: S311
                 self.store.finish_message(
                     message.id,
@@ -209,6 +210,7 @@ class Notifier:
                 body=message.body_text,
                 html=message.body_html,
             )
+            mail.msgId = _message_id(message, mail.sender)
             with _TimedConnection(self.app.extensions["mail"], self.timeout) as connection:
                 connection.send(mail)
 
@@ -222,6 +224,19 @@ class Notifier:
             raise DeliveryFailed(f"Discord is unreachable ({type(exc).__name__})") from None
         if response.status_code >= 300:
             raise DeliveryFailed(f"Discord answered {response.status_code}")
+
+
+def _message_id(message: OutboxMessage, sender: Any) -> str:
+    """The same Message-ID every time this outbox row is sent.
+
+    Sending is at least once: a worker killed after SMTP accepted a mail but
+    before the outbox recorded it sends it again. Mail systems fold copies with
+    one Message-ID, so the member sees the mail once.
+    """
+    address = sender[1] if isinstance(sender, tuple) else str(sender or "")
+    domain = address.rpartition("@")[2].strip("> ") or "fablab-bridge.invalid"
+    digest = hashlib.sha256(message.dedupe_key.encode("utf-8")).hexdigest()[:20]
+    return f"<outbox-{message.id}-{digest}@{domain}>"
 
 
 class _TimedConnection(Connection):

@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask import Flask
 from flask_mail import Mail
+from sqlalchemy import update
 
 from bridge.adapters.notifier import MEMBER_MAIL_KINDS, Notifier, format_dates
 from bridge.adapters.store import Store, utcnow
+from bridge.adapters.store.models import OutboxMessage
 from tests.support import SmtpSink, free_port, text_of
 from tests.webhook.conftest import DiscordSink
 
@@ -125,14 +127,33 @@ def test_refused_mail_stays_pending_with_backoff_and_goes_once_smtp_is_back(
     assert len(smtp.messages) == 1
 
 
-def test_a_message_failing_too_often_is_dead(make_notifier: Callable[..., Notifier], store: Store) -> None:
-    notifier = make_notifier(port=free_port(), retry_base_seconds=0, max_attempts=2)
+def test_a_message_failing_past_the_maximum_age_is_dead(make_notifier: Callable[..., Notifier], store: Store) -> None:
+    notifier = make_notifier(port=free_port(), retry_base_seconds=0, max_age_hours=48)
     queue(notifier)
 
-    assert notifier.flush().failed == 1
+    for _ in range(20):  # however many quick failures: young mail keeps waiting for SMTP
+        assert notifier.flush().failed == 1
+    assert store.messages()[0].status == "pending"
+
+    with store.session() as session:
+        session.execute(update(OutboxMessage).values(created_at=utcnow() - dt.timedelta(hours=49)))
     assert notifier.flush().dead == 1
     assert store.messages()[0].status == "dead"
     assert notifier.flush() == notifier.flush().__class__()
+
+
+def test_a_resent_mail_keeps_its_message_id(make_notifier: Callable[..., Notifier], smtp: SmtpSink, store: Store) -> None:
+    notifier = make_notifier()
+    queue(notifier)
+    assert notifier.flush().sent == 1
+    with store.session() as session:  # as if the worker died before recording the send
+        session.execute(update(OutboxMessage).values(status="pending", sent_at=None))
+
+    assert notifier.flush().sent == 1
+
+    first, second = smtp.messages
+    assert first["Message-ID"] == second["Message-ID"]
+    assert first["Message-ID"].startswith("<outbox-1-") and first["Message-ID"].endswith("@fablab.example>")
 
 
 def test_staff_alerts_go_to_the_support_address_and_discord(
