@@ -32,8 +32,10 @@ GUARANTEES = (
     "A result Fabman could not take (5xx, 429, timeout, down, lost answers) stays queued and is applied by "
     "`POST /cron/retry`; nothing is lost when Fabman fails and nothing is doubled when a write succeeded but its "
     "answer was lost.",
-    "Every applied result is mailed to the member exactly once; when SMTP refuses, the mail waits in the outbox "
-    "and `/cron/retry` delivers it once SMTP is back.",
+    "Every applied result is mailed to the member exactly once as their mailbox shows it; when SMTP refuses, the "
+    "mail waits in the outbox and `/cron/retry` delivers it once SMTP is back. Sending itself is at least once: a "
+    "worker killed after SMTP accepted a mail but before the outbox recorded it sends it again under the same "
+    "Message-ID, which mail systems fold into one (such re-sends are listed in the notes).",
     "A gunicorn worker killed while applying a result loses nothing: its lease expires (`LEASE_SECONDS`) and "
     "`/cron/retry` finishes the work without doubling it.",
     "The expiry sweep announces every expired training before removing it, removes nothing active, and rerunning "
@@ -139,7 +141,7 @@ def markdown(tallies: Sequence[Tally], info: RunInfo, scenarios: Iterable[tuple[
         "",
         f"Sizes: {info.sizes}.",
         "",
-        "`duplicates` counts results applied more than once and mails received more than once; `lost` counts "
+        "`duplicates` counts results applied more than once and mails (distinct Message-IDs) received more than once; `lost` counts "
         "results never applied and mails never received; `max webhook s` is the slowest answer of the webhook.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
