@@ -142,7 +142,8 @@ def markdown(tallies: Sequence[Tally], info: RunInfo, scenarios: Iterable[tuple[
         f"Sizes: {info.sizes}.",
         "",
         "`duplicates` counts results applied more than once and mails (distinct Message-IDs) received more than "
-        "once; `lost` counts results never applied and mails never received; `max webhook s` is the slowest answer of the webhook.",
+        "once; `lost` counts results never applied and mails never received; "
+        "`max webhook s` is the slowest answer of the webhook.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|",
