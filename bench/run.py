@@ -78,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
     parser.add_argument("--database-url", default=None, help="the bridge's store (default: a fresh temporary SQLite file)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench-results" / "latest.json")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the expiry sweeps (for quick comparisons)")
     parser.add_argument("--quick", action="store_true", help="small sizes and short phases (CI smoke run, < 1 min)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -518,8 +519,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 _progress(f"measuring throughput at {args.levels} clients")
                 report["scaling"] = measure_scaling(simulator, bridge, workload, args)
                 end_memory = worker_memory(bridge)
-                _progress(f"sweeping {args.members} members")
-                report["sweeps"].append(measure_sweep(simulator, bridge, run_secrets.cron_token, args.latency_ms))
+                if not args.no_sweep:
+                    _progress(f"sweeping {args.members} members")
+                    report["sweeps"].append(measure_sweep(simulator, bridge, run_secrets.cron_token, args.latency_ms))
         report["memory"] = {
             "workers": [
                 {
@@ -531,7 +533,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for pid in sorted(set(start_memory) & set(end_memory))
             ]
         }
-        if args.sweep_members != args.members:
+        if args.sweep_members != args.members and not args.no_sweep:
             _progress(f"sweeping {args.sweep_members} members")
             with SimulatorProcess(args.sweep_members, args.latency_ms, logs / "simulator-sweep.log") as simulator:
                 simulator.start()
