@@ -79,6 +79,7 @@ class FabmanClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"Authorization": authorization, "Accept": "application/json"})
+        _read_environment_once(self.session, self.base_url)
         self._courses = _CourseCache(courses_cache_seconds, clock)
 
     def derive(
@@ -277,6 +278,20 @@ class _CourseCache:
 
     def clear(self) -> None:
         self._value = None
+
+
+def _read_environment_once(session: requests.Session, base_url: str) -> None:
+    """Take proxies and the CA bundle from the environment now, for every later call.
+
+    With `trust_env` on, requests re-reads os.environ on every call (about
+    0.15 ms each, the largest part of a profile request's own time) and lets a
+    `~/.netrc` entry for Fabman's host replace the API key. All calls go to one
+    host, so what the environment says for it is settled once, at start.
+    """
+    settings = session.merge_environment_settings(base_url, {}, None, None, None)
+    session.trust_env = False
+    session.proxies.update(settings["proxies"])
+    session.verify = settings["verify"]
 
 
 def _embeds(trainings: bool, privileges: bool) -> list[tuple[str, Any]]:
