@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -11,15 +12,36 @@ from bridge.domain.results import InvalidResult, signature_valid
 from bridge.errors import BadRequest, Unauthorized
 from bridge.services import results
 
+log = logging.getLogger(__name__)
+
 blueprint = Blueprint("webhook", __name__)
 
 SIGNATURE_HEADER = "X-Classmarker-Hmac-Sha256"
 
 
-def result_deps() -> results.ResultDeps:
+def result_deps(*, send_now: bool = True) -> results.ResultDeps:
     """The result use cases' dependencies from the running app."""
     found = services()
-    return results.ResultDeps(found.settings, found.webhook_fabman, found.codec, found.store, found.notifier)
+    return results.ResultDeps(found.settings, found.webhook_fabman, found.codec, found.store, found.notifier, send_now=send_now)
+
+
+def send_mail_after(response: Response) -> Response:
+    """Send the mail the request queued once the answer is out.
+
+    The mail is already committed to the outbox, so nothing is lost by
+    waiting; ClassMarker's request just never waits on an SMTP conversation.
+    What fails here stays queued for the retry job.
+    """
+    notifier = services().notifier
+
+    def send() -> None:
+        try:
+            notifier.flush(limit=20)
+        except Exception:  # noqa: BLE001 - the outbox keeps the mail; the retry job sends it
+            log.exception("sending queued mail after the response failed; /cron/retry will send it")
+
+    response.call_on_close(send)
+    return response
 
 
 @blueprint.post("/add_classmarker_training")
@@ -69,7 +91,7 @@ def add_classmarker_training() -> Response:
     except (ValueError, RecursionError):
         raise BadRequest("the body is not UTF-8 JSON") from None
     try:
-        receipt = results.receive(result_deps(), body, payload)
+        receipt = results.receive(result_deps(send_now=False), body, payload)
     except InvalidResult as error:
         raise BadRequest(f"not a ClassMarker result: {error}") from None
-    return jsonify(receipt.as_json())
+    return send_mail_after(jsonify(receipt.as_json()))
