@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -14,9 +12,6 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-from bridge.domain.calendar import today_in
-from bridge.simulator import FabmanSimulator, demo_state
-
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 PROFILE_OPERATIONS = [
     ("get", "/absolved_trainings/{member_id}"),
@@ -24,12 +19,6 @@ PROFILE_OPERATIONS = [
     ("get", "/available_trainings/{member_id}"),
     ("post", "/get_training_links"),
 ]
-
-
-@pytest.fixture
-def simulator() -> Iterator[FabmanSimulator]:
-    with FabmanSimulator(demo_state(today_in(ZoneInfo("Europe/Prague")))) as sim:
-        yield sim
 
 
 @pytest.fixture

@@ -4,42 +4,18 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from bridge.container import services
-from bridge.domain.calendar import today_in
-from bridge.simulator import FabmanSimulator, demo_state
-from tests.support import GunicornBridge
-
-
-@pytest.fixture
-def simulator() -> Iterator[FabmanSimulator]:
-    """The seed, dated by the bridge's own "today" (Europe/Prague)."""
-    with FabmanSimulator(demo_state(today_in(ZoneInfo("Europe/Prague")))) as sim:
-        yield sim
-
-
-def problem(response: TestResponse, status: int) -> dict[str, Any]:
-    """Check the RFC 9457 shape (and no traceback); return the body."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert {"type", "title", "status", "detail"} <= set(body)
-    assert body["status"] == status
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert "Traceback" not in response.get_data(as_text=True)
-    return body  # type: ignore[no-any-return]
-
+from bridge.simulator import FabmanSimulator
+from tests.support import GunicornBridge, problem
 
 # -- one error shape ----------------------------------------------------------------
 

@@ -13,7 +13,7 @@ Courses: 1 safety, 2 laser, 3 3D print, 4 CNC (max_attempts 5), 5 vinyl,
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -21,33 +21,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from bridge.adapters.codec import QuizIdentity
 from bridge.container import Services, services
 from bridge.domain.calendar import today_in
-from bridge.simulator import FabmanSimulator, SimState, demo_state
+from bridge.simulator import FabmanSimulator, SimState
+from tests.support import problem
 
 ONLINE = {1, 2, 3, 4, 5, 6, 12}
 QUIZ_PREFIX = "https://www.classmarker.com/online-test/start/?quiz="
-
-
-@pytest.fixture
-def simulator() -> Iterator[FabmanSimulator]:
-    """The seed, dated by the bridge's own "today" (Europe/Prague), so midnight UTC cannot shift it."""
-    with FabmanSimulator(demo_state(today_in(ZoneInfo("Europe/Prague")))) as sim:
-        yield sim
-
-
-def problem(response: TestResponse, status: int) -> dict[str, Any]:
-    """Check the RFC 9457 shape (and no traceback); return the body."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert {"type", "title", "status", "detail"} <= set(body)
-    assert body["status"] == status
-    assert "Traceback" not in response.get_data(as_text=True)
-    return body  # type: ignore[no-any-return]
 
 
 def token_of(quiz_url: str) -> str:
