@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from bridge.adapters.store.models import InboxEvent
 from bridge.container import Services, services
 from bridge.simulator import FabmanSimulator
 from tests.support import SmtpSink, result_payload, text_of
@@ -136,6 +137,17 @@ def test_cron_retry_is_503_while_no_token_is_configured(make_app: Callable[..., 
         assert response.json["status"] == 503
 
 
+def dead_event(client: FlaskClient, bridge: Services, simulator: FabmanSimulator, cron_headers: dict[str, str]) -> InboxEvent:
+    """Petra's pass, delivered while Fabman is down and retried past RETRY_MAX_AGE_HOURS (48): dead, Fabman still down."""
+    simulator.faults.down = True
+    deliver(client, result_payload(token(bridge, PETRA, LASER)))
+    make_older(bridge.store, only_event(bridge.store).id, hours=49)
+    client.post("/cron/retry", headers=cron_headers)
+    event = only_event(bridge.store)
+    assert event.status == "dead"
+    return event
+
+
 def test_event_failing_past_the_maximum_age_is_dead_alerted_and_replayable(
     client: FlaskClient,
     bridge: Services,
@@ -181,12 +193,7 @@ def test_dead_event_is_replayable_from_the_cli(
     smtp: SmtpSink,
     cron_headers: dict[str, str],
 ) -> None:
-    simulator.faults.down = True
-    deliver(client, result_payload(token(bridge, PETRA, LASER)))
-    event = only_event(bridge.store)
-    make_older(bridge.store, event.id, hours=49)
-    client.post("/cron/retry", headers=cron_headers)
-    assert only_event(bridge.store).status == "dead"
+    event = dead_event(client, bridge, simulator, cron_headers)
     simulator.faults.reset()
 
     result = runner.invoke(args=["replay-event", str(event.id)])
@@ -227,12 +234,7 @@ def test_replay_while_fabman_is_still_down_gets_a_fresh_retry_window(
     cron_headers: dict[str, str],
     api_headers: dict[str, str],
 ) -> None:
-    simulator.faults.down = True
-    deliver(client, result_payload(token(bridge, PETRA, LASER)))
-    event = only_event(bridge.store)
-    make_older(bridge.store, event.id, hours=49)
-    client.post("/cron/retry", headers=cron_headers)
-    assert only_event(bridge.store).status == "dead"
+    event = dead_event(client, bridge, simulator, cron_headers)
 
     replayed = client.post(f"/admin/events/{event.id}/replay", headers=api_headers)
 
