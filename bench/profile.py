@@ -26,8 +26,8 @@ from bench.processes import ROOT, SimulatorProcess
 from bench.run import Secrets, bridge_env
 from bench.scenarios import ENDPOINTS, Workload, online_courses
 from bridge import create_app
+from bridge.application import bridge_of
 from bridge.config import load_settings
-from bridge.container import services
 
 _SELF_TIME_LINE = re.compile(r"^\s*\d+\.\d+\s")
 
@@ -93,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{per_request - upstream_ms:.1f} ms the bridge's own (profiler overhead included)\n"
                 )
                 sys.stdout.write("\n".join(listed[: args.top]) + "\n")
-            services(app).fabman.close()
-            services(app).store.dispose()
+            bridge_of(app).close()
     return 0
 
 

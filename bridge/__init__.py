@@ -14,10 +14,12 @@ from flask_mail import Mail
 
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient
-from bridge.adapters.notifier import Notifier
+from bridge.adapters.mail import DiscordTransport, MailRenderer, Outbox, SmtpTransport
 from bridge.adapters.store import Store
+from bridge.application import EXTENSION_KEY, Bridge
+from bridge.clock import Clock, SystemClock
 from bridge.config import Settings, default_database_url, load_settings
-from bridge.container import EXTENSION_KEY, Services
+from bridge.domain.statuses import Channel
 from bridge.web import register_blueprints
 from bridge.web.docs import register_docs
 from bridge.web.observability import configure_logging, record_upstream_call, register_observability
@@ -26,8 +28,8 @@ from bridge.web.problems import register_errorhandlers
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Flask:
-    """Build a bridge; settings come from the environment (and `.env`) unless given."""
+def create_app(settings: Settings | None = None, *, migrate: bool = True, clock: Clock | None = None) -> Flask:
+    """Build a bridge; settings come from the environment (and `.env`) unless given; tests may pass a clock."""
     if settings is None:
         from dotenv import load_dotenv
 
@@ -36,7 +38,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     app = Flask(__name__, instance_relative_config=False)
     configure_app(app, settings)
     configure_logging()
-    register_extensions(app, settings, migrate=migrate)
+    register_extensions(app, settings, migrate=migrate, clock=clock or SystemClock())
     register_observability(app, track_time=settings.track_time)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -70,9 +72,9 @@ def configure_app(app: Flask, settings: Settings) -> None:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
 
-def register_extensions(app: Flask, settings: Settings, *, migrate: bool) -> None:
-    """Build each adapter once and keep them on the app."""
-    store = Store(settings.database_url or default_database_url(app.instance_path))
+def register_extensions(app: Flask, settings: Settings, *, migrate: bool, clock: Clock) -> None:
+    """Build each adapter once, and the one application object that uses them."""
+    store = Store(settings.database_url or default_database_url(app.instance_path), clock=clock)
     if migrate:
         store.migrate()
     fabman = FabmanClient(
@@ -82,25 +84,31 @@ def register_extensions(app: Flask, settings: Settings, *, migrate: bool) -> Non
         courses_cache_seconds=settings.courses_cache_seconds,
         observer=record_upstream_call,
     )
-    mail = Mail(app)
-    notifier = Notifier(
-        app,
+    Mail(app)
+    outbox = Outbox(
         store,
-        mail,
-        support_email=settings.fablab_support_email,
-        discord_webhook_url=settings.discord_webhook_url,
-        retry_base_seconds=settings.retry_base_seconds,
-        timeout=settings.mail_timeout_seconds,
-        lease_seconds=settings.lease_seconds,
+        {
+            Channel.MAIL: (smtp := SmtpTransport(app, settings.mail_timeout_seconds)),
+            Channel.ALERT_MAIL: smtp,
+            Channel.DISCORD: DiscordTransport(settings.discord_webhook_url, settings.mail_timeout_seconds),
+        },
         max_age_hours=settings.retry_max_age_hours,
+        lease_seconds=settings.lease_seconds,
+        retry_base_seconds=settings.retry_base_seconds,
     )
-    app.extensions[EXTENSION_KEY] = Services(
-        settings=settings,
-        fabman=fabman,
-        webhook_fabman=fabman.derive(timeout=min(3.0, settings.fabman_timeout_seconds), retries=0, rate_limit_budget=0.0),
-        codec=CmUserIdCodec(settings.fernet_keys),
+    renderer = MailRenderer(
+        fablab_name=getattr(settings, "fablab_name", "FabLab Brno"),
+        support_email=settings.fablab_support_email,
+        alert_discord=bool(settings.discord_webhook_url),
+    )
+    app.extensions[EXTENSION_KEY] = Bridge(
+        settings,
         store=store,
-        notifier=notifier,
+        fabman=fabman,
+        codec=CmUserIdCodec(settings.fernet_keys),
+        renderer=renderer,
+        outbox=outbox,
+        clock=clock,
     )
 
 

@@ -12,16 +12,10 @@ from cryptography.fernet import Fernet
 from flask.cli import with_appcontext
 
 from bridge.adapters.fabman import FabmanError
-from bridge.container import services
-from bridge.services import admin, expiry, results
-from bridge.services.profile import ProfileDeps, training_links
-
-MAX_EVENT_ID = 2**31 - 1  # ids are 32-bit integers in the store and in Fabman
-
-
-def _result_deps() -> results.ResultDeps:
-    found = services()
-    return results.ResultDeps(found.settings, found.fabman, found.codec, found.store, found.notifier)
+from bridge.application import MAX_EVENT_ID, bridge_of
+from bridge.errors import NotFound
+from bridge.services import expiry
+from bridge.services.admin import describe_event
 
 
 def _echo_json(value: Any) -> None:
@@ -40,8 +34,7 @@ def gen_fernet_key() -> None:
 @with_appcontext
 def quiz_link(member_id: int, course_id: int) -> None:
     """Print a member's personal quiz link for a course."""
-    found = services()
-    links = training_links(ProfileDeps(found.fabman, found.codec, found.settings.max_course_attempts), member_id, course_id)
+    links = bridge_of().training_links(member_id, course_id)
     if links["quiz_url"] is None:
         raise click.ClickException(f"no quiz link: {links['attempts_left']} attempts left or the course is not online")
     click.echo(links["quiz_url"])
@@ -51,7 +44,7 @@ def quiz_link(member_id: int, course_id: int) -> None:
 @with_appcontext
 def retry() -> None:
     """Apply queued ClassMarker results that are due and send unsent mail."""
-    _echo_json(results.retry_due(_result_deps()))
+    _echo_json(bridge_of().retry_due())
 
 
 @click.command("show-event")
@@ -59,10 +52,11 @@ def retry() -> None:
 @with_appcontext
 def show_event(event_id: int) -> None:
     """Show one stored ClassMarker event."""
-    event = services().store.get_event(event_id)
-    if event is None:
-        raise click.ClickException(f"event {event_id} does not exist")
-    _echo_json(admin.describe_event(event))
+    try:
+        event = bridge_of().event(event_id)
+    except NotFound as error:
+        raise click.ClickException(error.detail) from None
+    _echo_json(describe_event(event))
 
 
 @click.command("replay-event")
@@ -70,7 +64,7 @@ def show_event(event_id: int) -> None:
 @with_appcontext
 def replay_event(event_id: int) -> None:
     """Put a dead, failed or rejected event back and process it now."""
-    receipt = results.replay(_result_deps(), event_id)
+    receipt = bridge_of().replay(event_id)
     _echo_json(receipt.as_json())
     if receipt.status == "unknown":
         raise click.ClickException(f"event {event_id} does not exist")
@@ -82,7 +76,7 @@ def replay_event(event_id: int) -> None:
 @with_appcontext
 def reset_attempts(member_id: int, course_id: int) -> None:
     """Clear a member's failed attempts of one course."""
-    _echo_json(admin.reset_attempts(services().fabman, member_id, course_id))
+    _echo_json(bridge_of().reset_attempts(member_id, course_id))
 
 
 @click.command("expire-trainings")
@@ -95,14 +89,13 @@ def expire_trainings(dry_run: bool) -> None:
     otherwise) so stdout stays one JSON document; the exit code is 1 when any
     member failed (the next run retries them).
     """
-    found = services()
-    deps = expiry.ExpiryDeps(found.settings, found.fabman, found.codec, found.store, found.notifier)
+    bridge = bridge_of()
     try:
         if sys.stderr.isatty():
             with click.progressbar(_unknown_length(), label="Members", show_pos=True, file=sys.stderr) as bar:
-                summary = expiry.expire_trainings(deps, dry_run=dry_run, progress=lambda page, _: bar.update(page))
+                summary = bridge.expire_trainings(dry_run=dry_run, progress=lambda page, _: bar.update(page))
         else:
-            summary = expiry.expire_trainings(deps, dry_run=dry_run, progress=_progress_line)
+            summary = bridge.expire_trainings(dry_run=dry_run, progress=_progress_line)
     except FabmanError as error:
         raise click.ClickException(f"the sweep stopped, rerun it later: {error}") from None
     _echo_json(summary)

@@ -20,11 +20,9 @@ from typing import Any
 
 import requests
 from cryptography.fernet import Fernet
-from sqlalchemy import func, select
 
 from bridge.adapters.codec import CmUserIdCodec
-from bridge.adapters.store import Store, utcnow
-from bridge.adapters.store.models import InboxEvent, OutboxMessage
+from bridge.adapters.store import Store
 from bridge.simulator import FabmanSimulator, SimState
 from tests.support import CRON_TOKEN, WEBHOOK_SECRET, GunicornBridge, SmtpSink, result_payload, signed
 
@@ -242,20 +240,13 @@ class World:
 
     def backlog(self) -> dict[str, int]:
         """Inbox events still queued and messages still pending, per the store itself."""
-        now = utcnow()
-        with self.store.session() as session:
-            queued = session.scalar(select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "queued"))
-            pending = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending"))
-            leased = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.lease_until > now))
-        return {"queued events": int(queued or 0), "pending mails": int(pending or 0), "leased mails": int(leased or 0)}
+        events, messages = self.store.count_events(), self.store.count_messages()
+        return {"queued events": events.get("queued", 0), "pending mails": messages.get("pending", 0)}
 
     def inbox(self) -> dict[str, str]:
         """Status per result key, every inbox row."""
-        with self.store.session() as session:
-            return {key: status for key, status in session.execute(select(InboxEvent.result_key, InboxEvent.status))}
+        return self.store.event_keys()
 
     def outbox_statuses(self) -> dict[str, int]:
         """Outbox rows per status."""
-        with self.store.session() as session:
-            rows = session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
-        return {status: int(count) for status, count in rows}
+        return self.store.count_messages()

@@ -20,8 +20,9 @@ from werkzeug.test import TestResponse
 
 from bridge import create_app
 from bridge.adapters.store import Store
+from bridge.application import Bridge, bridge_of
+from bridge.clock import Clock, SettableClock
 from bridge.config import load_settings
-from bridge.container import Services, services
 from bridge.domain.calendar import today_in
 from bridge.simulator import FabmanSimulator
 from bridge.simulator.seed import demo_state
@@ -105,12 +106,12 @@ def make_app(env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
     """Build apps from the test environment plus overrides (None removes a variable)."""
     built: list[Flask] = []
 
-    def build(**overrides: Any) -> Flask:
+    def build(clock: Clock | None = None, **overrides: Any) -> Flask:
         merged = {**env, **{k: v for k, v in overrides.items() if v is not None}}
         for key, value in overrides.items():
             if value is None:
                 merged.pop(key, None)
-        app = create_app(load_settings(merged))
+        app = create_app(load_settings(merged), clock=clock)
         app.config["TESTING"] = True
         app.test_client_class = ServerLikeClient
         built.append(app)
@@ -118,14 +119,18 @@ def make_app(env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
 
     yield build
     for app in built:
-        found = services(app)
-        found.fabman.close()
-        found.store.dispose()
+        bridge_of(app).close()
 
 
 @pytest.fixture
-def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app()
+def clock() -> SettableClock:
+    """The test's clock: it stands still until the test moves it."""
+    return SettableClock()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], clock: SettableClock) -> Flask:
+    return make_app(clock=clock)
 
 
 @pytest.fixture
@@ -139,9 +144,9 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 
 @pytest.fixture
-def bridge(app: Flask) -> Services:
-    """The app's adapters (store, codec, notifier...)."""
-    return services(app)
+def bridge(app: Flask) -> Bridge:
+    """The app's application object: its use cases and adapters (store, codec, outbox...)."""
+    return bridge_of(app)
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from flask import Flask
 from flask_mail import Message, email_dispatched
 
 from bridge import create_app
+from bridge.application import bridge_of
 from bridge.config import load_settings
-from bridge.container import services
 from bridge.domain.calendar import today_in
 from bridge.domain.results import sign
 from bridge.simulator import FabmanSimulator
@@ -78,7 +78,7 @@ def _show_mail(app: Flask, message: Message) -> None:
 
 def print_guide(app: Flask, base: str, folder: Path) -> None:
     """Print what to open and what to paste."""
-    found = services(app)
+    found = bridge_of(app)
     token = found.codec.encode(DEMO_MEMBER, DEMO_COURSE)
     body = json.dumps(sample_result(token), ensure_ascii=False).encode("utf-8")
     body_file = folder / "classmarker-result.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.adapters.fabman import FabmanClient, FabmanNotFound
-from bridge.adapters.store.models import InboxEvent
+from bridge.adapters.store import InboxEvent
 from bridge.domain import attempts
 from bridge.errors import NotFound
 from bridge.services.members import update_metadata

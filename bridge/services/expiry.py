@@ -13,42 +13,27 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import TemplateError
-from sqlalchemy import select
 
-from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import Course, FabmanClient, FabmanError, Member, TrainingRecord
-from bridge.adapters.notifier import Notifier, format_dates
-from bridge.adapters.store import Store
-from bridge.adapters.store.models import OutboxMessage
-from bridge.config import Settings
-from bridge.domain import attempts, courses
-from bridge.domain.calendar import today_in
+from bridge.adapters.mail import Outbox
+from bridge.domain import courses
 from bridge.domain.expiry import expired_records, expiry_mail_key, is_expired, reminder_mail_key, reminder_records
-from bridge.domain.links import courses_web_link, quiz_url
+from bridge.domain.messages import OutgoingMessage
 from bridge.errors import BridgeError, NotFound
+from bridge.services import mails
+from bridge.services.deps import Deps
 from bridge.services.profile import load_course, load_member
 
 log = logging.getLogger(__name__)
 
 DELETE_CONCURRENCY = 4
 """Deletes in flight at once: fast on hundreds of records, gentle on Fabman's per-IP rate limit."""
-
-
-@dataclass(frozen=True)
-class ExpiryDeps:
-    """What the expiry use cases need, built once by the app factory."""
-
-    settings: Settings
-    fabman: FabmanClient
-    codec: CmUserIdCodec
-    store: Store
-    notifier: Notifier
 
 
 class TrainingStillActive(BridgeError):
@@ -110,7 +95,7 @@ class _Notice:
 # -- the scheduler's endpoint ------------------------------------------------------
 
 
-def announce_expiry(deps: ExpiryDeps, member_id: int, course_id: int, *, today: dt.date | None = None) -> dict[str, Any]:
+def announce_expiry(deps: Deps, member_id: int, course_id: int, *, today: dt.date | None = None) -> dict[str, Any]:
     """Queue the expiry mail of the member's expired training of a course; return once it is committed.
 
     The record announced is the member's latest expired record of the course,
@@ -119,7 +104,7 @@ def announce_expiry(deps: ExpiryDeps, member_id: int, course_id: int, *, today: 
     whose records are all still active is a 409 (nothing is queued, so a
     scheduler that deletes only after a 2xx keeps the training).
     """
-    today = today or today_in(deps.settings.tz)
+    today = today or deps.today()
     member = load_member(deps.fabman, member_id, privileges=False)
     course = load_course(deps.fabman, course_id)
     held = [record for record in member.trainings or () if record.course_id == course.id]
@@ -138,29 +123,13 @@ def announce_expiry(deps: ExpiryDeps, member_id: int, course_id: int, *, today: 
         "until_date": record.until_date.isoformat() if record.until_date else None,
     }
     key = expiry_mail_key(member.id, record.id)
-    with deps.store.session() as session:
-        if member.email:
-            queued = deps.notifier.queue_member_mail(
-                session,
-                kind="expired",
-                recipient=member.email,
-                dedupe_key=key,
-                context=_mail_context(deps, member, course, record),
-                member_id=member.id,
-            )
-            status = "queued" if queued else "already_queued"
-        else:
-            deps.notifier.queue_staff_alert(
-                session,
-                dedupe_key=f"{key}:no-address",
-                title="Expired training cannot be announced",
-                message=f"Member {member.id} has no e-mail address; the expiry of course {course.id} "
-                f"({course.title}, record {record.id}) was not mailed.",
-                member_id=member.id,
-                course_id=course.id,
-            )
-            status = "no_address"
-    deps.notifier.flush(limit=10)
+    if member.email:
+        queued = deps.store.enqueue(mails.expiry_notice(deps, "expired", member, course, record, key))
+        status = "queued" if queued else "already_queued"
+    else:
+        deps.store.enqueue(mails.unannounced_expiry(deps, key, member, course, record))
+        status = "no_address"
+    deps.outbox.flush(limit=10)
     log.info("expiry of record %s (member %s, course %s): %s", record.id, member.id, course.id, status)
     return {"status": status, **answer}
 
@@ -169,7 +138,7 @@ def announce_expiry(deps: ExpiryDeps, member_id: int, course_id: int, *, today: 
 
 
 def expire_trainings(
-    deps: ExpiryDeps, *, dry_run: bool = False, progress: Progress | None = None, today: dt.date | None = None
+    deps: Deps, *, dry_run: bool = False, progress: Progress | None = None, today: dt.date | None = None
 ) -> dict[str, Any]:
     """Walk every member page, announce and remove expired records, send due reminders.
 
@@ -178,7 +147,7 @@ def expire_trainings(
     one member is listed in `errors` and the sweep goes on. In a dry run the
     counters say what a real run would do, and nothing is queued or deleted.
     """
-    summary = SweepSummary(dry_run=dry_run, today=today or today_in(deps.settings.tz), reminder_days=deps.settings.reminder_days)
+    summary = SweepSummary(dry_run=dry_run, today=today or deps.today(), reminder_days=deps.settings.reminder_days)
     catalogue = _Catalogue(deps.fabman)
     try:
         with ThreadPoolExecutor(max_workers=DELETE_CONCURRENCY, thread_name_prefix="expiry-delete") as pool:
@@ -241,45 +210,38 @@ def _notices(member: Member, summary: SweepSummary, catalogue: _Catalogue) -> li
     return owed
 
 
-def _sweep_page(
-    deps: ExpiryDeps, page: list[Member], summary: SweepSummary, catalogue: _Catalogue, pool: ThreadPoolExecutor
-) -> None:
+def _sweep_page(deps: Deps, page: list[Member], summary: SweepSummary, catalogue: _Catalogue, pool: ThreadPoolExecutor) -> None:
     """Queue the page's mails in one transaction, then delete what was announced."""
     summary.members_scanned += len(page)
     owed = [notice for member in page for notice in _notices(member, summary, catalogue)]
     summary.expired_found += sum(notice.kind == "expired" for notice in owed)
     if not owed:
         return
-    already = _queued_keys(deps.store, [notice.key for notice in owed])
+    already = deps.store.queued_keys(notice.key for notice in owed)
     if summary.dry_run:
         for notice in owed:
             _count_mail(summary, notice, queued=notice.key not in already and bool(notice.member.email))
         summary.removed += sum(notice.kind == "expired" for notice in owed)
         return
     announced: list[_Notice] = []
-    queued_now = 0
-    with deps.store.session() as session:
-        for notice in owed:
-            if notice.key not in already:
-                try:
-                    queued = deps.notifier.queue_member_mail(
-                        session,
-                        kind=notice.kind,
-                        recipient=notice.member.email,
-                        dedupe_key=notice.key,
-                        context=_mail_context(deps, notice.member, notice.course, notice.record),
-                        member_id=notice.member.id,
-                    )
-                except (TemplateError, ValueError) as error:
-                    log.exception("%s mail of record %s could not be written", notice.kind, notice.record.id)
-                    summary.add_error(notice.member.id, notice.record.id, f"mail not queued: {type(error).__name__}")
-                    continue
-                _count_mail(summary, notice, queued=queued)
-                queued_now += queued
-            if notice.kind == "expired":
-                announced.append(notice)
+    to_queue: list[tuple[_Notice, list[OutgoingMessage]]] = []
+    for notice in owed:
+        if notice.key not in already:
+            try:
+                to_queue.append(
+                    (notice, mails.expiry_notice(deps, notice.kind, notice.member, notice.course, notice.record, notice.key))
+                )
+            except (TemplateError, ValueError) as error:
+                log.exception("%s mail of record %s could not be written", notice.kind, notice.record.id)
+                summary.add_error(notice.member.id, notice.record.id, f"mail not queued: {type(error).__name__}")
+                continue
+        if notice.kind == "expired":
+            announced.append(notice)
+    queued_now = deps.store.enqueue(message for _, messages in to_queue for message in messages)
+    for notice, messages in to_queue:
+        _count_mail(summary, notice, queued=bool(messages))
     _delete(deps.fabman, announced, summary, pool)
-    _send(deps.notifier, queued_now)
+    _send(deps.outbox, queued_now)
 
 
 def _count_mail(summary: SweepSummary, notice: _Notice, *, queued: bool) -> None:
@@ -289,13 +251,6 @@ def _count_mail(summary: SweepSummary, notice: _Notice, *, queued: bool) -> None
         summary.mails_queued += 1
     elif queued:
         summary.reminders_queued += 1
-
-
-def _queued_keys(store: Store, keys: Iterable[str]) -> set[str]:
-    """Which of these mails the outbox already holds (sent or not)."""
-    wanted = list(dict.fromkeys(keys))
-    with store.session() as session:
-        return set(session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(wanted))))
 
 
 def _delete(fabman: FabmanClient, announced: list[_Notice], summary: SweepSummary, pool: ThreadPoolExecutor) -> None:
@@ -313,48 +268,18 @@ def _delete(fabman: FabmanClient, announced: list[_Notice], summary: SweepSummar
             summary.removed += removed
 
 
-def _send(notifier: Notifier, count: int) -> None:
+def _send(outbox: Outbox, count: int) -> None:
     """Send about as many due messages as were just queued; the retry job sends any left."""
     remaining = count
     while remaining > 0:
-        report = notifier.flush(limit=min(remaining, 100))
+        report = outbox.flush(limit=min(remaining, 100))
         handled = report.sent + report.failed + report.dead
         if handled == 0:
             return
         remaining -= handled
 
 
-def _alert_staff(deps: ExpiryDeps, summary: SweepSummary) -> None:
+def _alert_staff(deps: Deps, summary: SweepSummary) -> None:
     """One alert a day when records could not be removed (the next run retries them)."""
-    members = sorted({error["member_id"] for error in summary.errors})
-    with deps.store.session() as session:
-        deps.notifier.queue_staff_alert(
-            session,
-            dedupe_key=f"expiry-sweep:{summary.today.isoformat()}:errors",
-            title="Training expiry sweep had errors",
-            message=f"{len(summary.errors)} training record(s) of members {', '.join(map(str, members))} were not "
-            "processed; the next run retries them. Details are in the sweep's summary and the log.",
-        )
-    deps.notifier.flush(limit=5)
-
-
-def _mail_context(deps: ExpiryDeps, member: Member, course: Course | None, record: TrainingRecord) -> dict[str, Any]:
-    """Template variables of the expired and reminder mails."""
-    settings = deps.settings
-    if course is None:
-        cs_name = en_name = f"#{record.course_id}"
-    else:
-        cs_name, en_name = courses.display_names(course)
-    link = None
-    if course is not None and courses.is_online(course):
-        allowed = courses.max_attempts(course, settings.max_course_attempts)
-        if attempts.attempts_left(member.metadata, course.id, allowed) > 0:
-            link = quiz_url(courses.setting(course, "cm_url"), deps.codec.encode(member.id, course.id))
-    return {
-        "first_name": member.first_name,
-        "course_cs": cs_name,
-        "course_en": en_name,
-        **format_dates(record.until_date),
-        "quiz_url": link,
-        "courses_web_link": courses_web_link(settings.courses_web_url, settings.courses_web_private_key, member.id),
-    }
+    deps.store.enqueue(mails.sweep_errors(deps, summary.today, summary.errors))
+    deps.outbox.flush(limit=5)

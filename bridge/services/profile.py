@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
-from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import Course, FabmanClient, FabmanNotFound, Member
 from bridge.domain import attempts, courses
 from bridge.domain.links import quiz_url
 from bridge.errors import NotFound
-
-
-@dataclass(frozen=True)
-class ProfileDeps:
-    """What the profile use cases need, built once by the app factory."""
-
-    fabman: FabmanClient
-    codec: CmUserIdCodec
-    default_attempts: int
+from bridge.services.deps import Deps
 
 
 def load_member(fabman: FabmanClient, member_id: int, *, privileges: bool = True) -> Member:
@@ -38,10 +27,9 @@ def load_course(fabman: FabmanClient, course_id: int) -> Course:
         raise NotFound(f"training course {course_id} does not exist in Fabman") from None
 
 
-def absolved_trainings(
-    fabman: FabmanClient, member_id: int, today: dt.date, *, include_offline: bool = False
-) -> list[dict[str, Any]]:
+def absolved_trainings(deps: Deps, member_id: int, *, include_offline: bool = False) -> list[dict[str, Any]]:
     """The member's active trainings, the latest per course, of online courses (or all)."""
+    fabman, today = deps.fabman, deps.today()
     member = load_member(fabman, member_id, privileges=False)
     held = [r for r in member.trainings or () if courses.is_active(r, today)]
     known = None if all(r.course for r in held) else fabman.courses()
@@ -66,9 +54,9 @@ def absolved_trainings(
     return sorted(listed, key=lambda item: (item["title"].casefold(), item["id"]))
 
 
-def _offer(deps: ProfileDeps, member: Member, course: Course) -> dict[str, Any]:
+def _offer(deps: Deps, member: Member, course: Course) -> dict[str, Any]:
     """A course as offered to one member: names, links and attempts."""
-    allowed = courses.max_attempts(course, deps.default_attempts)
+    allowed = courses.max_attempts(course, deps.settings.max_course_attempts)
     used = attempts.attempts_used(member.metadata, course.id)
     left = max(0, allowed - used)
     cm_url = courses.setting(course, "cm_url")
@@ -88,8 +76,9 @@ def _offer(deps: ProfileDeps, member: Member, course: Course) -> dict[str, Any]:
     }
 
 
-def available_trainings(deps: ProfileDeps, member_id: int, today: dt.date) -> list[dict[str, Any]]:
+def available_trainings(deps: Deps, member_id: int) -> list[dict[str, Any]]:
     """Online courses the member may take now (not held, visible to them)."""
+    today = deps.today()
     member = load_member(deps.fabman, member_id)
     held = courses.active_course_ids(member.trainings or (), today)
     offers = [
@@ -100,7 +89,7 @@ def available_trainings(deps: ProfileDeps, member_id: int, today: dt.date) -> li
     return sorted(offers, key=lambda item: (item["title"].casefold(), item["id"]))
 
 
-def training_links(deps: ProfileDeps, member_id: int, course_id: int) -> dict[str, Any]:
+def training_links(deps: Deps, member_id: int, course_id: int) -> dict[str, Any]:
     """The personal quiz link and materials of one course for one member."""
     member = load_member(deps.fabman, member_id)
     course = load_course(deps.fabman, course_id)

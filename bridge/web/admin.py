@@ -4,25 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from bridge.adapters.store.models import InboxEvent
-from bridge.container import services
-from bridge.errors import NotFound, ValidationFailed
-from bridge.services import admin, results
+from bridge.application import bridge_of
+from bridge.domain.statuses import EventStatus
+from bridge.errors import ValidationFailed
+from bridge.services.admin import describe_event
 from bridge.web.auth import require_api_key
-from bridge.web.inputs import MAX_ID, json_object, positive_id
-from bridge.web.webhook import result_deps
+from bridge.web.inputs import json_object, positive_id
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
-
-EVENT_STATUSES = ("queued", "applied", "rejected", "error", "dead", "awaiting_grading")
-
-
-def _existing_event(event_id: int) -> InboxEvent:
-    """The stored event or 404; ids beyond the store's integer column cannot exist (and must not reach SQL)."""
-    event = services().store.get_event(event_id) if 0 < event_id <= MAX_ID else None
-    if event is None:
-        raise NotFound(f"event {event_id} does not exist")
-    return event
 
 
 @blueprint.post("/reset_attempts")
@@ -54,7 +43,7 @@ def reset_attempts() -> Response:
     """
     body = json_object()
     member_id, course_id = positive_id(body, "member_id"), positive_id(body, "training_id")
-    return jsonify(admin.reset_attempts(services().fabman, member_id, course_id))
+    return jsonify(bridge_of().reset_attempts(member_id, course_id))
 
 
 @blueprint.get("/events")
@@ -79,14 +68,14 @@ def list_events() -> Response:
       401: {$ref: '#/components/responses/Unauthorized'}
       422: {$ref: '#/components/responses/Invalid'}
     """
-    status = request.args.get("status") or None
-    if status is not None and status not in EVENT_STATUSES:
-        raise ValidationFailed(f"status must be one of {', '.join(EVENT_STATUSES)}", field="status")
+    status = request.args.get("status")
+    if status is not None and status not in set(EventStatus):
+        raise ValidationFailed(f"status must be one of {', '.join(EventStatus)}", field="status")
     limit = request.args.get("limit", "100")
     if not limit.isdigit() or not 1 <= int(limit) <= 500:
         raise ValidationFailed("limit must be an integer from 1 to 500", field="limit")
-    events = services().store.events(status=status, limit=int(limit))
-    return jsonify([admin.describe_event(e) for e in events])
+    events = bridge_of().events(status=EventStatus(status) if status else None, limit=int(limit))
+    return jsonify([describe_event(e) for e in events])
 
 
 @blueprint.get("/events/<int:event_id>")
@@ -107,7 +96,7 @@ def show_event(event_id: int) -> Response:
       401: {$ref: '#/components/responses/Unauthorized'}
       404: {$ref: '#/components/responses/NotFound'}
     """
-    return jsonify(admin.describe_event(_existing_event(event_id)))
+    return jsonify(describe_event(bridge_of().event(event_id)))
 
 
 @blueprint.post("/events/<int:event_id>/replay")
@@ -128,5 +117,6 @@ def replay_event(event_id: int) -> Response:
       401: {$ref: '#/components/responses/Unauthorized'}
       404: {$ref: '#/components/responses/NotFound'}
     """
-    _existing_event(event_id)
-    return jsonify(results.replay(result_deps(), event_id).as_json())
+    bridge = bridge_of()
+    bridge.event(event_id)
+    return jsonify(bridge.replay(event_id).as_json())

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from flask import request
 
-from bridge.container import services
+from bridge.application import bridge_of
 from bridge.errors import ServiceNotConfigured, Unauthorized
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -38,7 +38,7 @@ def require_api_key(view: View) -> View:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        expected = _strip_bearer(services().settings.fabman_api_key)
+        expected = _strip_bearer(bridge_of().settings.fabman_api_key)
         if not secrets_match(_strip_bearer(request.headers.get("Authorization")), expected):
             raise Unauthorized("the Authorization header must carry the bridge's Fabman API key")
         return view(*args, **kwargs)
@@ -51,7 +51,7 @@ def require_cron_token(view: View) -> View:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        expected = services().settings.cronjob_token
+        expected = bridge_of().settings.cronjob_token
         if not expected:
             raise ServiceNotConfigured("CRONJOB_TOKEN is not set, so cron endpoints are disabled")
         if not secrets_match(request.headers.get("CronjobToken"), expected):

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from bridge.container import services
-from bridge.services import expiry, results
+from bridge.application import bridge_of
 from bridge.web.auth import require_cron_token
 from bridge.web.inputs import flag, json_object, positive_id
-from bridge.web.webhook import result_deps
 
 blueprint = Blueprint("cron", __name__)
 
@@ -29,13 +27,7 @@ def retry() -> Response:
       401: {$ref: '#/components/responses/Unauthorized'}
       503: {$ref: '#/components/responses/NotConfigured'}
     """
-    return jsonify(results.retry_due(result_deps()))
-
-
-def expiry_deps() -> expiry.ExpiryDeps:
-    """The expiry use cases' dependencies from the running app."""
-    found = services()
-    return expiry.ExpiryDeps(found.settings, found.fabman, found.codec, found.store, found.notifier)
+    return jsonify(bridge_of().retry_due())
 
 
 @blueprint.post("/training_expiration")
@@ -76,7 +68,7 @@ def training_expiration() -> Response:
     """
     body = json_object()
     member_id, course_id = positive_id(body, "member_id"), positive_id(body, "training_id")
-    return jsonify(expiry.announce_expiry(expiry_deps(), member_id, course_id))
+    return jsonify(bridge_of().announce_expiry(member_id, course_id))
 
 
 @blueprint.post("/cron/expire_trainings")
@@ -109,4 +101,4 @@ def expire_trainings() -> Response:
       504: {$ref: '#/components/responses/Upstream'}
     """
     dry_run = flag("dry_run")
-    return jsonify(expiry.expire_trainings(expiry_deps(), dry_run=dry_run))
+    return jsonify(bridge_of().expire_trainings(dry_run=dry_run))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from bridge.container import services
+from bridge.application import bridge_of
 from bridge.web.problems import problem_response
 
 blueprint = Blueprint("health", __name__)
@@ -47,7 +47,7 @@ def ready() -> Response:
                 - {$ref: '#/components/schemas/Problem'}
                 - {type: object, properties: {checks: {type: object, additionalProperties: {type: boolean}}}}
     """
-    found = services()
+    found = bridge_of()
     settings = found.settings
     checks: dict[str, bool] = {}
     try:

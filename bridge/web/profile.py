@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from bridge.container import services
-from bridge.domain.calendar import today_in
-from bridge.services import profile
+from bridge.application import bridge_of
 from bridge.web.auth import require_api_key
 from bridge.web.inputs import flag, json_object, positive_id
 
 blueprint = Blueprint("profile", __name__)
-
-
-def _deps() -> profile.ProfileDeps:
-    found = services()
-    return profile.ProfileDeps(found.fabman, found.codec, found.settings.max_course_attempts)
 
 
 @blueprint.get("/absolved_trainings/<int:member_id>")
@@ -51,11 +44,7 @@ def absolved_trainings(member_id: int) -> Response:
       503: {$ref: '#/components/responses/Upstream'}
       504: {$ref: '#/components/responses/Upstream'}
     """
-    settings = services().settings
-    listed = profile.absolved_trainings(
-        services().fabman, member_id, today_in(settings.tz), include_offline=flag("include_offline")
-    )
-    return jsonify(listed)
+    return jsonify(bridge_of().absolved_trainings(member_id, include_offline=flag("include_offline")))
 
 
 @blueprint.get("/available_trainings/<int:member_id>")
@@ -104,8 +93,7 @@ def available_trainings(member_id: int) -> Response:
       503: {$ref: '#/components/responses/Upstream'}
       504: {$ref: '#/components/responses/Upstream'}
     """
-    settings = services().settings
-    return jsonify(profile.available_trainings(_deps(), member_id, today_in(settings.tz)))
+    return jsonify(bridge_of().available_trainings(member_id))
 
 
 @blueprint.post("/get_training_links")
@@ -147,4 +135,4 @@ def get_training_links() -> Response:
     """
     body = json_object()
     member_id, course_id = positive_id(body, "member_id"), positive_id(body, "training_id")
-    return jsonify(profile.training_links(_deps(), member_id, course_id))
+    return jsonify(bridge_of().training_links(member_id, course_id))

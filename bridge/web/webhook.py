@@ -7,22 +7,15 @@ import logging
 
 from flask import Blueprint, Response, jsonify, request
 
-from bridge.container import services
+from bridge.application import bridge_of
 from bridge.domain.results import InvalidResult, signature_valid
 from bridge.errors import BadRequest, Unauthorized
-from bridge.services import results
 
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("webhook", __name__)
 
 SIGNATURE_HEADER = "X-Classmarker-Hmac-Sha256"
-
-
-def result_deps(*, send_now: bool = True) -> results.ResultDeps:
-    """The result use cases' dependencies from the running app."""
-    found = services()
-    return results.ResultDeps(found.settings, found.webhook_fabman, found.codec, found.store, found.notifier, send_now=send_now)
 
 
 def send_mail_after(response: Response) -> Response:
@@ -32,11 +25,11 @@ def send_mail_after(response: Response) -> Response:
     waiting; ClassMarker's request just never waits on an SMTP conversation.
     What fails here stays queued for the retry job.
     """
-    notifier = services().notifier
+    bridge = bridge_of()
 
     def send() -> None:
         try:
-            notifier.flush(limit=20)
+            bridge.send_mail(limit=20)
         except Exception:  # noqa: BLE001 - the outbox keeps the mail; the retry job sends it
             log.exception("sending queued mail after the response failed; /cron/retry will send it")
 
@@ -79,7 +72,7 @@ def add_classmarker_training() -> Response:
       401: {$ref: '#/components/responses/Unauthorized'}
       413: {$ref: '#/components/responses/TooLarge'}
     """
-    settings = services().settings
+    settings = bridge_of().settings
     body = request.get_data(cache=False)
     if settings.verify_classmarker_requests and not signature_valid(
         settings.classmarker_webhook_secret or "", body, request.headers.get(SIGNATURE_HEADER)
@@ -91,7 +84,7 @@ def add_classmarker_training() -> Response:
     except (ValueError, RecursionError):
         raise BadRequest("the body is not UTF-8 JSON") from None
     try:
-        receipt = results.receive(result_deps(send_now=False), body, payload)
+        receipt = bridge_of().receive_result(body, payload)
     except InvalidResult as error:
         raise BadRequest(f"not a ClassMarker result: {error}") from None
     return send_mail_after(jsonify(receipt.as_json()))

@@ -13,7 +13,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bridge.container import services
+from bridge.application import bridge_of
 from bridge.simulator import FabmanSimulator
 from tests.support import GunicornBridge, problem
 
@@ -173,7 +173,7 @@ def test_not_ready_when_the_store_is_gone(make_app: Callable[..., Flask], tmp_pa
     folder = tmp_path / "store"
     folder.mkdir()
     app = make_app(DATABASE_URL=f"sqlite:///{folder / 'bridge.sqlite3'}")
-    services(app).store.dispose()
+    bridge_of(app).store.dispose()
     shutil.rmtree(folder)
 
     body = problem(app.test_client().get("/ready"), 503)

@@ -23,7 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bridge.adapters.codec import QuizIdentity
-from bridge.container import Services, services
+from bridge.application import Bridge, bridge_of
 from bridge.domain.calendar import today_in
 from bridge.simulator import FabmanSimulator, SimState
 from tests.support import problem
@@ -187,7 +187,7 @@ def test_absolved_of_admin_only_courses_is_shown_to_their_holder(client: FlaskCl
 
 
 def test_available_lists_online_courses_not_held_with_personal_quiz_links(
-    client: FlaskClient, api_headers: dict[str, str], bridge: Services, simulator: FabmanSimulator
+    client: FlaskClient, api_headers: dict[str, str], bridge: Bridge, simulator: FabmanSimulator
 ) -> None:
     response = client.get("/available_trainings/1", headers=api_headers)
 
@@ -271,7 +271,7 @@ def test_today_is_taken_in_the_configured_timezone(
 
 
 def test_training_links_give_the_quiz_link_and_materials(
-    client: FlaskClient, api_headers: dict[str, str], bridge: Services, simulator: FabmanSimulator
+    client: FlaskClient, api_headers: dict[str, str], bridge: Bridge, simulator: FabmanSimulator
 ) -> None:
     response = client.post("/get_training_links", json={"member_id": 1, "training_id": 2}, headers=api_headers)
 
@@ -296,7 +296,7 @@ def test_training_links_give_the_quiz_link_and_materials(
     [{"member_id": "1", "training_id": "2"}, {"member_id": " 1 ", "training_id": 2}, {"member_id": 1, "training_id": "0002"}],
 )
 def test_ids_may_come_as_digit_strings(
-    client: FlaskClient, api_headers: dict[str, str], bridge: Services, body: dict[str, Any]
+    client: FlaskClient, api_headers: dict[str, str], bridge: Bridge, body: dict[str, Any]
 ) -> None:
     response = client.post("/get_training_links", json=body, headers=api_headers)
 
@@ -491,7 +491,7 @@ def many_courses(count: int, page_limit: int) -> SimState:
 
 
 def test_a_warm_available_request_costs_one_fabman_call_across_many_course_pages(
-    make_app: Callable[..., Flask], bridge: Services
+    make_app: Callable[..., Flask], bridge: Bridge
 ) -> None:
     with FabmanSimulator(many_courses(120, page_limit=50)) as fabman:
         client = make_app(FABMAN_API_URL=fabman.base_url, FABMAN_API_KEY=fabman.api_key).test_client()
@@ -551,4 +551,4 @@ def test_a_course_added_in_fabman_is_found_without_waiting_for_the_cache(
 
 
 def test_services_are_per_app(make_app: Callable[..., Flask]) -> None:
-    assert services(make_app()).fabman is not services(make_app()).fabman
+    assert bridge_of(make_app()).fabman is not bridge_of(make_app()).fabman

@@ -30,10 +30,8 @@ from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
 
 from bridge.adapters.store import Store
-from bridge.adapters.store.models import OutboxMessage
 from bridge.domain.calendar import today_in
 from bridge.simulator import FabmanSimulator
 from bridge.simulator.state import SimState
@@ -140,8 +138,7 @@ def expired_in(records: dict[int, list[dict[str, object]]], today: dt.date) -> d
 
 def outbox_keys(store: Store) -> list[str]:
     """Every dedupe key in the outbox."""
-    with store.session() as session:
-        return list(session.scalars(select(OutboxMessage.dedupe_key).order_by(OutboxMessage.id)))
+    return [message.dedupe_key for message in reversed(store.messages(limit=100_000))]
 
 
 def expiry_mails(messages: list[EmailMessage], member_id: int) -> list[EmailMessage]:

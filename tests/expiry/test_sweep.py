@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bridge.container import Services
+from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
 from tests.expiry.conftest import (
     CRON,
@@ -56,7 +56,7 @@ def _ids(records: dict[int, list[dict[str, object]]]) -> dict[int, set[int]]:
 
 
 def test_sweep_announces_then_removes_every_expired_record_across_pages(
-    client: FlaskClient, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Services
+    client: FlaskClient, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Bridge
 ) -> None:
     today = prague_today()
     before = all_records(simulator)
@@ -90,7 +90,7 @@ def test_sweep_announces_then_removes_every_expired_record_across_pages(
 
 
 def test_expiry_mail_is_bilingual_with_course_date_and_links(
-    client: FlaskClient, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Services
+    client: FlaskClient, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Bridge
 ) -> None:
     today = prague_today()
     assert client.post(CRON, headers=cron_headers).status_code == 200
@@ -140,7 +140,7 @@ def test_second_run_the_same_day_mails_and_deletes_nothing(
 
 
 def test_dry_run_reports_what_a_run_would_do_and_changes_nothing(
-    client: FlaskClient, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Services
+    client: FlaskClient, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Bridge
 ) -> None:
     before = all_records(simulator)
     expired = expired_in(before, prague_today())
@@ -268,7 +268,7 @@ def test_sweep_is_off_without_a_configured_token(
 
 
 def test_fabman_down_is_a_503_problem_and_changes_nothing(
-    client: FlaskClient, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Services
+    client: FlaskClient, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Bridge
 ) -> None:
     simulator.faults.down = True
     answer = client.post(CRON, headers=cron_headers)

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bridge.container import Services
+from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
 from tests.expiry.conftest import (
     CRON,
@@ -38,7 +38,7 @@ def _laser_record(simulator: FabmanSimulator, member_id: int) -> dict[str, Any]:
 
 
 def test_queues_the_expiry_mail_once_and_answers_2xx(
-    client: FlaskClient, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Services
+    client: FlaskClient, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Bridge
 ) -> None:
     today = prague_today()
     record = _laser_record(simulator, 1)
@@ -111,7 +111,7 @@ def test_nothing_to_announce_is_an_error_and_queues_nothing(
     client: FlaskClient,
     smtp: SmtpSink,
     cron_headers: dict[str, str],
-    bridge: Services,
+    bridge: Bridge,
     body: dict[str, int],
     status: int,
     detail: str,
@@ -135,7 +135,7 @@ def test_nothing_to_announce_is_an_error_and_queues_nothing(
     ],
 )
 def test_invalid_bodies_name_the_field(
-    client: FlaskClient, cron_headers: dict[str, str], bridge: Services, body: dict[str, Any], status: int, field: str
+    client: FlaskClient, cron_headers: dict[str, str], bridge: Bridge, body: dict[str, Any], status: int, field: str
 ) -> None:
     answer = client.post(ENDPOINT, json=body, headers=cron_headers)
     assert answer.status_code == status
@@ -151,7 +151,7 @@ def test_a_body_that_is_not_a_json_object_is_a_400(client: FlaskClient, cron_hea
 
 
 def test_fabman_failing_is_a_5xx_and_nothing_is_queued(
-    client: FlaskClient, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Services
+    client: FlaskClient, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Bridge
 ) -> None:
     # The client retries a read twice, so three 503s in a row reach the bridge's caller.
     simulator.faults.fail_next(3, 503, "GET", "/members/1")
@@ -164,7 +164,7 @@ def test_fabman_failing_is_a_5xx_and_nothing_is_queued(
 
 
 @pytest.mark.parametrize("headers", [{}, {"CronjobToken": "wrong"}, {"Authorization": "sim-admin-key"}])
-def test_needs_the_cron_token(client: FlaskClient, smtp: SmtpSink, bridge: Services, headers: dict[str, str]) -> None:
+def test_needs_the_cron_token(client: FlaskClient, smtp: SmtpSink, bridge: Bridge, headers: dict[str, str]) -> None:
     answer = client.post(ENDPOINT, json={"member_id": 1, "training_id": LASER}, headers=headers)
     assert answer.status_code == 401
     assert answer.mimetype == "application/problem+json"

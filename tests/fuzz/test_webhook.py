@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId
-from bridge.container import Services, services
+from bridge.application import Bridge, bridge_of
 from bridge.domain.results import Delivery, InvalidResult, parse_delivery
 from bridge.simulator import FabmanSimulator
 from tests.support import result_payload, signed
@@ -115,7 +115,7 @@ def fabman_writes(simulator: FabmanSimulator) -> list[str]:
     return [f"{r.method} {r.path}" for r in simulator.requests if r.method in WRITES]
 
 
-def assert_untrusted_outcome(response: Any, bridge: Services) -> None:
+def assert_untrusted_outcome(response: Any, bridge: Bridge) -> None:
     """A body without a token of ours: a 4xx problem, or 200 with the rejection recorded in the store."""
     assert response.status_code in {200, 400, 413}, response.get_data(as_text=True)
     receipt = response.get_json()
@@ -182,7 +182,7 @@ def test_parser_types_every_field_of_a_mutated_result(changes: list[tuple[tuple[
 def test_signed_arbitrary_json_is_answered_without_5xx_or_fabman_writes(
     payload: Any, quiet_client: FlaskClient, quiet_app: Flask, simulator: FabmanSimulator
 ) -> None:
-    assert_untrusted_outcome(post_signed(quiet_client, json.dumps(payload).encode("utf-8")), services(quiet_app))
+    assert_untrusted_outcome(post_signed(quiet_client, json.dumps(payload).encode("utf-8")), bridge_of(quiet_app))
     assert fabman_writes(simulator) == []
 
 
@@ -192,7 +192,7 @@ def test_signed_arbitrary_json_is_answered_without_5xx_or_fabman_writes(
 def test_signed_arbitrary_bytes_are_answered_without_5xx_or_fabman_writes(
     body: bytes, quiet_client: FlaskClient, quiet_app: Flask, simulator: FabmanSimulator
 ) -> None:
-    assert_untrusted_outcome(post_signed(quiet_client, body), services(quiet_app))
+    assert_untrusted_outcome(post_signed(quiet_client, body), bridge_of(quiet_app))
     assert fabman_writes(simulator) == []
 
 
@@ -207,7 +207,7 @@ def test_signed_results_with_junk_fields_and_foreign_tokens_never_reach_fabman(
     simulator: FabmanSimulator,
 ) -> None:
     payload = mutated(result_payload(token), changes)
-    assert_untrusted_outcome(post_signed(quiet_client, payload), services(quiet_app))
+    assert_untrusted_outcome(post_signed(quiet_client, payload), bridge_of(quiet_app))
     assert fabman_writes(simulator) == []
 
 
@@ -218,7 +218,7 @@ def test_signed_results_with_our_token_and_junk_fields_never_fail_with_5xx(
     changes: list[tuple[tuple[str, ...], Any]], quiet_client: FlaskClient, quiet_app: Flask, simulator: FabmanSimulator
 ) -> None:
     """With a genuine token the result may apply; junk elsewhere is a 400 or typed away, never an error."""
-    token = services(quiet_app).codec.encode(1, 2)
+    token = bridge_of(quiet_app).codec.encode(1, 2)
     changes = [(path, value) for path, value in changes if path not in {("result", "cm_user_id"), ("result",)}]
     writes_before = len(fabman_writes(simulator))
     response = post_signed(quiet_client, mutated(result_payload(token), changes))
@@ -239,7 +239,7 @@ def test_every_field_missing_or_with_a_wrong_type_is_a_4xx_or_a_recorded_outcome
             for number, value in enumerate([DELETE, *WRONG_VALUES]):
                 result_id = f"wrong-{'.'.join(path)}-{number}"
                 payload = mutated(result_payload("not-a-token-of-ours", result_id=result_id), [(path, value)])
-                assert_untrusted_outcome(post_signed(quiet_client, payload), services(quiet_app))
+                assert_untrusted_outcome(post_signed(quiet_client, payload), bridge_of(quiet_app))
     assert fabman_writes(simulator) == []
 
 
@@ -268,7 +268,7 @@ def test_a_result_in_another_unicode_encoding_is_400_and_not_stored(
     quiet_client: FlaskClient, quiet_app: Flask, simulator: FabmanSimulator
 ) -> None:
     """json.loads would guess UTF-16; the bridge stores and re-reads bodies as UTF-8, so it must refuse them up front."""
-    bridge = services(quiet_app)
+    bridge = bridge_of(quiet_app)
     body = json.dumps(result_payload(bridge.codec.encode(1, 2))).encode("utf-16")
     response = post_signed(quiet_client, body)
     assert response.status_code == 400

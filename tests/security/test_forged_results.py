@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bridge.container import Services, services
+from bridge.application import Bridge, bridge_of
 from bridge.domain.results import sign
 from bridge.simulator import FabmanSimulator
 from tests.support import WEBHOOK_SECRET, SmtpSink, result_payload, signed
@@ -28,7 +28,7 @@ def _writes(simulator: FabmanSimulator) -> list[str]:
     return [f"{r.method} {r.path}" for r in simulator.requests if r.method != "GET"]
 
 
-def _forged_body(bridge: Services) -> bytes:
+def _forged_body(bridge: Bridge) -> bytes:
     return json.dumps(result_payload(bridge.codec.encode(VICTIM, COURSE), result_id=777001)).encode("utf-8")
 
 
@@ -54,7 +54,7 @@ FORGERIES: dict[str, Callable[[bytes], dict[str, str]]] = {
 
 @pytest.mark.parametrize("forgery", FORGERIES, ids=str)
 def test_a_forged_result_is_401_and_leaves_no_trace(
-    forgery: str, client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    forgery: str, client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     body = _forged_body(bridge)
     records_before = _laser_records(simulator)
@@ -66,12 +66,12 @@ def test_a_forged_result_is_401_and_leaves_no_trace(
     assert _laser_records(simulator) == records_before
     assert bridge.store.events(status=None, limit=10) == []
     assert bridge.store.messages() == []
-    bridge.notifier.flush()
+    bridge.outbox.flush()
     assert smtp.messages == []
 
 
 def test_the_same_result_correctly_signed_is_applied(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     """The control: the body the forgeries carry is a result the bridge would apply."""
     body, headers = signed(_forged_body(bridge))
@@ -85,7 +85,7 @@ def test_with_verification_on_and_no_secret_configured_nothing_is_accepted(
 ) -> None:
     """In development the secret may be missing; verification then refuses everything, even an empty-key signature."""
     app = make_app(CLASSMARKER_WEBHOOK_SECRET=None)
-    bridge = services(app)
+    bridge = bridge_of(app)
     body = _forged_body(bridge)
     response = app.test_client().post(WEBHOOK, data=body, headers={"X-Classmarker-Hmac-Sha256": sign("", body)})
     assert response.status_code == 401
@@ -94,7 +94,7 @@ def test_with_verification_on_and_no_secret_configured_nothing_is_accepted(
 
 
 def test_a_genuine_result_replayed_with_a_swapped_token_is_refused(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator
 ) -> None:
     """A captured, correctly signed delivery of member 2 whose cm_user_id is swapped for the victim's no longer verifies."""
     genuine = json.dumps(result_payload(bridge.codec.encode(2, COURSE), result_id=777002)).encode("utf-8")

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.helpers import get_debug_flag
 from flask.testing import FlaskClient
 
-from bridge.container import services
+from bridge.application import bridge_of
 from tests.support import CRON_TOKEN, signed
 
 pytestmark = pytest.mark.e2e
@@ -150,7 +150,7 @@ def test_development_keeps_flask_debug(make_app: Callable[..., Flask], monkeypat
 
 
 def test_an_unexpected_error_in_production_is_a_problem_without_traceback(prod_app: Flask, api_headers: dict[str, str]) -> None:
-    services(prod_app).store.drop_all()  # the store lost its tables: every query now fails inside the bridge
+    bridge_of(prod_app).store.drop_all()  # the store lost its tables: every query now fails inside the bridge
     response = prod_app.test_client().get("/admin/events", headers=api_headers)
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"

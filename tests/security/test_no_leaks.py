@@ -21,8 +21,8 @@ import requests
 from flask import Flask
 from werkzeug.test import TestResponse
 
+from bridge.application import Bridge, bridge_of
 from bridge.config import ConfigError, load_settings
-from bridge.container import Services, services
 from bridge.simulator import FabmanSimulator
 from tests.support import CRON_TOKEN, WEBHOOK_SECRET, GunicornBridge, SmtpSink, free_port, result_payload, signed, text_of
 
@@ -103,7 +103,7 @@ def test_a_full_scenario_leaks_no_secret_and_no_token(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     app = make_app(**{k: leak_env[k] for k in ("SECRET_KEY", "MAIL_PASSWORD", "COURSES_WEB_PRIVATE_KEY", "DISCORD_WEBHOOK_URL")})
-    bridge: Services = services(app)
+    bridge: Bridge = bridge_of(app)
     client = app.test_client()
     seen = Transcript()
     key = {"Authorization": simulator.api_key}
@@ -164,7 +164,7 @@ def test_a_full_scenario_leaks_no_secret_and_no_token(
     seen.keep(client.post(f"/admin/events/{events[0]['id']}/replay", headers=key))
     seen.keep(client.get("/ready"))
     seen.keep(client.get("/nowhere"))
-    bridge.notifier.flush()
+    bridge.outbox.flush()
 
     secrets = secrets_of(leak_env)
     log_text = caplog.text + "\n".join(str(r.args) for r in caplog.records)

@@ -1,18 +1,19 @@
-"""The notifier: bilingual mail from templates, queued once, sent through the outbox, alerts to staff."""
+"""Mail: bilingual member mail from templates, queued once, sent through the outbox; alerts to staff."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 from flask import Flask
 from flask_mail import Mail
-from sqlalchemy import update
 
-from bridge.adapters.notifier import MEMBER_MAIL_KINDS, Notifier, format_dates
-from bridge.adapters.store import Store, utcnow
-from bridge.adapters.store.models import OutboxMessage
+from bridge.adapters.mail import MEMBER_MAIL_KINDS, DiscordTransport, MailRenderer, Outbox, SmtpTransport, format_dates
+from bridge.adapters.store import Store
+from bridge.clock import SettableClock
+from bridge.domain.statuses import Channel
 from tests.support import SmtpSink, free_port, text_of
 from tests.webhook.conftest import DiscordSink
 
@@ -35,8 +36,13 @@ EXPECTED = {
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
+def clock() -> SettableClock:
+    return SettableClock()
+
+
+@pytest.fixture
+def store(database_url: str, clock: SettableClock) -> Iterator[Store]:
+    store = Store(database_url, clock=clock)
     store.migrate()
     yield store
     store.dispose()
@@ -51,29 +57,53 @@ def discord() -> Iterator[DiscordSink]:
     sink.server.server_close()
 
 
+@dataclass
+class Mailer:
+    """A renderer and an outbox wired as the app wires them."""
+
+    renderer: MailRenderer
+    outbox: Outbox
+    store: Store
+
+    def flush(self) -> object:
+        return self.outbox.flush()
+
+
 @pytest.fixture
-def make_notifier(store: Store, smtp: SmtpSink) -> Callable[..., Notifier]:
-    def build(*, port: int | None = None, **options: object) -> Notifier:
+def make_mailer(store: Store, smtp: SmtpSink) -> Callable[..., Mailer]:
+    def build(
+        *,
+        port: int | None = None,
+        support_email: str | None = "staff@fablab.example",
+        discord_webhook_url: str | None = None,
+        **outbox_options: float,
+    ) -> Mailer:
         app = Flask(__name__)
         app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port or smtp.port, MAIL_DEFAULT_SENDER="bridge@fablab.example")
-        settings: dict[str, object] = {"support_email": "staff@fablab.example", "discord_webhook_url": None, **options}
-        return Notifier(app, store, Mail(app), **settings)  # type: ignore[arg-type]
+        Mail(app)
+        smtp_transport = SmtpTransport(app, timeout=5)
+        transports = {
+            Channel.MAIL: smtp_transport,
+            Channel.ALERT_MAIL: smtp_transport,
+            Channel.DISCORD: DiscordTransport(discord_webhook_url, 5),
+        }
+        renderer = MailRenderer(fablab_name="FabLab Brno", support_email=support_email, alert_discord=bool(discord_webhook_url))
+        return Mailer(renderer, Outbox(store, transports, **outbox_options), store)  # type: ignore[arg-type]
 
     return build
 
 
-def queue(notifier: Notifier, kind: str = "granted", key: str = "event:1:granted", recipient: str | None = "m@x.org") -> bool:
+def queue(mailer: Mailer, kind: str = "granted", key: str = "event:1:granted", recipient: str | None = "m@x.org") -> int:
     context = {"first_name": "Petra", "course_cs": "Laserová řezačka", "course_en": "Laser cutter", **CONTEXTS[kind]}
-    with notifier.store.session() as session:
-        return notifier.queue_member_mail(session, kind=kind, recipient=recipient, dedupe_key=key, context=context)
+    return mailer.store.enqueue(mailer.renderer.member_mail(kind, recipient=recipient, dedupe_key=key, context=context))
 
 
 @pytest.mark.parametrize("kind", sorted(MEMBER_MAIL_KINDS))
-def test_every_member_mail_is_in_czech_and_english(make_notifier: Callable[..., Notifier], smtp: SmtpSink, kind: str) -> None:
-    notifier = make_notifier()
-    queue(notifier, kind, key=f"k:{kind}")
+def test_every_member_mail_is_in_czech_and_english(make_mailer: Callable[..., Mailer], smtp: SmtpSink, kind: str) -> None:
+    mailer = make_mailer()
+    queue(mailer, kind, key=f"k:{kind}")
 
-    assert notifier.flush().sent == 1
+    assert mailer.outbox.flush().sent == 1
 
     [mail] = smtp.messages
     text = text_of(mail)
@@ -86,70 +116,74 @@ def test_every_member_mail_is_in_czech_and_english(make_notifier: Callable[..., 
     assert "staff@fablab.example" in text
 
 
-def test_a_mail_is_queued_once_per_key(make_notifier: Callable[..., Notifier], store: Store) -> None:
-    notifier = make_notifier()
+def test_a_mail_is_queued_once_per_key(make_mailer: Callable[..., Mailer], store: Store) -> None:
+    mailer = make_mailer()
 
-    assert queue(notifier) is True
-    assert queue(notifier) is False
-    assert queue(notifier, recipient=None, key="other") is False
+    assert queue(mailer) == 1
+    assert queue(mailer) == 0
+    assert queue(mailer, recipient=None, key="other") == 0
     assert len(store.messages()) == 1
-    with pytest.raises(ValueError, match="unknown mail kind"), store.session() as session:
-        notifier.queue_member_mail(session, kind="spam", recipient="a@b.c", dedupe_key="x", context={})
+    with pytest.raises(ValueError, match="unknown mail kind"):
+        mailer.renderer.member_mail("spam", recipient="a@b.c", dedupe_key="x", context={})
 
 
-def test_sent_mail_is_not_sent_again(make_notifier: Callable[..., Notifier], smtp: SmtpSink, store: Store) -> None:
-    notifier = make_notifier()
-    queue(notifier)
+def test_sent_mail_is_not_sent_again(make_mailer: Callable[..., Mailer], smtp: SmtpSink, store: Store) -> None:
+    mailer = make_mailer()
+    queue(mailer)
 
-    assert notifier.flush().sent == 1
-    assert notifier.flush().sent == 0
+    assert mailer.outbox.flush().sent == 1
+    assert mailer.outbox.flush().sent == 0
     assert len(smtp.messages) == 1
     assert store.messages()[0].status == "sent"
 
 
 def test_refused_mail_stays_pending_with_backoff_and_goes_once_smtp_is_back(
-    make_notifier: Callable[..., Notifier], smtp: SmtpSink, store: Store
+    make_mailer: Callable[..., Mailer], smtp: SmtpSink, store: Store, clock: SettableClock
 ) -> None:
-    notifier = make_notifier(retry_base_seconds=60)
-    queue(notifier)
+    mailer = make_mailer(retry_base_seconds=60)
+    queue(mailer)
     smtp.refuse = True
 
-    report = notifier.flush()
+    report = mailer.outbox.flush()
 
     assert (report.sent, report.failed) == (0, 1)
     [pending] = store.messages()
     assert pending.status == "pending" and pending.attempts == 1 and "451" in (pending.last_error or "")
-    assert pending.next_attempt_at is not None and pending.next_attempt_at > utcnow() + dt.timedelta(seconds=20)
+    assert pending.next_attempt_at is not None and pending.next_attempt_at >= clock.now() + dt.timedelta(seconds=30)
     smtp.refuse = False
-    assert notifier.flush().sent == 0  # not due yet
-    store.finish_message(pending.id, next_attempt_at=utcnow())
-    assert notifier.flush().sent == 1
+    assert mailer.outbox.flush().sent == 0  # not due yet
+    clock.advance(seconds=90)
+    assert mailer.outbox.flush().sent == 1
     assert len(smtp.messages) == 1
 
 
-def test_a_message_failing_past_the_maximum_age_is_dead(make_notifier: Callable[..., Notifier], store: Store) -> None:
-    notifier = make_notifier(port=free_port(), retry_base_seconds=0, max_age_hours=48)
-    queue(notifier)
+def test_a_message_failing_past_the_maximum_age_is_dead(
+    make_mailer: Callable[..., Mailer], store: Store, clock: SettableClock
+) -> None:
+    mailer = make_mailer(port=free_port(), retry_base_seconds=0, max_age_hours=48)
+    queue(mailer)
 
     for _ in range(20):  # however many quick failures: young mail keeps waiting for SMTP
-        assert notifier.flush().failed == 1
+        assert mailer.outbox.flush().failed == 1
     assert store.messages()[0].status == "pending"
 
-    with store.session() as session:
-        session.execute(update(OutboxMessage).values(created_at=utcnow() - dt.timedelta(hours=49)))
-    assert notifier.flush().dead == 1
+    clock.advance(hours=49)
+    assert mailer.outbox.flush().dead == 1
     assert store.messages()[0].status == "dead"
-    assert notifier.flush() == notifier.flush().__class__()
+    assert mailer.outbox.flush() == mailer.outbox.flush().__class__()
 
 
-def test_a_resent_mail_keeps_its_message_id(make_notifier: Callable[..., Notifier], smtp: SmtpSink, store: Store) -> None:
-    notifier = make_notifier()
-    queue(notifier)
-    assert notifier.flush().sent == 1
-    with store.session() as session:  # as if the worker died before recording the send
-        session.execute(update(OutboxMessage).values(status="pending", sent_at=None))
+def test_a_resent_mail_keeps_its_message_id(
+    make_mailer: Callable[..., Mailer], smtp: SmtpSink, store: Store, clock: SettableClock
+) -> None:
+    mailer = make_mailer(lease_seconds=120)
+    queue(mailer)
+    [message] = store.claim_messages(120)  # a worker takes the mail, SMTP accepts it, the worker dies before recording it
+    mailer.outbox.transports[Channel.MAIL].send(message)
+    assert mailer.outbox.flush().sent == 0  # its lease still holds
+    clock.advance(seconds=121)
 
-    assert notifier.flush().sent == 1
+    assert mailer.outbox.flush().sent == 1
 
     first, second = smtp.messages
     assert first["Message-ID"] == second["Message-ID"]
@@ -157,17 +191,18 @@ def test_a_resent_mail_keeps_its_message_id(make_notifier: Callable[..., Notifie
 
 
 def test_staff_alerts_go_to_the_support_address_and_discord(
-    make_notifier: Callable[..., Notifier], smtp: SmtpSink, discord: DiscordSink, store: Store
+    make_mailer: Callable[..., Mailer], smtp: SmtpSink, discord: DiscordSink, store: Store
 ) -> None:
-    notifier = make_notifier(discord_webhook_url=discord.url)
-    with store.session() as session:
-        queued = notifier.queue_staff_alert(
-            session, dedupe_key="event:5:x", title="Something broke", message="Event 5 failed.", event_id=5, member_id=3
+    mailer = make_mailer(discord_webhook_url=discord.url)
+    queued = store.enqueue(
+        mailer.renderer.staff_alert(
+            dedupe_key="event:5:x", title="Something broke", message="Event 5 failed.", event_id=5, member_id=3
         )
-        again = notifier.queue_staff_alert(session, dedupe_key="event:5:x", title="Something broke", message="again")
+    )
+    again = store.enqueue(mailer.renderer.staff_alert(dedupe_key="event:5:x", title="Something broke", message="again"))
 
     assert (queued, again) == (2, 0)
-    assert notifier.flush().sent == 2
+    assert mailer.outbox.flush().sent == 2
     [mail] = smtp.to("staff@fablab.example")
     assert mail["Subject"] == "[FabLab Bridge] Something broke"
     assert "Event ID:  5" in text_of(mail) and "Member ID: 3" in text_of(mail)
@@ -176,24 +211,20 @@ def test_staff_alerts_go_to_the_support_address_and_discord(
     assert "Event 5 failed." in post["content"] and "discord-secret-token" not in post["content"]
 
 
-def test_discord_failure_keeps_the_alert_pending(
-    make_notifier: Callable[..., Notifier], discord: DiscordSink, store: Store
-) -> None:
+def test_discord_failure_keeps_the_alert_pending(make_mailer: Callable[..., Mailer], discord: DiscordSink, store: Store) -> None:
     discord.status = 500
-    notifier = make_notifier(support_email=None, discord_webhook_url=discord.url)
-    with store.session() as session:
-        notifier.queue_staff_alert(session, dedupe_key="a", title="T", message="M")
+    mailer = make_mailer(support_email=None, discord_webhook_url=discord.url)
+    store.enqueue(mailer.renderer.staff_alert(dedupe_key="a", title="T", message="M"))
 
-    assert notifier.flush().failed == 1
+    assert mailer.outbox.flush().failed == 1
     [pending] = store.messages()
     assert (pending.channel, pending.status) == ("discord", "pending")
     assert "discord-secret-token" not in (pending.last_error or "")
 
 
-def test_without_support_address_or_discord_an_alert_is_only_logged(make_notifier: Callable[..., Notifier], store: Store) -> None:
-    notifier = make_notifier(support_email=None)
-    with store.session() as session:
-        assert notifier.queue_staff_alert(session, dedupe_key="a", title="T", message="M") == 0
+def test_without_support_address_or_discord_an_alert_is_only_logged(make_mailer: Callable[..., Mailer], store: Store) -> None:
+    mailer = make_mailer(support_email=None)
+    assert mailer.renderer.staff_alert(dedupe_key="a", title="T", message="M") == []
     assert store.messages() == []
 
 

@@ -12,24 +12,37 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
-from bridge.adapters.store import MIGRATIONS, Store, normalise_url, utcnow
-from bridge.adapters.store.models import LedgerEntry
+from bridge.adapters.store import MIGRATIONS, InboxEvent, Store, normalise_url
+from bridge.clock import SettableClock
+from bridge.domain.messages import OutgoingMessage
+from bridge.domain.statuses import Channel, EventStatus, MessageStatus
 from tests.support import ROOT
 
 TABLES = {"inbox_events", "outbox_messages", "training_ledger", "alembic_version"}
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
+def clock() -> SettableClock:
+    return SettableClock(dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC))
+
+
+@pytest.fixture
+def store(database_url: str, clock: SettableClock) -> Iterator[Store]:
+    store = Store(database_url, clock=clock)
     store.migrate()
     yield store
     store.dispose()
 
 
-def event(key: str = "r1", **values: object) -> dict[str, object]:
-    return {"result_key": key, "status": "queued", "payload": "{}", "attempts": 0, **values}
+def receive(store: Store, key: str = "r1", status: EventStatus = EventStatus.QUEUED) -> InboxEvent:
+    event, _ = store.receive_event(result_key=key, status=status, passed=True, test_name="Laser", payload="{}")
+    return event
+
+
+def mail(key: str, subject: str = "S") -> OutgoingMessage:
+    return OutgoingMessage(key, Channel.MAIL, "petra@example.org", subject, "text", "<p>html</p>", member_id=1, event_id=1)
 
 
 def newest_revision() -> str | None:
@@ -91,91 +104,148 @@ def test_a_store_made_by_the_first_release_is_upgraded_in_place(database_url: st
         store.migrate()
 
         assert head_revision(store) == newest_revision()
-        with store.session() as session:
-            [row] = session.execute(text("SELECT result_key, status, retry_from FROM inbox_events")).all()
-        assert tuple(row) == ("r0", "dead", None)
+        [row] = store.events()
+        assert (row.result_key, row.status, row.retry_from) == ("r0", "dead", None)
     finally:
         store.dispose()
 
 
-def test_a_result_is_recorded_once(store: Store) -> None:
-    first, created = store.record_event(event("r1"))
-    again, created_again = store.record_event(event("r1", status="other"))
+def test_a_result_is_recorded_once(store: Store, clock: SettableClock) -> None:
+    first, created = store.receive_event(result_key="r1", status=EventStatus.QUEUED, passed=True, test_name="A", payload="{}")
+    again, created_again = store.receive_event(
+        result_key="r1", status=EventStatus.DEAD, passed=False, test_name="B", payload="{}"
+    )
 
     assert (created, created_again) == (True, False)
-    assert again.id == first.id and again.status == "queued"
-    assert first.received_at.tzinfo is not None
+    assert again.id == first.id and again.status == "queued" and again.test_name == "A"
+    assert first.received_at == clock.now()
     assert len(store.events()) == 1
 
 
-def test_a_claimed_event_is_not_claimed_again_until_its_lease_ends(store: Store) -> None:
-    stored, _ = store.record_event(event())
+def test_a_claimed_event_is_not_claimed_again_until_its_lease_ends(store: Store, clock: SettableClock) -> None:
+    stored = receive(store)
 
     claimed = store.claim_event(stored.id, 60)
 
     assert claimed is not None and claimed.attempts == 1
     assert store.claim_event(stored.id, 60) is None
     assert store.due_event_ids() == []
-    assert store.requeue_event(stored.id, statuses=("queued",)) is False
-    store.update_event(stored.id, lease_until=utcnow() - dt.timedelta(seconds=1))
+    assert store.requeue_event(stored.id, statuses=(EventStatus.QUEUED,)) is False
+    clock.advance(seconds=61)
     assert store.due_event_ids() == [stored.id]
     reclaimed = store.claim_event(stored.id, 60)
     assert reclaimed is not None and reclaimed.attempts == 2
 
 
-def test_only_due_queued_events_are_listed(store: Store) -> None:
-    due, _ = store.record_event(event("due"))
-    later, _ = store.record_event(event("later", next_attempt_at=utcnow() + dt.timedelta(minutes=5)))
-    store.record_event(event("done", status="applied"))
+def test_a_deferred_event_is_due_again_at_its_retry_time(store: Store, clock: SettableClock) -> None:
+    stored = receive(store)
+    store.claim_event(stored.id, 60)
 
-    assert store.due_event_ids() == [due.id]
-    assert store.claim_event(later.id, 60, statuses=("dead",)) is None
+    store.defer_event(stored.id, "Fabman answered 503", clock.now() + dt.timedelta(minutes=5))
 
-
-def test_requeue_puts_a_finished_event_back(store: Store) -> None:
-    stored, _ = store.record_event(event(status="dead", next_attempt_at=utcnow() + dt.timedelta(hours=1)))
-
-    assert store.requeue_event(stored.id, statuses=("applied",)) is False
-    assert store.requeue_event(stored.id, statuses=("dead",)) is True
-
-    requeued = store.get_event(stored.id)
-    assert requeued is not None and (requeued.status, requeued.next_attempt_at) == ("queued", None)
+    assert store.due_event_ids() == []
+    deferred = store.get_event(stored.id)
+    assert deferred is not None and (deferred.status, deferred.lease_until, deferred.last_error) == (
+        "queued",
+        None,
+        "Fabman answered 503",
+    )
+    clock.advance(minutes=5)
     assert store.due_event_ids() == [stored.id]
 
 
-def test_outbox_messages_are_queued_once_and_claimed_by_one_sender(store: Store) -> None:
-    message = {"dedupe_key": "event:1:granted", "channel": "mail", "recipient": "a@b.c", "subject": "S", "body_text": "T"}
-    with store.session() as session:
-        assert store.enqueue(session, message) is True
-        assert store.enqueue(session, {**message, "subject": "other"}) is False
+def test_applying_records_the_ledger_row_the_mail_and_the_status_together(store: Store) -> None:
+    stored = receive(store)
+    store.claim_event(stored.id, 60)
+    row = {"result_id": "r1", "member_id": 1, "course_id": 2, "evidence": {"percentage": 90.0}}
 
-    [claimed] = store.claim_messages(60)
-    assert (claimed.subject, claimed.attempts, claimed.status) == ("S", 1, "pending")
+    store.mark_applied(stored.id, "granted", ledger=row, messages=[mail("event:1:granted")])
+
+    applied = store.get_event(stored.id)
+    assert applied is not None and (applied.status, applied.outcome, applied.lease_until) == ("applied", "granted", None)
+    [entry] = store.ledger(member_id=1)
+    assert (entry.course_id, entry.evidence) == (2, {"percentage": 90.0})
+    assert [m.dedupe_key for m in store.messages()] == ["event:1:granted"]
+    assert store.due_event_ids() == []
+
+
+def test_a_failing_transition_leaves_nothing_half_written(store: Store) -> None:
+    stored = receive(store)
+    store.claim_event(stored.id, 60)
+    broken = OutgoingMessage("event:1:granted", Channel.MAIL, "petra@example.org", None, "text")  # type: ignore[arg-type]
+
+    with pytest.raises(IntegrityError):
+        store.mark_applied(stored.id, "granted", ledger={"result_id": "r1", "member_id": 1, "course_id": 2}, messages=[broken])
+
+    assert store.ledger() == [] and store.messages() == []
+    still = store.get_event(stored.id)
+    assert still is not None and still.status == "queued"
+
+
+def test_closing_an_event_queues_its_alerts_and_only_takes_closing_statuses(store: Store) -> None:
+    stored = receive(store)
+
+    store.close_event(stored.id, EventStatus.REJECTED, "x" * 900, outcome="rejected", messages=[mail("event:1:rejected:mail")])
+
+    closed = store.get_event(stored.id)
+    assert closed is not None and (closed.status, closed.outcome, len(closed.last_error or "")) == ("rejected", "rejected", 500)
+    assert [m.dedupe_key for m in store.messages()] == ["event:1:rejected:mail"]
+    with pytest.raises(ValueError, match="not closed as applied"):
+        store.close_event(stored.id, EventStatus.APPLIED, "no")
+
+
+def test_requeue_puts_a_finished_event_back_and_restarts_its_retry_age(store: Store, clock: SettableClock) -> None:
+    stored = receive(store, status=EventStatus.DEAD)
+    clock.advance(hours=3)
+
+    assert store.requeue_event(stored.id, statuses=(EventStatus.APPLIED,)) is False
+    assert store.requeue_event(stored.id) is True
+
+    requeued = store.get_event(stored.id)
+    assert requeued is not None and (requeued.status, requeued.next_attempt_at) == ("queued", None)
+    assert requeued.retrying_since == clock.now()
+    assert store.due_event_ids() == [stored.id]
+
+
+def test_outbox_messages_are_queued_once_and_claimed_by_one_sender(store: Store, clock: SettableClock) -> None:
+    assert store.enqueue([mail("event:1:granted")]) == 1
+    assert store.enqueue([mail("event:1:granted", subject="other"), mail("event:1:other")]) == 1
+    assert store.queued_keys(["event:1:granted", "nope"]) == {"event:1:granted"}
+
+    first, second = store.claim_messages(60)
+    assert (first.subject, first.attempts, first.status) == ("S", 1, "pending")
     assert store.claim_messages(60) == []
 
-    store.finish_message(claimed.id, status="sent", sent_at=utcnow())
-    [sent] = store.messages(status="sent")
-    assert sent.sent_at is not None and sent.lease_until is None
+    store.mark_sent(first.id)
+    store.postpone_message(second.id, "SMTPServerDisconnected", clock.now() + dt.timedelta(minutes=1))
+    [sent] = store.messages(status=MessageStatus.SENT)
+    assert sent.sent_at == clock.now() and sent.lease_until is None
+    assert store.claim_messages(60) == []
+    clock.advance(minutes=1)
+    [again] = store.claim_messages(60)
+    assert (again.id, again.attempts) == (second.id, 2)
+    store.mark_message_dead(again.id, "too old")
+    assert store.count_messages() == {"sent": 1, "dead": 1}
 
 
 def test_the_ledger_keeps_one_row_per_result(store: Store) -> None:
-    row = {"result_id": "r1", "member_id": 1, "course_id": 2, "evidence": {"percentage": 90.0}, "granted_at": utcnow()}
-    with store.session() as session:
-        assert store.insert_ignore(session, LedgerEntry, row) is True
-        assert store.insert_ignore(session, LedgerEntry, {**row, "course_id": 3}) is False
+    for event_key, course in (("a", 2), ("b", 3)):
+        stored = receive(store, event_key)
+        store.mark_applied(stored.id, "granted", ledger={"result_id": "r1", "member_id": 1, "course_id": course})
 
     [entry] = store.ledger(member_id=1)
-    assert (entry.course_id, entry.evidence) == (2, {"percentage": 90.0})
+    assert entry.course_id == 2
     assert store.ledger(member_id=2) == []
 
 
 def test_store_reports_counts_and_answers_ping(store: Store) -> None:
-    store.record_event(event("a"))
-    store.record_event(event("b", status="dead"))
+    receive(store, "a")
+    receive(store, "b", status=EventStatus.DEAD)
 
     store.ping()
     assert store.count_events() == {"queued": 1, "dead": 1}
-    assert [e.result_key for e in store.events(status="dead")] == ["b"]
+    assert [e.result_key for e in store.events(status=EventStatus.DEAD)] == ["b"]
+    assert store.table_counts() == {"inbox_events": 2, "outbox_messages": 0, "training_ledger": 0}
 
 
 @pytest.mark.parametrize(

@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from bridge.adapters.store import Store
-from bridge.adapters.store.models import InboxEvent, LedgerEntry, OutboxMessage
-from bridge.container import Services
+from bridge.adapters.store.models import InboxEvent
+from bridge.application import Bridge
+from bridge.clock import SettableClock
 from bridge.simulator import FabmanSimulator
 from tests.support import signed
 
@@ -68,9 +68,9 @@ def discord() -> Iterator[DiscordSink]:
 
 
 @pytest.fixture
-def app(make_app: Callable[..., Flask], discord: DiscordSink) -> Flask:
+def app(make_app: Callable[..., Flask], discord: DiscordSink, clock: SettableClock) -> Flask:
     """The bridge with staff alerts going to the support address and to the Discord sink."""
-    return make_app(DISCORD_WEBHOOK_URL=discord.url)
+    return make_app(clock=clock, DISCORD_WEBHOOK_URL=discord.url)
 
 
 def deliver(client: FlaskClient, payload: dict[str, Any] | bytes, **headers: str) -> TestResponse:
@@ -79,18 +79,14 @@ def deliver(client: FlaskClient, payload: dict[str, Any] | bytes, **headers: str
     return client.post(WEBHOOK, data=body, headers={**signed_headers, **headers})
 
 
-def token(bridge: Services, member_id: int, course_id: int) -> str:
+def token(bridge: Bridge, member_id: int, course_id: int) -> str:
     """The cm_user_id the bridge put in the member's quiz link."""
     return bridge.codec.encode(member_id, course_id)
 
 
 def table_counts(store: Store) -> dict[str, int]:
     """Rows in each of the bridge's tables."""
-    with store.session() as session:
-        return {
-            model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
-            for model in (InboxEvent, OutboxMessage, LedgerEntry)
-        }
+    return store.table_counts()
 
 
 def writes(simulator: FabmanSimulator) -> list[tuple[str, str, int]]:
@@ -102,11 +98,6 @@ def only_event(store: Store) -> InboxEvent:
     events = store.events()
     assert len(events) == 1, [e.status for e in events]
     return events[0]
-
-
-def make_older(store: Store, event_id: int, hours: float) -> None:
-    """The event was received `hours` ago (time passing, as the retry job sees it)."""
-    store.update_event(event_id, received_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours))
 
 
 def today() -> dt.date:

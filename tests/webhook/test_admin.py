@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from bridge.container import Services
+from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
 from tests.support import result_payload
 from tests.webhook.conftest import deliver, failed_courses, token, writes
@@ -98,7 +98,7 @@ def test_reset_attempts_from_the_cli(runner: FlaskCliRunner, simulator: FabmanSi
 
 
 def test_events_are_listed_and_shown_without_payload_or_cm_user_id(
-    client: FlaskClient, runner: FlaskCliRunner, bridge: Services, api_headers: dict[str, str]
+    client: FlaskClient, runner: FlaskCliRunner, bridge: Bridge, api_headers: dict[str, str]
 ) -> None:
     cm_user_id = token(bridge, 1, LASER)
     rejected = "gAAAAAB" + "forged-token" * 6

@@ -10,7 +10,7 @@ import requests
 from flask.testing import FlaskClient
 
 from bridge.adapters.store import Store
-from bridge.container import Services
+from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
 from tests.support import GunicornBridge, SmtpSink, result_payload, signed
 from tests.webhook.conftest import WEBHOOK, course_records, deliver, failed_courses, table_counts, token, writes
@@ -21,7 +21,7 @@ PETRA, JAN, LASER, CNC = 1, 2, 2, 4
 
 
 def test_same_result_in_sequence_has_one_effect(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     payload = result_payload(token(bridge, PETRA, LASER))
 
@@ -63,7 +63,7 @@ def test_ten_concurrent_deliveries_to_three_gunicorn_workers_have_one_effect(
 
 
 def test_lost_answer_to_a_created_record_is_found_before_giving_up(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     simulator.faults.fail_next(1, 503, method="POST", path_contains="/trainings", after_apply=True)
 
@@ -76,7 +76,7 @@ def test_lost_answer_to_a_created_record_is_found_before_giving_up(
 
 
 def test_crash_after_fabman_created_the_record_does_not_create_a_second_one(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str]
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str]
 ) -> None:
     """Fabman commits the record, its answer is lost and Fabman stops answering: the event stays queued."""
     simulator.faults.fail_next(1, 503, method="POST", path_contains="/trainings", after_apply=True)
@@ -100,7 +100,7 @@ def test_crash_after_fabman_created_the_record_does_not_create_a_second_one(
 
 
 def test_record_already_in_fabman_from_an_earlier_run_is_not_created_again(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     """A worker died after Fabman created the record (notes name the result) and before the store knew."""
     created = simulator.state.add_training(PETRA, LASER, "2026-01-01", None, "Online quiz passed. ClassMarker result #88123401.")
@@ -114,7 +114,7 @@ def test_record_already_in_fabman_from_an_earlier_run_is_not_created_again(
 
 
 def test_crash_after_fabman_counted_the_attempt_does_not_count_it_twice(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str]
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str]
 ) -> None:
     simulator.faults.fail_next(1, 503, method="PUT", after_apply=True)
 

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bridge.container import Services, services
+from bridge.application import Bridge, bridge_of
 from bridge.simulator import FabmanSimulator
 from tests.support import SmtpSink, free_port, result_payload, text_of
 from tests.webhook.conftest import course_records, deliver, only_event, token
@@ -20,7 +20,7 @@ PETRA, LASER = 1, 2
 
 
 def test_smtp_refusing_does_not_stop_the_result_and_the_mail_follows_once_it_is_back(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str]
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str]
 ) -> None:
     smtp.refuse = True
 
@@ -50,7 +50,7 @@ def test_smtp_refusing_does_not_stop_the_result_and_the_mail_follows_once_it_is_
 
 def test_no_smtp_server_at_all_keeps_the_mail_pending(make_app: Callable[..., Flask], simulator: FabmanSimulator) -> None:
     app = make_app(MAIL_PORT=str(free_port()))
-    found = services(app)
+    found = bridge_of(app)
 
     response = deliver(app.test_client(), result_payload(found.codec.encode(PETRA, LASER)))
 
@@ -68,7 +68,7 @@ def test_an_smtp_server_that_never_answers_times_out_and_the_mail_stays_queued(
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)  # accepts connections, never sends SMTP's greeting
         app = make_app(MAIL_PORT=str(silent.getsockname()[1]), MAIL_TIMEOUT="0.5")
-        found = services(app)
+        found = bridge_of(app)
 
         response = deliver(app.test_client(), result_payload(found.codec.encode(PETRA, LASER)))
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from bridge.container import Services
+from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
 from tests.support import WEBHOOK_SECRET, SmtpSink, result_payload, text_of
 from tests.webhook.conftest import (
@@ -46,7 +46,7 @@ def staff_alert(smtp: SmtpSink, discord: DiscordSink) -> tuple[str, str]:
     return f"{mails[0]['Subject']}\n{text_of(mails[0])}", discord.contents[0]
 
 
-def assert_nothing_secret(text: str, bridge: Services, cm_user_id: str) -> None:
+def assert_nothing_secret(text: str, bridge: Bridge, cm_user_id: str) -> None:
     assert cm_user_id not in text
     assert cm_user_id[10:40] not in text
     for secret in (WEBHOOK_SECRET, bridge.settings.fabman_api_key, *bridge.settings.fernet_keys, COURSES_WEB_KEY):
@@ -56,7 +56,7 @@ def assert_nothing_secret(text: str, bridge: Services, cm_user_id: str) -> None:
 # -- 4.4 loose types -----------------------------------------------------------
 
 
-def test_loose_types_are_coerced(client: FlaskClient, bridge: Services, simulator: FabmanSimulator) -> None:
+def test_loose_types_are_coerced(client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator) -> None:
     payload = result_payload(token(bridge, PETRA, LASER), result_id="88123499", percentage=80.0)
     payload["result"].update(points_scored="8", points_available="10", time_started="1763712000", percentage_passmark="80")
     payload["test"]["test_id"] = "2044187"
@@ -76,7 +76,7 @@ def test_loose_types_are_coerced(client: FlaskClient, bridge: Services, simulato
 
 
 def test_result_awaiting_grading_is_stored_but_only_the_graded_resend_counts(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     cm_user_id = token(bridge, PETRA, LASER)
 
@@ -111,11 +111,11 @@ def test_result_awaiting_grading_is_stored_but_only_the_graded_resend_counts(
 )
 def test_unusable_result_is_stored_rejected_and_staff_are_alerted(
     client: FlaskClient,
-    bridge: Services,
+    bridge: Bridge,
     simulator: FabmanSimulator,
     smtp: SmtpSink,
     discord: DiscordSink,
-    make_token: Callable[[Services], str],
+    make_token: Callable[[Bridge], str],
     reason: str,
 ) -> None:
     cm_user_id = make_token(bridge)
@@ -143,7 +143,7 @@ def test_unusable_result_is_stored_rejected_and_staff_are_alerted(
 
 
 def test_first_failure_creates_the_entry_at_one_and_keeps_other_metadata(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     before = simulator.state.member(MARKETA)
 
@@ -165,7 +165,7 @@ def test_first_failure_creates_the_entry_at_one_and_keeps_other_metadata(
 
 
 def test_failure_counts_one_more_and_touches_nothing_else(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     response = deliver(client, result_payload(token(bridge, JAN, CNC), passed=False))
 
@@ -181,7 +181,7 @@ def test_failure_counts_one_more_and_touches_nothing_else(
 
 
 def test_conflicting_update_is_reread_and_retried(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     simulator.faults.fail_next(1, 409, method="PUT")
 
@@ -194,7 +194,7 @@ def test_conflicting_update_is_reread_and_retried(
 
 
 def test_last_attempt_sends_the_out_of_attempts_mail_with_the_personal_link(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     set_failed(simulator, EVA, SAFETY, 2)
 
@@ -216,7 +216,7 @@ def test_last_attempt_sends_the_out_of_attempts_mail_with_the_personal_link(
 
 
 def test_pass_creates_the_record_then_removes_older_ones_and_mails_the_member(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     [expired] = course_records(simulator, PETRA, LASER)
 
@@ -249,7 +249,7 @@ def test_pass_creates_the_record_then_removes_older_ones_and_mails_the_member(
 
 
 def test_pass_order_is_create_then_delete_older_then_clear_the_failed_entry(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator
 ) -> None:
     martin = 5
     set_failed(simulator, martin, LASER, 1)
@@ -267,7 +267,7 @@ def test_pass_order_is_create_then_delete_older_then_clear_the_failed_entry(
 
 
 def test_pass_clears_only_the_course_entry(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     response = deliver(client, result_payload(token(bridge, JAN, CNC)))
 
@@ -279,7 +279,7 @@ def test_pass_clears_only_the_course_entry(
 
 
 def test_pass_of_a_course_without_expiry_has_no_until_date(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     deliver(client, result_payload(token(bridge, PETRA, PRINTER)))
 
@@ -291,7 +291,7 @@ def test_pass_of_a_course_without_expiry_has_no_until_date(
 
 
 def test_pass_without_attempts_left_adds_nothing_and_alerts_staff(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink
 ) -> None:
     cm_user_id = token(bridge, JAN, LASER)
 
@@ -315,7 +315,7 @@ def test_pass_without_attempts_left_adds_nothing_and_alerts_staff(
 
 def test_unexpected_error_tells_member_and_staff_and_replay_applies_it(
     client: FlaskClient,
-    bridge: Services,
+    bridge: Bridge,
     simulator: FabmanSimulator,
     smtp: SmtpSink,
     discord: DiscordSink,
@@ -352,7 +352,7 @@ def test_unexpected_error_tells_member_and_staff_and_replay_applies_it(
 
 
 def test_unexpected_error_is_replayable_from_the_cli(
-    client: FlaskClient, runner: FlaskCliRunner, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, runner: FlaskCliRunner, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     simulator.faults.fail_next(1, 403, method="PUT")
     deliver(client, result_payload(token(bridge, MARKETA, SAFETY), passed=False))

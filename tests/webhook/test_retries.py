@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.adapters.store.models import InboxEvent
-from bridge.container import Services, services
+from bridge.application import Bridge, bridge_of
 from bridge.simulator import FabmanSimulator
 from tests.support import SmtpSink, result_payload, text_of
 from tests.webhook.conftest import (
@@ -17,7 +17,6 @@ from tests.webhook.conftest import (
     DiscordSink,
     course_records,
     deliver,
-    make_older,
     only_event,
     token,
     writes,
@@ -40,7 +39,7 @@ def break_fabman(simulator: FabmanSimulator, how: str) -> None:
         simulator.faults.hang_seconds = 4.0  # the webhook gives up after 3 s
 
 
-def assert_queued_untouched(bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink) -> None:
+def assert_queued_untouched(bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink) -> None:
     event = only_event(bridge.store)
     assert event.status == "queued"
     assert event.next_attempt_at is not None
@@ -53,7 +52,7 @@ def assert_queued_untouched(bridge: Services, simulator: FabmanSimulator, smtp: 
 @pytest.mark.parametrize("how", ["down", "503", "429", "hang"])
 def test_failing_fabman_queues_the_result_and_the_retry_job_applies_it_once(
     client: FlaskClient,
-    bridge: Services,
+    bridge: Bridge,
     simulator: FabmanSimulator,
     smtp: SmtpSink,
     cron_headers: dict[str, str],
@@ -82,7 +81,7 @@ def test_failing_fabman_queues_the_result_and_the_retry_job_applies_it_once(
 
 
 def test_still_failing_fabman_keeps_the_event_queued_with_a_later_attempt(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str]
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str]
 ) -> None:
     simulator.faults.down = True
     deliver(client, result_payload(token(bridge, PETRA, LASER)))
@@ -98,7 +97,7 @@ def test_still_failing_fabman_keeps_the_event_queued_with_a_later_attempt(
 
 
 def test_flask_retry_command_applies_due_results(
-    client: FlaskClient, runner: FlaskCliRunner, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink
+    client: FlaskClient, runner: FlaskCliRunner, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     simulator.faults.down = True
     deliver(client, result_payload(token(bridge, PETRA, LASER)))
@@ -114,7 +113,7 @@ def test_flask_retry_command_applies_due_results(
     assert len(smtp.messages) == 1
 
 
-def test_cron_retry_needs_the_token(client: FlaskClient, bridge: Services, simulator: FabmanSimulator) -> None:
+def test_cron_retry_needs_the_token(client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator) -> None:
     simulator.faults.down = True
     deliver(client, result_payload(token(bridge, PETRA, LASER)))
     simulator.faults.reset()
@@ -137,11 +136,11 @@ def test_cron_retry_is_503_while_no_token_is_configured(make_app: Callable[..., 
         assert response.json["status"] == 503
 
 
-def dead_event(client: FlaskClient, bridge: Services, simulator: FabmanSimulator, cron_headers: dict[str, str]) -> InboxEvent:
+def dead_event(client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, cron_headers: dict[str, str]) -> InboxEvent:
     """Petra's pass, delivered while Fabman is down and retried past RETRY_MAX_AGE_HOURS (48): dead, Fabman still down."""
     simulator.faults.down = True
     deliver(client, result_payload(token(bridge, PETRA, LASER)))
-    make_older(bridge.store, only_event(bridge.store).id, hours=49)
+    bridge.clock.advance(hours=49)  # RETRY_MAX_AGE_HOURS defaults to 48
     client.post("/cron/retry", headers=cron_headers)
     event = only_event(bridge.store)
     assert event.status == "dead"
@@ -150,7 +149,7 @@ def dead_event(client: FlaskClient, bridge: Services, simulator: FabmanSimulator
 
 def test_event_failing_past_the_maximum_age_is_dead_alerted_and_replayable(
     client: FlaskClient,
-    bridge: Services,
+    bridge: Bridge,
     simulator: FabmanSimulator,
     smtp: SmtpSink,
     discord: DiscordSink,
@@ -161,7 +160,7 @@ def test_event_failing_past_the_maximum_age_is_dead_alerted_and_replayable(
     cm_user_id = token(bridge, PETRA, LASER)
     deliver(client, result_payload(cm_user_id))
     event = only_event(bridge.store)
-    make_older(bridge.store, event.id, hours=49)  # RETRY_MAX_AGE_HOURS defaults to 48
+    bridge.clock.advance(hours=49)  # RETRY_MAX_AGE_HOURS defaults to 48
 
     summary = client.post("/cron/retry", headers=cron_headers).json
 
@@ -188,7 +187,7 @@ def test_event_failing_past_the_maximum_age_is_dead_alerted_and_replayable(
 def test_dead_event_is_replayable_from_the_cli(
     client: FlaskClient,
     runner: FlaskCliRunner,
-    bridge: Services,
+    bridge: Bridge,
     simulator: FabmanSimulator,
     smtp: SmtpSink,
     cron_headers: dict[str, str],
@@ -211,7 +210,7 @@ def test_slow_fabman_stops_writing_when_the_webhook_budget_is_spent(
     """Every answer takes 0.6 s: the two reads alone outlast a 1 s budget, so nothing is written yet."""
     app = make_app(WEBHOOK_BUDGET_SECONDS="1")
     client = app.test_client()
-    found = services(app)
+    found = bridge_of(app)
     simulator.faults.latency_ms = 600
 
     response = deliver(client, result_payload(found.codec.encode(PETRA, LASER)))
@@ -228,7 +227,7 @@ def test_slow_fabman_stops_writing_when_the_webhook_budget_is_spent(
 
 def test_replay_while_fabman_is_still_down_gets_a_fresh_retry_window(
     client: FlaskClient,
-    bridge: Services,
+    bridge: Bridge,
     simulator: FabmanSimulator,
     smtp: SmtpSink,
     cron_headers: dict[str, str],

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bridge.container import Services, services
+from bridge.application import Bridge, bridge_of
 from bridge.domain.results import sign
 from bridge.simulator import FabmanSimulator
 from tests.support import WEBHOOK_SECRET, SmtpSink, result_payload, signed
@@ -21,14 +21,14 @@ LINK = "single_user_test_results_link"
 NOTHING = {"inbox_events": 0, "outbox_messages": 0, "training_ledger": 0}
 
 
-def assert_no_trace(bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink) -> None:
+def assert_no_trace(bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink) -> None:
     assert table_counts(bridge.store) == NOTHING
     assert simulator.requests == []
     assert smtp.messages == []
     assert discord.posts == []
 
 
-def test_valid_signature_is_accepted_and_applied(client: FlaskClient, bridge: Services, simulator: FabmanSimulator) -> None:
+def test_valid_signature_is_accepted_and_applied(client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator) -> None:
     response = deliver(client, result_payload(token(bridge, 1, 2)))
 
     assert response.status_code == 200
@@ -37,7 +37,7 @@ def test_valid_signature_is_accepted_and_applied(client: FlaskClient, bridge: Se
 
 
 def test_one_matching_value_in_a_comma_separated_header_is_enough(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator
 ) -> None:
     body, _ = signed(result_payload(token(bridge, 1, 2)))
     header = f"{sign('some-other-secret', body)}, {sign(WEBHOOK_SECRET, body)}"
@@ -56,7 +56,7 @@ def test_one_matching_value_in_a_comma_separated_header_is_enough(
 )
 def test_missing_or_wrong_signature_is_401_and_leaves_no_trace(
     client: FlaskClient,
-    bridge: Services,
+    bridge: Bridge,
     simulator: FabmanSimulator,
     smtp: SmtpSink,
     discord: DiscordSink,
@@ -76,7 +76,7 @@ def test_missing_or_wrong_signature_is_401_and_leaves_no_trace(
 
 
 def test_signature_of_a_reserialised_body_does_not_match(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink
 ) -> None:
     """ClassMarker escapes like PHP; the HMAC covers the raw bytes, not a re-encoding."""
     payload = result_payload(token(bridge, 1, 2), test_name="Laserová řezačka")
@@ -89,7 +89,7 @@ def test_signature_of_a_reserialised_body_does_not_match(
     assert_no_trace(bridge, simulator, smtp, discord)
 
 
-def test_php_escaped_body_signed_as_sent_is_accepted(client: FlaskClient, bridge: Services, simulator: FabmanSimulator) -> None:
+def test_php_escaped_body_signed_as_sent_is_accepted(client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator) -> None:
     payload = result_payload(token(bridge, 1, 2), test_name="Laserová řezačka")
     raw = json.dumps(payload, ensure_ascii=True).replace("/", "\\/").encode()
 
@@ -100,7 +100,7 @@ def test_php_escaped_body_signed_as_sent_is_accepted(client: FlaskClient, bridge
 
 
 def test_body_over_one_mebibyte_is_413(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink
 ) -> None:
     payload = result_payload(token(bridge, 1, 2))
     payload["padding"] = "x" * (1024 * 1024)
@@ -113,7 +113,7 @@ def test_body_over_one_mebibyte_is_413(
 
 
 def test_verify_ping_is_acknowledged_and_nothing_else(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink
 ) -> None:
     payload = result_payload(token(bridge, 1, 2))
     payload["payload_status"] = "verify"
@@ -152,7 +152,7 @@ def test_verify_ping_is_acknowledged_and_nothing_else(
 )
 def test_not_json_or_not_a_result_is_400_and_nothing_stored(
     client: FlaskClient,
-    bridge: Services,
+    bridge: Bridge,
     simulator: FabmanSimulator,
     smtp: SmtpSink,
     discord: DiscordSink,
@@ -169,7 +169,7 @@ def test_not_json_or_not_a_result_is_400_and_nothing_stored(
 @pytest.mark.parametrize("cm_user_id", [None, ""], ids=["missing", "empty"])
 def test_result_without_cm_user_id_is_acknowledged_and_ignored(
     client: FlaskClient,
-    bridge: Services,
+    bridge: Bridge,
     simulator: FabmanSimulator,
     smtp: SmtpSink,
     discord: DiscordSink,
@@ -183,7 +183,7 @@ def test_result_without_cm_user_id_is_acknowledged_and_ignored(
 
 
 def test_group_result_is_acknowledged_and_ignored(
-    client: FlaskClient, bridge: Services, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink, discord: DiscordSink
 ) -> None:
     payload = result_payload(None)
     payload["payload_type"] = "single_user_test_results_group"
@@ -202,7 +202,7 @@ def test_group_result_is_acknowledged_and_ignored(
 def test_verification_off_accepts_unsigned_results(make_app: Callable[..., Flask], simulator: FabmanSimulator) -> None:
     app = make_app(VERIFY_CLASSMARKER_REQUESTS="false", CLASSMARKER_WEBHOOK_SECRET=None)
 
-    body = json.dumps(result_payload(services(app).codec.encode(1, 2))).encode()
+    body = json.dumps(result_payload(bridge_of(app).codec.encode(1, 2))).encode()
     response = app.test_client().post(WEBHOOK, data=body, headers={"Content-Type": "application/json"})
 
     assert response.json["status"] == "applied"

@@ -1,0 +1,44 @@
+"""The life cycles the store keeps: a received result (inbox) and a queued message (outbox).
+
+One enum each, shared by the store, the use cases, the admin views and the
+OpenAPI document, so a status is spelled in exactly one place.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventStatus(StrEnum):
+    """Where a received ClassMarker result stands.
+
+    queued -> applied | rejected | error | dead; awaiting_grading waits for the
+    graded re-send; staff replay rejected, error and dead events (back to queued).
+    """
+
+    QUEUED = "queued"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+    ERROR = "error"
+    DEAD = "dead"
+    AWAITING_GRADING = "awaiting_grading"
+
+
+REPLAYABLE: tuple[EventStatus, ...] = (EventStatus.QUEUED, EventStatus.DEAD, EventStatus.ERROR, EventStatus.REJECTED)
+"""Statuses staff may put back in the queue."""
+
+
+class MessageStatus(StrEnum):
+    """Where a queued mail or alert stands: pending until sent, dead once too old to keep trying."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class Channel(StrEnum):
+    """How a queued message leaves the bridge."""
+
+    MAIL = "mail"
+    ALERT_MAIL = "alert_mail"
+    DISCORD = "discord"

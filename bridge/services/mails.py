@@ -1,0 +1,163 @@
+"""What each mail and alert says: the one place that composes their content.
+
+Use cases decide *that* a member or staff hear something; the functions here
+decide *what*: the template and its context, the dedupe key and the alert text.
+They return rendered messages for the store to queue with the use case's
+own transition, so a mail is queued exactly when its cause is recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from bridge.adapters.fabman import Course, Member, TrainingRecord
+from bridge.adapters.mail import format_dates
+from bridge.domain import attempts, courses
+from bridge.domain.links import courses_web_link, quiz_url
+from bridge.domain.messages import OutgoingMessage
+from bridge.domain.results import QuizResult
+from bridge.services.deps import Deps
+
+# -- results ---------------------------------------------------------------------------
+
+
+def _names(member: Member, course: Course | None) -> dict[str, Any]:
+    cs_name, en_name = courses.display_names(course) if course else ("", "")
+    return {"first_name": member.first_name, "course_cs": cs_name, "course_en": en_name}
+
+
+def _personal_link(deps: Deps, member_id: int) -> str | None:
+    settings = deps.settings
+    return courses_web_link(settings.courses_web_url, settings.courses_web_private_key, member_id)
+
+
+def granted(
+    deps: Deps, event_id: int, member: Member, course: Course, result: QuizResult, until: dt.date | None
+) -> list[OutgoingMessage]:
+    """ "Training granted", with its end date."""
+    context = {**_names(member, course), **format_dates(until), "percentage": result.percentage, "quiz_name": result.test_name}
+    return _result_mail(deps, "granted", event_id, member, context)
+
+
+def failed(deps: Deps, event_id: int, member: Member, course: Course, result: QuizResult, left: int) -> list[OutgoingMessage]:
+    """ "Failed, N attempts left", with the quiz link for the next attempt."""
+    link = (
+        quiz_url(courses.setting(course, "cm_url"), deps.codec.encode(member.id, course.id))
+        if courses.is_online(course)
+        else None
+    )
+    context = {
+        **_names(member, course),
+        "attempts_left": left,
+        "percentage": result.percentage,
+        "passmark": result.percentage_passmark,
+        "quiz_url": link,
+    }
+    return _result_mail(deps, "failed", event_id, member, context)
+
+
+def out_of_attempts(
+    deps: Deps, event_id: int, member: Member, course: Course, allowed: int, *, passed: bool
+) -> list[OutgoingMessage]:
+    """ "Out of attempts, contact staff"; a pass without attempts also alerts staff."""
+    context = {
+        **_names(member, course),
+        "max_attempts": allowed,
+        "courses_web_link": _personal_link(deps, member.id),
+        "passed_without_attempts": passed,
+    }
+    messages = _result_mail(deps, "out_of_attempts", event_id, member, context)
+    if passed:
+        messages += deps.renderer.staff_alert(
+            dedupe_key=f"event:{event_id}:blocked",
+            title="Passed quiz without attempts left",
+            message=f"Member {member.id} passed course {course.id} ({course.title}) but has no attempts left; "
+            "no training was added. Reset the attempts and replay the event if the pass should count.",
+            event_id=event_id,
+            member_id=member.id,
+            course_id=course.id,
+        )
+    return messages
+
+
+def something_went_wrong(deps: Deps, event_id: int, member: Member | None, course: Course | None) -> list[OutgoingMessage]:
+    """Contract rule 9: the member hears something went wrong (when we know who they are)."""
+    if member is None:
+        return []
+    return _result_mail(deps, "error", event_id, member, {**_names(member, course), "event_id": event_id})
+
+
+def _result_mail(deps: Deps, kind: str, event_id: int, member: Member, context: dict[str, Any]) -> list[OutgoingMessage]:
+    return deps.renderer.member_mail(
+        kind,
+        recipient=member.email,
+        dedupe_key=f"event:{event_id}:{kind}",
+        context=context,
+        member_id=member.id,
+        event_id=event_id,
+    )
+
+
+def event_alert(
+    deps: Deps, event_id: int, key: str, title: str, message: str, *, member_id: int | None, course_id: int | None
+) -> list[OutgoingMessage]:
+    """A staff alert about one inbox event, sent once per event and key."""
+    return deps.renderer.staff_alert(
+        dedupe_key=f"event:{event_id}:{key}",
+        title=title,
+        message=message,
+        event_id=event_id,
+        member_id=member_id,
+        course_id=course_id,
+    )
+
+
+# -- expiry ----------------------------------------------------------------------------
+
+
+def expiry_notice(
+    deps: Deps, kind: str, member: Member, course: Course | None, record: TrainingRecord, key: str
+) -> list[OutgoingMessage]:
+    """The "training expired, retake it" or "expires soon" mail of one training record."""
+    if course is None:
+        cs_name = en_name = f"#{record.course_id}"
+    else:
+        cs_name, en_name = courses.display_names(course)
+    link = None
+    if course is not None and courses.is_online(course):
+        allowed = courses.max_attempts(course, deps.settings.max_course_attempts)
+        if attempts.attempts_left(member.metadata, course.id, allowed) > 0:
+            link = quiz_url(courses.setting(course, "cm_url"), deps.codec.encode(member.id, course.id))
+    context = {
+        "first_name": member.first_name,
+        "course_cs": cs_name,
+        "course_en": en_name,
+        **format_dates(record.until_date),
+        "quiz_url": link,
+        "courses_web_link": _personal_link(deps, member.id),
+    }
+    return deps.renderer.member_mail(kind, recipient=member.email, dedupe_key=key, context=context, member_id=member.id)
+
+
+def unannounced_expiry(deps: Deps, key: str, member: Member, course: Course, record: TrainingRecord) -> list[OutgoingMessage]:
+    """Staff hear that an expiry could not be mailed (the member has no address)."""
+    return deps.renderer.staff_alert(
+        dedupe_key=f"{key}:no-address",
+        title="Expired training cannot be announced",
+        message=f"Member {member.id} has no e-mail address; the expiry of course {course.id} "
+        f"({course.title}, record {record.id}) was not mailed.",
+        member_id=member.id,
+        course_id=course.id,
+    )
+
+
+def sweep_errors(deps: Deps, today: dt.date, errors: list[dict[str, Any]]) -> list[OutgoingMessage]:
+    """One alert a day when records could not be removed (the next run retries them)."""
+    members = sorted({error["member_id"] for error in errors})
+    return deps.renderer.staff_alert(
+        dedupe_key=f"expiry-sweep:{today.isoformat()}:errors",
+        title="Training expiry sweep had errors",
+        message=f"{len(errors)} training record(s) of members {', '.join(map(str, members))} were not "
+        "processed; the next run retries them. Details are in the sweep's summary and the log.",
+    )

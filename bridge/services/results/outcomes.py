@@ -1,0 +1,125 @@
+"""Recording what became of an event, with the mail and alerts that go with it, in one store transition."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from typing import Any
+
+from bridge.adapters.fabman import Course, Member
+from bridge.adapters.store import InboxEvent
+from bridge.domain.results import QuizResult
+from bridge.domain.statuses import EventStatus
+from bridge.services import mails
+from bridge.services.deps import Deps
+from bridge.services.results.receipts import Applied, Receipt
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 3600
+
+
+def record_applied(deps: Deps, event: InboxEvent, result: QuizResult, applied: Applied) -> None:
+    """queued -> applied: the ledger row (for a grant) and the member's mail with it."""
+    member, course = applied.member, applied.course
+    if applied.outcome == "granted":
+        messages = mails.granted(deps, event.id, member, course, result, applied.until)
+    elif applied.outcome == "failed":
+        messages = mails.failed(deps, event.id, member, course, result, applied.attempts_left)
+    else:
+        messages = mails.out_of_attempts(
+            deps, event.id, member, course, applied.allowed, passed=applied.outcome == "blocked_pass"
+        )
+    ledger = _ledger_row(deps, result, applied) if applied.record is not None else None
+    deps.store.mark_applied(event.id, applied.outcome, ledger=ledger, messages=messages)
+
+
+def _ledger_row(deps: Deps, result: QuizResult, applied: Applied) -> dict[str, Any]:
+    record = applied.record
+    assert record is not None
+    return {
+        "result_id": result.result_id,
+        "member_id": applied.member.id,
+        "course_id": applied.course.id,
+        "course_title": applied.course.title,
+        "fabman_record_id": record.id,
+        "quiz_name": result.test_name,
+        "quiz_id": result.test_id,
+        "link_id": result.link_id,
+        "percentage": result.percentage,
+        "points_scored": result.points_scored,
+        "points_available": result.points_available,
+        "percentage_passmark": result.percentage_passmark,
+        "time_started": result.time_started,
+        "time_finished": result.time_finished,
+        "training_date": record.date.isoformat() if record.date else None,
+        "until_date": record.until_date.isoformat() if record.until_date else None,
+        "evidence": result.evidence(),
+        "granted_at": deps.now(),
+    }
+
+
+def reject(deps: Deps, event: InboxEvent, reason: str) -> None:
+    """queued -> rejected: nothing was written to Fabman; staff hear why."""
+    current = deps.store.get_event(event.id) or event  # the member and course found since the claim
+    alert = mails.event_alert(
+        deps,
+        event.id,
+        "rejected",
+        "ClassMarker result rejected",
+        f"Event {event.id} was not applied: {reason}. Nothing was written to Fabman.",
+        member_id=current.member_id,
+        course_id=current.course_id,
+    )
+    deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome="rejected", messages=alert)
+    log.warning("event %s rejected: %s", event.id, reason)
+
+
+def defer(deps: Deps, event: InboxEvent, error: Exception) -> Receipt:
+    """Stay queued with backoff; after the maximum age the event is dead and staff are told."""
+    settings = deps.settings
+    if deps.now() - event.retrying_since > dt.timedelta(hours=settings.retry_max_age_hours):
+        current = deps.store.get_event(event.id) or event
+        alert = mails.event_alert(
+            deps,
+            event.id,
+            "dead",
+            "ClassMarker result could not be applied",
+            f"Event {event.id} failed for {settings.retry_max_age_hours} h ({error}). "
+            f"Replay it once Fabman works: `flask replay-event {event.id}`.",
+            member_id=current.member_id,
+            course_id=current.course_id,
+        )
+        deps.store.close_event(event.id, EventStatus.DEAD, str(error), messages=alert)
+        return Receipt(EventStatus.DEAD, event.id, detail="gave up; staff were alerted")
+    delay = settings.retry_base_seconds * 2 ** min(event.attempts - 1, 10) * (0.5 + random.random())  # noqa: S311
+    deps.store.defer_event(event.id, str(error), deps.now() + dt.timedelta(seconds=min(delay, MAX_BACKOFF_SECONDS)))
+    log.warning("event %s queued for retry after Fabman failure: %s", event.id, error)
+    return Receipt(EventStatus.QUEUED, event.id, detail="stored; Fabman is unavailable, it will be applied later")
+
+
+def fail(deps: Deps, event: InboxEvent, result: QuizResult, error: Exception) -> None:
+    """Contract rule 9: queued -> error; the member hears something went wrong, staff get the event id."""
+    current = deps.store.get_event(event.id) or event
+    member: Member | None = None
+    course: Course | None = None
+    try:
+        if current.member_id is not None:
+            member = deps.fabman.get_member(current.member_id, trainings=False, privileges=False)
+        if current.course_id is not None:
+            course = deps.fabman.course(current.course_id)
+    except Exception:  # noqa: BLE001 - best effort: the alert below still goes out
+        log.warning("could not load member/course for the error mail of event %s", event.id)
+    messages = mails.something_went_wrong(deps, event.id, member, course)
+    messages += mails.event_alert(
+        deps,
+        event.id,
+        f"error:{event.attempts}",
+        "Error while applying a ClassMarker result",
+        f"Event {event.id} (result {result.result_id}) failed: {type(error).__name__}: {error}. "
+        f"Inspect it with `flask show-event {event.id}` and replay it with `flask replay-event {event.id}`.",
+        member_id=current.member_id,
+        course_id=current.course_id,
+    )
+    deps.store.close_event(event.id, EventStatus.ERROR, f"{type(error).__name__}: {error}", messages=messages)

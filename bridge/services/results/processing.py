@@ -1,0 +1,51 @@
+"""Processing one stored event: claim it under a lease, apply it, record the outcome."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+
+from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId
+from bridge.adapters.fabman import FabmanUnavailable
+from bridge.domain.results import QuizResult, parse_delivery
+from bridge.domain.statuses import EventStatus
+from bridge.services.deps import Deps
+from bridge.services.results import outcomes
+from bridge.services.results.applying import apply_result
+from bridge.services.results.receipts import Receipt, Rejected
+
+log = logging.getLogger(__name__)
+
+
+def process(deps: Deps, event_id: int, *, statuses: Sequence[EventStatus] = (EventStatus.QUEUED,)) -> Receipt:
+    """Apply one stored event if no other worker holds it; record the outcome and queue mail."""
+    event = deps.store.claim_event(event_id, deps.settings.lease_seconds, statuses=statuses)
+    if event is None:
+        current = deps.store.get_event(event_id)
+        return Receipt("duplicate" if current else "unknown", event_id, detail="being processed or already done")
+    result = parse_delivery(json.loads(event.payload)).result
+    assert result is not None
+    try:
+        member_id, course_id = _identity(deps.codec, result)
+        deps.store.note_identity(event.id, member_id, course_id)
+        applied = apply_result(deps, result, member_id, course_id)
+    except Rejected as why:
+        outcomes.reject(deps, event, str(why))
+        return Receipt(EventStatus.REJECTED, event.id, detail=str(why))
+    except FabmanUnavailable as error:
+        return outcomes.defer(deps, event, error)
+    except Exception as error:  # noqa: BLE001 - contract rule 9: tell member and staff, keep the event
+        log.exception("event %s failed unexpectedly", event.id)
+        outcomes.fail(deps, event, result, error)
+        return Receipt(EventStatus.ERROR, event.id, detail="unexpected error; staff were alerted")
+    outcomes.record_applied(deps, event, result, applied)
+    return Receipt(EventStatus.APPLIED, event.id, outcome=applied.outcome)
+
+
+def _identity(codec: CmUserIdCodec, result: QuizResult) -> tuple[int, int]:
+    try:
+        identity = codec.decode(result.cm_user_id)
+    except InvalidCmUserId as error:
+        raise Rejected(f"cm_user_id rejected: {error}") from None
+    return identity.member_id, identity.course_id

@@ -1,0 +1,41 @@
+"""What handling a result says back, and what applying it found."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.adapters.fabman import Course, Member, TrainingRecord
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The answer to the webhook, a replay or one event of the retry job."""
+
+    status: str
+    event_id: int | None = None
+    outcome: str | None = None
+    detail: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The response body, without empty fields."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+class Rejected(Exception):
+    """The result cannot be applied as it stands (bad token, unknown member or course)."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying a result did, for the store and the member's mail."""
+
+    outcome: str
+    member: Member
+    course: Course
+    attempts_left: int
+    allowed: int
+    record: TrainingRecord | None = None
+    until: dt.date | None = None
