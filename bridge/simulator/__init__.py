@@ -7,9 +7,11 @@ the reliability run can start it without the bridge's configuration.
 from __future__ import annotations
 
 from .app import create_simulator_app
+from .faults import FaultConfig
+from .requests_log import LoggedRequest, RequestLog
 from .seed import DEMO_MEMBER_NOTES, demo_state, generated_state
 from .server import FabmanSimulator
-from .state import FaultConfig, LoggedRequest, RequestLog, SimState
+from .state import SimState
 
 __all__ = [
     "DEMO_MEMBER_NOTES",

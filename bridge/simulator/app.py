@@ -20,12 +20,11 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .faults import FaultConfig
+from .requests_log import LoggedRequest, RequestLog
 from .state import (
-    FaultConfig,
     InvalidRequestError,
     Json,
-    LoggedRequest,
-    RequestLog,
     SimState,
     StaleLockVersionError,
     UnknownRecordError,

@@ -22,7 +22,9 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wsgi import LimitedStream
 
 from .app import API_PREFIX, create_simulator_app
-from .state import FaultConfig, LoggedRequest, RequestLog, SimState
+from .faults import FaultConfig
+from .requests_log import LoggedRequest, RequestLog
+from .state import SimState
 
 logger = logging.getLogger(__name__)
 
