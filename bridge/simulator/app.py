@@ -318,6 +318,28 @@ def get_course(course_id: int) -> Response:
     return jsonify(_context().state.course(course_id))
 
 
+@api.get("/resources")
+def list_resources() -> Response:
+    """Equipment, paginated, with `q` on the name."""
+    offset, limit = _page_args()
+    total, page = _context().state.list_resources(q=request.args.get("q"), offset=offset, limit=limit, **_order_args())
+    return _list_response(page, total, offset, limit)
+
+
+@api.get("/resources/<int:resource_id>")
+def get_resource(resource_id: int) -> Response:
+    """One piece of equipment."""
+    return jsonify(_context().state.resource(resource_id))
+
+
+@api.get("/resource-logs")
+def list_resource_logs() -> Response:
+    """The activity log, paginated, oldest entry first unless ordered otherwise."""
+    offset, limit = _page_args()
+    total, page = _context().state.list_resource_logs(offset=offset, limit=limit, **_order_args())
+    return _list_response(page, total, offset, limit)
+
+
 # -- control API (no auth, never logged, never faulted) --------------------
 
 
@@ -388,9 +410,7 @@ def control_fail_next() -> Response:
 def control_stats() -> Response:
     """Record counts, logged requests and injected faults."""
     context = _context()
-    return jsonify(
-        {**context.state.counts(), "requests": len(context.log), "faults_injected": context.faults.faults_injected}
-    )
+    return jsonify({**context.state.counts(), "requests": len(context.log), "faults_injected": context.faults.faults_injected})
 
 
 @control.get("/members/<int:member_id>")

@@ -4,15 +4,23 @@
 `today`, so "active" and "expired" keep meaning the same thing. Dates below
 are relative to today.
 
-Training courses (id: title, kind, default duration):
+Equipment (Fabman's resources; id: name, unlocked by course):
+
+ 1 Laserová řezačka          2
+ 2 3D tiskárna Prusa         3
+ 3 CNC frézka                4
+ 4 Vinylový řezací plotr     5
+ 5 Stolní soustruh           7
+
+Training courses (id: title, kind, default duration, equipment unlocked):
 
  1 Bezpečnost v dílně        online, 1 year
- 2 Laserová řezačka          online, 1 year
- 3 3D tisk – Prusa           online, no expiry
- 4 CNC frézka                online, 1 year, max_attempts 5
- 5 Vinylový řezací plotr     online, 6 months
+ 2 Laserová řezačka          online, 1 year, equipment 1
+ 3 3D tisk – Prusa           online, no expiry, equipment 2
+ 4 CNC frézka                online, 1 year, max_attempts 5, equipment 3
+ 5 Vinylový řezací plotr     online, 6 months, equipment 4
  6 Pájení                    online, no expiry
- 7 Stolní soustruh           presence-only (not_online), 1 year
+ 7 Stolní soustruh           presence-only (not_online), 1 year, equipment 5
  8 Svařování MIG             presence-only (not_online), 2 years
  9 Správce dílny             online, admin_only, no expiry
 10 Laser Rayjet (vyřazeno)   archived (has a cm_url, but not online)
@@ -22,7 +30,8 @@ Training courses (id: title, kind, default duration):
 Members (id: name, what the member shows); `DEMO_MEMBER_NOTES` holds the same:
 
  1 Petra Dvořáková     member, cs, metadata null: active Bezpečnost, expired Laser
-                       (so Laser is available again), online courses still open
+                       (so Laser is available again, and the laser cutter
+                       refuses her), online courses still open
  2 Jan Novák           member: failed CNC twice (3 of 5 attempts left), failed
                        Laser 3 times (out of attempts); metadata "other" kept
  3 Tomáš Procházka     owner: holds the admin_only Správce dílny (no expiry)
@@ -39,6 +48,9 @@ Members (id: name, what the member shows); `DEMO_MEMBER_NOTES` holds the same:
 12 Markéta Pospíšilová en, metadata with an empty courses_cm, no trainings
 13 Daniel Smith        en: out of attempts even on CNC's max_attempts 5
 14-25                  ordinary members with a few trainings each
+
+The activity log starts empty: a test or the demo adds the attempt it plays,
+e.g. `add_resource_log(1, 1)`, Petra refused at the laser cutter.
 
 `generated_state(members, ...)` builds load-test data of any size from a
 seeded RNG.
@@ -73,9 +85,7 @@ DEMO_MEMBER_NOTES: dict[int, str] = {
 }
 
 
-def _courses_cm(
-    quiz: str | None, cs_name: str, en_name: str, slug: str, video: str | None = None, **flags: object
-) -> Json:
+def _courses_cm(quiz: str | None, cs_name: str, en_name: str, slug: str, video: str | None = None, **flags: object) -> Json:
     """A course's `metadata` in the shape the FabLab's staff fill in today."""
     info: Json = {"cs_name": cs_name, "en_name": en_name, "wiki_url": _WIKI_URL + slug}
     if quiz is not None:
@@ -97,9 +107,14 @@ def _failed(course: Json, attempts: int) -> Json:
 
 
 def demo_state(today: date | None = None) -> SimState:
-    """The demo FabLab: 12 courses, 25 members, ids as the module docstring lists."""
+    """The demo FabLab: 5 machines, 12 courses, 25 members, ids as the module docstring lists."""
     today = today or date.today()
     state = SimState()
+    laser_cutter = state.add_resource("Laserová řezačka")
+    prusa = state.add_resource("3D tiskárna Prusa")
+    mill = state.add_resource("CNC frézka")
+    plotter = state.add_resource("Vinylový řezací plotr")
+    bench_lathe = state.add_resource("Stolní soustruh")
 
     def day(offset: int) -> str:
         return (today + timedelta(days=offset)).isoformat()
@@ -114,29 +129,32 @@ def demo_state(today: date | None = None) -> SimState:
         "Laserová řezačka",
         metadata=_courses_cm("lsr41d8a0c2b7", "Laserová řezačka", "Laser cutter", "laser", "Lr8mQe2Vx0k"),
         default_duration=1,
+        resources=[laser_cutter["id"]],
     )
     printer = state.add_course(
         "3D tisk – Prusa",
         metadata=_courses_cm("prs9e3b17f5d2", "3D tisk – Prusa", "3D printing – Prusa", "3d-tisk", "P3dW9nLs7Yc"),
+        resources=[prusa["id"]],
     )
     cnc = state.add_course(
         "CNC frézka",
         metadata=_courses_cm("cnc0a7f3e6b91", "CNC frézka", "CNC milling machine", "cnc", max_attempts=5),
         default_duration=1,
+        resources=[mill["id"]],
     )
     vinyl = state.add_course(
         "Vinylový řezací plotr",
         metadata=_courses_cm("vnl5b2d8c4e13", "Vinylový řezací plotr", "Vinyl cutter", "plotr", "Vn1lC7tR4pQ"),
         default_duration=6,
         default_duration_unit="month",
+        resources=[plotter["id"]],
     )
-    soldering = state.add_course(
-        "Pájení", metadata=_courses_cm("pjn8f1c6a3d70", "Pájení", "Soldering", "pajeni", "Sd0lD3rInG5")
-    )
+    soldering = state.add_course("Pájení", metadata=_courses_cm("pjn8f1c6a3d70", "Pájení", "Soldering", "pajeni", "Sd0lD3rInG5"))
     lathe = state.add_course(
         "Stolní soustruh",
         metadata=_courses_cm(None, "Stolní soustruh", "Bench lathe", "soustruh", not_online=True),
         default_duration=1,
+        resources=[bench_lathe["id"]],
     )
     state.add_course(
         "Svařování MIG",

@@ -1,7 +1,7 @@
 """What the Fabman simulator remembers: the account's data.
 
-`SimState` keeps members, training courses, training records and privileges
-in memory behind one lock, so concurrent request threads always see a change
+`SimState` keeps members, training courses, training records, privileges,
+equipment (Fabman's "resources") and the activity log in memory behind one lock, so concurrent request threads always see a change
 whole, as they would rows behind a database transaction. Every read returns a
 copy: a test holding a member dict never sees it change underneath it, and no
 caller can corrupt the store by mutating what it got.
@@ -56,6 +56,9 @@ MEMBER_SORT_FIELDS = frozenset(
 COURSE_SEARCH_FIELDS = ("title",)
 COURSE_SORT_FIELDS = frozenset({"id", "title", "state", "defaultDuration", "createdAt", "updatedAt"})
 TRAINING_SORT_FIELDS = frozenset({"id", "trainingCourse", "date", "fromDate", "untilDate", "createdAt", "updatedAt"})
+RESOURCE_SEARCH_FIELDS = ("name",)
+RESOURCE_SORT_FIELDS = frozenset({"id", "name", "state", "createdAt", "updatedAt"})
+RESOURCE_LOG_SORT_FIELDS = frozenset({"id", "type", "member", "resource", "createdAt"})
 
 
 class UnknownRecordError(LookupError):
@@ -132,6 +135,10 @@ def _select(
 class SimState:
     """Thread-safe in-memory Fabman account.
 
+    Equipment is what Fabman calls a resource: a machine behind a Fabman
+    Bridge box, unlocked by the training courses that list it in their
+    `resources`. The activity log records access attempts at equipment.
+
     `max_limit` clamps the `limit` of list requests (Fabman's real maximum is
     unknown). `fill_until_date` makes a created training record without an
     `untilDate` get one from the course's default duration; whether Fabman
@@ -150,8 +157,27 @@ class SimState:
         self._member_ids = itertools.count(1)
         self._course_ids = itertools.count(1)
         self._training_ids = itertools.count(1)
+        self._resources: dict[int, Json] = {}
+        self._resource_logs: dict[int, Json] = {}
+        self._resource_ids = itertools.count(1)
+        self._resource_log_ids = itertools.count(1)
 
     # -- writing ---------------------------------------------------------
+
+    def add_resource(self, name: str, *, state: str = "active") -> Json:
+        """Create a piece of equipment as staff would in Fabman's admin."""
+        with self._lock:
+            resource = {
+                "id": next(self._resource_ids),
+                "account": ACCOUNT_ID,
+                "name": name,
+                "state": state,
+                "lockVersion": 1,
+                "createdAt": SEEDED_AT,
+                "updatedAt": SEEDED_AT,
+            }
+            self._resources[resource["id"]] = resource
+            return _clone(resource)
 
     def add_course(
         self,
@@ -162,11 +188,15 @@ class SimState:
         default_duration: int = 0,
         default_duration_unit: str = "year",
         notes: str | None = None,
+        resources: Iterable[int] = (),
     ) -> Json:
-        """Create a training course as staff would in Fabman's admin."""
+        """Create a training course as staff would in Fabman's admin; `resources` are the equipment ids it unlocks."""
         if default_duration_unit not in DURATION_UNITS:
             raise ValueError(f"unknown duration unit {default_duration_unit!r}")
         with self._lock:
+            unlocks = list(resources)
+            for resource_id in unlocks:
+                self._require(self._resources, "resource", resource_id)
             course = {
                 "id": next(self._course_ids),
                 "account": ACCOUNT_ID,
@@ -175,6 +205,7 @@ class SimState:
                 "state": state,
                 "defaultDuration": default_duration,
                 "defaultDurationUnit": default_duration_unit,
+                "resources": unlocks,
                 "metadata": _clone(metadata),
                 "lockVersion": 1,
                 "createdAt": SEEDED_AT,
@@ -252,6 +283,37 @@ class SimState:
             self._member_trainings[member_id].append(record["id"])
             return _clone(record)
 
+    def add_resource_log(
+        self,
+        member_id: int | None,
+        resource_id: int,
+        type: str = "denied",  # noqa: A002 - Fabman's field name
+        reason: str | None = None,
+        *,
+        created_at: str | None = None,
+    ) -> Json:
+        """Record an access attempt in the activity log, by default one happening now.
+
+        A `denied` entry without a reason gets `noPermission` (the member
+        lacks the training for this equipment); other types keep `reason`
+        as given. `member_id` is None for an attempt by no known member.
+        """
+        with self._lock:
+            if member_id is not None:
+                self._require(self._members, "member", member_id)
+            self._require(self._resources, "resource", resource_id)
+            entry = {
+                "id": next(self._resource_log_ids),
+                "account": ACCOUNT_ID,
+                "type": type,
+                "reason": "noPermission" if type == "denied" and reason is None else reason,
+                "member": member_id,
+                "resource": resource_id,
+                "createdAt": created_at or utc_timestamp(),
+            }
+            self._resource_logs[entry["id"]] = entry
+            return _clone(entry)
+
     def update_member(self, member_id: int, changes: Mapping[str, Any], lock_version: object) -> Json:
         """Apply a PUT: writable fields change, the rest is ignored, lockVersion goes up by one."""
         with self._lock:
@@ -308,6 +370,16 @@ class SimState:
         with self._lock:
             return [_clone(course) for course in self._courses.values()]
 
+    def resource(self, resource_id: int) -> Json:
+        """The equipment as `GET /resources/{id}` shows it; raises UnknownRecordError."""
+        with self._lock:
+            return _clone(self._require(self._resources, "resource", resource_id))
+
+    def resource_logs(self) -> list[Json]:
+        """The whole activity log, oldest entry first."""
+        with self._lock:
+            return [_clone(entry) for entry in self._resource_logs.values()]
+
     def privileges_of(self, member_id: int) -> str:
         """The member's level: "member", "admin" or "owner"."""
         with self._lock:
@@ -323,7 +395,13 @@ class SimState:
     def counts(self) -> dict[str, int]:
         """Sizes for the control API's stats."""
         with self._lock:
-            return {"members": len(self._members), "trainings": len(self._trainings), "courses": len(self._courses)}
+            return {
+                "members": len(self._members),
+                "trainings": len(self._trainings),
+                "courses": len(self._courses),
+                "resources": len(self._resources),
+                "resourceLogs": len(self._resource_logs),
+            }
 
     def default_until_date(self, course_id: int, start: str) -> str | None:
         """The untilDate a new record gets when the client sends none (null unless `fill_until_date`)."""
@@ -380,6 +458,47 @@ class SimState:
                 order_by=order_by,
                 descending=descending,
                 sort_fields=COURSE_SORT_FIELDS,
+            )
+            return len(rows), [_clone(row) for row in rows[offset : offset + limit]]
+
+    def list_resources(
+        self,
+        *,
+        q: str | None = None,
+        order_by: str = "id",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[int, list[Json]]:
+        """One page of `GET /resources`: (total matching, page)."""
+        with self._lock:
+            rows = _select(
+                self._resources.values(),
+                q=q,
+                search_fields=RESOURCE_SEARCH_FIELDS,
+                order_by=order_by,
+                descending=descending,
+                sort_fields=RESOURCE_SORT_FIELDS,
+            )
+            return len(rows), [_clone(row) for row in rows[offset : offset + limit]]
+
+    def list_resource_logs(
+        self,
+        *,
+        order_by: str = "id",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[int, list[Json]]:
+        """One page of `GET /resource-logs`: (total, page)."""
+        with self._lock:
+            rows = _select(
+                self._resource_logs.values(),
+                q=None,
+                search_fields=(),
+                order_by=order_by,
+                descending=descending,
+                sort_fields=RESOURCE_LOG_SORT_FIELDS,
             )
             return len(rows), [_clone(row) for row in rows[offset : offset + limit]]
 

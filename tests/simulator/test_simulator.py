@@ -380,7 +380,15 @@ def test_control_api_over_http(sim: FabmanSimulator, http: requests.Session) -> 
     assert reset.json()["error_rate"] == 0
     assert armed.json()["fail_next"][0]["status"] == 429
     assert limited.status_code == 429
-    assert stats == {"members": 25, "trainings": 53, "courses": 12, "requests": 3, "faults_injected": 2}
+    assert stats == {
+        "members": 25,
+        "trainings": 53,
+        "courses": 12,
+        "resources": 5,
+        "resourceLogs": 0,
+        "requests": 3,
+        "faults_injected": 2,
+    }
     assert [(entry["method"], entry["path"], entry["query"], entry["status"]) for entry in logged] == [
         ("GET", "/members", "limit=2", 200),
         ("GET", "/members/1", "", 503),
