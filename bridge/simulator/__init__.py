@@ -2,6 +2,14 @@
 
 It depends on nothing else in `bridge`, so tests, the demo, the benchmark and
 the reliability run can start it without the bridge's configuration.
+
+Besides members, training courses and training records it knows equipment
+(`GET /resources`, `GET /resources/{id}`; a course's `resources` lists the
+equipment it unlocks) and the activity log of access attempts
+(`SimState.add_resource_log`, `GET /resource-logs`). `FabmanWebhookSender`
+plays Fabman's webhooks towards a receiver: events such as
+`resourceLog_created` or `test` are recorded when they happen and POSTed when
+the test says, re-sent or late, with every answer kept.
 """
 
 from __future__ import annotations
@@ -12,10 +20,14 @@ from .requests_log import LoggedRequest, RequestLog
 from .seed import DEMO_MEMBER_NOTES, demo_state, generated_state
 from .server import FabmanSimulator
 from .state import SimState
+from .webhooks import Delivery, FabmanEvent, FabmanWebhookSender
 
 __all__ = [
     "DEMO_MEMBER_NOTES",
+    "Delivery",
+    "FabmanEvent",
     "FabmanSimulator",
+    "FabmanWebhookSender",
     "FaultConfig",
     "LoggedRequest",
     "RequestLog",
