@@ -26,7 +26,8 @@ from bridge.config import load_settings
 from bridge.domain.calendar import today_in
 from bridge.simulator import FabmanSimulator
 from bridge.simulator.seed import demo_state
-from tests.support import CRON_TOKEN, WEBHOOK_SECRET, SmtpSink
+from harness import CRON_TOKEN, WEBHOOK_SECRET
+from harness.launch import SmtpSink
 
 FERNET_KEY = Fernet.generate_key().decode("ascii")
 

@@ -24,7 +24,10 @@ from werkzeug.test import TestResponse
 from bridge.application import Bridge, bridge_of
 from bridge.config import ConfigError, load_settings
 from bridge.simulator import FabmanSimulator
-from tests.support import CRON_TOKEN, WEBHOOK_SECRET, GunicornBridge, SmtpSink, free_port, result_payload, signed, text_of
+from harness import CRON_TOKEN, WEBHOOK_SECRET
+from harness.classmarker import result_payload, signed
+from harness.launch import GunicornBridge, SmtpSink, free_port
+from tests.support import text_of
 
 MAIL_PASSWORD = "mail-password-4b1f9e"
 COURSES_KEY = "courses-private-key-71d0c2"
@@ -210,7 +213,7 @@ def test_gunicorn_output_leaks_no_secret_and_no_token(
     leak_env: dict[str, str], simulator: FabmanSimulator, tmp_path: Path
 ) -> None:
     log_path = tmp_path / "gunicorn.log"
-    with GunicornBridge({**leak_env, "GUNICORN_LOG": str(log_path)}, workers=2, threads=2) as served:
+    with GunicornBridge(leak_env, workers=2, threads=2, log_path=log_path) as served:
         key = {"Authorization": simulator.api_key}
         available = requests.get(f"{served.url}/available_trainings/1", headers=key, timeout=10).json()
         tokens = tokens_in(available)
@@ -235,7 +238,7 @@ def test_gunicorn_output_leaks_no_secret_and_no_token(
 def test_gunicorn_refusing_to_start_prints_the_variable_not_the_value(leak_env: dict[str, str], tmp_path: Path) -> None:
     log_path = tmp_path / "gunicorn.log"
     bad_key = "not-a-fernet-key-" + leak_env["CLASSMARKER_WEBHOOK_SECRET"]
-    refusing = GunicornBridge({**leak_env, "FERNET_KEY": bad_key, "GUNICORN_LOG": str(log_path)}, workers=1)
+    refusing = GunicornBridge({**leak_env, "FERNET_KEY": bad_key}, workers=1, log_path=log_path)
     with pytest.raises(RuntimeError, match="exited"):
         refusing.start()
     output = log_path.read_text(encoding="utf-8")

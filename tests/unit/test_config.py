@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bridge.config import ConfigError, Settings, load_settings
-from tests.support import ROOT
+from harness.launch import ROOT
 
 KEY_A = Fernet.generate_key().decode("ascii")
 KEY_B = Fernet.generate_key().decode("ascii")
