@@ -1,12 +1,24 @@
-"""Test-only helpers: response and mail assertions.
+"""Test-only helpers: response and mail assertions, and the guard that keeps fast tests off the network.
 
 Launchers and signed results shared with bench/ and reliability/ live in `harness`.
 """
 
 from __future__ import annotations
 
+import functools
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
+
+import pytest
+
+REACHING_OUT = {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"}
+STARTING_PROCESSES = {"subprocess.Popen", "os.system", "os.posix_spawn", "os.fork", "os.forkpty", "os.exec", "os.spawn"}
+NETWORK_FAMILIES = {socket.AF_INET, socket.AF_INET6}
 
 
 def problem(response: Any, status: int) -> dict[str, Any]:
@@ -25,3 +37,60 @@ def text_of(message: EmailMessage) -> str:
     """The plain-text body of a received mail."""
     part = message.get_body(preferencelist=("plain",))
     return part.get_content() if part is not None else ""
+
+
+class ReachedOut(RuntimeError):
+    """A test that must stay in its process opened a network socket or started a process."""
+
+
+class _Guard:
+    """One audit hook for the session (hooks cannot be removed), armed only while a guarded test runs.
+
+    Python raises an audit event before every socket connect, bind or send
+    and every process start; the hook refuses them there, in whichever
+    thread, and notes each refusal so that code swallowing the error still
+    fails its test.
+    """
+
+    def __init__(self) -> None:
+        self.armed_for: str | None = None
+        self.refused: list[str] = []
+        self._lock = threading.Lock()
+        sys.addaudithook(self._audit)
+
+    def _audit(self, event: str, args: tuple[Any, ...]) -> None:
+        if self.armed_for is None:
+            return
+        if event in REACHING_OUT and isinstance(args[0], socket.socket) and args[0].family in NETWORK_FAMILIES:
+            what = f"{event} {args[1]!r}"
+        elif event in STARTING_PROCESSES:
+            what = f"{event} {args[0]!r}"
+        else:
+            return
+        with self._lock:
+            self.refused.append(what)
+        raise ReachedOut(f"{self.armed_for} may open no socket and start no process: {what}")
+
+
+@functools.cache
+def _guard() -> _Guard:
+    return _Guard()
+
+
+@contextmanager
+def no_sockets_or_processes(test: str) -> Iterator[None]:
+    """Run a test with every AF_INET/AF_INET6 connect, bind or send and every process start refused (ReachedOut).
+
+    A refusal the code under test caught still fails the test afterwards.
+    Blocks nest: the inner one leaves the outer one armed.
+    """
+    guard = _guard()
+    previous, guard.armed_for = guard.armed_for, test
+    if previous is None:
+        guard.refused.clear()
+    try:
+        yield
+    finally:
+        guard.armed_for = previous
+    if previous is None and guard.refused:
+        pytest.fail(f"{test} opened a socket or started a process: {'; '.join(guard.refused)}", pytrace=False)

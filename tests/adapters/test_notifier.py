@@ -18,6 +18,8 @@ from harness.launch import SmtpSink, free_port
 from tests.support import text_of
 from tests.webhook.conftest import DiscordSink
 
+pytestmark = pytest.mark.e2e
+
 CONTEXTS = {
     "granted": {"percentage": 90.0, "quiz_name": "Laser", **format_dates(dt.date(2027, 3, 5))},
     "failed": {"attempts_left": 2, "percentage": 40.0, "passmark": 80.0, "quiz_url": "https://quiz.example/?cm_user_id=t"},

@@ -20,6 +20,8 @@ from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import Channel, EventStatus, MessageStatus
 from harness.launch import ROOT
 
+pytestmark = pytest.mark.e2e
+
 TABLES = {"inbox_events", "outbox_messages", "training_ledger", "alembic_version"}
 
 

@@ -18,6 +18,8 @@ from bridge.simulator import FabmanSimulator
 from harness.launch import GunicornBridge
 from tests.support import problem
 
+pytestmark = pytest.mark.e2e
+
 # -- one error shape ----------------------------------------------------------------
 
 
@@ -186,7 +188,6 @@ def test_not_ready_when_the_store_is_gone(make_app: Callable[..., Flask], tmp_pa
 # -- served by gunicorn, as deployed ------------------------------------------------------------
 
 
-@pytest.mark.e2e
 def test_gunicorn_serves_the_profile_and_logs_one_line_per_request_with_its_id(
     env: dict[str, str], simulator: FabmanSimulator, tmp_path: Path
 ) -> None:

@@ -29,6 +29,8 @@ from harness.classmarker import result_payload, signed
 from harness.launch import GunicornBridge, SmtpSink, free_port
 from tests.support import text_of
 
+pytestmark = pytest.mark.e2e
+
 MAIL_PASSWORD = "mail-password-4b1f9e"
 COURSES_KEY = "courses-private-key-71d0c2"
 SECRET_KEY = "flask-secret-key-93aa51"
@@ -96,7 +98,6 @@ def leak_env(env: dict[str, str]) -> dict[str, str]:
     }
 
 
-@pytest.mark.e2e
 def test_a_full_scenario_leaks_no_secret_and_no_token(
     make_app: Callable[..., Flask],
     leak_env: dict[str, str],
@@ -208,7 +209,6 @@ def test_settings_never_show_their_secrets(leak_env: dict[str, str]) -> None:
 # -- the same through gunicorn, reading what the process prints ---------------------------------------
 
 
-@pytest.mark.e2e
 def test_gunicorn_output_leaks_no_secret_and_no_token(
     leak_env: dict[str, str], simulator: FabmanSimulator, tmp_path: Path
 ) -> None:
@@ -234,7 +234,6 @@ def test_gunicorn_output_leaks_no_secret_and_no_token(
     assert leaks(output, secrets_of(leak_env), tokens) == []
 
 
-@pytest.mark.e2e
 def test_gunicorn_refusing_to_start_prints_the_variable_not_the_value(leak_env: dict[str, str], tmp_path: Path) -> None:
     log_path = tmp_path / "gunicorn.log"
     bad_key = "not-a-fernet-key-" + leak_env["CLASSMARKER_WEBHOOK_SECRET"]

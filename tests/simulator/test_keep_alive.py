@@ -15,6 +15,8 @@ import pytest
 
 from bridge.simulator import FabmanSimulator, demo_state
 
+pytestmark = pytest.mark.e2e
+
 AUTH = {"Authorization": "Bearer sim-admin-key"}
 
 

@@ -12,6 +12,8 @@ import requests
 
 from bridge.simulator import FabmanSimulator, SimState, demo_state, generated_state
 
+pytestmark = pytest.mark.e2e
+
 TODAY = date(2025, 3, 15)
 TIMEOUT = 5
 
