@@ -22,12 +22,12 @@ from pathlib import Path
 from pyinstrument import Profiler
 
 from bench.load import Call, Lane, parse_server_timing
-from bench.processes import ROOT, SimulatorProcess
 from bench.run import Secrets, bridge_env
 from bench.scenarios import ENDPOINTS, Workload, online_courses
 from bridge import create_app
 from bridge.application import bridge_of
 from bridge.config import load_settings
+from harness.launch import ROOT, SimulatorProcess
 
 _SELF_TIME_LINE = re.compile(r"^\s*\d+\.\d+\s")
 
@@ -59,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     run_secrets = Secrets.generate()
     with tempfile.TemporaryDirectory(prefix="bridge-profile-") as workdir:
         with SimulatorProcess(args.members, args.latency_ms, args.output / "simulator-profile.log") as simulator:
-            simulator.start()
             env = bridge_env(simulator, f"sqlite:///{Path(workdir) / 'profile.sqlite3'}", run_secrets)
             app = create_app(load_settings(env))
             client = app.test_client()

@@ -40,11 +40,12 @@ import requests
 from cryptography.fernet import Fernet
 
 from bench.load import Phase, run_phase
-from bench.processes import ROOT, BridgeProcess, SimulatorProcess, cpu_seconds, machine_cpu, memory
+from bench.processes import cpu_seconds, machine_cpu, memory
 from bench.scenarios import ENDPOINTS, Endpoint, Workload, online_courses
 from bridge.adapters.fabman import FabmanClient
 from bridge.domain import courses
 from bridge.domain.calendar import today_in
+from harness.launch import ROOT, GunicornBridge, SimulatorProcess
 
 TIMEZONE = "Europe/Prague"
 OWN_TIME_ALLOWANCE_MS = 10.0
@@ -148,7 +149,7 @@ def _rounded(value: float | None, digits: int = 1) -> float | None:
 
 
 def measure_endpoint(
-    simulator: SimulatorProcess, bridge: BridgeProcess, workload: Workload, endpoint: Endpoint, args: argparse.Namespace
+    simulator: SimulatorProcess, bridge: GunicornBridge, workload: Workload, endpoint: Endpoint, args: argparse.Namespace
 ) -> dict[str, Any]:
     """One endpoint alone (latency without queueing), then at the fixed concurrency (throughput).
 
@@ -182,7 +183,7 @@ def measure_endpoint(
 
 
 def measure_scaling(
-    simulator: SimulatorProcess, bridge: BridgeProcess, workload: Workload, args: argparse.Namespace
+    simulator: SimulatorProcess, bridge: GunicornBridge, workload: Workload, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
     """Throughput of one endpoint as clients are added, with the CPU each process (and the machine) used."""
     factory = workload.factory(SCALING_ENDPOINT)
@@ -225,7 +226,7 @@ def expired_records(simulator: SimulatorProcess) -> tuple[int, int]:
 
 
 def _sweep_once(
-    simulator: SimulatorProcess, bridge: BridgeProcess, cron_token: str, *, dry_run: bool
+    simulator: SimulatorProcess, bridge: GunicornBridge, cron_token: str, *, dry_run: bool
 ) -> tuple[requests.Response, float, Counter[str], list[dict[str, Any]]]:
     simulator.clear_requests()
     started = time.perf_counter()
@@ -240,7 +241,7 @@ def _sweep_once(
     return response, wall, _fabman_counts(logged), logged
 
 
-def measure_sweep(simulator: SimulatorProcess, bridge: BridgeProcess, cron_token: str, latency_ms: float) -> dict[str, Any]:
+def measure_sweep(simulator: SimulatorProcess, bridge: GunicornBridge, cron_token: str, latency_ms: float) -> dict[str, Any]:
     """The expiry sweep over the whole account: a dry run, then the real one."""
     members = simulator.members
     pages, expired = expired_records(simulator)
@@ -286,7 +287,12 @@ def _json_or_text(response: requests.Response) -> Any:
         return response.text[:500]
 
 
-def worker_memory(bridge: BridgeProcess) -> dict[int, dict[str, float]]:
+def gunicorn(env: dict[str, str], args: argparse.Namespace, log_path: Path) -> GunicornBridge:
+    """The bridge under gunicorn as the run's options size it; a worker may work 300 s on one sweep."""
+    return GunicornBridge(env, workers=args.workers, threads=args.threads, timeout=300, log_path=log_path, ready_timeout=60)
+
+
+def worker_memory(bridge: GunicornBridge) -> dict[int, dict[str, float]]:
     """RSS and peak RSS (MiB) of each gunicorn worker now."""
     return {pid: vars(memory(pid)) for pid in bridge.worker_pids()}
 
@@ -501,12 +507,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "sweeps": [],
     }
     with tempfile.TemporaryDirectory(prefix="bridge-bench-") as workdir:
+        _progress(f"starting the simulator ({args.members} members) and gunicorn")
         with SimulatorProcess(args.members, args.latency_ms, logs / "simulator.log") as simulator:
-            _progress(f"starting the simulator ({args.members} members) and gunicorn")
-            simulator.start()
             env = bridge_env(simulator, _database_url(args, Path(workdir), "bench.sqlite3"), run_secrets)
-            with BridgeProcess(env, args.workers, args.threads, logs / "gunicorn.log") as bridge:
-                bridge.start()
+            with gunicorn(env, args, logs / "gunicorn.log") as bridge:
                 workload = Workload(
                     members=args.members,
                     online=online_courses(simulator.base_url, f"Bearer {simulator.api_key}"),
@@ -541,11 +545,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.sweep_members != args.members and not args.no_sweep:
             _progress(f"sweeping {args.sweep_members} members")
             with SimulatorProcess(args.sweep_members, args.latency_ms, logs / "simulator-sweep.log") as simulator:
-                simulator.start()
-                _progress("simulator and gunicorn restarted")
                 env = bridge_env(simulator, _database_url(args, Path(workdir), "sweep.sqlite3"), run_secrets)
-                with BridgeProcess(env, args.workers, args.threads, logs / "gunicorn-sweep.log") as bridge:
-                    bridge.start()
+                with gunicorn(env, args, logs / "gunicorn-sweep.log") as bridge:
+                    _progress("simulator and gunicorn restarted")
                     report["sweeps"].append(measure_sweep(simulator, bridge, run_secrets.cron_token, args.latency_ms))
     report["targets"] = judge(report)
     report["runtime_seconds"] = round(time.monotonic() - started, 1)

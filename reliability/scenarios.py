@@ -23,6 +23,8 @@ from bridge.domain import attempts, courses
 from bridge.domain.calendar import today_in
 from bridge.domain.models import Course
 from bridge.simulator import SimState, generated_state
+from harness import CRON_TOKEN
+from harness.wait import wait_until
 from reliability.checks import (
     Json,
     PlannedResult,
@@ -33,7 +35,7 @@ from reliability.checks import (
     expected_result_mails,
     expiry_plan,
 )
-from reliability.world import CRON_TOKEN, Delivery, World
+from reliability.world import Delivery, World
 
 RESULT_MAILS = ("granted", "failed", "out_of_attempts")
 DEFAULT_ATTEMPTS = 3
@@ -378,8 +380,8 @@ def worker_killed(ctx: RunContext) -> Tally:
 
         def killer() -> None:
             for share in (0.25, 0.6):
-                while world.requests < len(bodies) * share:
-                    time.sleep(0.05)
+                sent = len(bodies) * share
+                wait_until(lambda sent=sent: world.requests >= sent, timeout=600, what=f"{sent:.0f} deliveries sent")
                 victim = rng.choice(world.worker_pids())
                 os.kill(victim, signal.SIGKILL)
                 kills.append(victim)

@@ -24,7 +24,9 @@ from cryptography.fernet import Fernet
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.store import Store
 from bridge.simulator import FabmanSimulator, SimState
-from tests.support import CRON_TOKEN, WEBHOOK_SECRET, GunicornBridge, SmtpSink, result_payload, signed
+from harness import CRON_TOKEN, WEBHOOK_SECRET
+from harness.classmarker import result_payload, signed
+from harness.launch import GunicornBridge, SmtpSink
 
 WORKERS = 3
 THREADS = 4
@@ -132,13 +134,14 @@ class World:
             "COURSES_WEB_URL": "https://courses.fablab.example/member",
             "COURSES_WEB_PRIVATE_KEY": "reliability-courses-key",
             "RETRY_BASE_SECONDS": "0",
-            "GUNICORN_LOG": str(self.log_path),
             # A gthread worker otherwise accepts connections beyond its threads and
             # makes them wait behind busy ones (while Fabman hangs, for seconds).
             "GUNICORN_CMD_ARGS": f"--worker-connections {THREADS}",
             **self.extra_env,
         }
-        self.gunicorn = GunicornBridge(env, workers=WORKERS, threads=THREADS, timeout=self.timeout).start(wait=60)
+        self.gunicorn = GunicornBridge(
+            env, workers=WORKERS, threads=THREADS, timeout=self.timeout, log_path=self.log_path, ready_timeout=60
+        ).start()
         return self
 
     def __exit__(self, *exc: object) -> None:

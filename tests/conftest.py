@@ -2,6 +2,10 @@
 
 The store is SQLite in a temporary folder unless TEST_DATABASE_URL points at
 PostgreSQL; then every test starts from an empty schema there.
+
+A test that starts a server or a process, or opens a socket (the simulator,
+the SMTP sink and PostgreSQL are all behind one), is marked `e2e`; any other
+test that tries is stopped, so `-m "not e2e"` stays fast.
 """
 
 from __future__ import annotations
@@ -26,9 +30,26 @@ from bridge.config import load_settings
 from bridge.domain.calendar import today_in
 from bridge.simulator import FabmanSimulator
 from bridge.simulator.seed import demo_state
-from tests.support import CRON_TOKEN, WEBHOOK_SECRET, SmtpSink
+from harness import CRON_TOKEN, WEBHOOK_SECRET
+from harness.launch import SmtpSink
+from tests.support import no_sockets_or_processes
 
 FERNET_KEY = Fernet.generate_key().decode("ascii")
+
+
+def is_e2e(request: pytest.FixtureRequest) -> bool:
+    """Whether the requesting test is marked e2e (it may start servers and processes)."""
+    return request.node.get_closest_marker("e2e") is not None
+
+
+@pytest.fixture(autouse=True)
+def _only_e2e_reaches_out(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test not marked e2e opens no socket and starts no process (tests/unit/conftest.py: not even if marked)."""
+    if is_e2e(request):
+        yield
+        return
+    with no_sockets_or_processes(request.node.nodeid):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +67,10 @@ def smtp(smtp_server: SmtpSink) -> SmtpSink:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty store for one test."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store for one test; PostgreSQL is a socket away, so only e2e tests get one."""
+    if not is_e2e(request):
+        pytest.fail("the store may be PostgreSQL, behind a socket: mark the test e2e or use SQLite in tmp_path", pytrace=False)
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
         yield f"sqlite:///{tmp_path / 'bridge.sqlite3'}"

@@ -1,83 +1,24 @@
-"""Test doubles at the boundary: a real SMTP sink, a gunicorn-served bridge, signed results."""
+"""Test-only helpers: response and mail assertions, and the guard that keeps fast tests off the network.
+
+Launchers and signed results shared with bench/ and reliability/ live in `harness`.
+"""
 
 from __future__ import annotations
 
-import email
-import email.policy
-import json
-import os
-import signal
+import functools
 import socket
-import subprocess
 import sys
 import threading
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
-import requests
-from aiosmtpd.controller import Controller
+import pytest
 
-from bridge.domain.results import sign
-
-ROOT = Path(__file__).resolve().parent.parent
-WEBHOOK_SECRET = "test-webhook-secret"
-CRON_TOKEN = "test-cron-token"
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class SmtpSink:
-    """A real SMTP server on loopback that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self._lock = threading.Lock()
-        self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self.refuse = False
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
-        if self.refuse:
-            return "451 Temporarily unavailable"
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self._lock:
-            self.messages.append(message)  # type: ignore[arg-type]
-        return "250 OK"
-
-    def start(self) -> SmtpSink:
-        self.controller.start()
-        return self
-
-    def stop(self) -> None:
-        self.controller.stop()
-
-    def clear(self) -> None:
-        with self._lock:
-            self.messages.clear()
-        self.refuse = False
-
-    def to(self, address: str) -> list[EmailMessage]:
-        """Messages addressed to one recipient."""
-        with self._lock:
-            return [m for m in self.messages if address in str(m["To"])]
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
-        """Wait until at least `count` messages arrived; return them all."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.messages) >= count:
-                    return list(self.messages)
-            time.sleep(0.05)
-        with self._lock:
-            return list(self.messages)
+REACHING_OUT = {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"}
+STARTING_PROCESSES = {"subprocess.Popen", "os.system", "os.posix_spawn", "os.fork", "os.forkpty", "os.exec", "os.spawn"}
+NETWORK_FAMILIES = {socket.AF_INET, socket.AF_INET6}
 
 
 def problem(response: Any, status: int) -> dict[str, Any]:
@@ -98,113 +39,58 @@ def text_of(message: EmailMessage) -> str:
     return part.get_content() if part is not None else ""
 
 
-def result_payload(
-    token: str | None,
-    *,
-    result_id: int | str = 88123401,
-    passed: bool = True,
-    percentage: Any = 90,
-    requires_grading: str = "No",
-    test_name: str = "Laser cutter - safety",
-) -> dict[str, Any]:
-    """A ClassMarker link result shaped as ClassMarker sends it."""
-    result: dict[str, Any] = {
-        "link_result_id": result_id,
-        "first": "Petra",
-        "last": "Dvorakova",
-        "email": "petra@example.org",
-        "percentage": percentage,
-        "points_scored": 9 if passed else 4,
-        "points_available": 10,
-        "requires_grading": requires_grading,
-        "time_started": 1763712000,
-        "time_finished": 1763712420,
-        "duration": "00:07:00",
-        "percentage_passmark": "80",
-        "passed": passed,
-        "feedback": "",
-        "ip_address": "203.0.113.7",
-    }
-    if token is not None:
-        result["cm_user_id"] = token
-    return {
-        "payload_type": "single_user_test_results_link",
-        "payload_status": "live",
-        "test": {"test_id": 2044187, "test_name": test_name},
-        "link": {"link_id": 1288001, "link_name": "Laser cutter (members)", "link_url_id": "q7b2d9e1f0a3c4"},
-        "result": result,
-    }
+class ReachedOut(RuntimeError):
+    """A test that must stay in its process opened a network socket or started a process."""
 
 
-def signed(payload: dict[str, Any] | bytes, secret: str = WEBHOOK_SECRET) -> tuple[bytes, dict[str, str]]:
-    """Body bytes and the headers ClassMarker would send with them."""
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
-    return body, {"X-Classmarker-Hmac-Sha256": sign(secret, body), "Content-Type": "application/json"}
+class _Guard:
+    """One audit hook for the session (hooks cannot be removed), armed only while a guarded test runs.
+
+    Python raises an audit event before every socket connect, bind or send
+    and every process start; the hook refuses them there, in whichever
+    thread, and notes each refusal so that code swallowing the error still
+    fails its test.
+    """
+
+    def __init__(self) -> None:
+        self.armed_for: str | None = None
+        self.refused: list[str] = []
+        self._lock = threading.Lock()
+        sys.addaudithook(self._audit)
+
+    def _audit(self, event: str, args: tuple[Any, ...]) -> None:
+        if self.armed_for is None:
+            return
+        if event in REACHING_OUT and isinstance(args[0], socket.socket) and args[0].family in NETWORK_FAMILIES:
+            what = f"{event} {args[1]!r}"
+        elif event in STARTING_PROCESSES:
+            what = f"{event} {args[0]!r}"
+        else:
+            return
+        with self._lock:
+            self.refused.append(what)
+        raise ReachedOut(f"{self.armed_for} may open no socket and start no process: {what}")
 
 
-class GunicornBridge:
-    """The bridge served by gunicorn, as deployed, in a subprocess."""
+@functools.cache
+def _guard() -> _Guard:
+    return _Guard()
 
-    def __init__(self, env: dict[str, str], *, workers: int = 3, threads: int = 4, timeout: int = 30) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env}
-        self.log_path = Path(env.get("GUNICORN_LOG", "/dev/null"))
-        self.args = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "main_run:app",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--timeout",
-            str(timeout),
-            "--graceful-timeout",
-            "5",
-        ]
-        self.process: subprocess.Popen[bytes] | None = None
-        self.output: Any = None
 
-    def start(self, wait: float = 30.0) -> GunicornBridge:
-        self.output = open(self.log_path, "ab") if str(self.log_path) != "/dev/null" else subprocess.DEVNULL
-        self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self.output, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.stop()  # closes the output file, or the leak surfaces as a ResourceWarning in a later test
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
-            try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:  # not listening yet, or a worker still booting
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("gunicorn did not become healthy")
+@contextmanager
+def no_sockets_or_processes(test: str) -> Iterator[None]:
+    """Run a test with every AF_INET/AF_INET6 connect, bind or send and every process start refused (ReachedOut).
 
-    def worker_pids(self) -> list[int]:
-        """The worker processes of the gunicorn master."""
-        assert self.process is not None
-        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.process.pid)], capture_output=True, text=True, check=False)
-        return [int(p) for p in out.stdout.split()]
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.output not in (None, subprocess.DEVNULL):
-            self.output.close()
-
-    def __enter__(self) -> GunicornBridge:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    A refusal the code under test caught still fails the test afterwards.
+    Blocks nest: the inner one leaves the outer one armed.
+    """
+    guard = _guard()
+    previous, guard.armed_for = guard.armed_for, test
+    if previous is None:
+        guard.refused.clear()
+    try:
+        yield
+    finally:
+        guard.armed_for = previous
+    if previous is None and guard.refused:
+        pytest.fail(f"{test} opened a socket or started a process: {'; '.join(guard.refused)}", pytrace=False)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
+
+pytestmark = pytest.mark.e2e
 
 
 def test_health_and_problem_shape(client: FlaskClient) -> None:

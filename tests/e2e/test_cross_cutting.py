@@ -15,7 +15,10 @@ from flask.testing import FlaskClient
 
 from bridge.application import bridge_of
 from bridge.simulator import FabmanSimulator
-from tests.support import GunicornBridge, problem
+from harness.launch import GunicornBridge
+from tests.support import problem
+
+pytestmark = pytest.mark.e2e
 
 # -- one error shape ----------------------------------------------------------------
 
@@ -185,13 +188,12 @@ def test_not_ready_when_the_store_is_gone(make_app: Callable[..., Flask], tmp_pa
 # -- served by gunicorn, as deployed ------------------------------------------------------------
 
 
-@pytest.mark.e2e
 def test_gunicorn_serves_the_profile_and_logs_one_line_per_request_with_its_id(
     env: dict[str, str], simulator: FabmanSimulator, tmp_path: Path
 ) -> None:
     log_path = tmp_path / "gunicorn.log"
     key = simulator.api_key
-    with GunicornBridge({**env, "TRACK_TIME": "true", "GUNICORN_LOG": str(log_path)}, workers=1, threads=2) as bridge:
+    with GunicornBridge({**env, "TRACK_TIME": "true"}, workers=1, threads=2, log_path=log_path) as bridge:
         available = requests.get(
             f"{bridge.url}/available_trainings/1", headers={"Authorization": key, "X-Request-Id": "trace-7f3a"}, timeout=10
         )

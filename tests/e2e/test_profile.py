@@ -28,6 +28,8 @@ from bridge.domain.calendar import today_in
 from bridge.simulator import FabmanSimulator, SimState
 from tests.support import problem
 
+pytestmark = pytest.mark.e2e
+
 ONLINE = {1, 2, 3, 4, 5, 6, 12}
 QUIZ_PREFIX = "https://www.classmarker.com/online-test/start/?quiz="
 
@@ -417,7 +419,6 @@ def test_an_admin_only_course_is_not_found_for_a_member(client: FlaskClient, api
 # -- Fabman failing -------------------------------------------------------------------
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
 def test_fabman_down_is_503_never_200(
     client: FlaskClient, api_headers: dict[str, str], simulator: FabmanSimulator, method: str, path: str, body: Any
@@ -430,7 +431,6 @@ def test_fabman_down_is_503_never_200(
     assert len(simulator.requests) == 3  # one try and two retries
 
 
-@pytest.mark.e2e
 def test_fabman_failing_with_500_is_502(client: FlaskClient, api_headers: dict[str, str], simulator: FabmanSimulator) -> None:
     simulator.faults.fail_next(3, 500, path_contains="/members/1")
 
@@ -458,7 +458,6 @@ def test_a_passing_hiccup_is_retried_and_answered(
     assert [r.status for r in simulator.requests] == [503, 200]
 
 
-@pytest.mark.e2e
 def test_fabman_too_slow_is_504(make_app: Callable[..., Flask], api_headers: dict[str, str], simulator: FabmanSimulator) -> None:
     client = make_app(FABMAN_TIMEOUT_SECONDS="0.2").test_client()
     simulator.faults.hang_seconds = 5
@@ -468,7 +467,6 @@ def test_fabman_too_slow_is_504(make_app: Callable[..., Flask], api_headers: dic
     assert "time" in answer["detail"]
 
 
-@pytest.mark.e2e
 def test_the_course_list_failing_is_an_error_not_an_empty_list(
     client: FlaskClient, api_headers: dict[str, str], simulator: FabmanSimulator
 ) -> None:

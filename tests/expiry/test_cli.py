@@ -8,8 +8,8 @@ import pytest
 from flask.testing import FlaskCliRunner
 
 from bridge.simulator import FabmanSimulator
+from harness.launch import SmtpSink
 from tests.expiry.conftest import MEMBERS, PAGE, all_records, expired_in, expiry_mails, prague_today
-from tests.support import SmtpSink
 
 pytestmark = pytest.mark.e2e
 

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
+from harness.launch import SmtpSink
 from tests.expiry.conftest import (
     CRON,
     LASER,
@@ -29,7 +30,7 @@ from tests.expiry.conftest import (
     prague_today,
     reminder_mails,
 )
-from tests.support import SmtpSink, text_of
+from tests.support import text_of
 
 pytestmark = pytest.mark.e2e
 

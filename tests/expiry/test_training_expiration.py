@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
+from harness.launch import SmtpSink
 from tests.expiry.conftest import (
     CRON,
     LASER,
@@ -25,7 +26,7 @@ from tests.expiry.conftest import (
     personal_link,
     prague_today,
 )
-from tests.support import SmtpSink, text_of
+from tests.support import text_of
 
 pytestmark = pytest.mark.e2e
 

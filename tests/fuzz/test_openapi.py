@@ -22,7 +22,7 @@ from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from bridge.simulator import FabmanSimulator
-from tests.support import CRON_TOKEN
+from harness import CRON_TOKEN
 
 pytestmark = pytest.mark.e2e
 

@@ -24,7 +24,7 @@ from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId
 from bridge.application import Bridge, bridge_of
 from bridge.domain.results import Delivery, InvalidResult, parse_delivery
 from bridge.simulator import FabmanSimulator
-from tests.support import result_payload, signed
+from harness.classmarker import result_payload, signed
 
 WRITES = {"PUT", "POST", "PATCH", "DELETE"}
 DELETE = object()

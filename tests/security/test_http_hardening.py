@@ -10,7 +10,8 @@ from flask.helpers import get_debug_flag
 from flask.testing import FlaskClient
 
 from bridge.application import bridge_of
-from tests.support import CRON_TOKEN, signed
+from harness import CRON_TOKEN
+from harness.classmarker import signed
 
 pytestmark = pytest.mark.e2e
 

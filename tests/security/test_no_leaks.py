@@ -24,7 +24,12 @@ from werkzeug.test import TestResponse
 from bridge.application import Bridge, bridge_of
 from bridge.config import ConfigError, load_settings
 from bridge.simulator import FabmanSimulator
-from tests.support import CRON_TOKEN, WEBHOOK_SECRET, GunicornBridge, SmtpSink, free_port, result_payload, signed, text_of
+from harness import CRON_TOKEN, WEBHOOK_SECRET
+from harness.classmarker import result_payload, signed
+from harness.launch import GunicornBridge, SmtpSink, free_port
+from tests.support import text_of
+
+pytestmark = pytest.mark.e2e
 
 MAIL_PASSWORD = "mail-password-4b1f9e"
 COURSES_KEY = "courses-private-key-71d0c2"
@@ -93,7 +98,6 @@ def leak_env(env: dict[str, str]) -> dict[str, str]:
     }
 
 
-@pytest.mark.e2e
 def test_a_full_scenario_leaks_no_secret_and_no_token(
     make_app: Callable[..., Flask],
     leak_env: dict[str, str],
@@ -205,12 +209,11 @@ def test_settings_never_show_their_secrets(leak_env: dict[str, str]) -> None:
 # -- the same through gunicorn, reading what the process prints ---------------------------------------
 
 
-@pytest.mark.e2e
 def test_gunicorn_output_leaks_no_secret_and_no_token(
     leak_env: dict[str, str], simulator: FabmanSimulator, tmp_path: Path
 ) -> None:
     log_path = tmp_path / "gunicorn.log"
-    with GunicornBridge({**leak_env, "GUNICORN_LOG": str(log_path)}, workers=2, threads=2) as served:
+    with GunicornBridge(leak_env, workers=2, threads=2, log_path=log_path) as served:
         key = {"Authorization": simulator.api_key}
         available = requests.get(f"{served.url}/available_trainings/1", headers=key, timeout=10).json()
         tokens = tokens_in(available)
@@ -231,11 +234,10 @@ def test_gunicorn_output_leaks_no_secret_and_no_token(
     assert leaks(output, secrets_of(leak_env), tokens) == []
 
 
-@pytest.mark.e2e
 def test_gunicorn_refusing_to_start_prints_the_variable_not_the_value(leak_env: dict[str, str], tmp_path: Path) -> None:
     log_path = tmp_path / "gunicorn.log"
     bad_key = "not-a-fernet-key-" + leak_env["CLASSMARKER_WEBHOOK_SECRET"]
-    refusing = GunicornBridge({**leak_env, "FERNET_KEY": bad_key, "GUNICORN_LOG": str(log_path)}, workers=1)
+    refusing = GunicornBridge({**leak_env, "FERNET_KEY": bad_key}, workers=1, log_path=log_path)
     with pytest.raises(RuntimeError, match="exited"):
         refusing.start()
     output = log_path.read_text(encoding="utf-8")

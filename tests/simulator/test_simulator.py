@@ -14,6 +14,8 @@ from bridge.simulator import FabmanSimulator, SimState, demo_state
 
 pytestmark = pytest.mark.e2e
 
+pytestmark = pytest.mark.e2e
+
 TODAY = date(2025, 3, 15)
 TIMEOUT = 5
 

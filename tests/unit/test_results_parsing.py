@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bridge.domain.results import InvalidResult, notes_name_result, parse_delivery, sign, signature_valid, training_notes
-from tests.support import result_payload
+from harness.classmarker import result_payload
 
 SECRET = "phrase"
 BODY = b'{"payload_status":"live","test":{"test_name":"Laser \\/ \\u00e1"}}'

@@ -24,7 +24,7 @@ from bridge.adapters.store.models import InboxEvent
 from bridge.application import Bridge
 from bridge.clock import SettableClock
 from bridge.simulator import FabmanSimulator
-from tests.support import signed
+from harness.classmarker import signed
 
 PRAGUE = ZoneInfo("Europe/Prague")
 STAFF = "staff@fablab.example"

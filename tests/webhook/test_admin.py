@@ -7,7 +7,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
-from tests.support import result_payload
+from harness.classmarker import result_payload
 from tests.webhook.conftest import deliver, failed_courses, token, writes
 
 pytestmark = pytest.mark.e2e

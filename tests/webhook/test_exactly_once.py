@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 from bridge.adapters.store import Store
 from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
-from tests.support import GunicornBridge, SmtpSink, result_payload, signed
+from harness.classmarker import result_payload, signed
+from harness.launch import GunicornBridge, SmtpSink
 from tests.webhook.conftest import WEBHOOK, course_records, deliver, failed_courses, table_counts, token, writes
 
 pytestmark = pytest.mark.e2e

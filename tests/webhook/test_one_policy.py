@@ -15,7 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
-from tests.support import result_payload
+from harness.classmarker import result_payload
 from tests.webhook.conftest import course_records, deliver, only_event, token
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,9 @@ from flask.testing import FlaskClient
 
 from bridge.application import Bridge, bridge_of
 from bridge.simulator import FabmanSimulator
-from tests.support import SmtpSink, free_port, result_payload, text_of
+from harness.classmarker import result_payload
+from harness.launch import SmtpSink, free_port
+from tests.support import text_of
 from tests.webhook.conftest import course_records, deliver, only_event, token
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,10 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
-from tests.support import WEBHOOK_SECRET, SmtpSink, result_payload, text_of
+from harness import WEBHOOK_SECRET
+from harness.classmarker import result_payload
+from harness.launch import SmtpSink
+from tests.support import text_of
 from tests.webhook.conftest import (
     STAFF,
     DiscordSink,

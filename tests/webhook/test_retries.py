@@ -11,7 +11,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from bridge.adapters.store.models import InboxEvent
 from bridge.application import Bridge, bridge_of
 from bridge.simulator import FabmanSimulator
-from tests.support import SmtpSink, result_payload, text_of
+from harness.classmarker import result_payload
+from harness.launch import SmtpSink
+from tests.support import text_of
 from tests.webhook.conftest import (
     STAFF,
     DiscordSink,

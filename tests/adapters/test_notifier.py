@@ -14,8 +14,11 @@ from bridge.adapters.mail import MEMBER_MAIL_KINDS, DiscordTransport, MailRender
 from bridge.adapters.store import Store
 from bridge.clock import SettableClock
 from bridge.domain.statuses import Channel
-from tests.support import SmtpSink, free_port, text_of
+from harness.launch import SmtpSink, free_port
+from tests.support import text_of
 from tests.webhook.conftest import DiscordSink
+
+pytestmark = pytest.mark.e2e
 
 CONTEXTS = {
     "granted": {"percentage": 90.0, "quiz_name": "Laser", **format_dates(dt.date(2027, 3, 5))},

@@ -18,7 +18,9 @@ from bridge.adapters.store import MIGRATIONS, InboxEvent, Store, normalise_url
 from bridge.clock import SettableClock
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import Channel, EventStatus, MessageStatus
-from tests.support import ROOT
+from harness.launch import ROOT
+
+pytestmark = pytest.mark.e2e
 
 TABLES = {"inbox_events", "outbox_messages", "training_ledger", "alembic_version"}
 
