@@ -15,3 +15,11 @@ threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 worker_connections = threads
 timeout = 60
 graceful_timeout = 20
+
+
+def worker_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    """On SIGTERM (or any worker exit): stop the jobs, finish or give back accepted results, send due mail."""
+    extensions = getattr(getattr(worker, "wsgi", None), "extensions", {})
+    bridge = extensions.get("fablab_bridge")
+    if bridge is not None:
+        bridge.shutdown()

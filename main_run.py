@@ -7,20 +7,27 @@ The WSGI application is built lazily on first access to `app`, so
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
 
-def _build() -> Any:
+def _build(*, serving: bool = False) -> Any:
     from bridge import create_app
+    from bridge.application import bridge_of
     from bridge.config import ConfigError
 
     try:
-        return create_app()
+        application = create_app()
     except ConfigError as error:
         sys.stderr.write(f"FabLab Bridge cannot start: {error}\n")
         # 3 is gunicorn's "worker failed to boot": the master stops instead of respawning workers forever.
         raise SystemExit(3) from None
+    # A gunicorn worker (its master sets SERVER_SOFTWARE) or the development server runs the in-process
+    # jobs; `flask --app main_run ...` commands build the same app without them.
+    if serving or os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/"):
+        bridge_of(application).start_background()
+    return application
 
 
 def __getattr__(name: str) -> Any:
@@ -52,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
 
         run_demo(host=args.host or "127.0.0.1", port=args.port or 5000)
         return
-    application = _build()
+    application = _build(serving=True)
     port = args.port or application.extensions["fablab_bridge"].settings.port
     application.run(host=args.host or "0.0.0.0", port=port)  # noqa: S104 - a server listens on all interfaces
 

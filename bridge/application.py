@@ -1,18 +1,18 @@
 """The application object: one per app, built once by the factory, the only place use cases are assembled.
 
-Views, `flask` commands and jobs all call the methods of :class:`Bridge`, so a
-job behaves the same whoever starts it. The Fabman policy a use case runs with
-follows from what it does, never from who called it:
-
-- answering ClassMarker (`receive_result`) must finish within the webhook's
-  budget: a short timeout, no retries, no waiting out a 429, and no new Fabman
-  write once `WEBHOOK_BUDGET_SECONDS` are spent (the event stays queued);
-- everything else finishes patiently: the configured timeout, retries of
-  reads and deletes, 429s waited out.
+Views, `flask` commands and in-process jobs all call the methods of
+:class:`Bridge`, so a job behaves the same whoever starts it. The Fabman
+policy a use case runs with follows from what it does, never from who called
+it: answering ClassMarker (`receive_result`) makes no Fabman call at all (it
+stores the result and answers; the apply pool does the Fabman work right
+after), and every use case that talks to Fabman finishes patiently (the
+configured timeout, retries of reads and deletes, 429s waited out).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
@@ -20,18 +20,26 @@ from flask import Flask, current_app
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient
 from bridge.adapters.mail import FlushReport, MailRenderer, Outbox
-from bridge.adapters.store import InboxEvent, Store
+from bridge.adapters.store import InboxEvent, JobRun, Store
+from bridge.background import Applier, Job, JobRunner
 from bridge.clock import Clock
 from bridge.config import Settings
+from bridge.domain.schedule import DailyAt, Every
 from bridge.domain.statuses import EventStatus
 from bridge.errors import NotFound
 from bridge.services import admin, expiry, profile, results
 from bridge.services.deps import Deps
 from bridge.services.results import Receipt
+from bridge.services.results.receiving import ACCEPTED
 
 EXTENSION_KEY = "fablab_bridge"
-WEBHOOK_FABMAN_TIMEOUT = 3.0
 MAX_EVENT_ID = 2**31 - 1
+SHUTDOWN_SECONDS = 15.0
+"""How long a stopping worker lets accepted results and a running job finish (gunicorn's graceful_timeout is 20)."""
+
+JOB_NAMES = ("retry", "expiry_sweep", "reconciliation", "digest")
+"""Every job slot staff see; reconciliation and the digest run once their use cases exist."""
+DEFAULT_SWEEP_AT = dt.time(3, 15)
 
 
 class Bridge:
@@ -55,13 +63,26 @@ class Bridge:
         self.outbox = outbox
         self.clock = clock
         self.patient = Deps(settings, fabman, codec, store, renderer, outbox, clock)
-        webhook_fabman = fabman.derive(
-            timeout=min(WEBHOOK_FABMAN_TIMEOUT, settings.fabman_timeout_seconds), retries=0, rate_limit_budget=0.0
-        )
-        self.answering = Deps(settings, webhook_fabman, codec, store, renderer, outbox, clock)
+        self.applier = Applier(settings.apply_workers, self._apply_accepted, store.release_event)
+        self.job_table = self._job_table()
+        scheduled = [job for name, job in self.job_table.items() if self._scheduled(name)]
+        self.jobs = JobRunner(store, scheduled, tz=settings.tz, clock=clock, tick_seconds=min(5.0, settings.retry_every_seconds))
+
+    def start_background(self) -> None:
+        """Start the in-process jobs (a serving worker calls this; `flask` commands and tests do not)."""
+        if self.settings.jobs:
+            self.jobs.start()
+
+    def shutdown(self, timeout: float = SHUTDOWN_SECONDS) -> None:
+        """Stop taking work; finish or give back what this process holds (SIGTERM, worker exit)."""
+        self.jobs.stop(timeout)
+        self.applier.shutdown(timeout)
+        self.send_mail(limit=20)
 
     def close(self) -> None:
         """Release connections (tests and shutdown)."""
+        self.applier.shutdown(0)
+        self.jobs.stop(0)
         self.fabman.close()
         self.store.dispose()
 
@@ -82,12 +103,70 @@ class Bridge:
     # -- ClassMarker results ----------------------------------------------
 
     def receive_result(self, body: bytes, payload: Any) -> Receipt:
-        """Store a verified delivery and apply it within the webhook's budget (mail is sent by the caller)."""
-        return results.receive(self.answering.with_budget(self.settings.webhook_budget_seconds), body, payload)
+        """Store a verified delivery and answer; applying starts at once on this process's pool.
+
+        Costs at most two short store transactions and no call to Fabman or
+        SMTP: a new result is stored already claimed when the pool has room
+        (`accepted`), else stored queued for the retry job (`queued`).
+        """
+        slot = self.applier.reserve()
+        receipt = results.receive(self.patient, body, payload, apply_now=slot)
+        if receipt.status == ACCEPTED and receipt.event_id is not None:
+            event = self.store.get_event(receipt.event_id)
+            if event is not None:
+                self.applier.submit(event)
+                return receipt
+        if slot:
+            self.applier.cancel()
+        return receipt
+
+    def _apply_accepted(self, event: InboxEvent) -> None:
+        results.apply_claimed(self.patient, event)
+        self.send_mail(limit=10)
 
     def retry_due(self) -> dict[str, Any]:
         """The retry job: apply due queued results, send unsent mail."""
         return results.retry_due(self.patient)
+
+    # -- jobs ----------------------------------------------------------------
+
+    def _job_table(self) -> dict[str, Job]:
+        """Every job this bridge can run, scheduled or not (contract section 10)."""
+        settings = self.settings
+        return {
+            "retry": Job(
+                "retry", Every(settings.retry_every_seconds), self.retry_due, lease_seconds=max(120.0, settings.lease_seconds)
+            ),
+            "expiry_sweep": Job(
+                "expiry_sweep", DailyAt(settings.sweep_at or DEFAULT_SWEEP_AT), self.expire_trainings, lease_seconds=300.0
+            ),
+        }
+
+    def _scheduled(self, name: str) -> bool:
+        """Whether the configuration runs this job in-process (`SWEEP_AT=off` turns the sweep off)."""
+        return name != "expiry_sweep" or self.settings.sweep_at is not None
+
+    def run_job(self, name: str, *, trigger: str, run: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Run a job now for the scheduler or the shell, recorded like an in-process run (`run` overrides its call)."""
+        job = self.job_table[name]
+        return self.jobs.record(job.name, trigger, run or job.run)
+
+    def job_status(self) -> list[dict[str, Any]]:
+        """Every job slot: whether it runs here, its schedule, and its last run."""
+        latest = self.store.job_runs_latest()
+        listed = []
+        for name in JOB_NAMES:
+            job = self.job_table.get(name)
+            run = latest.get(name)
+            listed.append(
+                {
+                    "name": name,
+                    "enabled": self.settings.jobs and job is not None and self._scheduled(name),
+                    "schedule": job.schedule.describe() if job else None,
+                    "last_run": None if run is None else describe_run(run),
+                }
+            )
+        return listed
 
     def replay(self, event_id: int) -> Receipt:
         """Staff put a dead, failed or rejected event back and process it now, then send its mail."""
@@ -133,3 +212,16 @@ def bridge_of(app: Flask | None = None) -> Bridge:
     """The running app's Bridge (the current app unless one is given)."""
     target = app if app is not None else current_app
     return target.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+
+
+def describe_run(run: JobRun) -> dict[str, Any]:
+    """One job run for staff and scripts."""
+    took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+    return {
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "seconds": round(took, 3) if took is not None else None,
+        "by": run.owner,
+        "summary": run.summary,
+        "error": run.error,
+    }

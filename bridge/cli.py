@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from flask.cli import with_appcontext
 
 from bridge.adapters.fabman import FabmanError
-from bridge.application import MAX_EVENT_ID, bridge_of
+from bridge.application import MAX_EVENT_ID, Bridge, bridge_of
 from bridge.errors import NotFound
 from bridge.services import expiry
 from bridge.services.admin import describe_event
@@ -44,7 +44,7 @@ def quiz_link(member_id: int, course_id: int) -> None:
 @with_appcontext
 def retry() -> None:
     """Apply queued ClassMarker results that are due and send unsent mail."""
-    _echo_json(bridge_of().retry_due())
+    _echo_json(bridge_of().run_job("retry", trigger="cli"))
 
 
 @click.command("show-event")
@@ -93,14 +93,28 @@ def expire_trainings(dry_run: bool) -> None:
     try:
         if sys.stderr.isatty():
             with click.progressbar(_unknown_length(), label="Members", show_pos=True, file=sys.stderr) as bar:
-                summary = bridge.expire_trainings(dry_run=dry_run, progress=lambda page, _: bar.update(page))
+                summary = _sweep(bridge, dry_run, lambda page, _: bar.update(page))
         else:
-            summary = bridge.expire_trainings(dry_run=dry_run, progress=_progress_line)
+            summary = _sweep(bridge, dry_run, _progress_line)
     except FabmanError as error:
         raise click.ClickException(f"the sweep stopped, rerun it later: {error}") from None
     _echo_json(summary)
     if summary["errors"]:
         raise SystemExit(1)
+
+
+def _sweep(bridge: Bridge, dry_run: bool, progress: expiry.Progress) -> dict[str, Any]:
+    """A real sweep is recorded as the expiry job's run; a dry run is not (it must not stand for today's sweep)."""
+    if dry_run:
+        return bridge.expire_trainings(dry_run=True, progress=progress)
+    return bridge.run_job("expiry_sweep", trigger="cli", run=lambda: bridge.expire_trainings(progress=progress))
+
+
+@click.command("jobs")
+@with_appcontext
+def jobs() -> None:
+    """Show each in-process job, its schedule and its last run."""
+    _echo_json(bridge_of().job_status())
 
 
 def _unknown_length() -> Iterator[None]:
@@ -116,4 +130,4 @@ def _progress_line(page: int, summary: expiry.SweepSummary) -> None:
     )
 
 
-commands = [gen_fernet_key, quiz_link, retry, show_event, replay_event, reset_attempts, expire_trainings]
+commands = [gen_fernet_key, quiz_link, retry, show_event, replay_event, reset_attempts, expire_trainings, jobs]

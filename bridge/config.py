@@ -7,6 +7,7 @@ and never the value, so a start-up failure cannot leak a secret.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -14,6 +15,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
+
+from bridge.domain.schedule import WEEKDAYS
 
 DEFAULT_FABMAN_API_URL = "https://fabman.io/api/v1"
 
@@ -58,12 +61,19 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # Operational knobs with sensible defaults (documented in .env.example).
     fabman_timeout_seconds: float = 5.0
-    webhook_budget_seconds: float = 8.0
     retry_max_age_hours: int = 48
     retry_base_seconds: int = 30
     lease_seconds: int = 120
     mail_suppress_send: bool = False
     mail_timeout_seconds: float = 10.0
+    # In-process jobs (contract section 10) and the webhook's apply pool.
+    jobs: bool = True
+    retry_every_seconds: int = 30
+    sweep_at: dt.time | None = dt.time(3, 15)
+    reconcile_minutes: int = 15
+    digest_weekday: int | None = 0
+    digest_at: dt.time = dt.time(7, 0)
+    apply_workers: int = 8
 
     @property
     def is_prod(self) -> bool:
@@ -116,6 +126,26 @@ def _parse_float(name: str, raw: str) -> float:
     if value <= 0:
         raise ConfigError(f"{name} must be positive")
     return value
+
+
+def _parse_time(name: str, raw: str, *, allow_off: bool = False) -> dt.time | None:
+    """A local time of day as HH:MM (24-hour); `off` turns the job off where allowed."""
+    if allow_off and raw.strip().lower() == "off":
+        return None
+    hours, _, minutes = raw.strip().partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and int(hours) < 24 and int(minutes) < 60):
+        raise ConfigError(f"{name} must be a time of day as HH:MM" + (" or off" if allow_off else ""))
+    return dt.time(int(hours), int(minutes))
+
+
+def _parse_weekday(name: str, raw: str) -> int | None:
+    """mon..sun (or off)."""
+    value = raw.strip().lower()
+    if value == "off":
+        return None
+    if value not in WEEKDAYS:
+        raise ConfigError(f"{name} must be one of {', '.join(WEEKDAYS)} or off")
+    return WEEKDAYS.index(value)
 
 
 def _fernet_keys(raw: str) -> tuple[str, ...]:
@@ -203,12 +233,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         port=_parse_int("PORT", get("PORT") or "5000", minimum=1),
         cors_origins=cors,
         fabman_timeout_seconds=_parse_float("FABMAN_TIMEOUT_SECONDS", get("FABMAN_TIMEOUT_SECONDS") or "5"),
-        webhook_budget_seconds=_parse_float("WEBHOOK_BUDGET_SECONDS", get("WEBHOOK_BUDGET_SECONDS") or "8"),
         retry_max_age_hours=_parse_int("RETRY_MAX_AGE_HOURS", get("RETRY_MAX_AGE_HOURS") or "48", minimum=1),
         retry_base_seconds=_parse_int("RETRY_BASE_SECONDS", get("RETRY_BASE_SECONDS") or "30"),
         lease_seconds=_parse_int("LEASE_SECONDS", get("LEASE_SECONDS") or "120", minimum=1),
         mail_timeout_seconds=_parse_float("MAIL_TIMEOUT", get("MAIL_TIMEOUT") or "10"),
         mail_suppress_send=parse_bool("MAIL_SUPPRESS_SEND", get("MAIL_SUPPRESS_SEND") or "false"),
+        jobs=parse_bool("JOBS", get("JOBS") or "on"),
+        retry_every_seconds=_parse_int("RETRY_EVERY_SECONDS", get("RETRY_EVERY_SECONDS") or "30", minimum=1),
+        sweep_at=_parse_time("SWEEP_AT", get("SWEEP_AT") or "03:15", allow_off=True),
+        reconcile_minutes=_parse_int("RECONCILE_MINUTES", get("RECONCILE_MINUTES") or "15", minimum=1),
+        digest_weekday=_parse_weekday("DIGEST_WEEKDAY", get("DIGEST_WEEKDAY") or "mon"),
+        digest_at=_parse_time("DIGEST_AT", get("DIGEST_AT") or "07:00") or dt.time(7, 0),
+        apply_workers=_parse_int("APPLY_WORKERS", get("APPLY_WORKERS") or "8", minimum=1),
     )
 
 

@@ -106,6 +106,8 @@ def env(simulator: FabmanSimulator, smtp: SmtpSink, database_url: str) -> dict[s
         "COURSES_WEB_URL": "https://courses.fablab.example/member",
         "COURSES_WEB_PRIVATE_KEY": "courses-key",
         "RETRY_BASE_SECONDS": "0",
+        # A bridge served by gunicorn runs its own jobs; tests that want them turn them on.
+        "JOBS": "off",
     }
 
 
@@ -113,7 +115,9 @@ class ServerLikeClient(FlaskClient):
     """The test client, closing each response after reading it as a WSGI server does.
 
     Work a view defers until its answer is out (`call_on_close`, e.g. sending
-    queued mail after the webhook answered) then runs before the test looks.
+    queued mail after the webhook answered) then runs before the test looks,
+    and so do the results the webhook handed to the app's apply pool: the
+    client waits (a condition, with a deadline) until the pool is idle.
     """
 
     def open(self, *args: Any, **kwargs: Any) -> TestResponse:
@@ -121,6 +125,9 @@ class ServerLikeClient(FlaskClient):
         if not kwargs.get("buffered"):
             response.make_sequence()
             response.close()
+        applier = bridge_of(self.application).applier
+        if not applier.wait_idle(timeout=60):
+            raise AssertionError(f"the apply pool still holds {applier.busy()} event(s) after 60 s")
         return response
 
 

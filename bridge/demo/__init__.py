@@ -52,6 +52,9 @@ def demo_environment(fabman_url: str, api_key: str, folder: Path) -> dict[str, s
         "COURSES_WEB_PRIVATE_KEY": "demo-courses-key",
         "TRACK_TIME": "true",
         "TIMEZONE": DEMO_TIMEZONE,
+        # The retry job runs in the demo's own process; the nightly sweep stays off so the sample data stays put.
+        "RETRY_EVERY_SECONDS": "10",
+        "SWEEP_AT": "off",
     }
 
 
@@ -115,8 +118,13 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
     try:
         settings = load_settings(demo_environment(simulator.base_url, simulator.api_key, folder))
         app = create_app(settings)
+        bridge = bridge_of(app)
         email_dispatched.connect(_show_mail, app)
         print_guide(app, f"http://127.0.0.1:{port}", folder)
-        app.run(host=host, port=port, use_reloader=False)
+        bridge.start_background()
+        try:
+            app.run(host=host, port=port, use_reloader=False)
+        finally:
+            bridge.shutdown()
     finally:
         simulator.stop()

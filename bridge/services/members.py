@@ -20,8 +20,6 @@ def update_metadata(
     fabman: FabmanClient,
     member: Member,
     change: MetadataChange,
-    *,
-    before_write: Callable[[], None] | None = None,
 ) -> Member:
     """PUT the change with the member's `lockVersion`; on 409 re-read, re-apply and retry.
 
@@ -32,8 +30,6 @@ def update_metadata(
         updated = change(member.metadata)
         if updated is None:
             return member
-        if before_write is not None:
-            before_write()
         try:
             return fabman.update_member(member.id, {"metadata": updated}, member.lock_version)
         except FabmanConflict:

@@ -120,3 +120,27 @@ def replay_event(event_id: int) -> Response:
     bridge = bridge_of()
     bridge.event(event_id)
     return jsonify(bridge.replay(event_id).as_json())
+
+
+@blueprint.get("/jobs")
+@require_api_key
+def list_jobs() -> Response:
+    """The bridge's own jobs: schedule and last run of each.
+    ---
+    tags: [admin]
+    description: >
+      Retry, expiry sweep, reconciliation and digest (contract section 10).
+      `enabled` is false when `JOBS=off`, when the job is switched off
+      (`SWEEP_AT=off`) or when this bridge cannot run it yet. `last_run` is
+      the newest run by any worker, instance, cron call or CLI command
+      (`by` says which), or null when it never ran.
+    security: [{FabmanApiKey: []}]
+    responses:
+      200:
+        description: One entry per job.
+        content:
+          application/json:
+            schema: {type: array, items: {$ref: '#/components/schemas/JobStatus'}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+    """
+    return jsonify(bridge_of().job_status())

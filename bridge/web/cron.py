@@ -27,7 +27,7 @@ def retry() -> Response:
       401: {$ref: '#/components/responses/Unauthorized'}
       503: {$ref: '#/components/responses/NotConfigured'}
     """
-    return jsonify(bridge_of().retry_due())
+    return jsonify(bridge_of().run_job("retry", trigger="cron"))
 
 
 @blueprint.post("/training_expiration")
@@ -101,4 +101,7 @@ def expire_trainings() -> Response:
       504: {$ref: '#/components/responses/Upstream'}
     """
     dry_run = flag("dry_run")
-    return jsonify(bridge_of().expire_trainings(dry_run=dry_run))
+    bridge = bridge_of()
+    if dry_run:
+        return jsonify(bridge.expire_trainings(dry_run=True))
+    return jsonify(bridge.run_job("expiry_sweep", trigger="cron"))

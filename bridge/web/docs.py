@@ -165,6 +165,7 @@ TEMPLATE: dict[str, Any] = {
                     "status": {
                         "type": "string",
                         "enum": [
+                            "accepted",
                             "ignored",
                             "applied",
                             "queued",
@@ -286,6 +287,46 @@ TEMPLATE: dict[str, Any] = {
                 "properties": {
                     "status": {"type": "string"},
                     "checks": {"type": "object", "additionalProperties": {"type": "boolean"}},
+                    "jobs": {
+                        "type": "object",
+                        "description": "Each job: whether it runs in-process here, and its last run (null: never run).",
+                        "additionalProperties": {
+                            "type": "object",
+                            "properties": {
+                                "enabled": {"type": "boolean"},
+                                "last_run": {
+                                    "type": "object",
+                                    "nullable": True,
+                                    "properties": {
+                                        "started_at": {"type": "string", "format": "date-time"},
+                                        "seconds": {"type": "number", "nullable": True},
+                                        "ok": {"type": "boolean"},
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+            "JobStatus": {
+                "type": "object",
+                "required": ["name", "enabled", "schedule", "last_run"],
+                "properties": {
+                    "name": {"type": "string", "enum": ["retry", "expiry_sweep", "reconciliation", "digest"]},
+                    "enabled": {"type": "boolean"},
+                    "schedule": {"type": "string", "nullable": True, "example": "every 30 s"},
+                    "last_run": {
+                        "type": "object",
+                        "nullable": True,
+                        "properties": {
+                            "started_at": {"type": "string", "format": "date-time"},
+                            "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+                            "seconds": {"type": "number", "nullable": True},
+                            "by": {"type": "string", "description": "cron, cli, or the worker that ran it"},
+                            "summary": {"type": "object", "nullable": True},
+                            "error": {"type": "string", "nullable": True},
+                        },
+                    },
                 },
             },
         },

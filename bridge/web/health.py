@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
 
 from bridge.application import bridge_of
@@ -61,4 +63,13 @@ def ready() -> Response:
     failing = [name for name, passed in checks.items() if not passed]
     if failing:
         return problem_response(503, "Not ready", f"failing checks: {', '.join(failing)}", "not-ready", checks=checks)
-    return jsonify({"status": "ready", "checks": checks})
+    jobs = {job["name"]: {"enabled": job["enabled"], "last_run": _when(job["last_run"])} for job in found.job_status()}
+    return jsonify({"status": "ready", "checks": checks, "jobs": jobs})
+
+
+def _when(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A job's last run as /ready shows it: when, how long, and whether it failed."""
+    if run is None:
+        return None
+    ok = run["error"] is None and run["finished_at"] is not None
+    return {"started_at": run["started_at"], "seconds": run["seconds"], "ok": ok}

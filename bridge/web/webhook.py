@@ -44,18 +44,19 @@ def add_classmarker_training() -> Response:
     tags: [webhook]
     description: |
       Verifies `X-Classmarker-Hmac-Sha256` (base64 HMAC-SHA256 of the raw body;
-      several comma-separated values allowed), stores the result durably, then
-      applies it: a pass adds the training in Fabman, a fail counts an attempt;
-      the member is mailed either way. When Fabman fails the result stays
-      queued and `/cron/retry` applies it later. The same `link_result_id` has
-      its effect once however often it is delivered.
+      several comma-separated values allowed), stores the result durably and
+      answers; the answer never waits for Fabman or SMTP. Applying starts at
+      once in the bridge: a pass adds the training in Fabman, a fail counts an
+      attempt; the member is mailed either way. When Fabman fails the result
+      stays queued and the retry job applies it later. The same
+      `link_result_id` has its effect once however often it is delivered.
 
-      `status` in the answer: `applied`, `queued` (Fabman failing or slow;
-      `/cron/retry` applies it), `duplicate` (this `link_result_id` was
-      received before), `ignored` (verify ping, group result or result
-      without `cm_user_id`, or waiting for grading), `rejected` (token,
-      member or course invalid; staff alerted), `error` (unexpected; member
-      and staff told, replayable).
+      `status` in the answer: `accepted` (stored; being applied now),
+      `queued` (stored; the retry job applies it within RETRY_EVERY_SECONDS),
+      `duplicate` (this `link_result_id` was received before), `ignored`
+      (verify ping, group result or result without `cm_user_id`, or waiting
+      for grading), `rejected` (the `cm_user_id` does not decrypt; staff
+      alerted). What applying did is in `GET /admin/events/{event_id}`.
     security: [{ClassMarkerSignature: []}]
     requestBody:
       required: true

@@ -69,8 +69,8 @@ def discord() -> Iterator[DiscordSink]:
 
 @pytest.fixture
 def app(make_app: Callable[..., Flask], discord: DiscordSink, clock: SettableClock) -> Flask:
-    """The bridge with staff alerts going to the support address and to the Discord sink."""
-    return make_app(clock=clock, DISCORD_WEBHOOK_URL=discord.url)
+    """The bridge with staff alerts going to the support address and to the Discord sink; Fabman's timeout is 1 s."""
+    return make_app(clock=clock, DISCORD_WEBHOOK_URL=discord.url, FABMAN_TIMEOUT_SECONDS="1")
 
 
 def deliver(client: FlaskClient, payload: dict[str, Any] | bytes, **headers: str) -> TestResponse:
@@ -92,6 +92,18 @@ def table_counts(store: Store) -> dict[str, int]:
 def writes(simulator: FabmanSimulator) -> list[tuple[str, str, int]]:
     """Every request that could change Fabman (POST/PUT/DELETE), as (method, path, status)."""
     return [(r.method, r.path, r.status) for r in simulator.requests if r.method != "GET"]
+
+
+def settled(bridge: Bridge, response: TestResponse) -> InboxEvent:
+    """What became of a delivered result, as the store tells it.
+
+    The webhook answers once the result is stored (`accepted`); applying runs
+    right after on the app's pool, which the test client waits for.
+    """
+    assert response.status_code == 200 and response.json["status"] == "accepted", response.json
+    event = bridge.store.get_event(response.json["event_id"])
+    assert event is not None
+    return event
 
 
 def only_event(store: Store) -> InboxEvent:

@@ -11,9 +11,10 @@ import json
 from collections.abc import Callable
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from bridge.application import Bridge
+from bridge.application import Bridge, bridge_of
 from bridge.simulator import FabmanSimulator
 from harness.classmarker import result_payload
 from tests.webhook.conftest import course_records, deliver, only_event, token
@@ -109,14 +110,17 @@ def test_a_replay_waits_out_429_and_retries_503_whoever_starts_it(
     assert len(course_records(simulator, PETRA, LASER)) == 1
 
 
-def test_the_webhook_itself_gives_up_at_once_and_leaves_the_result_queued(
-    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator
+def test_the_webhook_answers_without_fabman_and_its_result_is_applied_with_the_same_patience(
+    make_app: Callable[..., Flask], simulator: FabmanSimulator
 ) -> None:
+    app = make_app(TRACK_TIME="true")
+    bridge = bridge_of(app)
     flaky_fabman(simulator)
-    held = course_records(simulator, PETRA, LASER)
 
-    response = deliver(client, result_payload(token(bridge, PETRA, LASER)))
+    response = deliver(app.test_client(), result_payload(token(bridge, PETRA, LASER)))
 
-    assert response.json["status"] == "queued"
-    assert member_reads(simulator) == [429]
-    assert course_records(simulator, PETRA, LASER) == held
+    assert response.json["status"] == "accepted"
+    assert response.headers["Server-Timing"].startswith("total;") and "fabman" not in response.headers["Server-Timing"]
+    assert member_reads(simulator)[:3] == [429, 503, 200]
+    assert only_event(bridge.store).status == "applied"
+    assert len(course_records(simulator, PETRA, LASER)) == 1

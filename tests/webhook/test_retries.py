@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.adapters.store.models import InboxEvent
-from bridge.application import Bridge, bridge_of
+from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
 from harness.classmarker import result_payload
 from harness.launch import SmtpSink
@@ -20,6 +20,7 @@ from tests.webhook.conftest import (
     course_records,
     deliver,
     only_event,
+    settled,
     token,
     writes,
 )
@@ -30,15 +31,16 @@ PETRA, LASER = 1, 2
 
 
 def break_fabman(simulator: FabmanSimulator, how: str) -> None:
+    """Fabman fails for longer than the client keeps trying (two retries of a read, 6 s of 429 waits, 1 s timeouts)."""
     if how == "down":
         simulator.faults.down = True
     elif how == "503":
-        simulator.faults.fail_next(1, 503, method="GET")
+        simulator.faults.fail_next(3, 503, method="GET")
     elif how == "429":
         simulator.faults.fail_next(1, 429, method="GET")
-        simulator.faults.retry_after = 5
+        simulator.faults.retry_after = 10
     elif how == "hang":
-        simulator.faults.hang_seconds = 4.0  # the webhook gives up after 3 s
+        simulator.faults.hang_seconds = 1.5
 
 
 def assert_queued_untouched(bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink) -> None:
@@ -64,8 +66,7 @@ def test_failing_fabman_queues_the_result_and_the_retry_job_applies_it_once(
 
     response = deliver(client, result_payload(token(bridge, PETRA, LASER)))
 
-    assert response.status_code == 200
-    assert response.json["status"] == "queued"
+    assert settled(bridge, response).status == "queued"
     assert_queued_untouched(bridge, simulator, smtp)
 
     simulator.faults.reset()
@@ -204,27 +205,6 @@ def test_dead_event_is_replayable_from_the_cli(
     assert only_event(bridge.store).status == "applied"
     assert len(course_records(simulator, PETRA, LASER)) == 1
     assert len(smtp.to("petra.dvorakova@example.org")) == 1
-
-
-def test_slow_fabman_stops_writing_when_the_webhook_budget_is_spent(
-    make_app: Callable[..., Flask], simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str]
-) -> None:
-    """Every answer takes 0.6 s: the two reads alone outlast a 1 s budget, so nothing is written yet."""
-    app = make_app(WEBHOOK_BUDGET_SECONDS="1")
-    client = app.test_client()
-    found = bridge_of(app)
-    simulator.faults.latency_ms = 600
-
-    response = deliver(client, result_payload(found.codec.encode(PETRA, LASER)))
-
-    assert response.json["status"] == "queued"
-    assert "budget" in (only_event(found.store).last_error or "")
-    assert writes(simulator) == [] and smtp.messages == []
-
-    simulator.faults.reset()
-    assert client.post("/cron/retry", headers=cron_headers).json["applied"] == 1
-    assert len(course_records(simulator, PETRA, LASER)) == 1
-    assert len(smtp.messages) == 1
 
 
 def test_replay_while_fabman_is_still_down_gets_a_fresh_retry_window(

@@ -34,7 +34,7 @@ def test_valid_signature_is_accepted_and_applied(client: FlaskClient, bridge: Br
     response = deliver(client, result_payload(token(bridge, 1, 2)))
 
     assert response.status_code == 200
-    assert response.json["status"] == "applied"
+    assert response.json["status"] == "accepted"
     assert len(course_records(simulator, 1, 2)) == 1
 
 
@@ -47,7 +47,7 @@ def test_one_matching_value_in_a_comma_separated_header_is_enough(
     response = client.post(WEBHOOK, data=body, headers={"X-Classmarker-Hmac-Sha256": header})
 
     assert response.status_code == 200
-    assert response.json["status"] == "applied"
+    assert response.json["status"] == "accepted"
     assert len(course_records(simulator, 1, 2)) == 1
 
 
@@ -97,7 +97,7 @@ def test_php_escaped_body_signed_as_sent_is_accepted(client: FlaskClient, bridge
 
     response = deliver(client, raw)
 
-    assert response.json["status"] == "applied"
+    assert response.json["status"] == "accepted"
     assert "Laserová řezačka" in course_records(simulator, 1, 2)[0]["notes"]
 
 
@@ -207,5 +207,5 @@ def test_verification_off_accepts_unsigned_results(make_app: Callable[..., Flask
     body = json.dumps(result_payload(bridge_of(app).codec.encode(1, 2))).encode()
     response = app.test_client().post(WEBHOOK, data=body, headers={"Content-Type": "application/json"})
 
-    assert response.json["status"] == "applied"
+    assert response.json["status"] == "accepted"
     assert len(course_records(simulator, 1, 2)) == 1

@@ -29,7 +29,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridge.adapters.store.models import Base, InboxEvent, LedgerEntry, OutboxMessage
+from bridge.adapters.store.jobs import JobQueries
+from bridge.adapters.store.models import Base, InboxEvent, JobRun, LedgerEntry, OutboxMessage
 from bridge.clock import Clock, SystemClock
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import REPLAYABLE, EventStatus, MessageStatus
@@ -40,7 +41,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_240_611
 _ERROR_LENGTH = 500
 
-__all__ = ["InboxEvent", "LedgerEntry", "OutboxMessage", "Store", "normalise_url"]
+__all__ = ["InboxEvent", "JobRun", "LedgerEntry", "OutboxMessage", "Store", "normalise_url"]
 
 
 def normalise_url(url: str) -> str:
@@ -56,7 +57,7 @@ def _not_leased(column: Any, now: dt.datetime) -> Any:
     return column.is_(None) | (column < now)
 
 
-class Store:
+class Store(JobQueries):
     """The relational store behind the inbox, the outbox and the ledger."""
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
@@ -146,17 +147,35 @@ class Store:
         """
         dialect = sqlite if self.is_sqlite else postgresql
         table = model.__table__
-        statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)  # type: ignore[attr-defined]
+        key = next(iter(table.primary_key.columns))  # type: ignore[attr-defined]
+        statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)  # type: ignore[attr-defined]
         return session.execute(statement).first() is not None
 
     # -- inbox: receiving and claiming -------------------------------------
 
     def receive_event(
-        self, *, result_key: str, status: EventStatus, passed: bool | None, test_name: str | None, payload: str
+        self,
+        *,
+        result_key: str,
+        status: EventStatus,
+        passed: bool | None,
+        test_name: str | None,
+        payload: str,
+        member_id: int | None = None,
+        course_id: int | None = None,
+        claim_seconds: float | None = None,
     ) -> tuple[InboxEvent, bool]:
-        """Store a received result durably once; the row and whether this call stored it."""
+        """Store a received result durably once; the row and whether this call stored it.
+
+        With `claim_seconds` a new event is stored already claimed by the
+        caller (as :meth:`claim_event` would), in the same transaction, so the
+        worker that answers ClassMarker applies it without a second round trip.
+        """
         now = self.now()
+        claim = {} if claim_seconds is None else {"lease_until": now + dt.timedelta(seconds=claim_seconds), "attempts": 1}
         values = {
+            "member_id": member_id,
+            "course_id": course_id,
             "result_key": result_key,
             "status": status,
             "passed": passed,
@@ -165,6 +184,7 @@ class Store:
             "attempts": 0,
             "received_at": now,
             "updated_at": now,
+            **claim,
         }
         with self._write() as session:
             created = self._insert_ignore(session, InboxEvent, values)
@@ -183,6 +203,11 @@ class Store:
                 .values(lease_until=now + dt.timedelta(seconds=lease_seconds), attempts=InboxEvent.attempts + 1, updated_at=now)
             ).rowcount
             return session.get(InboxEvent, event_id) if claimed else None
+
+    def release_event(self, event_id: int) -> None:
+        """Give a claimed event back untouched (a worker shutting down before it started on it)."""
+        with self._write() as session:
+            session.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(lease_until=None, updated_at=self.now()))
 
     def note_identity(self, event_id: int, member_id: int, course_id: int) -> None:
         """Remember whose result an event is, once its cm_user_id is decoded."""

@@ -9,9 +9,9 @@ records what happened with its mail and alerts; :mod:`.retrying` runs the
 retry job and staff replays.
 """
 
-from bridge.services.results.processing import process
+from bridge.services.results.processing import apply_claimed, process
 from bridge.services.results.receipts import Receipt
 from bridge.services.results.receiving import receive
 from bridge.services.results.retrying import replay, retry_due
 
-__all__ = ["Receipt", "process", "receive", "replay", "retry_due"]
+__all__ = ["Receipt", "apply_claimed", "process", "receive", "replay", "retry_due"]

@@ -41,11 +41,9 @@ def _apply_pass(deps: Deps, result: QuizResult, member: Member, course: Course, 
     if mine is None and left <= 0:
         return Applied("blocked_pass", member, course, 0, allowed)
     if mine is None:
-        deps.within_budget()
         mine = _create_once(deps, member.id, course, result, deps.today())
     for older in records:
         if older.id != mine.id:
-            deps.within_budget()
             deps.fabman.delete_training(member.id, older.id)
     _update_metadata(deps, member, lambda metadata: attempts.cleared(metadata, course.id))
     return Applied("granted", member, course, allowed, allowed, record=mine, until=mine.until_date)
@@ -75,5 +73,5 @@ def _apply_fail(deps: Deps, result: QuizResult, member: Member, course: Course, 
 
 
 def _update_metadata(deps: Deps, member: Member, change: MetadataChange) -> Member:
-    """A metadata write that respects lockVersion and the webhook's budget."""
-    return update_metadata(deps.fabman, member, change, before_write=deps.within_budget)
+    """A metadata write that respects lockVersion."""
+    return update_metadata(deps.fabman, member, change)

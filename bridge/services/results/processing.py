@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId
 from bridge.adapters.fabman import FabmanUnavailable
+from bridge.adapters.store import InboxEvent
 from bridge.domain.results import QuizResult, parse_delivery
 from bridge.domain.statuses import EventStatus
 from bridge.services.deps import Deps
@@ -24,11 +25,17 @@ def process(deps: Deps, event_id: int, *, statuses: Sequence[EventStatus] = (Eve
     if event is None:
         current = deps.store.get_event(event_id)
         return Receipt("duplicate" if current else "unknown", event_id, detail="being processed or already done")
+    return apply_claimed(deps, event)
+
+
+def apply_claimed(deps: Deps, event: InboxEvent) -> Receipt:
+    """Apply an event this worker holds the lease of; record the outcome and queue mail."""
     result = parse_delivery(json.loads(event.payload)).result
     assert result is not None
     try:
         member_id, course_id = _identity(deps.codec, result)
-        deps.store.note_identity(event.id, member_id, course_id)
+        if (event.member_id, event.course_id) != (member_id, course_id):
+            deps.store.note_identity(event.id, member_id, course_id)
         applied = apply_result(deps, result, member_id, course_id)
     except Rejected as why:
         outcomes.reject(deps, event, str(why))

@@ -1,22 +1,38 @@
-"""Receiving a verified ClassMarker delivery: what it is, and storing it once."""
+"""Receiving a verified ClassMarker delivery: what it is, and storing it once, before the answer.
+
+The answer never waits for Fabman or SMTP (contract 4.4): the delivery is
+stored durably, and when this process has an apply slot free the new event is
+stored already claimed, so applying can start the moment the answer is out.
+What can be known without Fabman is answered at once: a verify ping or a group
+result is ignored, a repeated result is a duplicate, a `cm_user_id` that does
+not decrypt is rejected (staff alerted).
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from bridge.adapters.codec import redact
+from bridge.adapters.codec import InvalidCmUserId, redact
 from bridge.domain.results import parse_delivery
 from bridge.domain.statuses import EventStatus
 from bridge.services.deps import Deps
-from bridge.services.results.processing import process
+from bridge.services.results import outcomes
 from bridge.services.results.receipts import Receipt
 
 log = logging.getLogger(__name__)
 
+ACCEPTED = "accepted"
+"""The answer's status for a result stored and being applied by this process now."""
 
-def receive(deps: Deps, body: bytes, payload: Any) -> Receipt:
-    """Store a verified delivery and try to apply it now; the receipt is the webhook's answer."""
+
+def receive(deps: Deps, body: bytes, payload: Any, *, apply_now: bool) -> Receipt:
+    """Store a verified delivery; the receipt is the webhook's answer.
+
+    With `apply_now` a new, applicable event is stored claimed by the caller,
+    who must then apply it (status `accepted`); otherwise it stays `queued` for
+    the retry job.
+    """
     delivery = parse_delivery(payload)
     if delivery.kind == "verify":
         return Receipt("ignored", detail="ClassMarker verification ping acknowledged")
@@ -26,12 +42,21 @@ def receive(deps: Deps, body: bytes, payload: Any) -> Receipt:
     result = delivery.result
     assert result is not None
     grading = result.requires_grading
+    try:
+        identity = deps.codec.decode(result.cm_user_id)
+        refused = None
+    except InvalidCmUserId as error:
+        identity, refused = None, f"cm_user_id rejected: {error}"
+    claim = apply_now and identity is not None and not grading
     event, created = deps.store.receive_event(
         result_key=f"{result.result_id}:ungraded" if grading else result.result_id,
         status=EventStatus.AWAITING_GRADING if grading else EventStatus.QUEUED,
         passed=result.passed,
         test_name=result.test_name,
         payload=body.decode("utf-8", "replace"),
+        member_id=identity.member_id if identity else None,
+        course_id=identity.course_id if identity else None,
+        claim_seconds=deps.settings.lease_seconds if claim else None,
     )
     if not created:
         log.info("result %s delivered again; event %s is %s", result.result_id, event.id, event.status)
@@ -39,8 +64,9 @@ def receive(deps: Deps, body: bytes, payload: Any) -> Receipt:
     if grading:
         return Receipt("ignored", event.id, detail="stored; waiting for the graded result")
     log.info("result %s stored as event %s (cm_user_id %s)", result.result_id, event.id, redact(result.cm_user_id))
-    receipt = process(deps, event.id)
-    if receipt.status == "duplicate":
-        # The retry job claimed the new event first; it is stored and being applied.
-        return Receipt(EventStatus.QUEUED, event.id, detail="stored; being applied by another worker")
-    return receipt
+    if refused is not None:
+        outcomes.reject(deps, event, refused)
+        return Receipt(EventStatus.REJECTED, event.id, detail=refused)
+    if claim:
+        return Receipt(ACCEPTED, event.id, detail="stored; being applied now")
+    return Receipt(EventStatus.QUEUED, event.id, detail="stored; the retry job applies it shortly")

@@ -1,0 +1,12 @@
+"""Work the bridge does in its own worker processes, beside serving requests.
+
+:class:`Applier` applies the results the webhook accepted, in a small bounded
+pool per process; :class:`JobRunner` runs the scheduled jobs (retry, expiry
+sweep, reconciliation, digest), coordinated through the store so no two
+workers or instances run one job at once.
+"""
+
+from bridge.background.applier import Applier
+from bridge.background.jobs import Job, JobRunner
+
+__all__ = ["Applier", "Job", "JobRunner"]

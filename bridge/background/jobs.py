@@ -1,0 +1,154 @@
+"""Scheduled jobs run by the bridge itself, once at a time across every worker and instance.
+
+Each worker process runs a :class:`JobRunner` thread. On every tick it looks
+at each job's last run in the store; a due job is taken by winning its lease
+row (see :mod:`bridge.adapters.store.jobs`), checked again (another instance
+may just have run it), run, and recorded with its summary or error. A long run
+renews its lease; a worker that dies lets the lease end, and the job is free.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bridge.adapters.store import Store
+from bridge.clock import Clock
+from bridge.domain.schedule import Schedule
+
+log = logging.getLogger(__name__)
+
+RUN_HISTORY_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Job:
+    """A named use case, its schedule and how long one run may hold the job before its lease must be renewed."""
+
+    name: str
+    schedule: Schedule
+    run: Callable[[], dict[str, Any]]
+    lease_seconds: float = 120.0
+
+
+def process_owner() -> str:
+    """Who holds a lease: host, process and a random part (pids repeat across containers)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class JobRunner:
+    """Runs due jobs from a daemon thread; `run_due()` does one pass (tests call it directly)."""
+
+    def __init__(self, store: Store, jobs: list[Job], *, tz: ZoneInfo, clock: Clock, tick_seconds: float = 5.0) -> None:
+        self.store = store
+        self.jobs = {job.name: job for job in jobs}
+        self.tz = tz
+        self.clock = clock
+        self.tick_seconds = tick_seconds
+        self.owner = process_owner()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pruned_on: dt.date | None = None
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="bridge-jobs", daemon=True)
+        self._thread.start()
+        log.info("in-process jobs started: %s", ", ".join(f"{j.name} ({j.schedule.describe()})" for j in self.jobs.values()))
+
+    def stop(self, timeout: float) -> None:
+        """Stop taking jobs; wait up to `timeout` s for a running one to end (its lease is released)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("a job is still running at shutdown; its lease ends by itself")
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_due()
+            except Exception:  # noqa: BLE001 - the store may be briefly unreachable; the next tick tries again
+                log.exception("job pass failed")
+            self._stop.wait(self.tick_seconds)
+
+    def run_due(self) -> list[str]:
+        """Run every job that is due and free; the names of those run."""
+        ran = []
+        for job in self.jobs.values():
+            if self._stop.is_set():
+                break
+            if self._due(job) and self.store.take_job(job.name, self.owner, job.lease_seconds):
+                try:
+                    if self._due(job):  # checked again under the lease: another instance may just have run it
+                        self._run_holding_lease(job)
+                        ran.append(job.name)
+                finally:
+                    self.store.release_job(job.name, self.owner)
+        return ran
+
+    def _due(self, job: Job) -> bool:
+        last = self.store.last_job_run(job.name)
+        return job.schedule.due(last.started_at if last else None, self.clock.now(), self.tz)
+
+    def _run_holding_lease(self, job: Job) -> None:
+        heartbeat = _Heartbeat(self.store, job, self.owner)
+        try:
+            self.record(job.name, self.owner, job.run)
+        except Exception:  # noqa: BLE001 - recorded and logged; the job runs again when next due
+            return
+        finally:
+            heartbeat.stop()
+
+    def record(self, name: str, owner: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run a job's use case and record the run; its summary (an error is recorded, logged and re-raised)."""
+        run_id = self.store.start_job_run(name, owner)
+        try:
+            summary = run()
+        except Exception as error:
+            self.store.finish_job_run(run_id, error=f"{type(error).__name__}: {error}")
+            log.exception("job %s failed", name)
+            raise
+        self.store.finish_job_run(run_id, summary=summary)
+        self._prune_daily()
+        log.info("job %s done (%s): %s", name, owner, _short(summary))
+        return summary
+
+    def _prune_daily(self) -> None:
+        today = self.clock.now().date()
+        if self._pruned_on != today:
+            self._pruned_on = today
+            self.store.prune_job_runs(dt.timedelta(days=RUN_HISTORY_DAYS))
+
+
+def _short(summary: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in summary.items() if isinstance(value, int | float | str) and value)[:300]
+
+
+class _Heartbeat:
+    """Renews a running job's lease at a third of its length, until stopped."""
+
+    def __init__(self, store: Store, job: Job, owner: str) -> None:
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(store, job, owner), name=f"lease-{job.name}", daemon=True)
+        self._thread.start()
+
+    def _beat(self, store: Store, job: Job, owner: str) -> None:
+        while not self._done.wait(job.lease_seconds / 3):
+            try:
+                store.renew_job(job.name, owner, job.lease_seconds)
+            except Exception:  # noqa: BLE001 - the next beat tries again
+                log.warning("could not renew the lease of job %s", job.name)
+
+    def stop(self) -> None:
+        self._done.set()
