@@ -27,6 +27,8 @@ from bridge.domain.schedule import Schedule
 log = logging.getLogger(__name__)
 
 RUN_HISTORY_DAYS = 30
+PAUSE_AFTER_FAILURE = 600.0
+"""Seconds before a job whose run failed (or was cut off) is tried again, unless it runs more often anyway."""
 
 
 @dataclass(frozen=True)
@@ -98,15 +100,27 @@ class JobRunner:
         return ran
 
     def _due(self, job: Job) -> bool:
+        """Due by its schedule, counted from the last run that succeeded; after a failed or
+        interrupted run, tried again after a pause (so a sweep that met a Fabman outage at 03:15
+        runs again that morning, not the next day)."""
+        now = self.clock.now()
         last = self.store.last_job_run(job.name)
-        return job.schedule.due(last.started_at if last else None, self.clock.now(), self.tz)
+        if last is not None and (last.error is not None or last.finished_at is None):
+            if (now - last.started_at).total_seconds() < _pause_after_failure(job):
+                return False
+        succeeded = (
+            last
+            if last is not None and last.finished_at and last.error is None
+            else self.store.last_job_run(job.name, succeeded=True)
+        )
+        return job.schedule.due(succeeded.started_at if succeeded else None, now, self.tz)
 
     def _run_holding_lease(self, job: Job) -> None:
         heartbeat = _Heartbeat(self.store, job, self.owner)
         try:
             self.record(job.name, self.owner, job.run)
-        except Exception:  # noqa: BLE001 - recorded and logged; the job runs again when next due
-            return
+        except Exception:  # noqa: BLE001 - recorded and logged; tried again after PAUSE_AFTER_FAILURE
+            log.warning("job %s will be tried again in %.0f s", job.name, _pause_after_failure(job))
         finally:
             heartbeat.stop()
 
@@ -129,6 +143,12 @@ class JobRunner:
         if self._pruned_on != today:
             self._pruned_on = today
             self.store.prune_job_runs(dt.timedelta(days=RUN_HISTORY_DAYS))
+
+
+def _pause_after_failure(job: Job) -> float:
+    """How long after a failed run a job is tried again: its own interval when shorter than the pause."""
+    interval = getattr(job.schedule, "seconds", None)
+    return min(PAUSE_AFTER_FAILURE, interval) if interval is not None else PAUSE_AFTER_FAILURE
 
 
 def _short(summary: dict[str, Any]) -> str:

@@ -72,12 +72,13 @@ class JobQueries:
                 .values(finished_at=self.now(), summary=summary, error=error[:500] if error else None)
             )
 
-    def last_job_run(self: Store, name: str) -> JobRun | None:
-        """The newest run of one job."""
+    def last_job_run(self: Store, name: str, *, succeeded: bool = False) -> JobRun | None:
+        """The newest run of one job (with `succeeded`, the newest that finished without an error)."""
         with self._read() as session:
-            return session.scalars(
-                select(JobRun).where(JobRun.name == name).order_by(JobRun.started_at.desc(), JobRun.id.desc())
-            ).first()
+            query = select(JobRun).where(JobRun.name == name)
+            if succeeded:
+                query = query.where(JobRun.finished_at.is_not(None), JobRun.error.is_(None))
+            return session.scalars(query.order_by(JobRun.started_at.desc(), JobRun.id.desc())).first()
 
     def job_runs_latest(self: Store) -> dict[str, JobRun]:
         """The newest run of every job that ever ran."""

@@ -1,0 +1,187 @@
+"""The bridge's own jobs and its apply pool, on a real SQLite store with a settable clock.
+
+Jobs: a due job runs once however many runners race for it, every run is
+recorded with its summary or error, and a dead owner's lease ends. The pool:
+bounded, and on shutdown it gives back what it has not started.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bridge.adapters.store import InboxEvent, Store
+from bridge.background import Applier, Job, JobRunner
+from bridge.clock import SettableClock
+from bridge.domain.schedule import DailyAt, Every
+from bridge.domain.statuses import EventStatus
+
+PRAGUE = ZoneInfo("Europe/Prague")
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock(dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC))
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: SettableClock) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'bridge.sqlite3'}", clock=clock)
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+class Counting:
+    """A job body that counts its runs and can be made to fail or to wait for a signal."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.fail: Exception | None = None
+        self.release = threading.Event()
+        self.release.set()
+        self.started = threading.Event()
+
+    def __call__(self) -> dict[str, Any]:
+        self.runs += 1
+        self.started.set()
+        assert self.release.wait(10), "the test never let the job finish"
+        if self.fail is not None:
+            raise self.fail
+        return {"processed": self.runs}
+
+
+def runner(store: Store, clock: SettableClock, *jobs: Job) -> JobRunner:
+    return JobRunner(store, list(jobs), tz=PRAGUE, clock=clock)
+
+
+def test_a_due_job_runs_and_its_run_is_recorded(store: Store, clock: SettableClock) -> None:
+    body = Counting()
+    jobs = runner(store, clock, Job("retry", Every(30), body))
+
+    assert jobs.run_due() == ["retry"]
+    assert jobs.run_due() == []  # not due again yet
+    clock.advance(seconds=30)
+    assert jobs.run_due() == ["retry"]
+
+    assert body.runs == 2
+    latest = store.job_runs_latest()["retry"]
+    assert (latest.summary, latest.error, latest.owner) == ({"processed": 2}, None, jobs.owner)
+    assert latest.started_at == latest.finished_at == clock.now()
+    assert len(store.job_runs(name="retry")) == 2
+
+
+def test_a_failing_run_is_recorded_with_its_error_and_tried_again_after_a_pause(store: Store, clock: SettableClock) -> None:
+    body = Counting()
+    body.fail = RuntimeError("Fabman answered 500")
+    jobs = runner(store, clock, Job("expiry_sweep", DailyAt(dt.time(3, 15)), body))
+
+    jobs.run_due()
+    failed = store.last_job_run("expiry_sweep")
+    assert failed is not None and failed.error == "RuntimeError: Fabman answered 500" and failed.summary is None
+    clock.advance(seconds=599)
+    assert jobs.run_due() == []  # not hammering Fabman
+    body.fail = None
+    clock.advance(seconds=1)
+    assert jobs.run_due() == ["expiry_sweep"]  # the same morning, not tomorrow
+    assert jobs.run_due() == []
+    assert body.runs == 2
+
+
+def test_a_run_cut_off_by_a_dead_worker_is_run_again_after_the_pause(store: Store, clock: SettableClock) -> None:
+    store.start_job_run("expiry_sweep", "host:1:dead")  # started, never finished
+    body = Counting()
+    jobs = runner(store, clock, Job("expiry_sweep", DailyAt(dt.time(3, 15)), body))
+
+    assert jobs.run_due() == []
+    clock.advance(minutes=10)
+    assert jobs.run_due() == ["expiry_sweep"]
+
+
+def test_two_runners_racing_for_a_due_job_run_it_once(store: Store, clock: SettableClock) -> None:
+    body = Counting()
+    body.release.clear()
+    first = runner(store, clock, Job("retry", Every(30), body))
+    second = runner(store, clock, Job("retry", Every(30), body))
+    results: list[list[str]] = []
+    worker = threading.Thread(target=lambda: results.append(first.run_due()))
+    worker.start()
+    assert body.started.wait(10)
+
+    assert second.run_due() == []  # the first holds the lease while it runs
+
+    body.release.set()
+    worker.join(10)
+    assert results == [["retry"]]
+    assert second.run_due() == []  # and then it is no longer due
+    assert body.runs == 1
+
+
+def test_a_lease_left_by_a_dead_owner_ends_and_the_job_is_free_again(store: Store, clock: SettableClock) -> None:
+    assert store.take_job("retry", "host:1:dead", 120)
+    body = Counting()
+    jobs = runner(store, clock, Job("retry", Every(30), body))
+
+    assert jobs.run_due() == []
+    clock.advance(seconds=121)
+    assert jobs.run_due() == ["retry"]
+
+
+def test_runs_older_than_thirty_days_are_forgotten(store: Store, clock: SettableClock) -> None:
+    jobs = runner(store, clock, Job("retry", Every(30), Counting()))
+    jobs.run_due()
+    clock.advance(days=31)
+
+    jobs.run_due()
+
+    assert [run.started_at for run in store.job_runs(name="retry")] == [clock.now()]
+
+
+def receive(store: Store, key: str, *, claim: bool) -> InboxEvent:
+    event, _ = store.receive_event(
+        result_key=key,
+        status=EventStatus.QUEUED,
+        passed=True,
+        test_name="Laser",
+        payload="{}",
+        claim_seconds=60 if claim else None,
+    )
+    return event
+
+
+def test_the_pool_is_bounded_and_gives_back_on_shutdown_what_it_has_not_started(store: Store) -> None:
+    gate = threading.Event()
+    applied: list[int] = []
+
+    def apply(event: InboxEvent) -> None:
+        assert gate.wait(10)
+        applied.append(event.id)
+
+    pool = Applier(1, apply, store.release_event)
+    slots = [pool.reserve() for _ in range(3)]
+    assert slots == [True, True, False]  # one running and one waiting per worker
+    running, waiting = receive(store, "a", claim=True), receive(store, "b", claim=True)
+    pool.submit(running)
+    pool.submit(waiting)
+    assert store.due_event_ids() == []  # both claimed by this process
+
+    threading.Timer(0.2, gate.set).start()
+    pool.shutdown(timeout=10)
+
+    assert applied == [running.id]  # the running one finished
+    assert store.due_event_ids() == [waiting.id]  # the waiting one is back in the queue at once
+    assert pool.reserve() is False  # a stopped pool takes nothing
+
+
+def test_a_claimed_event_is_not_taken_by_the_retry_job_until_its_lease_ends(store: Store, clock: SettableClock) -> None:
+    claimed = receive(store, "a", claim=True)
+
+    assert (claimed.attempts, store.due_event_ids()) == (1, [])
+    clock.advance(seconds=61)
+    assert store.due_event_ids() == [claimed.id]
