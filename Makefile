@@ -43,6 +43,7 @@ test-postgres: venv
 
 lint: venv
 	$(BIN)/ruff check bridge harness tests bench reliability main_run.py gunicorn.conf.py
+	$(BIN)/mypy
 
 # --strict: a dependency the vulnerability service cannot look up fails the audit instead of passing unaudited.
 audit: venv ## known vulnerabilities in the pinned production dependencies (needs PyPI's JSON API)

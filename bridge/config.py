@@ -95,7 +95,7 @@ class Settings:
         """A copy with some fields changed (tests and the demo use it)."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
-        return Settings(**values)  # type: ignore[arg-type]
+        return Settings(**values)
 
 
 def parse_bool(name: str, raw: str) -> bool:

@@ -76,7 +76,8 @@ def sample_result(token: str, *, passed: bool = True, result_id: int = 88123401)
 
 
 def _show_mail(app: Flask, message: Message) -> None:
-    sys.stdout.write(f"\n--- mail to {', '.join(message.recipients)}: {message.subject}\n{message.body}\n--- end of mail\n")
+    recipients = ", ".join(str(recipient) for recipient in message.recipients)
+    sys.stdout.write(f"\n--- mail to {recipients}: {message.subject}\n{message.body}\n--- end of mail\n")
 
 
 def print_guide(app: Flask, base: str, folder: Path) -> None:

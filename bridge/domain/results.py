@@ -149,8 +149,8 @@ def parse_delivery(payload: Any) -> Delivery:
     token = result.get("cm_user_id")
     if token is None or (isinstance(token, str) and not token.strip()):
         return Delivery("group")  # contract 4.3: no cm_user_id, nobody to credit (taken without a personal link)
-    test = payload.get("test") if isinstance(payload.get("test"), dict) else {}
-    link = payload.get("link") if isinstance(payload.get("link"), dict) else {}
+    test = _section(payload, "test")
+    link = _section(payload, "link")
     return Delivery(
         "link",
         QuizResult(
@@ -183,3 +183,9 @@ def training_notes(result: QuizResult) -> str:
 def notes_name_result(notes: str | None, result_id: str) -> bool:
     """Whether a record's notes say it was created from this result."""
     return bool(notes) and f"ClassMarker result #{result_id}." in notes  # type: ignore[operator]
+
+
+def _section(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    """A nested object of the payload, or an empty one when it is missing or not an object."""
+    section = payload.get(name)
+    return section if isinstance(section, dict) else {}

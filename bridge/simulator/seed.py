@@ -61,6 +61,7 @@ from __future__ import annotations
 import random
 import unicodedata
 from datetime import date, timedelta
+from typing import Any
 
 from .state import Json, SimState, add_duration
 
@@ -363,7 +364,7 @@ def _add_generated_courses(state: SimState, count: int) -> list[Json]:
         slug = f"kurz-{index + 1}"
         metadata: Json | None
         if index % 3 == 0:
-            flags: dict[str, object] = {}
+            flags: dict[str, Any] = {}
             if index % 15 == 9:
                 flags["admin_only"] = True
             if index % 12 == 6:

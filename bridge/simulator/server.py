@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import IO, Any, cast
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wsgi import LimitedStream
@@ -65,7 +65,7 @@ class _KeepAliveHandler(WSGIRequestHandler):
             except ValueError:
                 self.send_error(400, "invalid Content-Length")
                 return
-            body = LimitedStream(self.rfile, length)
+            body = LimitedStream(cast(IO[bytes], self.rfile), length)
             environ["wsgi.input"] = body
         status, headers, payload = self._call_app(environ)
         if body is not None:

@@ -106,6 +106,11 @@ def _clone(value: Any) -> Any:
     return value
 
 
+def _copy(record: Json) -> Json:
+    """A copy of one stored record (a JSON object)."""
+    return {key: _clone(item) for key, item in record.items()}
+
+
 def _sort_key(value: Any) -> tuple[bool, Any]:
     """Nulls last (first when descending) without comparing None to a value."""
     return (value is None, 0 if value is None else value)
@@ -167,7 +172,7 @@ class SimState:
     def add_resource(self, name: str, *, state: str = "active") -> Json:
         """Create a piece of equipment as staff would in Fabman's admin."""
         with self._lock:
-            resource = {
+            resource: Json = {
                 "id": next(self._resource_ids),
                 "account": ACCOUNT_ID,
                 "name": name,
@@ -177,7 +182,7 @@ class SimState:
                 "updatedAt": SEEDED_AT,
             }
             self._resources[resource["id"]] = resource
-            return _clone(resource)
+            return _copy(resource)
 
     def add_course(
         self,
@@ -197,7 +202,7 @@ class SimState:
             unlocks = list(resources)
             for resource_id in unlocks:
                 self._require(self._resources, "resource", resource_id)
-            course = {
+            course: Json = {
                 "id": next(self._course_ids),
                 "account": ACCOUNT_ID,
                 "title": title,
@@ -212,7 +217,7 @@ class SimState:
                 "updatedAt": SEEDED_AT,
             }
             self._courses[course["id"]] = course
-            return _clone(course)
+            return _copy(course)
 
     def add_member(
         self,
@@ -246,7 +251,7 @@ class SimState:
             self._members[member_id] = member
             self._privileges[member_id] = privileges
             self._member_trainings[member_id] = []
-            return _clone(member)
+            return _copy(member)
 
     def add_training(
         self,
@@ -268,7 +273,7 @@ class SimState:
             self._require(self._members, "member", member_id)
             self._require(self._courses, "training course", course_id)
             timestamp = created_at or f"{date}T09:00:00.000Z"
-            record = {
+            record: Json = {
                 "id": next(self._training_ids),
                 "trainingCourse": course_id,
                 "date": date,
@@ -281,7 +286,7 @@ class SimState:
             }
             self._trainings[record["id"]] = record
             self._member_trainings[member_id].append(record["id"])
-            return _clone(record)
+            return _copy(record)
 
     def add_resource_log(
         self,
@@ -302,7 +307,7 @@ class SimState:
             if member_id is not None:
                 self._require(self._members, "member", member_id)
             self._require(self._resources, "resource", resource_id)
-            entry = {
+            entry: Json = {
                 "id": next(self._resource_log_ids),
                 "account": ACCOUNT_ID,
                 "type": type,
@@ -312,7 +317,7 @@ class SimState:
                 "createdAt": created_at or utc_timestamp(),
             }
             self._resource_logs[entry["id"]] = entry
-            return _clone(entry)
+            return _copy(entry)
 
     def update_member(self, member_id: int, changes: Mapping[str, Any], lock_version: object) -> Json:
         """Apply a PUT: writable fields change, the rest is ignored, lockVersion goes up by one."""
@@ -328,7 +333,7 @@ class SimState:
             member.update(_clone(accepted))
             member["lockVersion"] += 1
             member["updatedAt"] = utc_timestamp()
-            return _clone(member)
+            return _copy(member)
 
     def set_privileges(self, member_id: int, privileges: str) -> None:
         """Promote or demote a member (a staff action outside the API subset)."""
@@ -353,7 +358,7 @@ class SimState:
     def member(self, member_id: int) -> Json:
         """The member as `GET /members/{id}` shows it (no embeds); raises UnknownRecordError."""
         with self._lock:
-            return _clone(self._require(self._members, "member", member_id))
+            return _copy(self._require(self._members, "member", member_id))
 
     def members(self) -> list[Json]:
         """Every member, by id."""
@@ -363,7 +368,7 @@ class SimState:
     def course(self, course_id: int) -> Json:
         """The training course; raises UnknownRecordError."""
         with self._lock:
-            return _clone(self._require(self._courses, "training course", course_id))
+            return _copy(self._require(self._courses, "training course", course_id))
 
     def courses(self) -> list[Json]:
         """Every training course, archived ones included, by id."""
@@ -373,7 +378,7 @@ class SimState:
     def resource(self, resource_id: int) -> Json:
         """The equipment as `GET /resources/{id}` shows it; raises UnknownRecordError."""
         with self._lock:
-            return _clone(self._require(self._resources, "resource", resource_id))
+            return _copy(self._require(self._resources, "resource", resource_id))
 
     def resource_logs(self) -> list[Json]:
         """The whole activity log, oldest entry first."""
@@ -536,13 +541,13 @@ class SimState:
             raise UnknownRecordError(kind, record_id) from None
 
     def _training_view(self, record_id: int, embed_course: bool) -> Json:
-        view = _clone(self._trainings[record_id])
+        view = _copy(self._trainings[record_id])
         if embed_course:
             view["_embedded"] = {"trainingCourse": _clone(self._courses[view["trainingCourse"]])}
         return view
 
     def _member_view(self, member: Json, embeds: frozenset[str]) -> Json:
-        view = _clone(member)
+        view = _copy(member)
         embedded: Json = {}
         if "trainings" in embeds:
             embedded["trainings"] = [

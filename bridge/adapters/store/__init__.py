@@ -1,155 +1,38 @@
 """The bridge's own store: SQLite by default, PostgreSQL in production.
 
-:class:`Store` owns the engine, brings the schema up to date at start (under a
-lock, so several gunicorn workers may start at once) and owns the two state
-machines the bridge keeps: the inbox of received results and the outbox of
-mail and alerts. Every transition is one method and one transaction; nothing
-outside this package writes SQL. No transaction is ever held open across a
-call to Fabman or SMTP.
-
-On SQLite only writing transactions take the database's write lock (`BEGIN
-IMMEDIATE`, so concurrent writers queue instead of failing); readers use WAL
-snapshots and never wait behind a writer.
+:class:`Store` owns the two state machines the bridge keeps, the inbox of
+received results and the outbox of mail and alerts, and the ledger. Every
+transition is one method and one transaction; nothing outside this package
+writes SQL. No transaction is ever held open across a call to Fabman or SMTP.
+Each further part of the store (jobs, ...) is a mixin over
+:class:`~bridge.adapters.store.core.StoreBase` in its own module.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
+from bridge.adapters.store.core import MIGRATIONS, StoreBase, changed, normalise_url, not_leased
 from bridge.adapters.store.jobs import JobQueries
-from bridge.adapters.store.models import Base, InboxEvent, JobRun, LedgerEntry, OutboxMessage
-from bridge.clock import Clock, SystemClock
+from bridge.adapters.store.models import InboxEvent, JobRun, LedgerEntry, OutboxMessage
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import REPLAYABLE, EventStatus, MessageStatus
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-_PG_MIGRATION_LOCK = 7_240_611
 _ERROR_LENGTH = 500
 
-__all__ = ["InboxEvent", "JobRun", "LedgerEntry", "OutboxMessage", "Store", "normalise_url"]
+__all__ = ["MIGRATIONS", "InboxEvent", "JobRun", "LedgerEntry", "OutboxMessage", "Store", "normalise_url"]
 
 
-def normalise_url(url: str) -> str:
-    """Accept the `postgres://` and `postgresql://` URLs hosts hand out; use psycopg 3."""
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://") :]
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return url
-
-
-def _not_leased(column: Any, now: dt.datetime) -> Any:
-    return column.is_(None) | (column < now)
-
-
-class Store(JobQueries):
-    """The relational store behind the inbox, the outbox and the ledger."""
-
-    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
-        self.url = normalise_url(url)
-        self.clock: Clock = clock or SystemClock()
-        parsed = make_url(self.url)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        if self.is_sqlite:
-            arguments = {"timeout": 30, "check_same_thread": False}
-            self.engine: Engine = create_engine(self.url, connect_args=arguments)
-            event.listen(self.engine, "connect", _sqlite_connect)
-            event.listen(self.engine, "begin", _sqlite_begin_write)
-            self._read_engine: Engine = create_engine(self.url, connect_args=arguments)
-            event.listen(self._read_engine, "connect", _sqlite_connect)
-            event.listen(self._read_engine, "begin", _sqlite_begin_read)
-            self._sqlite_path = parsed.database
-        else:
-            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
-            self._read_engine = self.engine
-            self._sqlite_path = None
-        self._writes = sessionmaker(self.engine, expire_on_commit=False)
-        self._reads = sessionmaker(self._read_engine, expire_on_commit=False)
-
-    def now(self) -> dt.datetime:
-        """The store's clock (UTC, aware)."""
-        return self.clock.now()
-
-    # -- lifecycle -------------------------------------------------------
-
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision; safe when many processes start at once."""
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        with self._migration_lock(), self.engine.begin() as connection:
-            if not self.is_sqlite:
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-
-    @contextlib.contextmanager
-    def _migration_lock(self) -> Iterator[None]:
-        """A file lock beside an SQLite database (PostgreSQL uses an advisory lock)."""
-        if not self._sqlite_path or self._sqlite_path == ":memory:":
-            yield
-            return
-        lock_path = Path(self._sqlite_path).with_suffix(".migrate.lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def ping(self) -> None:
-        """Raise when the store cannot be reached."""
-        with self._read_engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
-    def dispose(self) -> None:
-        """Close pooled connections."""
-        self.engine.dispose()
-        self._read_engine.dispose()
-
-    def drop_all(self) -> None:
-        """Remove every table (tests only)."""
-        with self.engine.begin() as connection:
-            Base.metadata.drop_all(connection)
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[Session]:
-        """A writing transaction: committed when the block ends, rolled back on error."""
-        with self._writes.begin() as session:
-            yield session
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[Session]:
-        """A reading transaction (on SQLite it never waits for the write lock)."""
-        with self._reads.begin() as session:
-            yield session
-
-    def _insert_ignore(self, session: Session, model: type[Base], values: dict[str, Any]) -> bool:
-        """Insert a row unless its unique key exists; True when this call inserted it.
-
-        RETURNING tells the two apart on every driver (psycopg reports rowcount -1 here).
-        """
-        dialect = sqlite if self.is_sqlite else postgresql
-        table = model.__table__
-        key = next(iter(table.primary_key.columns))  # type: ignore[attr-defined]
-        statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)  # type: ignore[attr-defined]
-        return session.execute(statement).first() is not None
+class Store(JobQueries, StoreBase):
+    """The relational store behind the inbox, the outbox, the ledger and the jobs."""
 
     # -- inbox: receiving and claiming -------------------------------------
 
@@ -197,11 +80,12 @@ class Store(JobQueries):
         """Take an event for processing unless another worker holds it; None when not claimed."""
         now = self.now()
         with self._write() as session:
-            claimed = session.execute(
+            claimed = changed(
+                session,
                 update(InboxEvent)
-                .where(InboxEvent.id == event_id, InboxEvent.status.in_(statuses), _not_leased(InboxEvent.lease_until, now))
-                .values(lease_until=now + dt.timedelta(seconds=lease_seconds), attempts=InboxEvent.attempts + 1, updated_at=now)
-            ).rowcount
+                .where(InboxEvent.id == event_id, InboxEvent.status.in_(statuses), not_leased(InboxEvent.lease_until, now))
+                .values(lease_until=now + dt.timedelta(seconds=lease_seconds), attempts=InboxEvent.attempts + 1, updated_at=now),
+            )
             return session.get(InboxEvent, event_id) if claimed else None
 
     def release_event(self, event_id: int) -> None:
@@ -285,11 +169,12 @@ class Store(JobQueries):
         now = self.now()
         with self._write() as session:
             return bool(
-                session.execute(
+                changed(
+                    session,
                     update(InboxEvent)
-                    .where(InboxEvent.id == event_id, InboxEvent.status.in_(statuses), _not_leased(InboxEvent.lease_until, now))
-                    .values(status=EventStatus.QUEUED, next_attempt_at=None, retry_from=now, updated_at=now)
-                ).rowcount
+                    .where(InboxEvent.id == event_id, InboxEvent.status.in_(statuses), not_leased(InboxEvent.lease_until, now))
+                    .values(status=EventStatus.QUEUED, next_attempt_at=None, retry_from=now, updated_at=now),
+                )
             )
 
     # -- inbox: reading ---------------------------------------------------
@@ -304,7 +189,7 @@ class Store(JobQueries):
                     .where(
                         InboxEvent.status == EventStatus.QUEUED,
                         InboxEvent.next_attempt_at.is_(None) | (InboxEvent.next_attempt_at <= now),
-                        _not_leased(InboxEvent.lease_until, now),
+                        not_leased(InboxEvent.lease_until, now),
                     )
                     .order_by(InboxEvent.id)
                     .limit(limit)
@@ -376,7 +261,7 @@ class Store(JobQueries):
             query = select(OutboxMessage.id).where(
                 OutboxMessage.status == MessageStatus.PENDING,
                 OutboxMessage.next_attempt_at.is_(None) | (OutboxMessage.next_attempt_at <= now),
-                _not_leased(OutboxMessage.lease_until, now),
+                not_leased(OutboxMessage.lease_until, now),
             )
             if ids is not None:
                 query = query.where(OutboxMessage.id.in_(ids))
@@ -384,15 +269,16 @@ class Store(JobQueries):
         claimed = []
         for message_id in candidates:
             with self._write() as session:
-                won = session.execute(
+                won = changed(
+                    session,
                     update(OutboxMessage)
                     .where(
                         OutboxMessage.id == message_id,
                         OutboxMessage.status == MessageStatus.PENDING,
-                        _not_leased(OutboxMessage.lease_until, now),
+                        not_leased(OutboxMessage.lease_until, now),
                     )
-                    .values(lease_until=now + dt.timedelta(seconds=lease_seconds), attempts=OutboxMessage.attempts + 1)
-                ).rowcount
+                    .values(lease_until=now + dt.timedelta(seconds=lease_seconds), attempts=OutboxMessage.attempts + 1),
+                )
                 if won:
                     claimed.append(session.get_one(OutboxMessage, message_id))
         return claimed
@@ -448,23 +334,3 @@ class Store(JobQueries):
                 model.__tablename__: int(session.scalar(select(func.count()).select_from(model)) or 0)
                 for model in (InboxEvent, OutboxMessage, LedgerEntry)
             }
-
-
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    """Let SQLAlchemy issue BEGIN itself, and use WAL so readers never block the writer."""
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
-def _sqlite_begin_write(connection: Any) -> None:
-    """Take the write lock up front so concurrent writers queue instead of failing mid-transaction."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _sqlite_begin_read(connection: Any) -> None:
-    """A deferred transaction: a consistent snapshot without the write lock."""
-    connection.exec_driver_sql("BEGIN")

@@ -10,52 +10,52 @@ the lease ends.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
+from bridge.adapters.store.core import StoreBase, changed
 from bridge.adapters.store.models import JobLock, JobRun
 
-if TYPE_CHECKING:
-    from bridge.adapters.store import Store
 
-
-class JobQueries:
+class JobQueries(StoreBase):
     """Job leases and run records; mixed into :class:`~bridge.adapters.store.Store`."""
 
-    def take_job(self: Store, name: str, owner: str, lease_seconds: float) -> bool:
+    def take_job(self, name: str, owner: str, lease_seconds: float) -> bool:
         """Win the job's lease unless another live owner holds it."""
         now = self.now()
         with self._write() as session:
             self._insert_ignore(session, JobLock, {"name": name, "owner": None, "lease_until": None})
-            taken = session.execute(
+            taken = changed(
+                session,
                 update(JobLock)
                 .where(
                     JobLock.name == name, JobLock.lease_until.is_(None) | (JobLock.lease_until < now) | (JobLock.owner == owner)
                 )
-                .values(owner=owner, lease_until=now + dt.timedelta(seconds=lease_seconds))
-            ).rowcount
+                .values(owner=owner, lease_until=now + dt.timedelta(seconds=lease_seconds)),
+            )
         return bool(taken)
 
-    def renew_job(self: Store, name: str, owner: str, lease_seconds: float) -> bool:
+    def renew_job(self, name: str, owner: str, lease_seconds: float) -> bool:
         """Extend a held lease; False when this owner no longer holds it."""
         with self._write() as session:
             return bool(
-                session.execute(
+                changed(
+                    session,
                     update(JobLock)
                     .where(JobLock.name == name, JobLock.owner == owner)
-                    .values(lease_until=self.now() + dt.timedelta(seconds=lease_seconds))
-                ).rowcount
+                    .values(lease_until=self.now() + dt.timedelta(seconds=lease_seconds)),
+                )
             )
 
-    def release_job(self: Store, name: str, owner: str) -> None:
+    def release_job(self, name: str, owner: str) -> None:
         """Give the job's lease back."""
         with self._write() as session:
             session.execute(
                 update(JobLock).where(JobLock.name == name, JobLock.owner == owner).values(owner=None, lease_until=None)
             )
 
-    def start_job_run(self: Store, name: str, owner: str) -> int:
+    def start_job_run(self, name: str, owner: str) -> int:
         """Record that a run began; its id."""
         with self._write() as session:
             run = JobRun(name=name, owner=owner, started_at=self.now())
@@ -63,7 +63,7 @@ class JobQueries:
             session.flush()
             return run.id
 
-    def finish_job_run(self: Store, run_id: int, *, summary: dict[str, Any] | None = None, error: str | None = None) -> None:
+    def finish_job_run(self, run_id: int, *, summary: dict[str, Any] | None = None, error: str | None = None) -> None:
         """Record how a run ended."""
         with self._write() as session:
             session.execute(
@@ -72,7 +72,7 @@ class JobQueries:
                 .values(finished_at=self.now(), summary=summary, error=error[:500] if error else None)
             )
 
-    def last_job_run(self: Store, name: str, *, succeeded: bool = False) -> JobRun | None:
+    def last_job_run(self, name: str, *, succeeded: bool = False) -> JobRun | None:
         """The newest run of one job (with `succeeded`, the newest that finished without an error)."""
         with self._read() as session:
             query = select(JobRun).where(JobRun.name == name)
@@ -80,18 +80,18 @@ class JobQueries:
                 query = query.where(JobRun.finished_at.is_not(None), JobRun.error.is_(None))
             return session.scalars(query.order_by(JobRun.started_at.desc(), JobRun.id.desc())).first()
 
-    def job_runs_latest(self: Store) -> dict[str, JobRun]:
+    def job_runs_latest(self) -> dict[str, JobRun]:
         """The newest run of every job that ever ran."""
         with self._read() as session:
             newest = select(func.max(JobRun.id)).group_by(JobRun.name)
             return {run.name: run for run in session.scalars(select(JobRun).where(JobRun.id.in_(newest)))}
 
-    def prune_job_runs(self: Store, older_than: dt.timedelta) -> int:
+    def prune_job_runs(self, older_than: dt.timedelta) -> int:
         """Forget runs that started longer ago than `older_than` (the retry job alone records thousands a day)."""
         with self._write() as session:
-            return int(session.execute(delete(JobRun).where(JobRun.started_at < self.now() - older_than)).rowcount)
+            return int(changed(session, delete(JobRun).where(JobRun.started_at < self.now() - older_than)))
 
-    def job_runs(self: Store, *, name: str | None = None, limit: int = 50) -> list[JobRun]:
+    def job_runs(self, *, name: str | None = None, limit: int = 50) -> list[JobRun]:
         """Recent runs, newest first."""
         with self._read() as session:
             query = select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit)

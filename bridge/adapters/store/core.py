@@ -1,0 +1,165 @@
+"""The store's foundation: engine, migrations, transactions and clock, shared by every part of the store.
+
+:class:`StoreBase` is what the store's parts (inbox and outbox in
+:mod:`bridge.adapters.store`, jobs in :mod:`bridge.adapters.store.jobs`, ...)
+build on: `_write()` and `_read()` transactions, `_insert_ignore`, and `now()`.
+On SQLite only writing transactions take the database's write lock (`BEGIN
+IMMEDIATE`, so concurrent writers queue instead of failing); readers use WAL
+snapshots and never wait behind a writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import CursorResult, Engine, Executable, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from bridge.adapters.store.models import Base
+from bridge.clock import Clock, SystemClock
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 7_240_611
+
+
+def normalise_url(url: str) -> str:
+    """Accept the `postgres://` and `postgresql://` URLs hosts hand out; use psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def not_leased(column: Any, now: dt.datetime) -> Any:
+    """No live lease on the row: none taken, or ended."""
+    return column.is_(None) | (column < now)
+
+
+def changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE; how many rows it changed."""
+    return int(cast("CursorResult[Any]", session.execute(statement)).rowcount)
+
+
+class StoreBase:
+    """The engine, schema, transactions and clock every part of the store shares."""
+
+    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
+        self.url = normalise_url(url)
+        self.clock: Clock = clock or SystemClock()
+        parsed = make_url(self.url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            arguments = {"timeout": 30, "check_same_thread": False}
+            self.engine: Engine = create_engine(self.url, connect_args=arguments)
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin_write)
+            self._read_engine: Engine = create_engine(self.url, connect_args=arguments)
+            event.listen(self._read_engine, "connect", _sqlite_connect)
+            event.listen(self._read_engine, "begin", _sqlite_begin_read)
+            self._sqlite_path = parsed.database
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            self._read_engine = self.engine
+            self._sqlite_path = None
+        self._writes = sessionmaker(self.engine, expire_on_commit=False)
+        self._reads = sessionmaker(self._read_engine, expire_on_commit=False)
+
+    def now(self) -> dt.datetime:
+        """The store's clock (UTC, aware)."""
+        return self.clock.now()
+
+    # -- lifecycle -------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; safe when many processes start at once."""
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._migration_lock(), self.engine.begin() as connection:
+            if not self.is_sqlite:
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """A file lock beside an SQLite database (PostgreSQL uses an advisory lock)."""
+        if not self._sqlite_path or self._sqlite_path == ":memory:":
+            yield
+            return
+        lock_path = Path(self._sqlite_path).with_suffix(".migrate.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def ping(self) -> None:
+        """Raise when the store cannot be reached."""
+        with self._read_engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+        self._read_engine.dispose()
+
+    def drop_all(self) -> None:
+        """Remove every table (tests only)."""
+        with self.engine.begin() as connection:
+            Base.metadata.drop_all(connection)
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A writing transaction: committed when the block ends, rolled back on error."""
+        with self._writes.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Session]:
+        """A reading transaction (on SQLite it never waits for the write lock)."""
+        with self._reads.begin() as session:
+            yield session
+
+    def _insert_ignore(self, session: Session, model: type[Base], values: dict[str, Any]) -> bool:
+        """Insert a row unless its unique key exists; True when this call inserted it.
+
+        RETURNING tells the two apart on every driver (psycopg reports rowcount -1 here).
+        """
+        dialect = sqlite if self.is_sqlite else postgresql
+        table = cast("Table", model.__table__)
+        key = next(iter(table.primary_key.columns))
+        statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
+        return session.execute(statement).first() is not None
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Let SQLAlchemy issue BEGIN itself, and use WAL so readers never block the writer."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin_write(connection: Any) -> None:
+    """Take the write lock up front so concurrent writers queue instead of failing mid-transaction."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_begin_read(connection: Any) -> None:
+    """A deferred transaction: a consistent snapshot without the write lock."""
+    connection.exec_driver_sql("BEGIN")
