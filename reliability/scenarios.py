@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bridge.adapters.fabman.wire import course_from_json
 from bridge.domain import attempts, courses
 from bridge.domain.calendar import today_in
-from bridge.domain.models import Course
 from bridge.simulator import SimState, generated_state
 from harness import CRON_TOKEN
 from harness.wait import wait_until
@@ -122,7 +122,7 @@ def plan_results(state: SimState, count: int, rng: random.Random, first_id: int 
     of every result does not depend on the order the bridge applies them in.
     Expectations use the member's attempts before the run.
     """
-    online = [Course.from_json(c) for c in state.courses()]
+    online = [course_from_json(c) for c in state.courses()]
     online = [c for c in online if courses.is_online(c) and not courses.is_admin_only(c)]
     pairs = [(member, course) for member in state.members() for course in online]
     rng.shuffle(pairs)
@@ -161,7 +161,7 @@ def snapshot(state: SimState, member_ids: Iterable[int]) -> dict[int, Json]:
 
 def allowed_attempts(state: SimState) -> dict[int, int]:
     """Attempts allowed per course id."""
-    return {c["id"]: courses.max_attempts(Course.from_json(c), DEFAULT_ATTEMPTS) for c in state.courses()}
+    return {c["id"]: courses.max_attempts(course_from_json(c), DEFAULT_ATTEMPTS) for c in state.courses()}
 
 
 def verify_results(tally: Tally, world: World, planned: list[PlannedResult], before: dict[int, Json]) -> None:
@@ -407,7 +407,7 @@ def expiry_sweep(ctx: RunContext) -> Tally:
     state = generated_state(ctx.sizes.expiry_members, seed=ctx.seed + 5)
     today = today_in(ZoneInfo("Europe/Prague"))
     before = [state.member_view(m["id"], {"trainings"}) for m in state.members()]
-    online = {c["id"] for c in state.courses() if courses.is_online(Course.from_json(c))}
+    online = {c["id"] for c in state.courses() if courses.is_online(course_from_json(c))}
     expired, expected_mails = expiry_plan(before, today, 14, online)
     with ctx.world(state, "expiry", env={"REMINDER_DAYS": "14", "TIMEZONE": "Europe/Prague"}, timeout=900) as world:
         headers = {"CronjobToken": CRON_TOKEN}

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bridge.adapters.fabman.wire import course_from_json, member_from_json, record_from_json
 from bridge.domain import courses
 from bridge.domain.models import Course, Member, TrainingRecord
 
@@ -15,7 +16,7 @@ QUIZ = "https://www.classmarker.com/online-test/start/?quiz=abc123"
 
 
 def course(metadata: Any = None, *, state: str = "active", title: str = "Laserová řezačka", course_id: int = 2) -> Course:
-    return Course.from_json({"id": course_id, "title": title, "state": state, "metadata": metadata})
+    return course_from_json({"id": course_id, "title": title, "state": state, "metadata": metadata})
 
 
 def cm(**settings: Any) -> dict[str, Any]:
@@ -26,11 +27,11 @@ def member(privileges: str | None) -> Member:
     data: dict[str, Any] = {"id": 1, "firstName": "Petra", "lastName": "Dvořáková", "metadata": None}
     if privileges is not None:
         data["_embedded"] = {"privileges": {"privileges": privileges}}
-    return Member.from_json(data)
+    return member_from_json(data)
 
 
 def record(until: dt.date | None, *, record_id: int = 1, course_id: int = 2, date: dt.date | None = None) -> TrainingRecord:
-    return TrainingRecord.from_json(
+    return record_from_json(
         {
             "id": record_id,
             "trainingCourse": course_id,
@@ -162,7 +163,7 @@ def test_display_names_fall_back_to_the_title(metadata: Any, names: tuple[str, s
 
 
 def test_null_fields_of_a_course_get_fabmans_defaults() -> None:
-    parsed = Course.from_json(
+    parsed = course_from_json(
         {"id": "7", "title": None, "state": None, "defaultDuration": None, "defaultDurationUnit": None, "metadata": None}
     )
 

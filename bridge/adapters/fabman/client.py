@@ -31,6 +31,7 @@ from bridge.adapters.fabman.errors import (
     FabmanTimeout,
     FabmanUnavailable,
 )
+from bridge.adapters.fabman.wire import course_from_json, member_from_json, record_from_json
 from bridge.domain.models import Course, Member, TrainingRecord
 
 log = logging.getLogger(__name__)
@@ -181,23 +182,23 @@ class FabmanClient:
     def get_member(self, member_id: int, *, trainings: bool = True, privileges: bool = True) -> Member:
         """One member, by default with trainings (and their courses) and privileges embedded."""
         params = _embeds(trainings, privileges)
-        return Member.from_json(_json(self._request("GET", f"members/{int(member_id)}", params=params)))
+        return member_from_json(_json(self._request("GET", f"members/{int(member_id)}", params=params)))
 
     def iter_member_pages(self, *, trainings: bool = True, privileges: bool = False) -> Iterator[list[Member]]:
         """Every member, a page at a time (one request per page)."""
         for page in self._paginate("members", _embeds(trainings, privileges)):
-            yield [Member.from_json(item) for item in page]
+            yield [member_from_json(item) for item in page]
 
     def update_member(self, member_id: int, changes: dict[str, Any], lock_version: int) -> Member:
         """PUT changed fields with the `lockVersion` read; FabmanConflict when it is stale."""
         body = {**changes, "lockVersion": lock_version}
-        return Member.from_json(_json(self._request("PUT", f"members/{int(member_id)}", json=body)))
+        return member_from_json(_json(self._request("PUT", f"members/{int(member_id)}", json=body)))
 
     # -- trainings -------------------------------------------------------
 
     def list_trainings(self, member_id: int) -> list[TrainingRecord]:
         """All training records of a member (every page)."""
-        return [TrainingRecord.from_json(item) for page in self._paginate(f"members/{int(member_id)}/trainings") for item in page]
+        return [record_from_json(item) for page in self._paginate(f"members/{int(member_id)}/trainings") for item in page]
 
     def create_training(
         self,
@@ -216,7 +217,7 @@ class FabmanClient:
             "untilDate": until_date.isoformat() if until_date else None,
             "notes": notes,
         }
-        return TrainingRecord.from_json(_json(self._request("POST", f"members/{int(member_id)}/trainings", json=body)))
+        return record_from_json(_json(self._request("POST", f"members/{int(member_id)}/trainings", json=body)))
 
     def delete_training(self, member_id: int, record_id: int) -> bool:
         """Remove a record; False when it was already gone (a retried delete is not an error)."""
@@ -233,7 +234,7 @@ class FabmanClient:
         return self._courses.get(self._load_courses)
 
     def _load_courses(self) -> dict[int, Course]:
-        return {c.id: c for page in self._paginate("training-courses") for c in map(Course.from_json, page)}
+        return {c.id: c for page in self._paginate("training-courses") for c in map(course_from_json, page)}
 
     def course(self, course_id: int) -> Course:
         """One course; a miss refreshes the cache once (a course may be new). FabmanNotFound if absent."""
