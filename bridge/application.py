@@ -30,7 +30,6 @@ from bridge.errors import NotFound
 from bridge.services import admin, expiry, profile, results
 from bridge.services.deps import Deps
 from bridge.services.results import Receipt
-from bridge.services.results.receiving import ACCEPTED
 
 EXTENSION_KEY = "fablab_bridge"
 MAX_EVENT_ID = 2**31 - 1
@@ -110,13 +109,10 @@ class Bridge:
         (`accepted`), else stored queued for the retry job (`queued`).
         """
         slot = self.applier.reserve()
-        receipt = results.receive(self.patient, body, payload, apply_now=slot)
-        if receipt.status == ACCEPTED and receipt.event_id is not None:
-            event = self.store.get_event(receipt.event_id)
-            if event is not None:
-                self.applier.submit(event)
-                return receipt
-        if slot:
+        receipt, claimed = results.receive(self.patient, body, payload, apply_now=slot)
+        if claimed is not None:
+            self.applier.submit(claimed)
+        elif slot:
             self.applier.cancel()
         return receipt
 

@@ -19,11 +19,12 @@ SIGNATURE_HEADER = "X-Classmarker-Hmac-Sha256"
 
 
 def send_mail_after(response: Response) -> Response:
-    """Send the mail the request queued once the answer is out.
+    """Send the staff alert a rejected result queued, once the answer is out.
 
-    The mail is already committed to the outbox, so nothing is lost by
+    The alert is already committed to the outbox, so nothing is lost by
     waiting; ClassMarker's request just never waits on an SMTP conversation.
-    What fails here stays queued for the retry job.
+    What fails here stays queued for the retry job. (Mail about applied
+    results is sent by the apply pool.)
     """
     bridge = bridge_of()
 
@@ -88,4 +89,5 @@ def add_classmarker_training() -> Response:
         receipt = bridge_of().receive_result(body, payload)
     except InvalidResult as error:
         raise BadRequest(f"not a ClassMarker result: {error}") from None
-    return send_mail_after(jsonify(receipt.as_json()))
+    answer = jsonify(receipt.as_json())
+    return send_mail_after(answer) if receipt.status == "rejected" else answer

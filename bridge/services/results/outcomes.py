@@ -60,17 +60,16 @@ def _ledger_row(deps: Deps, result: QuizResult, applied: Applied) -> dict[str, A
     }
 
 
-def reject(deps: Deps, event: InboxEvent, reason: str) -> None:
-    """queued -> rejected: nothing was written to Fabman; staff hear why."""
-    current = deps.store.get_event(event.id) or event  # the member and course found since the claim
+def reject(deps: Deps, event: InboxEvent, reason: str, *, member_id: int | None, course_id: int | None) -> None:
+    """queued -> rejected: nothing was written to Fabman; staff hear why (and whose result it was, when known)."""
     alert = mails.event_alert(
         deps,
         event.id,
         "rejected",
         "ClassMarker result rejected",
         f"Event {event.id} was not applied: {reason}. Nothing was written to Fabman.",
-        member_id=current.member_id,
-        course_id=current.course_id,
+        member_id=member_id,
+        course_id=course_id,
     )
     deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome="rejected", messages=alert)
     log.warning("event %s rejected: %s", event.id, reason)

@@ -32,13 +32,15 @@ def apply_claimed(deps: Deps, event: InboxEvent) -> Receipt:
     """Apply an event this worker holds the lease of; record the outcome and queue mail."""
     result = parse_delivery(json.loads(event.payload)).result
     assert result is not None
+    member_id: int | None = None
+    course_id: int | None = None
     try:
         member_id, course_id = _identity(deps.codec, result)
         if (event.member_id, event.course_id) != (member_id, course_id):
             deps.store.note_identity(event.id, member_id, course_id)
         applied = apply_result(deps, result, member_id, course_id)
     except Rejected as why:
-        outcomes.reject(deps, event, str(why))
+        outcomes.reject(deps, event, str(why), member_id=member_id, course_id=course_id)
         return Receipt(EventStatus.REJECTED, event.id, detail=str(why))
     except FabmanUnavailable as error:
         return outcomes.defer(deps, event, error)

@@ -11,9 +11,10 @@ not decrypt is rejected (staff alerted).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from bridge.adapters.codec import InvalidCmUserId, redact
+from bridge.adapters.store import InboxEvent
 from bridge.domain.results import parse_delivery
 from bridge.domain.statuses import EventStatus
 from bridge.services.deps import Deps
@@ -26,8 +27,15 @@ ACCEPTED = "accepted"
 """The answer's status for a result stored and being applied by this process now."""
 
 
-def receive(deps: Deps, body: bytes, payload: Any, *, apply_now: bool) -> Receipt:
-    """Store a verified delivery; the receipt is the webhook's answer.
+class Received(NamedTuple):
+    """The webhook's answer, and the event the caller now holds and must apply (when `accepted`)."""
+
+    receipt: Receipt
+    claimed: InboxEvent | None = None
+
+
+def receive(deps: Deps, body: bytes, payload: Any, *, apply_now: bool) -> Received:
+    """Store a verified delivery in one transaction (two for a rejected token).
 
     With `apply_now` a new, applicable event is stored claimed by the caller,
     who must then apply it (status `accepted`); otherwise it stays `queued` for
@@ -35,10 +43,10 @@ def receive(deps: Deps, body: bytes, payload: Any, *, apply_now: bool) -> Receip
     """
     delivery = parse_delivery(payload)
     if delivery.kind == "verify":
-        return Receipt("ignored", detail="ClassMarker verification ping acknowledged")
+        return Received(Receipt("ignored", detail="ClassMarker verification ping acknowledged"))
     if delivery.kind == "group":
         log.info("result without cm_user_id (group result or a quiz taken without a personal link) ignored")
-        return Receipt("ignored", detail="results without a cm_user_id (group results) are not used by the bridge")
+        return Received(Receipt("ignored", detail="results without a cm_user_id (group results) are not used by the bridge"))
     result = delivery.result
     assert result is not None
     grading = result.requires_grading
@@ -60,13 +68,13 @@ def receive(deps: Deps, body: bytes, payload: Any, *, apply_now: bool) -> Receip
     )
     if not created:
         log.info("result %s delivered again; event %s is %s", result.result_id, event.id, event.status)
-        return Receipt("duplicate", event.id, detail=f"already received; event is {event.status}")
+        return Received(Receipt("duplicate", event.id, detail=f"already received; event is {event.status}"))
     if grading:
-        return Receipt("ignored", event.id, detail="stored; waiting for the graded result")
+        return Received(Receipt("ignored", event.id, detail="stored; waiting for the graded result"))
     log.info("result %s stored as event %s (cm_user_id %s)", result.result_id, event.id, redact(result.cm_user_id))
     if refused is not None:
-        outcomes.reject(deps, event, refused)
-        return Receipt(EventStatus.REJECTED, event.id, detail=refused)
+        outcomes.reject(deps, event, refused, member_id=None, course_id=None)
+        return Received(Receipt(EventStatus.REJECTED, event.id, detail=refused))
     if claim:
-        return Receipt(ACCEPTED, event.id, detail="stored; being applied now")
-    return Receipt(EventStatus.QUEUED, event.id, detail="stored; the retry job applies it shortly")
+        return Received(Receipt(ACCEPTED, event.id, detail="stored; being applied now"), claimed=event)
+    return Received(Receipt(EventStatus.QUEUED, event.id, detail="stored; the retry job applies it shortly"))
