@@ -31,7 +31,9 @@ def transactions(bridge: Bridge) -> Iterator[list[str]]:
     """
     begun: list[str] = []
     me = threading.get_ident()
-    engines = {"write": bridge.store.engine, "read": bridge.store._read_engine}
+    engines = {"write": bridge.store.engine}
+    if bridge.store._read_engine is not bridge.store.engine:  # on PostgreSQL one engine does both (all "write")
+        engines["read"] = bridge.store._read_engine
     listeners = []
     for kind, engine in engines.items():
 
