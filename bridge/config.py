@@ -20,8 +20,9 @@ from bridge.domain.schedule import WEEKDAYS
 
 DEFAULT_FABMAN_API_URL = "https://fabman.io/api/v1"
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+# The words a boolean may be, in any case: in the environment and in query parameters alike.
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 class ConfigError(ValueError):
@@ -101,9 +102,9 @@ class Settings:
 def parse_bool(name: str, raw: str) -> bool:
     """Parse a boolean the way the contract allows (1/0, true/false, yes/no, on/off)."""
     value = raw.strip().lower()
-    if value in _TRUE:
+    if value in TRUE_WORDS:
         return True
-    if value in _FALSE:
+    if value in FALSE_WORDS:
         return False
     raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off")
 

@@ -94,8 +94,8 @@ def expire_trainings() -> Response:
         content:
           application/json:
             schema: {$ref: '#/components/schemas/ExpirySummary'}
+      400: {$ref: '#/components/responses/BadRequest'}
       401: {$ref: '#/components/responses/Unauthorized'}
-      422: {$ref: '#/components/responses/Invalid'}
       502: {$ref: '#/components/responses/Upstream'}
       503: {$ref: '#/components/responses/NotConfigured'}
       504: {$ref: '#/components/responses/Upstream'}

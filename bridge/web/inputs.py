@@ -1,11 +1,19 @@
-"""Reading request input strictly: a clear 400/422 naming the field, never a 500."""
+"""Reading request input strictly: a clear 400/422 naming the field, never a 500.
+
+Query parameters are held to the same standard as bodies: a value the bridge
+cannot read is refused with a 400 naming the parameter, never taken for a
+default. A lenient reading of `?dry_run=` as "no" would turn a typo into a
+real expiry sweep that deletes trainings.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import request
 
+from bridge.config import FALSE_WORDS, TRUE_WORDS
 from bridge.errors import BadRequest, ValidationFailed
 
 MAX_ID = 2**31 - 1
@@ -36,14 +44,38 @@ def positive_id(body: dict[str, Any], name: str) -> int:
     return value
 
 
+def _query_value(name: str) -> str | None:
+    """The one value of a query parameter (None when absent); 400 when it is given more than once."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"query parameter '{name}' is given more than once", field=name)
+    return values[0] if values else None
+
+
 def flag(name: str) -> bool:
-    """A boolean query parameter (true/1/yes/on); 422 for anything else but absent."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
+    """A boolean query parameter: False when absent; 400 naming it when empty or unreadable.
+
+    Accepts the words the configuration accepts (1/0, true/false, yes/no,
+    on/off, any case). `?dry_run=` is refused rather than read as false.
+    """
+    raw = _query_value(name)
+    if raw is None:
         return False
     value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
+    if value in TRUE_WORDS:
         return True
-    if value in {"0", "false", "no", "off"}:
+    if value in FALSE_WORDS:
         return False
-    raise ValidationFailed(f"query parameter '{name}' must be true or false", field=name)
+    problem = "is empty" if not value else "is not a boolean"
+    raise BadRequest(f"query parameter '{name}' {problem}; use one of 1/0, true/false, yes/no, on/off", field=name)
+
+
+def choice(name: str, allowed: Iterable[str]) -> str | None:
+    """An enum query parameter: None when absent; 400 naming it and the allowed values when empty or outside them."""
+    options = tuple(allowed)
+    raw = _query_value(name)
+    if raw is None:
+        return None
+    if raw not in options:
+        raise BadRequest(f"query parameter '{name}' must be one of {', '.join(options)}", field=name, allowed=list(options))
+    return raw

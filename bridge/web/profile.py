@@ -37,9 +37,9 @@ def absolved_trainings(member_id: int) -> Response:
                  date: '2026-02-10', until_date: '2027-02-10', record_id: 1, online: true}
               - {id: 3, title: 3D tisk – Prusa, cs_name: 3D tisk – Prusa, en_name: 3D printing – Prusa,
                  date: '2025-11-02', until_date: null, record_id: 12, online: true}
+      400: {$ref: '#/components/responses/BadRequest'}
       401: {$ref: '#/components/responses/Unauthorized'}
       404: {$ref: '#/components/responses/NotFound'}
-      422: {$ref: '#/components/responses/Invalid'}
       502: {$ref: '#/components/responses/Upstream'}
       503: {$ref: '#/components/responses/Upstream'}
       504: {$ref: '#/components/responses/Upstream'}

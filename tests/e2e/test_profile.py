@@ -174,8 +174,8 @@ def test_include_offline_false_is_the_default(client: FlaskClient, api_headers: 
     )
 
 
-def test_an_invalid_include_offline_is_422_naming_it(client: FlaskClient, api_headers: dict[str, str]) -> None:
-    body = problem(client.get("/absolved_trainings/6?include_offline=maybe", headers=api_headers), 422)
+def test_an_invalid_include_offline_is_400_naming_it(client: FlaskClient, api_headers: dict[str, str]) -> None:
+    body = problem(client.get("/absolved_trainings/6?include_offline=maybe", headers=api_headers), 400)
 
     assert body["field"] == "include_offline"
     assert "include_offline" in body["detail"]

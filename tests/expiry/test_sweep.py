@@ -164,7 +164,7 @@ def test_dry_run_reports_what_a_run_would_do_and_changes_nothing(
 
 def test_dry_run_flag_must_be_a_boolean(client: FlaskClient, cron_headers: dict[str, str], smtp: SmtpSink) -> None:
     answer = client.post(CRON + "?dry_run=maybe", headers=cron_headers)
-    assert answer.status_code == 422
+    assert answer.status_code == 400
     assert answer.json["field"] == "dry_run"
     assert smtp.messages == []
 

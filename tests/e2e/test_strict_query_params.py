@@ -1,0 +1,71 @@
+"""A query parameter the bridge cannot read is refused before anything happens.
+
+`POST /cron/expire_trainings?dry_run=` once ran a real sweep (the empty value
+read as "no") and deleted expired trainings. Now it is a 400 naming the
+parameter, and the Fabman simulator's records, the mailbox and the outbox
+show that nothing was done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from bridge.adapters.store.models import OutboxMessage
+from bridge.container import Services
+from bridge.domain.calendar import today_in
+from bridge.simulator import FabmanSimulator
+from tests.support import SmtpSink, problem
+
+pytestmark = pytest.mark.e2e
+
+CRON = "/cron/expire_trainings"
+
+
+def _records(simulator: FabmanSimulator) -> dict[int, list[dict[str, object]]]:
+    return {member["id"]: simulator.state.trainings_of(member["id"]) for member in simulator.state.members()}
+
+
+def _expired(records: dict[int, list[dict[str, object]]]) -> list[object]:
+    today = today_in(ZoneInfo("Europe/Prague"))
+    return [
+        r["id"] for held in records.values() for r in held if r["untilDate"] and dt.date.fromisoformat(str(r["untilDate"])) <= today
+    ]
+
+
+@pytest.mark.parametrize("query", ["dry_run=", "dry_run", "dry_run=%20", "dry_run=maybe", "dry_run=true&dry_run=false"])
+def test_an_unreadable_dry_run_is_400_and_the_sweep_never_starts(
+    client: FlaskClient,
+    simulator: FabmanSimulator,
+    smtp: SmtpSink,
+    bridge: Services,
+    cron_headers: dict[str, str],
+    query: str,
+) -> None:
+    before = _records(simulator)
+    assert _expired(before), "the seed must hold expired trainings, or this test proves nothing"
+    simulator.clear_requests()
+
+    body = problem(client.post(f"{CRON}?{query}", headers=cron_headers), 400)
+
+    assert body["field"] == "dry_run"
+    assert "dry_run" in body["detail"]
+    assert _records(simulator) == before
+    assert simulator.requests == []
+    assert smtp.messages == []
+    with bridge.store.session() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_an_empty_include_offline_is_400_naming_it(client: FlaskClient, simulator: FabmanSimulator, api_headers: dict[str, str]) -> None:
+    simulator.clear_requests()
+
+    body = problem(client.get("/absolved_trainings/6?include_offline=", headers=api_headers), 400)
+
+    assert body["field"] == "include_offline"
+    assert body["detail"].startswith("query parameter 'include_offline' is empty")
+    assert simulator.requests == []
