@@ -97,7 +97,7 @@ def register_extensions(app: Flask, settings: Settings, *, migrate: bool, clock:
         retry_base_seconds=settings.retry_base_seconds,
     )
     renderer = MailRenderer(
-        fablab_name=getattr(settings, "fablab_name", "FabLab Brno"),
+        fablab_name=settings.fablab_name,
         support_email=settings.fablab_support_email,
         alert_discord=bool(settings.discord_webhook_url),
     )

@@ -3,6 +3,10 @@
 Every variable of the contract (section 1) is read here and nowhere else. A bad
 value raises :class:`ConfigError` whose message is one line naming the variable
 and never the value, so a start-up failure cannot leak a secret.
+
+:data:`VARIABLES` names everything :func:`load_settings` reads; `.env.example`
+documents exactly those (plus gunicorn.conf.py's), and a test holds the three
+together, so a new setting is added in all three places or the suite fails.
 """
 
 from __future__ import annotations
@@ -19,6 +23,54 @@ from cryptography.fernet import Fernet
 from bridge.domain.schedule import WEEKDAYS
 
 DEFAULT_FABMAN_API_URL = "https://fabman.io/api/v1"
+DEFAULT_FABLAB_NAME = "FabLab Brno"
+DEFAULT_PORT = 5000
+
+# Every environment variable load_settings reads, grouped as in .env.example.
+VARIABLES: tuple[str, ...] = (
+    "FABMAN_API_KEY",
+    "FABMAN_API_URL",
+    "FABMAN_TIMEOUT_SECONDS",
+    "COURSES_CACHE_SECONDS",
+    "CLASSMARKER_WEBHOOK_SECRET",
+    "VERIFY_CLASSMARKER_REQUESTS",
+    "FERNET_KEY",
+    "MAX_COURSE_ATTEMPTS",
+    "APPLY_WORKERS",
+    "CRONJOB_TOKEN",
+    "REMINDER_DAYS",
+    "RETRY_BASE_SECONDS",
+    "RETRY_MAX_AGE_HOURS",
+    "LEASE_SECONDS",
+    "JOBS",
+    "RETRY_EVERY_SECONDS",
+    "SWEEP_AT",
+    "RECONCILE_MINUTES",
+    "DIGEST_WEEKDAY",
+    "DIGEST_AT",
+    "COURSES_WEB_URL",
+    "COURSES_WEB_PRIVATE_KEY",
+    "MAIL_SERVER",
+    "MAIL_PORT",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "MAIL_USE_TLS",
+    "MAIL_USE_SSL",
+    "MAIL_DEFAULT_SENDER",
+    "MAIL_TIMEOUT",
+    "MAIL_SUPPRESS_SEND",
+    "FABLAB_NAME",
+    "FABLAB_SUPPORT_EMAIL",
+    "DISCORD_WEBHOOK_URL",
+    "BE_ENV",
+    "SECRET_KEY",
+    "FLASK_SECRET_KEY",
+    "DATABASE_URL",
+    "TIMEZONE",
+    "TRACK_TIME",
+    "CORS_ORIGINS",
+    "PORT",
+)
 
 # The words a boolean may be, in any case: in the environment and in query parameters alike.
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -50,6 +102,7 @@ class Settings:
     mail_use_ssl: bool = False
     mail_default_sender: str | None = None
     fablab_support_email: str | None = None
+    fablab_name: str = DEFAULT_FABLAB_NAME
     discord_webhook_url: str | None = field(default=None, repr=False)
     max_course_attempts: int = 3
     track_time: bool = False
@@ -58,7 +111,7 @@ class Settings:
     timezone: str = "Europe/Prague"
     courses_cache_seconds: int = 60
     reminder_days: int = 14
-    port: int = 5000
+    port: int = DEFAULT_PORT
     cors_origins: tuple[str, ...] = ()
     # Operational knobs with sensible defaults (documented in .env.example).
     fabman_timeout_seconds: float = 5.0
@@ -149,6 +202,24 @@ def _parse_weekday(name: str, raw: str) -> int | None:
     return WEEKDAYS.index(value)
 
 
+def _one_line(name: str, raw: str, *, longest: int = 100) -> str:
+    """A name shown in mail: one line of printable text (a line break could forge mail headers)."""
+    if not raw.isprintable() or len(raw) > longest:
+        raise ConfigError(f"{name} must be one line of printable text, at most {longest} characters")
+    return raw
+
+
+def read_port(env: Mapping[str, str] | None = None) -> int:
+    """PORT, for `python main_run.py` and the demo (which needs no other setting)."""
+    raw = (os.environ if env is None else env).get("PORT")
+    if raw is None or raw.strip() == "":
+        return DEFAULT_PORT
+    port = _parse_int("PORT", raw, minimum=1)
+    if port > 65535:
+        raise ConfigError("PORT must be at most 65535")
+    return port
+
+
 def _fernet_keys(raw: str) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in raw.split(",") if k.strip())
     if not keys:
@@ -223,6 +294,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mail_use_ssl=parse_bool("MAIL_USE_SSL", get("MAIL_USE_SSL") or "false"),
         mail_default_sender=get("MAIL_DEFAULT_SENDER") or mail_username,
         fablab_support_email=get("FABLAB_SUPPORT_EMAIL"),
+        fablab_name=_one_line("FABLAB_NAME", get("FABLAB_NAME") or DEFAULT_FABLAB_NAME),
         discord_webhook_url=get("DISCORD_WEBHOOK_URL"),
         max_course_attempts=_parse_int("MAX_COURSE_ATTEMPTS", get("MAX_COURSE_ATTEMPTS") or "3"),
         track_time=parse_bool("TRACK_TIME", get("TRACK_TIME") or "false"),
@@ -231,7 +303,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         timezone=timezone,
         courses_cache_seconds=_parse_int("COURSES_CACHE_SECONDS", get("COURSES_CACHE_SECONDS") or "60"),
         reminder_days=_parse_int("REMINDER_DAYS", get("REMINDER_DAYS") or "14"),
-        port=_parse_int("PORT", get("PORT") or "5000", minimum=1),
+        port=read_port(source),
         cors_origins=cors,
         fabman_timeout_seconds=_parse_float("FABMAN_TIMEOUT_SECONDS", get("FABMAN_TIMEOUT_SECONDS") or "5"),
         retry_max_age_hours=_parse_int("RETRY_MAX_AGE_HOURS", get("RETRY_MAX_AGE_HOURS") or "48", minimum=1),
