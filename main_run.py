@@ -12,6 +12,15 @@ import sys
 from typing import Any
 
 
+def _cannot_start(error: Exception) -> SystemExit:
+    """Exit after one line naming the variable.
+
+    3 is gunicorn's "worker failed to boot": its master stops instead of respawning workers forever.
+    """
+    sys.stderr.write(f"FabLab Bridge cannot start: {error}\n")
+    return SystemExit(3)
+
+
 def _build(*, serving: bool = False) -> Any:
     from bridge import create_app
     from bridge.application import bridge_of
@@ -20,9 +29,7 @@ def _build(*, serving: bool = False) -> Any:
     try:
         application = create_app()
     except ConfigError as error:
-        sys.stderr.write(f"FabLab Bridge cannot start: {error}\n")
-        # 3 is gunicorn's "worker failed to boot": the master stops instead of respawning workers forever.
-        raise SystemExit(3) from None
+        raise _cannot_start(error) from None
     # A gunicorn worker (its master sets SERVER_SOFTWARE) or the development server runs the in-process
     # jobs; `flask --app main_run ...` commands build the same app without them.
     if serving or os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/"):
@@ -55,9 +62,14 @@ def main(argv: list[str] | None = None) -> None:
         print(Fernet.generate_key().decode("ascii"))
         return
     if args.demo:
+        from bridge.config import ConfigError, read_port
         from bridge.demo import run_demo
 
-        run_demo(host=args.host or "127.0.0.1", port=args.port or 5000)
+        try:
+            port = args.port or read_port()
+        except ConfigError as error:
+            raise _cannot_start(error) from None
+        run_demo(host=args.host or "127.0.0.1", port=port)
         return
     application = _build(serving=True)
     port = args.port or application.extensions["fablab_bridge"].settings.port

@@ -3,15 +3,17 @@
 A Fabman simulator with the FabLab Brno sample data, a temporary SQLite
 store, generated keys, and mail printed instead of sent. It prints where
 Swagger is and `curl` commands that work when pasted, including a correctly
-signed ClassMarker result.
+signed ClassMarker result, all on the port it was given (`PORT`, default 5000).
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import socket
 import sys
 import tempfile
+from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -77,7 +79,8 @@ def sample_result(token: str, *, passed: bool = True, result_id: int = 88123401)
 
 def _show_mail(app: Flask, message: Message) -> None:
     recipients = ", ".join(str(recipient) for recipient in message.recipients)
-    sys.stdout.write(f"\n--- mail to {recipients}: {message.subject}\n{message.body}\n--- end of mail\n")
+    subject = str(make_header(decode_header(message.subject)))  # the outbox RFC 2047-encodes it for SMTP
+    sys.stdout.write(f"\n--- mail to {recipients}: {subject}\n{message.body}\n--- end of mail\n")
 
 
 def print_guide(app: Flask, base: str, folder: Path) -> None:
@@ -112,8 +115,23 @@ def print_guide(app: Flask, base: str, folder: Path) -> None:
     sys.stdout.flush()
 
 
+def port_taken(host: str, port: int) -> bool:
+    """Whether another program already listens where the demo would."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds, so TIME_WAIT is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
     """Start the simulator and the bridge and serve until interrupted."""
+    if port_taken(host, port):
+        # Before anything is printed or started: a guide full of URLs that reach another program helps nobody.
+        sys.stderr.write(f"Port {port} is taken; choose another: PORT=8080 make demo (or main_run.py --demo --port 8080)\n")
+        raise SystemExit(1)
     folder = Path(tempfile.mkdtemp(prefix="fablab-bridge-demo-"))
     simulator = FabmanSimulator(demo_state(today_in(ZoneInfo(DEMO_TIMEZONE)))).start()
     try:
@@ -121,7 +139,8 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
         app = create_app(settings)
         bridge = bridge_of(app)
         email_dispatched.connect(_show_mail, app)
-        print_guide(app, f"http://127.0.0.1:{port}", folder)
+        reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared, not bound
+        print_guide(app, f"http://{reachable}:{port}", folder)
         bridge.start_background()
         try:
             app.run(host=host, port=port, use_reloader=False)
