@@ -6,15 +6,24 @@ BIN := $(VENV)/bin
 # PostgreSQL for the second test pass; skipped when nothing answers there.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
+# FabLab Bridge needs Python 3.11 or newer (datetime.UTC, among others). An older Python would build the
+# venv and fail later with a traceback; instead make stops at once with one line saying what to do.
+python_version = $(shell $(1) -c 'import platform; print(platform.python_version())' 2>/dev/null)
+supported = $(shell case '$(1)' in (3.1[1-9].*|3.[2-9][0-9].*|[4-9].*) echo yes;; esac)
+require_python = $(if $(call supported,$(call python_version,$(1))),,$(error FabLab Bridge needs Python 3.11 or newer; \
+	$(1) is $(or $(call python_version,$(1)),not installed) ($(2))))
+
 .PHONY: venv demo test test-fast test-sqlite test-postgres lint audit run bench reliability reliability-ci clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(call require_python,$(PYTHON),set PYTHON=python3.11)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
 venv: $(BIN)/.installed
+	$(if $(wildcard $(BIN)/python),$(call require_python,$(BIN)/python,built earlier: run make clean and then make PYTHON=python3.11))
 
 demo: venv ## run the bridge with its built-in Fabman simulator
 	$(BIN)/python main_run.py --demo
@@ -58,5 +67,8 @@ reliability: venv ## full reliability run (gunicorn + Fabman simulator + SMTP, f
 reliability-ci: venv ## the same scenarios at CI size (a few minutes); RELIABILITY.md untouched
 	$(BIN)/python -m reliability --quick
 
-clean:
-	rm -rf $(VENV) .pytest_cache .coverage instance
+# Only what can be rebuilt: the venv and caches. Never instance/, which holds the default SQLite store
+# and with it the permanent ledger of granted trainings.
+clean: ## remove the venv and caches (the store in instance/ stays)
+	rm -rf $(VENV) .pytest_cache .coverage htmlcov .hypothesis .ruff_cache .mypy_cache
+	find . -name __pycache__ -type d -not -path './instance/*' -prune -exec rm -rf {} +
