@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import ROOT, free_port
+from harness.launch import ROOT, free_port
+from harness.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +37,11 @@ class Demo:
 
     process: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
+
+    def serving(self, port: int) -> None:
+        """Wait until the bridge answers on `port` (the guide is printed a moment before it listens)."""
+        assert self.process.poll() is None, f"the demo exited with {self.process.returncode}: {self.lines}"
+        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok, timeout=30, what="the demo listening")
 
     def wait_for_line(self, text: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -107,6 +113,7 @@ def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None
     port = free_port()
     with demo(PORT=str(port)) as running:
         running.wait_for_line(GUIDE_END)
+        running.serving(port)
         guide = running.lines[: next(i for i, line in enumerate(running.lines) if GUIDE_END in line)]
         commands = [line.strip() for line in guide if line.strip().startswith("curl ")]
 
@@ -120,7 +127,7 @@ def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None
             assert answer.status_code == 200, (command, answer.text)
             answers[answer.url.removeprefix(f"http://127.0.0.1:{port}")] = answer.json()
 
-        assert answers["/add_classmarker_training"]["status"] == "applied"
+        assert answers["/add_classmarker_training"]["status"] == "accepted"
         # The "training granted" mail, printed instead of sent, with a readable subject.
         running.wait_for_line("--- mail to petra.dvorakova@example.org: Školení splněno: Laserová řezačka / Training completed")
 
@@ -129,6 +136,7 @@ def test_the_port_option_wins_over_port() -> None:
     port = free_port()
     with demo("--port", str(port), PORT="1") as running:
         running.wait_for_line(GUIDE_END)
+        running.serving(port)
         assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
 
 

@@ -7,8 +7,11 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from bridge.container import services
-from tests.support import SmtpSink, result_payload, signed, text_of
+from bridge.application import bridge_of
+from harness.classmarker import result_payload, signed
+from harness.launch import SmtpSink
+from harness.wait import wait_until
+from tests.support import text_of
 
 pytestmark = pytest.mark.e2e
 
@@ -20,11 +23,11 @@ def test_the_granted_mail_is_signed_with_the_configured_name(
     make_app: Callable[..., Flask], smtp: SmtpSink, setting: dict[str, str], signature: str
 ) -> None:
     app = make_app(**setting)
-    body, headers = signed(result_payload(services(app).codec.encode(PETRA, LASER)))
+    body, headers = signed(result_payload(bridge_of(app).codec.encode(PETRA, LASER)))
 
-    assert app.test_client().post("/add_classmarker_training", data=body, headers=headers).json["status"] == "applied"
+    assert app.test_client().post("/add_classmarker_training", data=body, headers=headers).json["status"] == "accepted"
 
-    (mail,) = smtp.wait_for(1)
+    (mail,) = wait_until(lambda: list(smtp.messages), timeout=30, what="the training granted mail")
     text, html = text_of(mail), mail.get_body(preferencelist=("html",)).get_content()
     assert signature in text.splitlines()
     assert f"<title>{signature}</title>" in html

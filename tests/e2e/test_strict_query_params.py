@@ -13,13 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
 
-from bridge.adapters.store.models import OutboxMessage
-from bridge.container import Services
+from bridge.application import Bridge
 from bridge.domain.calendar import today_in
 from bridge.simulator import FabmanSimulator
-from tests.support import SmtpSink, problem
+from harness.launch import SmtpSink
+from tests.support import problem
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +32,10 @@ def _records(simulator: FabmanSimulator) -> dict[int, list[dict[str, object]]]:
 def _expired(records: dict[int, list[dict[str, object]]]) -> list[object]:
     today = today_in(ZoneInfo("Europe/Prague"))
     return [
-        r["id"] for held in records.values() for r in held if r["untilDate"] and dt.date.fromisoformat(str(r["untilDate"])) <= today
+        r["id"]
+        for held in records.values()
+        for r in held
+        if r["untilDate"] and dt.date.fromisoformat(str(r["untilDate"])) <= today
     ]
 
 
@@ -42,7 +44,7 @@ def test_an_unreadable_dry_run_is_400_and_the_sweep_never_starts(
     client: FlaskClient,
     simulator: FabmanSimulator,
     smtp: SmtpSink,
-    bridge: Services,
+    bridge: Bridge,
     cron_headers: dict[str, str],
     query: str,
 ) -> None:
@@ -57,11 +59,12 @@ def test_an_unreadable_dry_run_is_400_and_the_sweep_never_starts(
     assert _records(simulator) == before
     assert simulator.requests == []
     assert smtp.messages == []
-    with bridge.store.session() as session:
-        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    assert bridge.store.messages() == []
 
 
-def test_an_empty_include_offline_is_400_naming_it(client: FlaskClient, simulator: FabmanSimulator, api_headers: dict[str, str]) -> None:
+def test_an_empty_include_offline_is_400_naming_it(
+    client: FlaskClient, simulator: FabmanSimulator, api_headers: dict[str, str]
+) -> None:
     simulator.clear_requests()
 
     body = problem(client.get("/absolved_trainings/6?include_offline=", headers=api_headers), 400)

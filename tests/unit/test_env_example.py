@@ -17,12 +17,14 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from bridge.config import VARIABLES, load_settings
-from tests.support import ROOT
+from harness.launch import ROOT
 
 EXAMPLE = ROOT / ".env.example"
 # `NAME=value`, or `# NAME=value` for an optional setting shown with its default.
 ASSIGNMENT = re.compile(r"^(?:#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
 READ_OUTSIDE_CONFIG = [ROOT / "gunicorn.conf.py", ROOT / "main_run.py", *sorted((ROOT / "bridge").rglob("*.py"))]
+# Read from the environment but set by a server, not by an operator: no setting to document.
+SET_BY_SERVERS = {"SERVER_SOFTWARE"}
 
 
 class RecordingEnvironment(dict[str, str]):
@@ -66,7 +68,7 @@ def _names_read_in(path: Path) -> set[str]:
 
 
 def _names_the_bridge_reads() -> set[str]:
-    return set(VARIABLES).union(*(_names_read_in(path) for path in READ_OUTSIDE_CONFIG))
+    return set(VARIABLES).union(*(_names_read_in(path) for path in READ_OUTSIDE_CONFIG)) - SET_BY_SERVERS
 
 
 def _example_lines() -> list[str]:
@@ -117,4 +119,4 @@ def test_the_example_filled_with_the_two_keys_loads() -> None:
 
     settings = load_settings(values)
 
-    assert (settings.fablab_name, settings.port, settings.webhook_budget_seconds) == ("FabLab Brno", 5000, 8.0)
+    assert (settings.fablab_name, settings.port, settings.jobs, settings.apply_workers) == ("FabLab Brno", 5000, True, 8)
