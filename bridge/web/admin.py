@@ -9,7 +9,7 @@ from bridge.domain.statuses import EventStatus
 from bridge.errors import ValidationFailed
 from bridge.services.admin import describe_event
 from bridge.web.auth import require_api_key
-from bridge.web.inputs import json_object, positive_id
+from bridge.web.inputs import choice, json_object, positive_id
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -65,12 +65,11 @@ def list_events() -> Response:
         content:
           application/json:
             schema: {type: array, items: {$ref: '#/components/schemas/Event'}}
+      400: {$ref: '#/components/responses/BadRequest'}
       401: {$ref: '#/components/responses/Unauthorized'}
       422: {$ref: '#/components/responses/Invalid'}
     """
-    status = request.args.get("status")
-    if status is not None and status not in set(EventStatus):
-        raise ValidationFailed(f"status must be one of {', '.join(EventStatus)}", field="status")
+    status = choice("status", EventStatus)
     limit = request.args.get("limit", "100")
     if not limit.isdigit() or not 1 <= int(limit) <= 500:
         raise ValidationFailed("limit must be an integer from 1 to 500", field="limit")

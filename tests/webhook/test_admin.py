@@ -118,7 +118,10 @@ def test_events_are_listed_and_shown_without_payload_or_cm_user_id(
         assert "payload" not in text and "203.0.113.7" not in text
     assert client.get("/admin/events/99", headers=api_headers).status_code == 404
     assert client.get("/admin/events", headers={}).status_code == 401
-    assert client.get("/admin/events?status=bogus", headers=api_headers).status_code == 422
+    for unreadable in ("bogus", ""):
+        refused = client.get(f"/admin/events?status={unreadable}", headers=api_headers)
+        assert (refused.status_code, refused.json["title"]) == (400, "Bad request")
+        assert "query parameter 'status' must be one of queued, applied, rejected, error, dead, awaiting_grading" in refused.json["detail"]
 
 
 @pytest.mark.parametrize(
