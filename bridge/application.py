@@ -27,7 +27,7 @@ from bridge.config import Settings
 from bridge.domain.schedule import DailyAt, Every
 from bridge.domain.statuses import EventStatus
 from bridge.errors import NotFound
-from bridge.services import admin, expiry, profile, results
+from bridge.services import admin, digest, expiry, machine_denied, profile, results
 from bridge.services.deps import Deps
 from bridge.services.results import Receipt
 
@@ -202,6 +202,27 @@ class Bridge:
     def send_mail(self, *, limit: int = 100) -> FlushReport:
         """Send what the outbox has due."""
         return self.outbox.flush(limit=limit)
+
+    # -- training rules (sections 12 and 13) -------------------------------------
+
+    def digest(self, dry_run: bool = False) -> dict[str, Any]:
+        """The weekly staff digest: queued and sent once per ISO week (or only composed, in a dry run).
+
+        The webhook gap is shown when this Bridge measures one (a `webhook_gap()` method), else "not measured".
+        """
+        return digest.digest(self.patient, dry_run=dry_run, webhook_gap=getattr(self, "webhook_gap", None))
+
+    def receive_fabman_event(self, body: bytes, payload: Any) -> tuple[dict[str, Any], int | None]:
+        """Store one of Fabman's webhook events once; the answer and the stored denial to handle after it."""
+        return machine_denied.receive(self.patient, body, payload)
+
+    def handle_fabman_event(self, event_id: int) -> str | None:
+        """Offer the training to a member denied at a machine (after Fabman has its answer)."""
+        return machine_denied.handle(self.patient, event_id)
+
+    def retry_fabman_events(self) -> dict[str, int]:
+        """Handle denials whose handling failed or was cut off (for the retry job)."""
+        return machine_denied.retry(self.patient)
 
 
 def bridge_of(app: Flask | None = None) -> Bridge:

@@ -130,4 +130,22 @@ def _progress_line(page: int, summary: expiry.SweepSummary) -> None:
     )
 
 
-commands = [gen_fernet_key, quiz_link, retry, show_event, replay_event, reset_attempts, expire_trainings, jobs]
+@click.command("digest")
+@click.option("--dry-run", is_flag=True, help="Print the digest only; queue and send nothing.")
+@with_appcontext
+def digest(dry_run: bool) -> None:
+    """Print the weekly staff digest and send it to FABLAB_SUPPORT_EMAIL (once per ISO week).
+
+    The digest's text goes to stdout; what became of it (queued, already
+    queued this week, no recipient, dry run) to stderr.
+    """
+    try:
+        answer = bridge_of().digest(dry_run=dry_run)
+    except FabmanError as error:
+        raise click.ClickException(f"the digest could not read Fabman, run it again later: {error}") from None
+    click.echo(f"Subject: {answer['subject']}\n")
+    click.echo(answer["text"])
+    click.echo(f"digest {answer['week']}: {answer['status']} (to {answer['recipient'] or 'nobody'})", err=True)
+
+
+commands = [gen_fernet_key, quiz_link, retry, show_event, replay_event, reset_attempts, expire_trainings, jobs, digest]

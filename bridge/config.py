@@ -12,6 +12,7 @@ together, so a new setting is added in all three places or the suite fails.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -128,6 +129,10 @@ class Settings:
     digest_weekday: int | None = 0
     digest_at: dt.time = dt.time(7, 0)
     apply_workers: int = 8
+    # Training rules (contract sections 12 and 13).
+    fablab_name: str = "FabLab Brno"
+    cooldown_hours: tuple[float, ...] = (0.0,)
+    fabman_webhook_token: str | None = field(default=None, repr=False)
 
     @property
     def is_prod(self) -> bool:
@@ -200,6 +205,16 @@ def _parse_weekday(name: str, raw: str) -> int | None:
     if value not in WEEKDAYS:
         raise ConfigError(f"{name} must be one of {', '.join(WEEKDAYS)} or off")
     return WEEKDAYS.index(value)
+def _hours_list(name: str, raw: str) -> tuple[float, ...]:
+    """A comma list of hours (numbers, 0 or more), e.g. `0,24,72`."""
+    message = f"{name} must be a comma-separated list of hours (numbers, 0 or more)"
+    try:
+        hours = tuple(float(item.strip()) for item in raw.split(","))
+    except ValueError:
+        raise ConfigError(message) from None
+    if not all(math.isfinite(value) and value >= 0 for value in hours):
+        raise ConfigError(message)
+    return hours
 
 
 def _one_line(name: str, raw: str, *, longest: int = 100) -> str:
@@ -318,6 +333,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         digest_weekday=_parse_weekday("DIGEST_WEEKDAY", get("DIGEST_WEEKDAY") or "mon"),
         digest_at=_parse_time("DIGEST_AT", get("DIGEST_AT") or "07:00") or dt.time(7, 0),
         apply_workers=_parse_int("APPLY_WORKERS", get("APPLY_WORKERS") or "8", minimum=1),
+        fablab_name=get("FABLAB_NAME") or "FabLab Brno",
+        cooldown_hours=_hours_list("COOLDOWN_HOURS", get("COOLDOWN_HOURS") or "0"),
+        fabman_webhook_token=get("FABMAN_WEBHOOK_TOKEN"),
     )
 
 

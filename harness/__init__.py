@@ -13,3 +13,6 @@ WEBHOOK_SECRET = "test-webhook-secret"  # noqa: S105 - a harness credential, nev
 
 CRON_TOKEN = "test-cron-token"  # noqa: S105 - a harness credential, never a deployment's
 """The scheduler's token a harnessed bridge is configured with."""
+
+FABMAN_WEBHOOK_TOKEN = "test-fabman-webhook-token"  # noqa: S105 - a harness credential, never a deployment's
+"""The token in the URL of Fabman's webhook a harnessed bridge is configured with."""

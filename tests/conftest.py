@@ -30,7 +30,7 @@ from bridge.config import load_settings
 from bridge.domain.calendar import today_in
 from bridge.simulator import FabmanSimulator
 from bridge.simulator.seed import demo_state
-from harness import CRON_TOKEN, WEBHOOK_SECRET
+from harness import CRON_TOKEN, FABMAN_WEBHOOK_TOKEN, WEBHOOK_SECRET
 from harness.launch import SmtpSink
 from tests.support import no_sockets_or_processes
 
@@ -108,6 +108,7 @@ def env(simulator: FabmanSimulator, smtp: SmtpSink, database_url: str) -> dict[s
         "RETRY_BASE_SECONDS": "0",
         # A bridge served by gunicorn runs its own jobs; tests that want them turn them on.
         "JOBS": "off",
+        "FABMAN_WEBHOOK_TOKEN": FABMAN_WEBHOOK_TOKEN,
     }
 
 

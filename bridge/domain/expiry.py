@@ -59,5 +59,9 @@ def expiry_mail_key(member_id: int, record_id: int) -> str:
 
 
 def reminder_mail_key(member_id: int, record_id: int, until: dt.date) -> str:
-    """Outbox key of a reminder: one per record and `untilDate` (an extended record is reminded again)."""
+    """Outbox key of a per-record reminder as sent before combined reminders (:mod:`bridge.domain.reminders`).
+
+    New reminders are not queued under it; the sweep reads it so a record
+    reminded that way is not reminded again.
+    """
     return f"reminder:{member_id}:{record_id}:{until.isoformat()}"

@@ -28,6 +28,8 @@ class Course:
     default_duration: int
     default_duration_unit: str
     metadata: dict[str, Any] | None
+    resources: tuple[int, ...] = ()
+    """Ids of the equipment the course unlocks (Fabman's `resources`)."""
 
     @property
     def courses_cm(self) -> dict[str, Any]:

@@ -5,8 +5,10 @@ before anything is deleted, under a key per training record
 (``expiry:{member}:{record}``) that the sweep and the scheduler's
 `/training_expiration` share. So a crash between the mail and the delete, a
 scheduler retry, or a second sweep the same day never mails twice, and a rerun
-still removes what is left. Reminders ride along in the sweep, keyed per record
-and `untilDate`, so each is sent once.
+still removes what is left. Reminders ride along in the sweep: one mail a day
+per member lists every training that entered the reminder window, and each
+record is remembered with its `untilDate`, so it is listed once
+(:mod:`bridge.domain.reminders`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from jinja2 import TemplateError
 
 from bridge.adapters.fabman import Course, FabmanClient, FabmanError, Member, TrainingRecord
 from bridge.adapters.mail import Outbox
-from bridge.domain import courses
+from bridge.adapters.store.rules import ReminderMail, ReminderMark
 from bridge.domain.expiry import expired_records, expiry_mail_key, is_expired, reminder_mail_key, reminder_records
 from bridge.domain.messages import OutgoingMessage
+from bridge.domain.reminders import is_remindable, reminder_day_key
 from bridge.errors import BridgeError, NotFound
 from bridge.services import mails
 from bridge.services.deps import Deps
@@ -83,7 +86,7 @@ Progress = Callable[[int, SweepSummary], None]
 
 @dataclass(frozen=True)
 class _Notice:
-    """One mail the sweep owes a member: an expiry (then a delete) or a reminder."""
+    """One expiry mail the sweep owes a member (then a delete)."""
 
     kind: str
     member: Member
@@ -197,25 +200,21 @@ class _Catalogue:
 
 
 def _notices(member: Member, summary: SweepSummary, catalogue: _Catalogue) -> list[_Notice]:
-    """The expiry mails and reminders one member is owed today."""
-    held = member.trainings or ()
-    owed = [
+    """The expiry mails one member is owed today."""
+    return [
         _Notice("expired", member, record, catalogue.course_of(record), expiry_mail_key(member.id, record.id))
-        for record in expired_records(held, summary.today)
+        for record in expired_records(member.trainings or (), summary.today)
     ]
-    for record in reminder_records(held, summary.today, summary.reminder_days):
-        course = catalogue.course_of(record)
-        if course is not None and courses.is_online(course) and record.until_date is not None:
-            owed.append(_Notice("reminder", member, record, course, reminder_mail_key(member.id, record.id, record.until_date)))
-    return owed
 
 
 def _sweep_page(deps: Deps, page: list[Member], summary: SweepSummary, catalogue: _Catalogue, pool: ThreadPoolExecutor) -> None:
     """Queue the page's mails in one transaction, then delete what was announced."""
     summary.members_scanned += len(page)
+    reminded = _remind(deps, page, summary, catalogue)
     owed = [notice for member in page for notice in _notices(member, summary, catalogue)]
     summary.expired_found += sum(notice.kind == "expired" for notice in owed)
     if not owed:
+        _send(deps.outbox, reminded)
         return
     already = deps.store.queued_keys(notice.key for notice in owed)
     if summary.dry_run:
@@ -241,16 +240,61 @@ def _sweep_page(deps: Deps, page: list[Member], summary: SweepSummary, catalogue
     for notice, messages in to_queue:
         _count_mail(summary, notice, queued=bool(messages))
     _delete(deps.fabman, announced, summary, pool)
-    _send(deps.outbox, queued_now)
+    _send(deps.outbox, queued_now + reminded)
 
 
 def _count_mail(summary: SweepSummary, notice: _Notice, *, queued: bool) -> None:
     if not notice.member.email:
-        summary.no_address += notice.kind == "expired"
-    elif queued and notice.kind == "expired":
-        summary.mails_queued += 1
+        summary.no_address += 1
     elif queued:
-        summary.reminders_queued += 1
+        summary.mails_queued += 1
+
+
+def _remind(deps: Deps, page: list[Member], summary: SweepSummary, catalogue: _Catalogue) -> int:
+    """Queue each member's one reminder of the day, listing the records not reminded for their date; how many.
+
+    A record counts as reminded once a combined reminder listed it, or an
+    earlier version's per-record reminder was queued for it.
+    """
+    due: dict[int, tuple[Member, list[tuple[TrainingRecord, Course]]]] = {}
+    for member in page:
+        listed = [
+            (record, course)
+            for record in reminder_records(member.trainings or (), summary.today, summary.reminder_days)
+            if (course := catalogue.course_of(record)) is not None and is_remindable(course)
+        ]
+        if listed and member.email:
+            due[member.id] = (member, listed)
+    marks = {_mark(member, record): record for member, listed in due.values() for record, _ in listed}
+    if not marks:
+        return 0
+    legacy = {reminder_mail_key(*mark): mark for mark in marks}
+    done = deps.store.reminded(marks) | {legacy[key] for key in deps.store.queued_keys(legacy)}
+    batch: list[ReminderMail] = []
+    for member, listed in due.values():
+        fresh = [(record, course) for record, course in listed if _mark(member, record) not in done]
+        if not fresh:
+            continue
+        key = reminder_day_key(member.id, summary.today)
+        try:
+            messages = mails.reminder(deps, member, fresh, key)
+        except (TemplateError, ValueError) as error:
+            log.exception("reminder mail of member %s could not be written", member.id)
+            summary.add_error(member.id, None, f"mail not queued: {type(error).__name__}")
+            continue
+        batch.append(ReminderMail(messages, [_mark(member, record) for record, _ in fresh]))
+    if summary.dry_run:
+        keys = [mail.messages[0].dedupe_key for mail in batch if mail.messages]
+        summary.reminders_queued += len(set(keys) - deps.store.queued_keys(keys))
+        return 0
+    queued = deps.store.queue_reminders(batch)
+    summary.reminders_queued += queued
+    return queued
+
+
+def _mark(member: Member, record: TrainingRecord) -> ReminderMark:
+    assert record.until_date is not None  # records in the reminder window have one
+    return (member.id, record.id, record.until_date)
 
 
 def _delete(fabman: FabmanClient, announced: list[_Notice], summary: SweepSummary, pool: ThreadPoolExecutor) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bridge.adapters.fabman import Course, Member, TrainingRecord
 from bridge.adapters.mail import format_dates
-from bridge.domain import attempts, courses
+from bridge.domain import attempts, cooldown, courses
 from bridge.domain.links import courses_web_link, quiz_url
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.results import QuizResult
@@ -40,21 +40,81 @@ def granted(
     return _result_mail(deps, "granted", event_id, member, context)
 
 
-def failed(deps: Deps, event_id: int, member: Member, course: Course, result: QuizResult, left: int) -> list[OutgoingMessage]:
-    """ "Failed, N attempts left", with the quiz link for the next attempt."""
-    link = (
-        quiz_url(courses.setting(course, "cm_url"), deps.codec.encode(member.id, course.id))
-        if courses.is_online(course)
-        else None
-    )
+def failed(
+    deps: Deps,
+    event_id: int,
+    member: Member,
+    course: Course,
+    result: QuizResult,
+    left: int,
+    *,
+    opens_at: dt.datetime | None = None,
+) -> list[OutgoingMessage]:
+    """ "Failed, N attempts left", with the quiz link for the next attempt and when it opens (section 12)."""
     context = {
         **_names(member, course),
         "attempts_left": left,
         "percentage": result.percentage,
         "passmark": result.percentage_passmark,
-        "quiz_url": link,
+        "quiz_url": _quiz_link(deps, member, course),
+        **_opens(deps, opens_at),
     }
     return _result_mail(deps, "failed", event_id, member, context)
+
+
+def too_early(
+    deps: Deps, event_id: int, member: Member, course: Course, result: QuizResult, opens_at: dt.datetime | None, *, passed: bool
+) -> list[OutgoingMessage]:
+    """ "This attempt started during your waiting period and does not count; retake it from ..." (section 12)."""
+    context = {
+        **_names(member, course),
+        "passed": passed,
+        "percentage": result.percentage,
+        "quiz_url": _quiz_link(deps, member, course),
+        **_opens(deps, opens_at),
+    }
+    return _result_mail(deps, "too_early", event_id, member, context)
+
+
+def held_pass_alert(
+    deps: Deps, event_id: int, member: Member, course: Course, result: QuizResult, opens_at: dt.datetime | None
+) -> list[OutgoingMessage]:
+    """Staff hear of a pass held because it started during the waiting period; a replay grants it."""
+    started = result.time_started or result.time_finished
+    when = f" at {started.isoformat(timespec='seconds')}" if started else ""
+    until = f" (the wait ended at {opens_at.isoformat(timespec='seconds')})" if opens_at else ""
+    return event_alert(
+        deps,
+        event_id,
+        "too_early",
+        "Pass held: quiz started during the waiting period",
+        f"Member {member.id} passed course {course.id} ({course.title}) with an attempt started{when}, "
+        f"inside the waiting period after a failed attempt{until}. No training was added and the member was "
+        f"told when to retake the quiz. To grant it anyway, replay the event: `flask replay-event {event_id}` "
+        "(a replay by staff applies the pass despite the wait).",
+        member_id=member.id,
+        course_id=course.id,
+    )
+
+
+def _quiz_link(deps: Deps, member: Member, course: Course) -> str | None:
+    """The member's personal quiz link of an online course."""
+    if not courses.is_online(course):
+        return None
+    return quiz_url(courses.setting(course, "cm_url"), deps.codec.encode(member.id, course.id))
+
+
+def _opens(deps: Deps, opens_at: dt.datetime | None) -> dict[str, str | None]:
+    """When the next attempt opens, as Czech and English mail text in TIMEZONE (rounded up to the minute)."""
+    if opens_at is None:
+        return {"opens_cs": None, "opens_en": None}
+    local = opens_at.astimezone(deps.settings.tz)
+    if local.second or local.microsecond:
+        local = local.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    return {
+        "opens_cs": f"{local.day}. {local.month}. {local.year} v {local:%H:%M}",
+        "opens_en": f"{local.day} {local:%b} {local.year} at {local:%H:%M}",
+    }
 
 
 def out_of_attempts(
@@ -119,7 +179,7 @@ def event_alert(
 def expiry_notice(
     deps: Deps, kind: str, member: Member, course: Course | None, record: TrainingRecord, key: str
 ) -> list[OutgoingMessage]:
-    """The "training expired, retake it" or "expires soon" mail of one training record."""
+    """The "training expired, retake it" mail of one training record."""
     if course is None:
         cs_name = en_name = f"#{record.course_id}"
     else:
@@ -138,6 +198,31 @@ def expiry_notice(
         "courses_web_link": _personal_link(deps, member.id),
     }
     return deps.renderer.member_mail(kind, recipient=member.email, dedupe_key=key, context=context, member_id=member.id)
+
+
+def reminder(deps: Deps, member: Member, listed: list[tuple[TrainingRecord, Course]], key: str) -> list[OutgoingMessage]:
+    """One mail listing every training of the member entering the reminder window (section 12).
+
+    Each with its end date and, for an online course the member has attempts
+    left for, the personal quiz link; presence-only courses say so.
+    """
+    trainings = []
+    for record, course in sorted(listed, key=lambda item: (item[0].until_date or dt.date.max, item[1].title.casefold())):
+        cs_name, en_name = courses.display_names(course)
+        online = courses.is_online(course)
+        allowed = courses.max_attempts(course, deps.settings.max_course_attempts)
+        has_attempts = attempts.attempts_left(member.metadata, course.id, allowed) > 0
+        trainings.append(
+            {
+                "course_cs": cs_name,
+                "course_en": en_name,
+                **format_dates(record.until_date),
+                "online": online,
+                "quiz_url": _quiz_link(deps, member, course) if online and has_attempts else None,
+            }
+        )
+    context = {"first_name": member.first_name, "trainings": trainings, "courses_web_link": _personal_link(deps, member.id)}
+    return deps.renderer.member_mail("reminder", recipient=member.email, dedupe_key=key, context=context, member_id=member.id)
 
 
 def unannounced_expiry(deps: Deps, key: str, member: Member, course: Course, record: TrainingRecord) -> list[OutgoingMessage]:
@@ -161,3 +246,65 @@ def sweep_errors(deps: Deps, today: dt.date, errors: list[dict[str, Any]]) -> li
         message=f"{len(errors)} training record(s) of members {', '.join(map(str, members))} were not "
         "processed; the next run retries them. Details are in the sweep's summary and the log.",
     )
+
+
+# -- Fabman's webhook ----------------------------------------------------------------------
+
+
+def machine_denied(deps: Deps, member: Member, equipment: str, offered: list[Course], *, key: str) -> list[OutgoingMessage]:
+    """Refused at a machine: the courses that unlock it, each with the quiz link or what to do instead (section 13)."""
+    listed = []
+    for course in offered:
+        cs_name, en_name = courses.display_names(course)
+        allowed = courses.max_attempts(course, deps.settings.max_course_attempts)
+        left = attempts.attempts_left(member.metadata, course.id, allowed)
+        hours = cooldown.schedule(course, deps.settings.cooldown_hours)
+        waiting = cooldown.waiting_until(member.metadata, course.id, hours, deps.now()) if left > 0 else None
+        listed.append(
+            {
+                "course_cs": cs_name,
+                "course_en": en_name,
+                "quiz_url": _quiz_link(deps, member, course) if left > 0 and waiting is None else None,
+                "out_of_attempts": left <= 0,
+                "wiki_url": _web_address(courses.setting(course, "wiki_url")),
+                "yt_url": _web_address(courses.setting(course, "yt_url")),
+                **_opens(deps, waiting),
+            }
+        )
+    context = {
+        "first_name": member.first_name,
+        "equipment": equipment,
+        "courses": listed,
+        "courses_web_link": _personal_link(deps, member.id),
+    }
+    return deps.renderer.member_mail(
+        "machine_denied", recipient=member.email, dedupe_key=key, context=context, member_id=member.id
+    )
+
+
+def _web_address(value: Any) -> str | None:
+    """A study-material link from course metadata, only when it is an http(s) address."""
+    return value.strip() if isinstance(value, str) and value.strip().startswith(("https://", "http://")) else None
+
+
+# -- staff digest ------------------------------------------------------------------------
+
+
+def digest(
+    deps: Deps, key: str, *, week: str, today: dt.date, sections: dict[str, Any]
+) -> tuple[str, str, list[OutgoingMessage]]:
+    """The weekly digest's subject and text (for `flask digest`), and the mail to the staff address (if set)."""
+    gap = sections["webhook_gap"]
+    if isinstance(gap, dict):
+        gap_lines = [f"{name}: {value}" for name, value in gap.items()]
+    else:
+        gap_lines = [] if gap is None else [str(gap)]
+    context = {
+        "week": week,
+        "today_cs": format_dates(today)["until_date_cs"],
+        "today_en": format_dates(today)["until_date_en"],
+        **sections,
+        "webhook_gap_lines": gap_lines,
+    }
+    subject, text, _ = deps.renderer.render("digest", context)
+    return subject, text, deps.renderer.staff_mail("digest", dedupe_key=key, context=context)

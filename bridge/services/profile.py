@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.adapters.fabman import Course, FabmanClient, FabmanNotFound, Member
-from bridge.domain import attempts, courses
+from bridge.domain import attempts, cooldown, courses
 from bridge.domain.links import quiz_url
 from bridge.errors import NotFound
 from bridge.services.deps import Deps
@@ -55,12 +55,20 @@ def absolved_trainings(deps: Deps, member_id: int, *, include_offline: bool = Fa
 
 
 def _offer(deps: Deps, member: Member, course: Course) -> dict[str, Any]:
-    """A course as offered to one member: names, links and attempts."""
+    """A course as offered to one member: names, links and attempts.
+
+    While the member waits after a failed attempt (section 12) there is no
+    link and `available_at` says when the next attempt opens (ISO, TIMEZONE);
+    otherwise `available_at` is null.
+    """
     allowed = courses.max_attempts(course, deps.settings.max_course_attempts)
     used = attempts.attempts_used(member.metadata, course.id)
     left = max(0, allowed - used)
+    hours = cooldown.schedule(course, deps.settings.cooldown_hours)
+    waiting = cooldown.waiting_until(member.metadata, course.id, hours, deps.now()) if left > 0 else None
     cm_url = courses.setting(course, "cm_url")
-    link = quiz_url(cm_url, deps.codec.encode(member.id, course.id)) if left > 0 and courses.is_online(course) else None
+    open_now = left > 0 and waiting is None and courses.is_online(course)
+    link = quiz_url(cm_url, deps.codec.encode(member.id, course.id)) if open_now else None
     cs_name, en_name = courses.display_names(course)
     return {
         "id": course.id,
@@ -73,6 +81,7 @@ def _offer(deps: Deps, member: Member, course: Course) -> dict[str, Any]:
         "attempts": used,
         "max_attempts": allowed,
         "attempts_left": left,
+        "available_at": waiting.astimezone(deps.settings.tz).isoformat(timespec="seconds") if waiting else None,
     }
 
 
@@ -89,6 +98,20 @@ def available_trainings(deps: Deps, member_id: int) -> list[dict[str, Any]]:
     return sorted(offers, key=lambda item: (item["title"].casefold(), item["id"]))
 
 
+LINK_FIELDS = (
+    "quiz_url",
+    "title",
+    "cs_name",
+    "en_name",
+    "wiki_url",
+    "yt_url",
+    "attempts",
+    "attempts_left",
+    "max_attempts",
+    "available_at",
+)
+
+
 def training_links(deps: Deps, member_id: int, course_id: int) -> dict[str, Any]:
     """The personal quiz link and materials of one course for one member."""
     member = load_member(deps.fabman, member_id)
@@ -96,7 +119,4 @@ def training_links(deps: Deps, member_id: int, course_id: int) -> dict[str, Any]
     if not courses.visible_to(course, member):
         raise NotFound(f"training course {course_id} is not offered to member {member_id}")
     offer = _offer(deps, member, course)
-    return {
-        key: offer[key]
-        for key in ("quiz_url", "title", "cs_name", "en_name", "wiki_url", "yt_url", "attempts", "attempts_left", "max_attempts")
-    }
+    return {key: offer[key] for key in LINK_FIELDS}

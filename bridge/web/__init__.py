@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from bridge.web import admin, cron, health, profile, webhook
+from bridge.web import admin, cron, fabman_webhook, health, profile, webhook
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount every client's endpoints."""
-    for module in (profile, webhook, cron, admin, health):
+    for module in (profile, webhook, cron, admin, health, fabman_webhook):
         app.register_blueprint(module.blueprint)

@@ -20,6 +20,14 @@ _ID: dict[str, Any] = {
     ]
 }
 
+# Section 12: when the next attempt opens while the member waits after a failed attempt.
+_AVAILABLE_AT: dict[str, Any] = {
+    "type": "string",
+    "format": "date-time",
+    "nullable": True,
+    "description": "While the member waits after a failed attempt: when the next attempt opens (ISO, in TIMEZONE); else null.",
+}
+
 
 def _problem_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
@@ -54,6 +62,12 @@ TEMPLATE: dict[str, Any] = {
                 "description": "The bridge's Fabman API key, with or without the `Bearer ` prefix.",
             },
             "CronjobToken": {"type": "apiKey", "in": "header", "name": "CronjobToken"},
+            "FabmanWebhookToken": {
+                "type": "apiKey",
+                "in": "query",
+                "name": "token",
+                "description": "FABMAN_WEBHOOK_TOKEN, in the webhook URL registered in Fabman.",
+            },
             "ClassMarkerSignature": {
                 "type": "apiKey",
                 "in": "header",
@@ -118,10 +132,15 @@ TEMPLATE: dict[str, Any] = {
                     "en_name": {"type": "string"},
                     "wiki_url": {"type": "string", "nullable": True},
                     "yt_url": {"type": "string", "nullable": True},
-                    "quiz_url": {"type": "string", "nullable": True, "description": "Null when no attempts are left."},
+                    "quiz_url": {
+                        "type": "string",
+                        "nullable": True,
+                        "description": "Null when no attempts are left or while the member waits after a failed attempt.",
+                    },
                     "attempts": {"type": "integer", "description": "Failed attempts so far."},
                     "max_attempts": {"type": "integer"},
                     "attempts_left": {"type": "integer"},
+                    "available_at": _AVAILABLE_AT,
                 },
             },
             "MemberCourse": {
@@ -145,6 +164,7 @@ TEMPLATE: dict[str, Any] = {
                     "attempts": {"type": "integer"},
                     "max_attempts": {"type": "integer"},
                     "attempts_left": {"type": "integer"},
+                    "available_at": _AVAILABLE_AT,
                 },
             },
             "ClassMarkerResult": {
@@ -156,6 +176,32 @@ TEMPLATE: dict[str, Any] = {
                     "test": {"type": "object"},
                     "link": {"type": "object"},
                     "result": {"type": "object"},
+                },
+            },
+            "FabmanEvent": {
+                "type": "object",
+                "description": "A Fabman webhook event (see Fabman's webhook docs).",
+                "required": ["id", "type"],
+                "properties": {
+                    "id": {
+                        "oneOf": [
+                            {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                            {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,80}$"},
+                        ]
+                    },
+                    "type": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,80}$", "example": "resourceLog_created"},
+                    "createdAt": {"type": "string"},
+                    "details": {"type": "object"},
+                },
+            },
+            "FabmanEventReceipt": {
+                "type": "object",
+                "required": ["status", "id", "type"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["stored", "ok", "ignored", "duplicate"]},
+                    "id": {"type": "string", "description": "Fabman's event id."},
+                    "type": {"type": "string"},
+                    "detail": {"type": "string"},
                 },
             },
             "WebhookReceipt": {

@@ -26,7 +26,36 @@ CONTEXTS = {
     "out_of_attempts": {"max_attempts": 3, "courses_web_link": "https://courses.example/?id=1", "passed_without_attempts": False},
     "error": {"event_id": 17},
     "expired": {"quiz_url": None, "courses_web_link": None, **format_dates(dt.date(2026, 1, 2))},
-    "reminder": {"quiz_url": None, "courses_web_link": None, **format_dates(dt.date(2026, 1, 2))},
+    "reminder": {
+        "courses_web_link": None,
+        "trainings": [
+            {"course_cs": "Laserová řezačka", "course_en": "Laser cutter", "online": True, "quiz_url": None}
+            | format_dates(dt.date(2026, 1, 2))
+        ],
+    },
+    "too_early": {
+        "passed": True,
+        "percentage": 90.0,
+        "quiz_url": "https://quiz.example/?cm_user_id=t",
+        "opens_cs": "3. 1. 2026 v 14:30",
+        "opens_en": "3 Jan 2026 at 14:30",
+    },
+    "machine_denied": {
+        "equipment": "Laserová řezačka (Laser cutter)",
+        "courses_web_link": None,
+        "courses": [
+            {
+                "course_cs": "Laserová řezačka",
+                "course_en": "Laser cutter",
+                "quiz_url": "https://quiz.example/?cm_user_id=t",
+                "out_of_attempts": False,
+                "wiki_url": None,
+                "yt_url": None,
+                "opens_cs": None,
+                "opens_en": None,
+            }
+        ],
+    },
 }
 EXPECTED = {
     "granted": ("Školení splněno", "Training completed", "5. 3. 2027", "5 Mar 2027"),
@@ -35,6 +64,8 @@ EXPECTED = {
     "error": ("referenční číslo 17", "reference number 17"),
     "expired": ("skončila 2. 1. 2026", "expired on 2 Jan 2026"),
     "reminder": ("skončí 2. 1. 2026", "expires on 2 Jan 2026"),
+    "too_early": ("nejdříve 3. 1. 2026 v 14:30", "from 3 Jan 2026 at 14:30", "https://quiz.example/?cm_user_id=t"),
+    "machine_denied": ("vás právě nepustilo", "just refused you", "https://quiz.example/?cm_user_id=t"),
 }
 
 

@@ -11,7 +11,7 @@ presence-only, 3 3D printing online never expires, 4 soldering online):
   2  lathe until yesterday (presence-only, expired)
   3  laser until tomorrow (active; reminder)
   4  3D printing only, never expires
-  5  laser in 10 days (reminder), lathe in 5 days (presence-only: no reminder)
+  5  laser in 10 days, lathe in 5 days (presence-only): one reminder listing both
   6  laser in 20 days (outside REMINDER_DAYS)
   7  laser expired last week and renewed for a year
   8  soldering in 3 days, but renewed until next year (no reminder)
@@ -147,8 +147,8 @@ def expiry_mails(messages: list[EmailMessage], member_id: int) -> list[EmailMess
 
 
 def reminder_mails(messages: list[EmailMessage]) -> list[EmailMessage]:
-    """Every reminder received."""
-    return [m for m in messages if "Training expires soon" in str(m["Subject"])]
+    """Every reminder received (one training: "Training expires soon", several: "Trainings expire soon")."""
+    return [m for m in messages if "expires soon" in str(m["Subject"]) or "expire soon" in str(m["Subject"])]
 
 
 def personal_link(member_id: int) -> str:

@@ -213,7 +213,7 @@ def test_rate_limited_delete_waits_and_still_removes(
     assert [r.status for r in simulator.requests if r.path == path] == [429, 204]
 
 
-def test_reminders_go_once_to_online_trainings_ending_within_reminder_days(
+def test_reminders_go_once_to_trainings_ending_within_reminder_days(
     client: FlaskClient, smtp: SmtpSink, cron_headers: dict[str, str]
 ) -> None:
     today = prague_today()
@@ -221,13 +221,19 @@ def test_reminders_go_once_to_online_trainings_ending_within_reminder_days(
 
     reminders = reminder_mails(smtp.messages)
     assert sorted(str(m["To"]) for m in reminders) == [email_of(3), email_of(5)]
+    [third] = [m for m in reminders if str(m["To"]) == email_of(3)]
+    assert str(third["Subject"]) == "Platnost školení brzy skončí: Laserová řezačka / Training expires soon: Laser cutter"
     [fifth] = [m for m in reminders if str(m["To"]) == email_of(5)]
-    assert str(fifth["Subject"]) == "Platnost školení brzy skončí: Laserová řezačka / Training expires soon: Laser cutter"
+    assert str(fifth["Subject"]) == (
+        "Platnost školení brzy skončí: Stolní soustruh, Laserová řezačka / Trainings expire soon: Bench lathe, Laser cutter"
+    )
     text = text_of(fifth)
     assert "„Laserová řezačka“" in text and '"Laser cutter"' in text
     until = today + dt.timedelta(days=10)
     assert f"skončí {czech_date(until)}" in text and f"expires on {english_date(until)}" in text
-    assert personal_link(5) in text and QUIZ + "laser123&cm_user_id=" in text
+    assert personal_link(5) in text and text.count(QUIZ + "laser123&cm_user_id=") == 2
+    lathe_until = today + dt.timedelta(days=5)
+    assert f"„Stolní soustruh“ skončí {czech_date(lathe_until)}" in text and "renewed in person" in text
 
     again = client.post(CRON, headers=cron_headers).json
     assert again["reminders_queued"] == 0

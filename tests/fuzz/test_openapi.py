@@ -22,7 +22,7 @@ from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from bridge.simulator import FabmanSimulator
-from harness import CRON_TOKEN
+from harness import CRON_TOKEN, FABMAN_WEBHOOK_TOKEN
 
 pytestmark = pytest.mark.e2e
 
@@ -97,13 +97,15 @@ def test_with_credentials_no_5xx_and_responses_match_the_document(
     credential is refused.
     """
     credentials = {"FabmanApiKey": {"Authorization": simulator.api_key}, "CronjobToken": {"CronjobToken": CRON_TOKEN}}
+    query_credentials = {"FabmanWebhookToken": {"token": FABMAN_WEBHOOK_TOKEN}}
     cases = 0
     for operation in operations:
         scheme = _scheme(operation)
 
         def check(case: Any, scheme: str | None = scheme) -> None:
             headers = credentials.get(scheme or "", {})
-            response = case.call_and_validate(headers=headers, excluded_checks=[negative_data_rejection])
+            params = query_credentials.get(scheme or "")
+            response = case.call_and_validate(headers=headers, params=params, excluded_checks=[negative_data_rejection])
             assert response.status_code < 500, case.as_curl_command()
             if scheme == "ClassMarkerSignature":
                 assert response.status_code == 401, case.as_curl_command()

@@ -37,7 +37,22 @@ def course_from_json(data: dict[str, Any]) -> Course:
         default_duration=int(data.get("defaultDuration") or 0),
         default_duration_unit=str(data.get("defaultDurationUnit") or "day"),
         metadata=metadata if isinstance(metadata, dict) else None,
+        resources=_ids(data.get("resources")),
     )
+
+
+def _ids(value: Any) -> tuple[int, ...]:
+    """A list of ids, each a number or an object with an `id` (unreadable items are skipped)."""
+    if not isinstance(value, list):
+        return ()
+    found = []
+    for item in value:
+        candidate = item.get("id") if isinstance(item, dict) else item
+        if isinstance(candidate, int) and not isinstance(candidate, bool):
+            found.append(candidate)
+        elif isinstance(candidate, str) and candidate.strip().isdigit():
+            found.append(int(candidate))
+    return tuple(found)
 
 
 def record_from_json(data: dict[str, Any]) -> TrainingRecord:

@@ -13,7 +13,11 @@ from bridge.domain.statuses import Channel
 
 log = logging.getLogger(__name__)
 
-MEMBER_MAIL_KINDS = frozenset({"granted", "failed", "out_of_attempts", "error", "expired", "reminder"})
+MEMBER_MAIL_KINDS = frozenset(
+    {"granted", "failed", "out_of_attempts", "error", "expired", "reminder", "too_early", "machine_denied"}
+)
+STAFF_MAIL_KINDS = frozenset({"digest"})
+"""Bilingual mail to the staff address (not alerts: those are plain text, also to Discord)."""
 _DISCORD_LIMIT = 1900
 _CZECH_DATE = "{d.day}. {d.month}. {d.year}"
 
@@ -40,7 +44,7 @@ class MailRenderer:
 
     def render(self, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
         """Subject, plain text and HTML of a member mail."""
-        if kind not in MEMBER_MAIL_KINDS:
+        if kind not in MEMBER_MAIL_KINDS | STAFF_MAIL_KINDS:
             raise ValueError(f"unknown mail kind {kind!r}")
         full = {"support_email": self.support_email, "fablab_name": self.fablab_name, **context}
         subject, text = _split_subject(self.templates.get_template(f"mail/{kind}.txt").render(full))
@@ -65,6 +69,15 @@ class MailRenderer:
             return []
         subject, text, html = self.render(kind, context)
         return [OutgoingMessage(dedupe_key, Channel.MAIL, recipient, subject, text, html, member_id, event_id)]
+
+    def staff_mail(self, kind: str, *, dedupe_key: str, context: dict[str, Any]) -> list[OutgoingMessage]:
+        """A bilingual mail to the staff address, or nothing when FABLAB_SUPPORT_EMAIL is unset."""
+        if kind not in STAFF_MAIL_KINDS:
+            raise ValueError(f"unknown staff mail kind {kind!r}")
+        if not self.support_email:
+            return []
+        subject, text, html = self.render(kind, context)
+        return [OutgoingMessage(dedupe_key, Channel.MAIL, self.support_email, subject, text, html)]
 
     def staff_alert(
         self,

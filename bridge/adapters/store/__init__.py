@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bridge.adapters.store.core import MIGRATIONS, StoreBase, changed, normalise_url, not_leased
 from bridge.adapters.store.jobs import JobQueries
 from bridge.adapters.store.models import InboxEvent, JobRun, LedgerEntry, OutboxMessage
+from bridge.adapters.store.rules import RulesQueries
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import REPLAYABLE, EventStatus, MessageStatus
 
@@ -31,7 +32,7 @@ _ERROR_LENGTH = 500
 __all__ = ["MIGRATIONS", "InboxEvent", "JobRun", "LedgerEntry", "OutboxMessage", "Store", "normalise_url"]
 
 
-class Store(JobQueries, StoreBase):
+class Store(JobQueries, RulesQueries, StoreBase):
     """The relational store behind the inbox, the outbox, the ledger and the jobs."""
 
     # -- inbox: receiving and claiming -------------------------------------

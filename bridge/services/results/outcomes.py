@@ -13,7 +13,7 @@ from bridge.domain.results import QuizResult
 from bridge.domain.statuses import EventStatus
 from bridge.services import mails
 from bridge.services.deps import Deps
-from bridge.services.results.receipts import Applied, Receipt
+from bridge.services.results.receipts import NOT_COUNTED, TOO_EARLY, Applied, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +26,29 @@ def record_applied(deps: Deps, event: InboxEvent, result: QuizResult, applied: A
     if applied.outcome == "granted":
         messages = mails.granted(deps, event.id, member, course, result, applied.until)
     elif applied.outcome == "failed":
-        messages = mails.failed(deps, event.id, member, course, result, applied.attempts_left)
+        messages = mails.failed(deps, event.id, member, course, result, applied.attempts_left, opens_at=applied.opens_at)
+    elif applied.outcome == NOT_COUNTED:
+        messages = mails.too_early(deps, event.id, member, course, result, applied.opens_at, passed=False)
     else:
         messages = mails.out_of_attempts(
             deps, event.id, member, course, applied.allowed, passed=applied.outcome == "blocked_pass"
         )
     ledger = _ledger_row(deps, result, applied) if applied.record is not None else None
     deps.store.mark_applied(event.id, applied.outcome, ledger=ledger, messages=messages)
+
+
+def hold(deps: Deps, event: InboxEvent, result: QuizResult, applied: Applied) -> None:
+    """queued -> rejected (`too_early`): a pass started inside the waiting period grants nothing.
+
+    The member hears when to retake the quiz; staff get an alert and may
+    replay the event, which applies the pass despite the wait.
+    """
+    member, course = applied.member, applied.course
+    reason = "the quiz was started during the waiting period after a failed attempt"
+    messages = mails.too_early(deps, event.id, member, course, result, applied.opens_at, passed=True)
+    messages += mails.held_pass_alert(deps, event.id, member, course, result, applied.opens_at)
+    deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome=TOO_EARLY, messages=messages)
+    log.info("event %s held: %s", event.id, reason)
 
 
 def _ledger_row(deps: Deps, result: QuizResult, applied: Applied) -> dict[str, Any]:

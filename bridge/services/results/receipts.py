@@ -24,6 +24,13 @@ class Receipt:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
+TOO_EARLY = "too_early"
+"""Outcome of a pass started inside the waiting period: held (rejected) until staff replay it."""
+
+NOT_COUNTED = "not_counted"
+"""Outcome of a fail started inside the waiting period: applied, but no attempt is counted."""
+
+
 class Rejected(Exception):
     """The result cannot be applied as it stands (bad token, unknown member or course)."""
 
@@ -39,3 +46,5 @@ class Applied:
     allowed: int
     record: TrainingRecord | None = None
     until: dt.date | None = None
+    opens_at: dt.datetime | None = None
+    """When the next attempt opens, while the member waits (section 12)."""

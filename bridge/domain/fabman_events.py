@@ -1,0 +1,118 @@
+"""Fabman's webhook events (contract section 13), read once into a typed value.
+
+Fabman POSTs `{"id", "type", "createdAt", "details"}` and signs nothing; it
+re-sends and delivers late, so the `id` is what makes an event the same
+event. The bridge acts on one kind: an activity log entry saying a member was
+denied at a machine for lack of training (`resourceLog_created`,
+`details.log.type == "denied"`, `reason == "noPermission"`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+TEST = "test"
+RESOURCE_LOG_CREATED = "resourceLog_created"
+DENIED = "denied"
+NO_PERMISSION = "noPermission"
+NAME = re.compile(r"[A-Za-z0-9_.:-]{1,80}")
+"""What an event id (as text) and an event type may be: they are stored and logged."""
+
+
+class InvalidFabmanEvent(ValueError):
+    """The body is not a Fabman webhook event."""
+
+
+@dataclass(frozen=True)
+class FabmanWebhookEvent:
+    """What the bridge reads from one event."""
+
+    key: str
+    type: str
+    occurred_at: dt.datetime | None
+    member_id: int | None
+    resource_id: int | None
+    resource_name: str | None
+    log_type: str | None
+    reason: str | None
+
+    @property
+    def is_test(self) -> bool:
+        """Staff pressed "test" in Fabman."""
+        return self.type == TEST
+
+    @property
+    def is_machine_denial(self) -> bool:
+        """A member was refused at a machine because they lack its training."""
+        return (
+            self.type == RESOURCE_LOG_CREATED
+            and self.log_type == DENIED
+            and self.reason == NO_PERMISSION
+            and self.member_id is not None
+            and self.resource_id is not None
+        )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _id(value: Any) -> int | None:
+    """An id given as a number, a digit string or an object with an `id`."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip()) or None
+    return None
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = "".join(char if char.isprintable() else " " for char in value).strip()
+    return text[:200] or None
+
+
+def parse_event(payload: Any) -> FabmanWebhookEvent:
+    """Type a decoded webhook body; InvalidFabmanEvent when it has no usable `id` and `type`."""
+    if not isinstance(payload, dict):
+        raise InvalidFabmanEvent("the body must be a JSON object")
+    raw_id = payload.get("id")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, (int, str)):
+        raise InvalidFabmanEvent("id is missing")
+    key = str(raw_id).strip()
+    if not NAME.fullmatch(key):
+        raise InvalidFabmanEvent("id is not an event id (a number, or up to 80 letters, digits and _.:-)")
+    event_type = payload.get("type")
+    if not isinstance(event_type, str) or not NAME.fullmatch(event_type.strip()):
+        raise InvalidFabmanEvent("type is missing or not an event type")
+    details = _object(payload.get("details"))
+    entry = _object(details.get("log"))
+    resource = _object(details.get("resource"))
+    return FabmanWebhookEvent(
+        key=key,
+        type=event_type.strip(),
+        occurred_at=_moment(payload.get("createdAt")),
+        member_id=_id(entry.get("member")) or _id(details.get("member")),
+        resource_id=_id(entry.get("resource")) or _id(resource),
+        resource_name=_text(resource.get("name")),
+        log_type=entry.get("type") if isinstance(entry.get("type"), str) else None,
+        reason=entry.get("reason") if isinstance(entry.get("reason"), str) else None,
+    )

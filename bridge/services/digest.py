@@ -1,0 +1,152 @@
+"""The weekly staff digest (contract section 12): what needs staff's eyes, in one mail.
+
+To `FABLAB_SUPPORT_EMAIL`, in Czech and English: trainings expiring in the
+next 30 days, members out of attempts, dead and rejected results, dead mail,
+and the webhook gap when reconciliation measures one. Queued once per ISO week
+(outbox key ``digest:{year}-W{week}``), so a job that runs twice, or staff
+running `flask digest` by hand, never mails it twice in a week.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bridge.adapters.fabman import Course, Member
+from bridge.domain import attempts, courses
+from bridge.domain.expiry import reminder_records
+from bridge.services import mails
+from bridge.services.deps import Deps
+
+log = logging.getLogger(__name__)
+
+EXPIRING_DAYS = 30
+LOOKBACK = dt.timedelta(days=7)
+"""Rejected results and dead mail of the last week are listed; dead results wait for a replay, whatever their age."""
+LISTED = 50
+"""Rows per store section (the newest first)."""
+
+WebhookGap = Callable[[], Any]
+
+
+def week_of(day: dt.date) -> str:
+    """The ISO week a day falls in, as `2026-W49`."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def digest(deps: Deps, *, dry_run: bool = False, webhook_gap: WebhookGap | None = None) -> dict[str, Any]:
+    """Compose the week's digest and, unless `dry_run`, queue and send it once per ISO week."""
+    today, now = deps.today(), deps.now()
+    week = week_of(today)
+    catalogue = deps.fabman.courses()
+    expiring: list[dict[str, Any]] = []
+    exhausted: list[dict[str, Any]] = []
+    for page in deps.fabman.iter_member_pages(trainings=True, privileges=False):
+        for member in page:
+            expiring += _expiring(member, catalogue, today)
+            exhausted += _out_of_attempts(member, catalogue, deps.settings.max_course_attempts)
+    needing = deps.store.events_needing_staff(since=now - LOOKBACK, limit=LISTED)
+    sections: dict[str, Any] = {
+        "expiring": sorted(expiring, key=lambda row: (row["until_date"], row["member"].casefold())),
+        "out_of_attempts": sorted(exhausted, key=lambda row: (row["member"].casefold(), row["course_id"])),
+        "dead_results": [_event_row(event) for event in needing["dead"]],
+        "rejected_results": [_event_row(event) for event in needing["rejected"]],
+        "dead_mail": [_message_row(message) for message in deps.store.dead_messages(since=now - LOOKBACK, limit=LISTED)],
+        "webhook_gap": webhook_gap() if webhook_gap is not None else None,
+        "webhook_gap_measured": webhook_gap is not None,
+    }
+    key = f"digest:{week}"
+    subject, text, messages = mails.digest(deps, key, week=week, today=today, sections=sections)
+    answer: dict[str, Any] = {
+        "week": week,
+        "recipient": deps.settings.fablab_support_email,
+        "subject": subject,
+        "text": text,
+        "counts": {name: len(rows) for name, rows in sections.items() if isinstance(rows, list)},
+        **sections,
+    }
+    if dry_run:
+        return {"status": "dry_run", **answer}
+    if not messages:
+        log.warning("staff digest %s not sent: FABLAB_SUPPORT_EMAIL is not set", week)
+        return {"status": "no_recipient", **answer}
+    queued = deps.store.enqueue(messages)
+    deps.outbox.flush(limit=5)
+    log.info("staff digest %s %s", week, "queued" if queued else "was already queued this week")
+    return {"status": "queued" if queued else "already_queued", **answer}
+
+
+def _expiring(member: Member, catalogue: dict[int, Course], today: dt.date) -> list[dict[str, Any]]:
+    """The member's trainings that end within 30 days and were not renewed."""
+    rows = []
+    for record in reminder_records(member.trainings or (), today, EXPIRING_DAYS):
+        course = record.course or catalogue.get(record.course_id)
+        assert record.until_date is not None  # within the window
+        rows.append(
+            {
+                "member_id": member.id,
+                "member": member.display_name or f"#{member.id}",
+                "course_id": record.course_id,
+                "course": course.title if course else f"#{record.course_id}",
+                "until_date": record.until_date.isoformat(),
+                "online": bool(course and courses.is_online(course)),
+            }
+        )
+    return rows
+
+
+def _out_of_attempts(member: Member, catalogue: dict[int, Course], default_attempts: int) -> list[dict[str, Any]]:
+    """Courses the member has no attempts left for (staff reset them)."""
+    rows = []
+    seen: set[int] = set()
+    for entry in attempts.failed_entries(member.metadata):
+        try:
+            course_id = int(entry.get("id"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        course = catalogue.get(course_id)
+        if course is None or course_id in seen:
+            continue
+        seen.add(course_id)
+        allowed = courses.max_attempts(course, default_attempts)
+        used = attempts.attempts_used(member.metadata, course_id)
+        if used >= allowed:
+            rows.append(
+                {
+                    "member_id": member.id,
+                    "member": member.display_name or f"#{member.id}",
+                    "course_id": course_id,
+                    "course": course.title,
+                    "attempts": used,
+                    "max_attempts": allowed,
+                }
+            )
+    return rows
+
+
+def _event_row(event: Any) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "status": event.status,
+        "outcome": event.outcome,
+        "member_id": event.member_id,
+        "course_id": event.course_id,
+        "quiz": event.test_name,
+        "received_at": event.received_at.isoformat(timespec="seconds") if event.received_at else None,
+        "last_error": event.last_error,
+    }
+
+
+def _message_row(message: Any) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "channel": message.channel,
+        "member_id": message.member_id,
+        "event_id": message.event_id,
+        "subject": message.subject,
+        "created_at": message.created_at.isoformat(timespec="seconds") if message.created_at else None,
+        "last_error": message.last_error,
+    }

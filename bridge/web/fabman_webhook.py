@@ -1,0 +1,78 @@
+"""Fabman's webhook (contract section 13): events from Fabman, protected by a token in the URL."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+
+from bridge.application import Bridge, bridge_of
+from bridge.domain.fabman_events import InvalidFabmanEvent
+from bridge.errors import BadRequest, ServiceNotConfigured, Unauthorized
+from bridge.web.auth import secrets_match
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("fabman_webhook", __name__)
+
+
+@blueprint.post("/fabman_webhook")
+def fabman_webhook() -> Response:
+    """Receive a webhook event from Fabman.
+    ---
+    tags: [webhook]
+    description: |
+      Fabman signs nothing, so the `token` query parameter (FABMAN_WEBHOOK_TOKEN,
+      compared in constant time) is the credential: unset, `503`; missing or
+      wrong, `401` and nothing is stored. Every event is stored once by its
+      `id` (Fabman re-sends): `status` is `duplicate` for one seen before,
+      `ok` for the `test` event, `ignored` for events the bridge does not use.
+      A `resourceLog_created` whose `details.log` is `denied` / `noPermission`
+      is `stored`; after the answer the member is mailed the personal quiz
+      links of the online courses that unlock that equipment (at most once per
+      member and equipment in 7 days).
+    security: [{FabmanWebhookToken: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/FabmanEvent'}
+    responses:
+      200:
+        description: Stored (or seen before); never needs a re-send by Fabman.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/FabmanEventReceipt'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      413: {$ref: '#/components/responses/TooLarge'}
+      503: {$ref: '#/components/responses/NotConfigured'}
+    """
+    bridge = bridge_of()
+    expected = bridge.settings.fabman_webhook_token
+    if not expected:
+        raise ServiceNotConfigured("FABMAN_WEBHOOK_TOKEN is not set, so Fabman's webhook is disabled")
+    if not secrets_match(request.args.get("token"), expected):
+        raise Unauthorized("the token is missing or wrong")
+    body = request.get_data(cache=False)
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not UTF-8 JSON") from None
+    try:
+        answer, to_handle = bridge.receive_fabman_event(body, payload)
+    except InvalidFabmanEvent as error:
+        raise BadRequest(f"not a Fabman webhook event: {error}") from None
+    response = jsonify(answer)
+    if to_handle is not None:
+        response.call_on_close(lambda: _handle(bridge, to_handle))
+    return response
+
+
+def _handle(bridge: Bridge, event_id: int) -> None:
+    """Offer the training once Fabman has its answer; what fails here is retried by the retry job."""
+    try:
+        bridge.handle_fabman_event(event_id)
+    except Exception:  # noqa: BLE001 - the event stays stored; retry_fabman_events handles it later
+        log.exception("handling Fabman event %s after the answer failed", event_id)
