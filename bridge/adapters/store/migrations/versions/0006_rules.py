@@ -1,7 +1,7 @@
 """Training rules: Fabman's webhook events, "denied at a machine" offers, reminded training records.
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from bridge.adapters.store.models import UtcDateTime
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
