@@ -37,6 +37,7 @@ VARIABLES: tuple[str, ...] = (
     "VERIFY_CLASSMARKER_REQUESTS",
     "FERNET_KEY",
     "MAX_COURSE_ATTEMPTS",
+    "COOLDOWN_HOURS",
     "APPLY_WORKERS",
     "CRONJOB_TOKEN",
     "REMINDER_DAYS",
@@ -63,6 +64,7 @@ VARIABLES: tuple[str, ...] = (
     "FABLAB_NAME",
     "FABLAB_SUPPORT_EMAIL",
     "DISCORD_WEBHOOK_URL",
+    "FABMAN_WEBHOOK_TOKEN",
     "BE_ENV",
     "SECRET_KEY",
     "FLASK_SECRET_KEY",
@@ -130,7 +132,6 @@ class Settings:
     digest_at: dt.time = dt.time(7, 0)
     apply_workers: int = 8
     # Training rules (contract sections 12 and 13).
-    fablab_name: str = "FabLab Brno"
     cooldown_hours: tuple[float, ...] = (0.0,)
     fabman_webhook_token: str | None = field(default=None, repr=False)
 
@@ -333,7 +334,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         digest_weekday=_parse_weekday("DIGEST_WEEKDAY", get("DIGEST_WEEKDAY") or "mon"),
         digest_at=_parse_time("DIGEST_AT", get("DIGEST_AT") or "07:00") or dt.time(7, 0),
         apply_workers=_parse_int("APPLY_WORKERS", get("APPLY_WORKERS") or "8", minimum=1),
-        fablab_name=get("FABLAB_NAME") or "FabLab Brno",
         cooldown_hours=_hours_list("COOLDOWN_HOURS", get("COOLDOWN_HOURS") or "0"),
         fabman_webhook_token=get("FABMAN_WEBHOOK_TOKEN"),
     )

@@ -32,6 +32,8 @@ from bridge.simulator.seed import demo_state
 
 DEMO_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo's public, printed value
 DEMO_CRON_TOKEN = "demo-cron-token"  # noqa: S105 - the demo's public, printed value
+DEMO_FABMAN_TOKEN = "demo-fabman-token"  # noqa: S105 - the demo's public, printed value
+DEMO_LASER_CUTTER = 1
 DEMO_TIMEZONE = "Europe/Prague"
 DEMO_MEMBER = 1
 DEMO_COURSE = 2
@@ -45,6 +47,7 @@ def demo_environment(fabman_url: str, api_key: str, folder: Path) -> dict[str, s
         "FERNET_KEY": Fernet.generate_key().decode("ascii"),
         "CLASSMARKER_WEBHOOK_SECRET": DEMO_SECRET,
         "CRONJOB_TOKEN": DEMO_CRON_TOKEN,
+        "FABMAN_WEBHOOK_TOKEN": DEMO_FABMAN_TOKEN,
         "SECRET_KEY": Fernet.generate_key().decode("ascii"),
         "DATABASE_URL": f"sqlite:///{folder / 'bridge.sqlite3'}",
         "MAIL_DEFAULT_SENDER": "bridge@fablab.example",
@@ -77,13 +80,27 @@ def sample_result(token: str, *, passed: bool = True, result_id: int = 88123401)
     }
 
 
+def refusal_event(simulator: FabmanSimulator, folder: Path) -> Path:
+    """Fabman's webhook event for Petra refused at the laser cutter (the entry is in the simulator's activity log)."""
+    entry = simulator.state.add_resource_log(DEMO_MEMBER, DEMO_LASER_CUTTER, "denied", "noPermission")
+    details = {
+        "log": entry,
+        "resource": simulator.state.resource(DEMO_LASER_CUTTER),
+        "member": simulator.state.member(DEMO_MEMBER),
+    }
+    event = {"id": 1000 + int(entry["id"]), "type": "resourceLog_created", "createdAt": entry["createdAt"], "details": details}
+    path = folder / "fabman-refused-at-laser.json"
+    path.write_text(json.dumps(event, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
 def _show_mail(app: Flask, message: Message) -> None:
     recipients = ", ".join(str(recipient) for recipient in message.recipients)
     subject = str(make_header(decode_header(message.subject)))  # the outbox RFC 2047-encodes it for SMTP
     sys.stdout.write(f"\n--- mail to {recipients}: {subject}\n{message.body}\n--- end of mail\n")
 
 
-def print_guide(app: Flask, base: str, folder: Path) -> None:
+def print_guide(app: Flask, base: str, folder: Path, refusal: Path) -> None:
     """Print what to open and what to paste."""
     found = bridge_of(app)
     token = found.codec.encode(DEMO_MEMBER, DEMO_COURSE)
@@ -107,6 +124,9 @@ def print_guide(app: Flask, base: str, folder: Path) -> None:
         f"  curl -s -X POST {base}/add_classmarker_training -H 'Content-Type: application/json' "
         f"-H 'X-Classmarker-Hmac-Sha256: {sign(DEMO_SECRET, body)}' --data-binary @{body_file}",
         f"  curl -s -X POST {base}/cron/retry -H 'CronjobToken: {DEMO_CRON_TOKEN}'",
+        "  # Fabman's webhook: Petra is refused at the laser cutter; her quiz link arrives by mail",
+        f"  curl -s -X POST '{base}/fabman_webhook?token={DEMO_FABMAN_TOKEN}' -H 'Content-Type: application/json' "
+        f"--data-binary @{refusal}",
         "",
         "Mail is printed here instead of being sent. Ctrl-C stops the demo.",
         "",
@@ -140,7 +160,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
         bridge = bridge_of(app)
         email_dispatched.connect(_show_mail, app)
         reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared, not bound
-        print_guide(app, f"http://{reachable}:{port}", folder)
+        print_guide(app, f"http://{reachable}:{port}", folder, refusal_event(simulator, folder))
         bridge.start_background()
         try:
             app.run(host=host, port=port, use_reloader=False)

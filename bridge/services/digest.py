@@ -13,8 +13,10 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bridge.adapters.fabman import Course, Member
+from bridge.adapters.store import InboxEvent, OutboxMessage
 from bridge.domain import attempts, courses
 from bridge.domain.expiry import reminder_records
 from bridge.services import mails
@@ -39,7 +41,7 @@ def week_of(day: dt.date) -> str:
 
 def digest(deps: Deps, *, dry_run: bool = False, webhook_gap: WebhookGap | None = None) -> dict[str, Any]:
     """Compose the week's digest and, unless `dry_run`, queue and send it once per ISO week."""
-    today, now = deps.today(), deps.now()
+    today, now, tz = deps.today(), deps.now(), deps.settings.tz
     week = week_of(today)
     catalogue = deps.fabman.courses()
     expiring: list[dict[str, Any]] = []
@@ -52,9 +54,9 @@ def digest(deps: Deps, *, dry_run: bool = False, webhook_gap: WebhookGap | None 
     sections: dict[str, Any] = {
         "expiring": sorted(expiring, key=lambda row: (row["until_date"], row["member"].casefold())),
         "out_of_attempts": sorted(exhausted, key=lambda row: (row["member"].casefold(), row["course_id"])),
-        "dead_results": [_event_row(event) for event in needing["dead"]],
-        "rejected_results": [_event_row(event) for event in needing["rejected"]],
-        "dead_mail": [_message_row(message) for message in deps.store.dead_messages(since=now - LOOKBACK, limit=LISTED)],
+        "dead_results": [_event_row(event, tz) for event in needing["dead"]],
+        "rejected_results": [_event_row(event, tz) for event in needing["rejected"]],
+        "dead_mail": [_message_row(message, tz) for message in deps.store.dead_messages(since=now - LOOKBACK, limit=LISTED)],
         "webhook_gap": webhook_gap() if webhook_gap is not None else None,
         "webhook_gap_measured": webhook_gap is not None,
     }
@@ -127,7 +129,12 @@ def _out_of_attempts(member: Member, catalogue: dict[int, Course], default_attem
     return rows
 
 
-def _event_row(event: Any) -> dict[str, Any]:
+def _local(moment: dt.datetime | None, tz: ZoneInfo) -> str | None:
+    """A stored moment as staff read it: `YYYY-MM-DD HH:MM` in TIMEZONE."""
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else None
+
+
+def _event_row(event: InboxEvent, tz: ZoneInfo) -> dict[str, Any]:
     return {
         "id": event.id,
         "status": event.status,
@@ -135,18 +142,18 @@ def _event_row(event: Any) -> dict[str, Any]:
         "member_id": event.member_id,
         "course_id": event.course_id,
         "quiz": event.test_name,
-        "received_at": event.received_at.isoformat(timespec="seconds") if event.received_at else None,
+        "received_at": _local(event.received_at, tz),
         "last_error": event.last_error,
     }
 
 
-def _message_row(message: Any) -> dict[str, Any]:
+def _message_row(message: OutboxMessage, tz: ZoneInfo) -> dict[str, Any]:
     return {
         "id": message.id,
         "channel": message.channel,
         "member_id": message.member_id,
         "event_id": message.event_id,
         "subject": message.subject,
-        "created_at": message.created_at.isoformat(timespec="seconds") if message.created_at else None,
+        "created_at": _local(message.created_at, tz),
         "last_error": message.last_error,
     }

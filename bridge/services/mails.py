@@ -80,9 +80,10 @@ def held_pass_alert(
     deps: Deps, event_id: int, member: Member, course: Course, result: QuizResult, opens_at: dt.datetime | None
 ) -> list[OutgoingMessage]:
     """Staff hear of a pass held because it started during the waiting period; a replay grants it."""
+    tz = deps.settings.tz
     started = result.time_started or result.time_finished
-    when = f" at {started.isoformat(timespec='seconds')}" if started else ""
-    until = f" (the wait ended at {opens_at.isoformat(timespec='seconds')})" if opens_at else ""
+    when = f" at {started.astimezone(tz).isoformat(timespec='minutes')}" if started else ""
+    until = f" (the wait ends at {opens_at.astimezone(tz).isoformat(timespec='minutes')})" if opens_at else ""
     return event_alert(
         deps,
         event_id,

@@ -184,10 +184,15 @@ def test_a_missing_or_wrong_token_is_401_and_nothing_is_stored(
     assert smtp.messages == []
 
 
-def test_without_a_configured_token_the_webhook_answers_503(make_app: Callable[..., Flask], simulator: FabmanSimulator) -> None:
-    client = make_app(FABMAN_WEBHOOK_TOKEN=None).test_client()
-    answer = client.post(f"/fabman_webhook?token={FABMAN_WEBHOOK_TOKEN}", json={"id": 1, "type": "test", "details": {}})
-    assert "FABMAN_WEBHOOK_TOKEN" in problem(answer, 503)["detail"]
+def test_without_a_configured_token_the_webhook_answers_503_and_stores_nothing(
+    env: dict[str, str], simulator: FabmanSimulator, store: Store
+) -> None:
+    unset = {name: value for name, value in env.items() if name != "FABMAN_WEBHOOK_TOKEN"}
+    with GunicornBridge(unset, workers=1, threads=2) as bridge, sender(bridge) as fabman:
+        event = refused(simulator, fabman, PETRA, LASER_CUTTER)
+        [delivery] = fabman.deliver(event)
+    assert delivery.status == 503 and "FABMAN_WEBHOOK_TOKEN" in delivery.body
+    assert store.fabman_event(str(event.id)) is None
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1]", b'{"type": "test"}', b'{"id": 7}'])
