@@ -120,13 +120,13 @@ def print_guide(app: Flask, base: str, folder: Path, refusal: Path) -> None:
         f"  curl -s {base}/available_trainings/{DEMO_MEMBER} -H {auth}",
         f"  curl -s -X POST {base}/get_training_links -H {auth} -H 'Content-Type: application/json' "
         f"-d '{{\"member_id\": {DEMO_MEMBER}, \"training_id\": {DEMO_COURSE}}}'",
+        "  # Fabman's webhook: Petra is refused at the laser cutter; her quiz link arrives by mail",
+        f"  curl -s -X POST '{base}/fabman_webhook?token={DEMO_FABMAN_TOKEN}' -H 'Content-Type: application/json' "
+        f"--data-binary @{refusal}",
         "  # a signed ClassMarker result: Petra passes the laser cutter quiz",
         f"  curl -s -X POST {base}/add_classmarker_training -H 'Content-Type: application/json' "
         f"-H 'X-Classmarker-Hmac-Sha256: {sign(DEMO_SECRET, body)}' --data-binary @{body_file}",
         f"  curl -s -X POST {base}/cron/retry -H 'CronjobToken: {DEMO_CRON_TOKEN}'",
-        "  # Fabman's webhook: Petra is refused at the laser cutter; her quiz link arrives by mail",
-        f"  curl -s -X POST '{base}/fabman_webhook?token={DEMO_FABMAN_TOKEN}' -H 'Content-Type: application/json' "
-        f"--data-binary @{refusal}",
         "",
         "Mail is printed here instead of being sent. Ctrl-C stops the demo.",
         "",

@@ -119,10 +119,10 @@ def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None
 
         assert f"  Swagger UI:       http://127.0.0.1:{port}/apidocs/" in guide
         assert requests.get(f"http://127.0.0.1:{port}/apidocs/", timeout=10).status_code == 200
-        assert len(commands) == 5
+        assert len(commands) == 6
         answers = {}
         for command in commands:
-            assert re.search(rf" http://127\.0\.0\.1:{port}/", command), command
+            assert re.search(rf" '?http://127\.0\.0\.1:{port}/", command), command
             answer = _replay(command)
             assert answer.status_code == 200, (command, answer.text)
             answers[answer.url.removeprefix(f"http://127.0.0.1:{port}")] = answer.json()
@@ -130,6 +130,9 @@ def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None
         assert answers["/add_classmarker_training"]["status"] == "accepted"
         # The "training granted" mail, printed instead of sent, with a readable subject.
         running.wait_for_line("--- mail to petra.dvorakova@example.org: Školení splněno: Laserová řezačka / Training completed")
+        # Fabman's webhook: Petra refused at the laser cutter gets the training's quiz link.
+        assert answers["/fabman_webhook?token=demo-fabman-token"]["status"] == "stored"
+        running.wait_for_line("--- mail to petra.dvorakova@example.org: Školení k zařízení Laserová řezačka / Training for")
 
 
 def test_the_port_option_wins_over_port() -> None:
