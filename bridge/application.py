@@ -24,7 +24,7 @@ from bridge.adapters.store import InboxEvent, JobRun, Store
 from bridge.background import Applier, Job, JobRunner
 from bridge.clock import Clock
 from bridge.config import Settings
-from bridge.domain.schedule import DailyAt, Every
+from bridge.domain.schedule import DailyAt, Every, WeeklyAt
 from bridge.domain.statuses import EventStatus
 from bridge.errors import NotFound
 from bridge.services import admin, digest, expiry, machine_denied, profile, results
@@ -121,8 +121,10 @@ class Bridge:
         self.send_mail(limit=10)
 
     def retry_due(self) -> dict[str, Any]:
-        """The retry job: apply due queued results, send unsent mail."""
-        return results.retry_due(self.patient)
+        """The retry job: apply due queued results, finish Fabman events whose handling failed, send unsent mail."""
+        fabman_events = self.retry_fabman_events()
+        summary = results.retry_due(self.patient)
+        return {**summary, **{f"fabman_events_{key}": value for key, value in fabman_events.items()}}
 
     # -- jobs ----------------------------------------------------------------
 
@@ -136,11 +138,16 @@ class Bridge:
             "expiry_sweep": Job(
                 "expiry_sweep", DailyAt(settings.sweep_at or DEFAULT_SWEEP_AT), self.expire_trainings, lease_seconds=300.0
             ),
+            "digest": Job("digest", WeeklyAt(settings.digest_weekday or 0, settings.digest_at), self.digest, lease_seconds=120.0),
         }
 
     def _scheduled(self, name: str) -> bool:
-        """Whether the configuration runs this job in-process (`SWEEP_AT=off` turns the sweep off)."""
-        return name != "expiry_sweep" or self.settings.sweep_at is not None
+        """Whether the configuration runs this job in-process (`SWEEP_AT=off`, `DIGEST_WEEKDAY=off` turn one off)."""
+        if name == "expiry_sweep":
+            return self.settings.sweep_at is not None
+        if name == "digest":
+            return self.settings.digest_weekday is not None
+        return True
 
     def run_job(self, name: str, *, trigger: str, run: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
         """Run a job now for the scheduler or the shell, recorded like an in-process run (`run` overrides its call)."""
