@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 
@@ -36,3 +37,14 @@ def until_date(start: dt.date, duration: int, unit: str) -> dt.date | None:
     if unit == "year":
         return add_months(start, 12 * duration)
     raise ValueError(f"unknown duration unit {unit!r}")
+
+
+def parse_moment(value: Any) -> dt.datetime | None:
+    """An ISO 8601 moment from stored or received JSON, in UTC (a naive one is taken as UTC); None when unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bridge.domain import attempts
+from bridge.domain.calendar import parse_moment
 from bridge.domain.courses import setting
 from bridge.domain.models import Course
 
@@ -67,7 +68,7 @@ def last_failed_at(metadata: dict[str, Any] | None, course_id: int) -> dt.dateti
     for entry in attempts.failed_entries(metadata):
         if _course_of(entry) != course_id:
             continue
-        moment = _moment(entry.get(LAST_FAILED_AT))
+        moment = parse_moment(entry.get(LAST_FAILED_AT))
         if moment is not None and (latest is None or moment > latest):
             latest = moment
     return latest
@@ -114,7 +115,7 @@ def with_last_failure(metadata: dict[str, Any], course_id: int, finished: dt.dat
     updated = copy.deepcopy(metadata)
     for entry in attempts.failed_entries(updated):
         if _course_of(entry) == course_id:
-            known = _moment(entry.get(LAST_FAILED_AT))
+            known = parse_moment(entry.get(LAST_FAILED_AT))
             latest = finished if known is None or finished > known else known
             entry[LAST_FAILED_AT] = latest.astimezone(dt.UTC).isoformat(timespec="seconds")
             break
@@ -126,13 +127,3 @@ def _course_of(entry: dict[str, Any]) -> int | None:
         return int(entry.get("id"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
-
-
-def _moment(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.domain.calendar import parse_moment
+
 TEST = "test"
 RESOURCE_LOG_CREATED = "resourceLog_created"
 DENIED = "denied"
@@ -73,16 +75,6 @@ def _id(value: Any) -> int | None:
     return None
 
 
-def _moment(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
 def _text(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
@@ -109,7 +101,7 @@ def parse_event(payload: Any) -> FabmanWebhookEvent:
     return FabmanWebhookEvent(
         key=key,
         type=event_type.strip(),
-        occurred_at=_moment(payload.get("createdAt")),
+        occurred_at=parse_moment(payload.get("createdAt")),
         member_id=_id(entry.get("member")) or _id(details.get("member")),
         resource_id=_id(entry.get("resource")) or _id(resource),
         resource_name=_text(resource.get("name")),
