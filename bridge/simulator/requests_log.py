@@ -7,7 +7,8 @@ count the calls a client made without instrumenting that client.
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 
 from .state import Json
 
@@ -18,7 +19,10 @@ class LoggedRequest:
 
     `path` is without the `/api/v1` prefix (e.g. "/members/1/trainings"),
     `query` is the raw query string, `at` the arrival time (time.time()),
-    `injected` tells whether a fault shaped the answer.
+    `injected` tells whether a fault shaped the answer. `answered_at` is when
+    the answer was ready, latency and work done: the entry is made as the
+    answer leaves, so it defaults to that moment. A change is in Fabman from
+    then on, which is what the benchmark's time to effect ends on.
     """
 
     method: str
@@ -27,6 +31,7 @@ class LoggedRequest:
     status: int
     at: float
     injected: bool = False
+    answered_at: float = field(default_factory=time.time)
 
     def as_json(self) -> Json:
         """The entry as the control API lists it."""
