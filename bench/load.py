@@ -9,12 +9,14 @@ calls the bridge made for it and how long they took.
 from __future__ import annotations
 
 import http.client
+import itertools
+import json
 import math
 import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -45,6 +47,12 @@ class Lane:
         """A random member id of this client's share (1-based)."""
         return self.rng.randrange(self.index % members, members, self.count) + 1
 
+    def members_in_turn(self, members: int) -> Iterator[int]:
+        """This client's members one after another from a random start, round and round (1-based)."""
+        share = range(self.index % members, members, self.count)
+        start = self.rng.randrange(len(share))
+        return itertools.cycle([member + 1 for member in (*share[start:], *share[:start])])
+
 
 CallFactory = Callable[[Lane], Call]
 
@@ -57,6 +65,7 @@ class Sample:
     status: int
     fabman_calls: int | None = None
     upstream_seconds: float | None = None
+    answer: str | None = None
 
 
 @dataclass
@@ -81,6 +90,11 @@ class Phase:
     def errors(self) -> int:
         """Answers that were not 2xx."""
         return sum(1 for s in self.samples if not 200 <= s.status < 300)
+
+    @property
+    def answers(self) -> dict[str, int]:
+        """How many answers said each `status` in their JSON body (when the phase read them)."""
+        return dict(sorted(Counter(s.answer for s in self.samples if s.answer is not None).items()))
 
     @property
     def requests_per_second(self) -> float:
@@ -127,6 +141,15 @@ def parse_server_timing(header: str | None) -> tuple[int, float] | None:
     return calls, seconds
 
 
+def answer_status(body: bytes) -> str | None:
+    """The `status` of a JSON answer such as the webhook's receipt; None for anything else."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    return str(answer.get("status")) if isinstance(answer, dict) else None
+
+
 def run_phase(
     host: str,
     port: int,
@@ -135,8 +158,12 @@ def run_phase(
     concurrency: int,
     duration: float,
     seed: int = 0,
+    read_answers: bool = False,
 ) -> Phase:
-    """Keep `concurrency` clients busy for `duration` seconds, each sending back to back."""
+    """Keep `concurrency` clients busy for `duration` seconds, each sending back to back.
+
+    With `read_answers` each sample keeps the `status` of its JSON answer.
+    """
     samples: list[list[Sample]] = [[] for _ in range(concurrency)]
     ready = threading.Barrier(concurrency + 1)
     deadline = [0.0]
@@ -152,7 +179,7 @@ def run_phase(
             try:
                 connection.request(call.method, call.path, body=call.body, headers=call.headers)
                 response = connection.getresponse()
-                response.read()
+                body = response.read()
             except (OSError, http.client.HTTPException):
                 connection.close()
                 connection = http.client.HTTPConnection(host, port, timeout=120)
@@ -160,7 +187,8 @@ def run_phase(
                 continue
             elapsed = time.perf_counter() - started
             timing = parse_server_timing(response.getheader("Server-Timing"))
-            mine.append(Sample(elapsed, response.status, *(timing or (None, None))))
+            answer = answer_status(body) if read_answers else None
+            mine.append(Sample(elapsed, response.status, *(timing or (None, None)), answer=answer))
         connection.close()
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(concurrency)]

@@ -43,3 +43,25 @@ def memory(pid: int) -> Memory:
         if name in ("VmRSS", "VmHWM"):
             values[name] = int(rest.split()[0]) / 1024
     return Memory(values["VmRSS"], values["VmHWM"])
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU seconds used so far by some processes, and by the whole machine (busy, total)."""
+
+    processes: dict[int, float]
+    machine: tuple[float, float]
+
+    @classmethod
+    def take(cls, pids: list[int]) -> CpuSnapshot:
+        """Read them now."""
+        return cls({pid: cpu_seconds(pid) for pid in pids}, machine_cpu())
+
+    def seconds_since(self, earlier: CpuSnapshot) -> dict[int, float]:
+        """CPU seconds each process used since `earlier`."""
+        return {pid: used - earlier.processes[pid] for pid, used in self.processes.items() if pid in earlier.processes}
+
+    def machine_busy_since(self, earlier: CpuSnapshot) -> float | None:
+        """The share of all cores the machine was busy since `earlier` (other work included)."""
+        busy, total = self.machine[0] - earlier.machine[0], self.machine[1] - earlier.machine[1]
+        return busy / total if total else None

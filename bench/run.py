@@ -1,21 +1,34 @@
-"""`make bench`: measure the bridge under gunicorn against the Fabman simulator, print a table, write JSON.
+"""`make bench`: the bridge under gunicorn against the Fabman simulator, on SQLite and PostgreSQL side by side.
 
 Usage: `python -m bench.run [--quick] [--latency-ms 20] [--members 5000]
-[--sweep-members 20000] [--concurrency 8] [--duration 8] [--warmup 1.5]
-[--levels 1,4,8,16] [--workers 2] [--threads 8] [--database-url URL]
-[--no-sweep] [--output bench-results/latest.json]`.
+[--sweep-members 20000] [--concurrency 8] [--result-levels 8,16]
+[--duration 8] [--warmup 1.5] [--levels 1,4,8,16] [--workers 2] [--threads 8]
+[--apply-workers N] [--postgres-url URL | --no-postgres] [--no-sweep]
+[--output bench-results/latest.json]`.
 
-Steps: start the simulator (seeded account, fixed latency per API request)
-and the bridge (gunicorn, 2 workers x 8 threads, a fresh SQLite store, mail
-suppressed), warm both up, then per endpoint one client alone for half of
-`--duration` (latency without queueing; the p50 target is judged here) and
-`--concurrency` clients for `--duration` (throughput and latency under load),
-counting Fabman requests in the simulator's own log; then the throughput of
-one endpoint at growing concurrency with the CPU each process used; then the
-expiry sweep (a dry run, then the real one) over the same account and over a
-second one of `--sweep-members` members. Each figure is judged against the
-targets of the benchmark issue and marked PASS or MISS; the exit status is 0
-either way, since the figures are the result.
+One pass per store, each with a fresh simulator (seeded account, fixed
+latency per API request) and a fresh bridge (gunicorn, 2 workers x 8
+threads, an empty store, mail suppressed, in-process jobs on, the daily sweep
+off so it cannot start mid-run):
+1. a bare Fabman round trip (one client reading a member straight from the
+   simulator), the yardstick of the profile endpoints;
+2. on the first store only (they never touch the store): the profile
+   endpoints with 1 client and with `--concurrency` clients, Fabman requests
+   counted in the simulator's log, then one of them at growing concurrency;
+3. results end to end (bench.effects): clients that send a result and wait
+   until it is applied; with 1 client, the time from sending to the end of the
+   last Fabman write (time to effect), failing and passing; with
+   `--result-levels` clients, applied results per second against the I/O
+   bound;
+4. webhook answers: 1 client and `--concurrency` clients sending failing
+   results back to back (answer latency and answers per second; what does not
+   fit the apply pool is answered `queued` and left to the retry job);
+then the expiry sweep (a dry run, then the real one) over `--members` and
+`--sweep-members` members, on SQLite. PostgreSQL is `--postgres-url`
+(BENCH_POSTGRES_URL; the bridge's tables there are dropped before the pass);
+when it does not answer the run says so loudly and measures SQLite only.
+Each figure is judged against its target (bench.report) as PASS or MISS; the
+exit status is 0 either way, since the figures are the result.
 """
 
 from __future__ import annotations
@@ -39,19 +52,20 @@ from zoneinfo import ZoneInfo
 import requests
 from cryptography.fernet import Fernet
 
-from bench.load import Phase, run_phase
-from bench.processes import cpu_seconds, machine_cpu, memory
-from bench.scenarios import ENDPOINTS, Endpoint, Workload, online_courses
+from bench.effects import effect_figures, run_results
+from bench.load import Call, Lane, Phase, run_phase
+from bench.processes import CpuSnapshot, cpu_seconds, machine_cpu, memory
+from bench.report import judge, render
+from bench.scenarios import ENDPOINTS, RESULTS, Endpoint, Workload, online_courses
+from bench.stores import SQLITE, AppliedWatcher, StoreUnderTest, postgres, postgres_unreachable
 from bridge.adapters.fabman import FabmanClient
 from bridge.domain import courses
 from bridge.domain.calendar import today_in
 from harness.launch import ROOT, GunicornBridge, SimulatorProcess
 
 TIMEZONE = "Europe/Prague"
-OWN_TIME_ALLOWANCE_MS = 10.0
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/bench"
 SCALING_ENDPOINT = "absolved"
-MIN_SCALING_EFFICIENCY = 0.8
-MAX_RSS_GROWTH = 0.10
 _LOADED_AT = time.monotonic()
 
 
@@ -76,28 +90,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=20.0, help="simulated Fabman latency per request")
     parser.add_argument("--members", type=int, default=None, help="members in the account (default 5000)")
     parser.add_argument("--sweep-members", type=int, default=None, help="members of the large sweep (default 20000)")
-    parser.add_argument("--concurrency", type=int, default=8, help="clients per endpoint phase")
-    parser.add_argument("--duration", type=float, default=None, help="seconds per loaded phase (default 8; 1 client: half)")
-    parser.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before each phase (default 1.5)")
-    parser.add_argument("--levels", default="1,4,8,16", help="client counts of the throughput phase")
+    parser.add_argument("--concurrency", type=int, default=8, help="clients of the loaded phases (webhook answers, profile)")
+    parser.add_argument("--result-levels", default="8,16", help="clients of the applied-results phases")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per phase (default 8; some take half)")
+    parser.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before the phases (default 1.5)")
+    parser.add_argument("--levels", default="1,4,8,16", help="client counts of the profile endpoint's throughput phase")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
-    parser.add_argument("--database-url", default=None, help="the bridge's store (default: a fresh temporary SQLite file)")
+    parser.add_argument("--apply-workers", type=int, default=None, help="APPLY_WORKERS of the bridge (default: its own)")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL,
+        help=f"PostgreSQL to measure on; its bridge tables are dropped (default BENCH_POSTGRES_URL or {DEFAULT_POSTGRES_URL})",
+    )
+    parser.add_argument("--no-postgres", action="store_true", help="measure on SQLite only")
     parser.add_argument("--output", type=Path, default=ROOT / "bench-results" / "latest.json")
     parser.add_argument("--no-sweep", action="store_true", help="skip the expiry sweeps (for quick comparisons)")
-    parser.add_argument("--quick", action="store_true", help="small sizes and short phases (CI smoke run, < 1 min)")
+    parser.add_argument("--quick", action="store_true", help="small sizes and short phases (a smoke run, about a minute)")
     args = parser.parse_args(argv)
     quick = args.quick
     args.members = args.members or (400 if quick else 5000)
     args.sweep_members = args.sweep_members or (800 if quick else 20000)
     args.duration = args.duration or (1.2 if quick else 8.0)
     args.warmup = args.warmup if args.warmup is not None else (0.4 if quick else 1.5)
-    args.levels = [int(level) for level in args.levels.split(",") if level.strip()]
+    args.levels = _levels(args.levels)
+    args.result_levels = _levels(args.result_levels)
     return args
 
 
+def _levels(raw: str) -> list[int]:
+    return [int(level) for level in raw.split(",") if level.strip()]
+
+
 def bridge_env(simulator: SimulatorProcess, database_url: str, run_secrets: Secrets) -> dict[str, str]:
-    """The bridge's environment: production mode, wired to the simulator, mail suppressed."""
+    """The bridge's environment: production mode, wired to the simulator, mail suppressed.
+
+    The daily sweep is off: on an empty store it is due at once, and a sweep
+    of the whole account would run under every phase. The bench runs it
+    itself, through the cron endpoint, when it measures it.
+    """
     return {
         "BE_ENV": "prod",
         "FABMAN_API_KEY": simulator.api_key,
@@ -110,6 +141,7 @@ def bridge_env(simulator: SimulatorProcess, database_url: str, run_secrets: Secr
         "MAIL_SUPPRESS_SEND": "true",
         "TRACK_TIME": "true",
         "TIMEZONE": TIMEZONE,
+        "SWEEP_AT": "off",
     }
 
 
@@ -148,15 +180,29 @@ def _rounded(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def measure_endpoint(
-    simulator: SimulatorProcess, bridge: GunicornBridge, workload: Workload, endpoint: Endpoint, args: argparse.Namespace
-) -> dict[str, Any]:
-    """One endpoint alone (latency without queueing), then at the fixed concurrency (throughput).
+def measure_round_trip(simulator: SimulatorProcess, args: argparse.Namespace) -> dict[str, Any]:
+    """One client reading members (with trainings, as the profile endpoints do) straight from the simulator."""
+    headers = {"Authorization": f"Bearer {simulator.api_key}"}
 
-    Fabman requests are counted in the simulator's log over both phases. Each
-    endpoint draws its own members and courses, so one endpoint's phase never
-    replays another's (a pass right after a fail of the same quiz costs an
-    extra metadata write).
+    def read_member(lane: Lane) -> Call:
+        return Call("GET", f"/api/v1/members/{lane.member(args.members)}?embed=trainings", headers)
+
+    phase = run_phase("127.0.0.1", simulator.port, read_member, concurrency=1, duration=min(3.0, args.duration / 2), seed=1)
+    simulator.clear_requests()
+    return _phase_figures(phase)
+
+
+def measure_endpoint(
+    simulator: SimulatorProcess,
+    bridge: GunicornBridge,
+    workload: Workload,
+    endpoint: Endpoint,
+    args: argparse.Namespace,
+    round_trip_ms: float,
+) -> dict[str, Any]:
+    """One profile endpoint alone (latency without queueing), then at `--concurrency` (throughput).
+
+    Fabman requests are counted in the simulator's log over both phases.
     """
     factory = workload.factory(endpoint.key)
     number = ENDPOINTS.index(endpoint)
@@ -178,14 +224,18 @@ def measure_endpoint(
         "fabman_by_method": {kind: n for kind, n in sorted(kinds.items()) if kind != "course_list"},
         "unavoidable_calls": endpoint.unavoidable_calls,
         "target_calls": endpoint.target_calls,
-        "p50_target_ms": endpoint.unavoidable_calls * args.latency_ms + OWN_TIME_ALLOWANCE_MS,
+        "p50_target_ms": round(round_trip_ms + PROFILE_ALLOWANCE_MS, 1),
     }
+
+
+PROFILE_ALLOWANCE_MS = 5.0
+"""A profile endpoint's p50 may exceed one bare Fabman round trip by this much."""
 
 
 def measure_scaling(
     simulator: SimulatorProcess, bridge: GunicornBridge, workload: Workload, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
-    """Throughput of one endpoint as clients are added, with the CPU each process (and the machine) used."""
+    """Throughput of one profile endpoint as clients are added, with the CPU each process (and the machine) used."""
     factory = workload.factory(SCALING_ENDPOINT)
     levels = []
     for level in args.levels:
@@ -209,6 +259,98 @@ def measure_scaling(
     for entry in levels:
         entry["efficiency"] = round(entry["requests_per_second"] / (entry["concurrency"] * base), 2) if base else None
     return levels
+
+
+def measure_results(
+    simulator: SimulatorProcess,
+    bridge: GunicornBridge,
+    workload: Workload,
+    watcher: AppliedWatcher,
+    args: argparse.Namespace,
+    *,
+    kind: Endpoint,
+    clients: int,
+    duration: float,
+    seed: int,
+) -> dict[str, Any]:
+    """Clients that each send a result and wait until it is applied (bench.effects), with the CPU used.
+
+    The bridge's CPU per applied result (answer, applying, mail, bookkeeping)
+    says how many results a second the machine's cores could carry at best.
+    """
+    simulator.clear_requests()
+    pids = _cpu_pids(bridge, simulator)
+    before = CpuSnapshot.take(pids)
+    phase = run_results(
+        "127.0.0.1", bridge.port, workload, watcher, clients=clients, duration=duration, passed=kind.key == "pass", seed=seed
+    )
+    after = CpuSnapshot.take(pids)
+    figures = effect_figures(
+        phase, simulator.logged_requests(), latency_ms=args.latency_ms, calls_per_result=kind.unavoidable_calls
+    )
+    figures.update(
+        kind=kind.key,
+        target_calls=kind.target_calls,
+        effect_target_ms=kind.unavoidable_calls * args.latency_ms + EFFECT_ALLOWANCE_MS,
+        **_cpu_figures(before, after, simulator, figures["seconds_until_all_applied"], figures["applied"]),
+    )
+    return figures
+
+
+def _cpu_pids(bridge: GunicornBridge, simulator: SimulatorProcess) -> list[int]:
+    """The processes whose CPU a phase reads: gunicorn's workers, the simulator, and this load generator."""
+    return [*bridge.worker_pids(), simulator.pid, os.getpid()]
+
+
+def _cpu_figures(before: CpuSnapshot, after: CpuSnapshot, simulator: SimulatorProcess, wall: float, items: int) -> dict[str, Any]:
+    """CPU of each gunicorn worker, the simulator and the generator over `wall` s (% of one core), and per item (ms).
+
+    `cpu_bound_per_second` is how many items a second this machine's cores
+    could carry at that cost if the three had them to themselves.
+    """
+    used = after.seconds_since(before)
+    simulator_seconds = used.pop(simulator.pid, 0.0)
+    generator_seconds = used.pop(os.getpid(), 0.0)
+    bridge_seconds = sum(used.values())
+    total = bridge_seconds + simulator_seconds + generator_seconds
+    busy = after.machine_busy_since(before)
+    cpus = os.cpu_count() or 1
+    return {
+        "bridge_cpu_percent": round(100 * bridge_seconds / wall, 1) if wall else None,
+        "worker_cpu_percent": [round(100 * seconds / wall, 1) for seconds in used.values()] if wall else [],
+        "simulator_cpu_percent": round(100 * simulator_seconds / wall, 1) if wall else None,
+        "generator_cpu_percent": round(100 * generator_seconds / wall, 1) if wall else None,
+        "bridge_cpu_ms_each": round(1000 * bridge_seconds / items, 2) if items else None,
+        "simulator_cpu_ms_each": round(1000 * simulator_seconds / items, 2) if items else None,
+        "generator_cpu_ms_each": round(1000 * generator_seconds / items, 2) if items else None,
+        "cpu_bound_per_second": round(cpus * items / total, 1) if total and items else None,
+        "machine_busy_percent": round(100 * busy, 1) if busy is not None else None,
+    }
+
+
+EFFECT_ALLOWANCE_MS = 10.0
+"""Time to effect may exceed the Fabman calls a result cannot avoid (calls x latency) by this much."""
+
+
+def measure_answers(
+    simulator: SimulatorProcess, bridge: GunicornBridge, workload: Workload, *, clients: int, duration: float, seed: int
+) -> dict[str, Any]:
+    """Clients sending failing results back to back: how fast the webhook answers, never waiting for the effect.
+
+    The CPU figures include applying the accepted results, which runs beside the answers.
+    """
+    pids = _cpu_pids(bridge, simulator)
+    before = CpuSnapshot.take(pids)
+    phase = run_phase(
+        "127.0.0.1", bridge.port, workload.factory("fail"), concurrency=clients, duration=duration, seed=seed, read_answers=True
+    )
+    after = CpuSnapshot.take(pids)
+    return {
+        **_phase_figures(phase),
+        "answers": phase.answers,
+        "fabman_max_per_answer": phase.max_fabman_calls(),
+        **_cpu_figures(before, after, simulator, phase.wall_seconds, phase.count),
+    }
 
 
 def expired_records(simulator: SimulatorProcess) -> tuple[int, int]:
@@ -289,6 +431,8 @@ def _json_or_text(response: requests.Response) -> Any:
 
 def gunicorn(env: dict[str, str], args: argparse.Namespace, log_path: Path) -> GunicornBridge:
     """The bridge under gunicorn as the run's options size it; a worker may work 300 s on one sweep."""
+    if args.apply_workers is not None:
+        env = {**env, "APPLY_WORKERS": str(args.apply_workers)}
     return GunicornBridge(env, workers=args.workers, threads=args.threads, timeout=300, log_path=log_path, ready_timeout=60)
 
 
@@ -297,193 +441,126 @@ def worker_memory(bridge: GunicornBridge) -> dict[int, dict[str, float]]:
     return {pid: vars(memory(pid)) for pid in bridge.worker_pids()}
 
 
-# -- judging and printing -------------------------------------------------------
-
-
-def judge(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every target of the issue beside the figure measured, PASS or MISS."""
-    verdicts: list[dict[str, Any]] = []
-
-    def add(name: str, figure: Any, target: str, ok: bool) -> None:
-        verdicts.append({"target": name, "figure": figure, "goal": target, "verdict": "PASS" if ok else "MISS"})
-
-    for key, figures in report["endpoints"].items():
-        limit = figures["target_calls"]
-        add(
-            f"{key}: Fabman requests per call",
-            figures["fabman_per_request"],
-            f"<= {limit}",
-            figures["fabman_per_request"] <= limit,
-        )
-        goal = figures["p50_target_ms"]
-        alone, loaded = figures["alone"], figures["loaded"]
-        add(f"{key}: p50 latency, 1 client (ms)", alone["p50_ms"], f"<= {goal:g}", alone["p50_ms"] <= goal)
-        add(f"{key}: errors", alone["errors"] + loaded["errors"], "0", alone["errors"] + loaded["errors"] == 0)
-    below = [level for level in report["scaling"] if 1 < level["concurrency"] < 16]
-    if below:
-        worst = min(level["efficiency"] or 0.0 for level in below)
-        add(
-            "throughput scales below 16 clients (worst efficiency)",
-            worst,
-            f">= {MIN_SCALING_EFFICIENCY}",
-            worst >= MIN_SCALING_EFFICIENCY,
-        )
-    for sweep in report["sweeps"]:
-        if not sweep.get("available"):
-            add(f"sweep {sweep['members']}: exists", "no endpoint", "POST /cron/expire_trainings", False)
-            continue
-        name = f"sweep {sweep['members']} members"
-        expected = f"{sweep['expected_member_pages']} pages + {sweep['expected_deletes']} deletes"
-        got = f"{sweep['member_pages']} pages + {sweep['deletes']} deletes + {sweep['other_fabman']} other"
-        ok = (
-            sweep["status"] == 200
-            and sweep["member_pages"] == sweep["expected_member_pages"]
-            and sweep["deletes"] == sweep["expected_deletes"]
-            and sweep["other_fabman"] == 0
-        )
-        add(f"{name}: Fabman requests", got, expected, ok)
-    growth = [(m["end_rss_mib"] - m["start_rss_mib"]) / m["start_rss_mib"] for m in report["memory"]["workers"]]
-    if growth:
-        add("worker RSS growth over the run", f"{max(growth):+.1%}", f"<= {MAX_RSS_GROWTH:.0%}", max(growth) <= MAX_RSS_GROWTH)
-    return verdicts
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(h) for h in headers], *[["-" if v is None else str(v) for v in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(cell.rjust(widths[i]) if i else cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in cells]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
-def render(report: dict[str, Any]) -> str:
-    """The report as plain-text tables."""
-    settings = report["settings"]
-    parts = [
-        f"FabLab Bridge benchmark ({settings['mode']}): {settings['members']} members, Fabman latency "
-        f"{settings['latency_ms']:g} ms, gunicorn {settings['workers']} workers x {settings['threads']} threads, "
-        f"{settings['cpus']} CPUs, store {settings['store']}",
-        "",
-        f"Endpoints: latency with 1 client ({settings['duration'] / 2:g} s), "
-        f"then {settings['concurrency']} clients ({settings['duration']:g} s); own = time not spent waiting for Fabman:",
-        _table(
-            [
-                "endpoint",
-                "p50 goal",
-                "p50 @1",
-                "p95 @1",
-                "own p50 @1",
-                f"req/s @{settings['concurrency']}",
-                f"p50 @{settings['concurrency']}",
-                f"p95 @{settings['concurrency']}",
-                f"p99 @{settings['concurrency']}",
-                f"own p50 @{settings['concurrency']}",
-                "fabman/req",
-                "goal",
-                "max",
-                "requests",
-                "errors",
-            ],
-            [
-                [
-                    key,
-                    f["p50_target_ms"],
-                    f["alone"]["p50_ms"],
-                    f["alone"]["p95_ms"],
-                    f["alone"]["own_p50_ms"],
-                    f["loaded"]["requests_per_second"],
-                    f["loaded"]["p50_ms"],
-                    f["loaded"]["p95_ms"],
-                    f["loaded"]["p99_ms"],
-                    f["loaded"]["own_p50_ms"],
-                    f["fabman_per_request"],
-                    f["target_calls"],
-                    f["fabman_max_per_request"],
-                    f["alone"]["requests"] + f["loaded"]["requests"],
-                    f["alone"]["errors"] + f["loaded"]["errors"],
-                ]
-                for key, f in report["endpoints"].items()
-            ],
-        ),
-        "",
-        f"Throughput of {SCALING_ENDPOINT} by concurrency ({settings['duration']:g} s each; CPU % of one core, "
-        f"machine busy % of all {settings['cpus']} cores, other work on the machine included):",
-        _table(
-            [
-                "clients",
-                "req/s",
-                "p50 ms",
-                "p95 ms",
-                "efficiency",
-                "bridge cpu",
-                "simulator cpu",
-                "generator cpu",
-                "machine busy",
-            ],
-            [
-                [
-                    s["concurrency"],
-                    s["requests_per_second"],
-                    s["p50_ms"],
-                    s["p95_ms"],
-                    s["efficiency"],
-                    s["bridge_cpu_percent"],
-                    s["simulator_cpu_percent"],
-                    s["generator_cpu_percent"],
-                    s["machine_busy_percent"],
-                ]
-                for s in report["scaling"]
-            ],
-        ),
-        "",
-        "Expiry sweep (POST /cron/expire_trainings):",
-        _table(
-            ["members", "pages", "deletes", "expected", "other", "seconds", "s/1000 members", "deletes/s", "dry run s"],
-            [
-                [
-                    s["members"],
-                    s.get("member_pages"),
-                    s.get("deletes"),
-                    f"{s['expected_member_pages']} + {s['expected_deletes']}",
-                    s.get("other_fabman"),
-                    s.get("seconds"),
-                    s.get("seconds_per_1000_members"),
-                    s.get("deletes_per_second"),
-                    (s.get("dry_run") or {}).get("seconds"),
-                ]
-                for s in report["sweeps"]
-            ],
-        ),
-        "",
-        "Gunicorn worker memory (MiB):",
-        _table(
-            ["worker", "RSS start", "RSS end", "peak"],
-            [[m["pid"], m["start_rss_mib"], m["end_rss_mib"], m["peak_mib"]] for m in report["memory"]["workers"]],
-        ),
-        "",
-        "Targets:",
-        _table(
-            ["target", "figure", "goal", "verdict"],
-            [[v["target"], v["figure"], v["goal"], v["verdict"]] for v in report["targets"]],
-        ),
-        "",
-        f"Finished in {report['runtime_seconds']:.0f} s; JSON in {settings['output']}",
-    ]
-    return "\n".join(parts)
-
-
 # -- the run ---------------------------------------------------------------------
 
 
-def _database_url(args: argparse.Namespace, workdir: Path, name: str) -> str:
-    return args.database_url or f"sqlite:///{workdir / name}"
+def measure_store(
+    store: StoreUnderTest, report: dict[str, Any], args: argparse.Namespace, workdir: Path, run_secrets: Secrets, *, first: bool
+) -> dict[str, Any]:
+    """One pass on one store: round trip, (profile endpoints,) results end to end, webhook answers, memory."""
+    logs = args.output.parent
+    figures: dict[str, Any] = {"label": store.label, "measured": True, "results": [], "answers": []}
+    _progress(f"{store.label}: starting the simulator ({args.members} members) and gunicorn")
+    with SimulatorProcess(args.members, args.latency_ms, logs / f"simulator-{store.key}.log") as simulator:
+        url = store.fresh(workdir, store.key)
+        with (
+            gunicorn(bridge_env(simulator, url, run_secrets), args, logs / f"gunicorn-{store.key}.log") as bridge,
+            AppliedWatcher(url) as watcher,
+        ):
+            workload = Workload(
+                members=args.members,
+                online=online_courses(simulator.base_url, f"Bearer {simulator.api_key}"),
+                api_key=simulator.api_key,
+                webhook_secret=run_secrets.webhook_secret,
+                fernet_key=run_secrets.fernet_key,
+            )
+            figures["round_trip"] = measure_round_trip(simulator, args)
+            _progress(f"{store.label}: warming up")
+            if first:
+                for endpoint in ENDPOINTS:
+                    run_phase("127.0.0.1", bridge.port, workload.factory(endpoint.key), concurrency=16, duration=args.warmup)
+            run_results("127.0.0.1", bridge.port, workload, watcher, clients=8, duration=args.warmup, passed=False, seed=7)
+            start_memory = worker_memory(bridge)
+            if first:
+                for endpoint in ENDPOINTS:
+                    _progress(f"{store.label}: measuring {endpoint.label}")
+                    report["endpoints"][endpoint.key] = measure_endpoint(
+                        simulator, bridge, workload, endpoint, args, figures["round_trip"]["p50_ms"]
+                    )
+                _progress(f"{store.label}: measuring {SCALING_ENDPOINT} at {args.levels} clients")
+                report["scaling"] = measure_scaling(simulator, bridge, workload, args)
+            runs = [(kind, 1, args.duration if kind.key == "fail" else args.duration / 2) for kind in RESULTS]
+            runs += [(RESULTS[0], clients, args.duration) for clients in args.result_levels]
+            for number, (kind, clients, duration) in enumerate(runs):
+                _progress(f"{store.label}: {kind.label}, {clients} client(s) waiting for each effect")
+                figures["results"].append(
+                    measure_results(
+                        simulator,
+                        bridge,
+                        workload,
+                        watcher,
+                        args,
+                        kind=kind,
+                        clients=clients,
+                        duration=duration,
+                        seed=600 + number,
+                    )
+                )
+            for number, (clients, duration) in enumerate(((1, args.duration / 2), (args.concurrency, args.duration))):
+                _progress(f"{store.label}: webhook answers, {clients} client(s) back to back")
+                figures["answers"].append(
+                    measure_answers(simulator, bridge, workload, clients=clients, duration=duration, seed=700 + number)
+                )
+            end_memory = worker_memory(bridge)
+            figures["watcher"] = {
+                "polls": watcher.polls,
+                "failed_polls": watcher.failed_polls,
+                "last_failure": watcher.last_failure,
+            }
+    figures["memory"] = [
+        {
+            "pid": pid,
+            "start_rss_mib": round(start_memory[pid]["rss_mib"], 1),
+            "end_rss_mib": round(end_memory[pid]["rss_mib"], 1),
+            "peak_mib": round(end_memory[pid]["peak_mib"], 1),
+        }
+        for pid in sorted(set(start_memory) & set(end_memory))
+    ]
+    return figures
+
+
+def measure_sweeps(args: argparse.Namespace, workdir: Path, run_secrets: Secrets) -> list[dict[str, Any]]:
+    """The expiry sweep over each account size, each on a fresh simulator and bridge (SQLite)."""
+    sweeps = []
+    for members in dict.fromkeys((args.members, args.sweep_members)):
+        _progress(f"sweeping {members} members")
+        log = args.output.parent / f"simulator-sweep-{members}.log"
+        with SimulatorProcess(members, args.latency_ms, log) as simulator:
+            env = bridge_env(simulator, SQLITE.fresh(workdir, f"sweep-{members}"), run_secrets)
+            with gunicorn(env, args, args.output.parent / f"gunicorn-sweep-{members}.log") as bridge:
+                sweeps.append(measure_sweep(simulator, bridge, run_secrets.cron_token, args.latency_ms))
+    return sweeps
+
+
+def stores_to_measure(args: argparse.Namespace, report: dict[str, Any]) -> list[StoreUnderTest]:
+    """SQLite, and PostgreSQL unless it is switched off or does not answer (then said loudly)."""
+    if args.no_postgres:
+        report["stores"]["postgresql"] = {"label": "PostgreSQL", "measured": False, "reason": "switched off (--no-postgres)"}
+        return [SQLITE]
+    reason = postgres_unreachable(args.postgres_url)
+    if reason is None:
+        return [SQLITE, postgres(args.postgres_url)]
+    where = _without_password(args.postgres_url)
+    report["stores"]["postgresql"] = {"label": "PostgreSQL", "measured": False, "reason": f"{where} does not answer: {reason}"}
+    banner = "!" * 78
+    sys.stderr.write(
+        f"{banner}\n!! PostgreSQL at {where} does not answer: {reason}\n"
+        f"!! Measuring on SQLite ONLY. Set BENCH_POSTGRES_URL (or --postgres-url) to a database the bench may\n"
+        f"!! drop the bridge's tables in, e.g. after `createdb -h 127.0.0.1 -U postgres bench`.\n{banner}\n"
+    )
+    return [SQLITE]
+
+
+def _without_password(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}://{credentials.split(':', 1)[0]}{at}{host}" if at else url
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The whole benchmark; returns the report (also written as JSON)."""
     started = time.monotonic()
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    logs = args.output.parent
     run_secrets = Secrets.generate()
     report: dict[str, Any] = {
         "settings": {
@@ -492,63 +569,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "sweep_members": args.sweep_members,
             "latency_ms": args.latency_ms,
             "concurrency": args.concurrency,
+            "result_levels": args.result_levels,
             "duration": args.duration,
             "levels": args.levels,
             "workers": args.workers,
             "threads": args.threads,
+            "apply_workers": args.apply_workers or "bridge default",
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "store": "custom DATABASE_URL" if args.database_url else "temporary SQLite",
             "output": str(args.output),
             "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },
+        "stores": {},
         "endpoints": {},
         "scaling": [],
         "sweeps": [],
     }
+    measured = stores_to_measure(args, report)
     with tempfile.TemporaryDirectory(prefix="bridge-bench-") as workdir:
-        _progress(f"starting the simulator ({args.members} members) and gunicorn")
-        with SimulatorProcess(args.members, args.latency_ms, logs / "simulator.log") as simulator:
-            env = bridge_env(simulator, _database_url(args, Path(workdir), "bench.sqlite3"), run_secrets)
-            with gunicorn(env, args, logs / "gunicorn.log") as bridge:
-                workload = Workload(
-                    members=args.members,
-                    online=online_courses(simulator.base_url, f"Bearer {simulator.api_key}"),
-                    api_key=simulator.api_key,
-                    webhook_secret=run_secrets.webhook_secret,
-                    fernet_key=run_secrets.fernet_key,
-                )
-                _progress("warming up")
-                for endpoint in ENDPOINTS:
-                    run_phase("127.0.0.1", bridge.port, workload.factory(endpoint.key), concurrency=16, duration=args.warmup)
-                start_memory = worker_memory(bridge)
-                for endpoint in ENDPOINTS:
-                    _progress(f"measuring {endpoint.label}")
-                    report["endpoints"][endpoint.key] = measure_endpoint(simulator, bridge, workload, endpoint, args)
-                _progress(f"measuring throughput at {args.levels} clients")
-                report["scaling"] = measure_scaling(simulator, bridge, workload, args)
-                end_memory = worker_memory(bridge)
-                if not args.no_sweep:
-                    _progress(f"sweeping {args.members} members")
-                    report["sweeps"].append(measure_sweep(simulator, bridge, run_secrets.cron_token, args.latency_ms))
-        report["memory"] = {
-            "workers": [
-                {
-                    "pid": pid,
-                    "start_rss_mib": round(start_memory[pid]["rss_mib"], 1),
-                    "end_rss_mib": round(end_memory[pid]["rss_mib"], 1),
-                    "peak_mib": round(end_memory[pid]["peak_mib"], 1),
-                }
-                for pid in sorted(set(start_memory) & set(end_memory))
-            ]
-        }
-        if args.sweep_members != args.members and not args.no_sweep:
-            _progress(f"sweeping {args.sweep_members} members")
-            with SimulatorProcess(args.sweep_members, args.latency_ms, logs / "simulator-sweep.log") as simulator:
-                env = bridge_env(simulator, _database_url(args, Path(workdir), "sweep.sqlite3"), run_secrets)
-                with gunicorn(env, args, logs / "gunicorn-sweep.log") as bridge:
-                    _progress("simulator and gunicorn restarted")
-                    report["sweeps"].append(measure_sweep(simulator, bridge, run_secrets.cron_token, args.latency_ms))
+        for number, store in enumerate(measured):
+            report["stores"][store.key] = measure_store(store, report, args, Path(workdir), run_secrets, first=number == 0)
+        report["stores"] = {key: report["stores"][key] for key in ("sqlite", "postgresql") if key in report["stores"]}
+        if not args.no_sweep:
+            report["sweeps"] = measure_sweeps(args, Path(workdir), run_secrets)
     report["targets"] = judge(report)
     report["runtime_seconds"] = round(time.monotonic() - started, 1)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
@@ -561,7 +604,7 @@ def _progress(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run, print the table; exit 0 whatever the verdicts (the figures are the result)."""
+    """Run, print the tables; exit 0 whatever the verdicts (the figures are the result)."""
     report = run(parse_args(argv))
     sys.stdout.write(render(report) + "\n")
     return 0

@@ -1,4 +1,4 @@
-"""What the clients of the bridge send, one factory per endpoint.
+"""What the clients of the bridge send: the profile endpoints' requests and ClassMarker's results.
 
 Members are drawn at random from the seeded account; quiz links name online
 courses every member may see; webhook results carry real `cm_user_id` tokens
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import time
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ SIGNATURE_HEADER = "X-Classmarker-Hmac-Sha256"
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A benchmarked endpoint: its key in the report, its label, and the Fabman calls it cannot avoid."""
+    """A benchmarked request: its key in the report, its label, and the Fabman calls it cannot avoid (and may make)."""
 
     key: str
     label: str
@@ -36,9 +37,14 @@ ENDPOINTS = (
     Endpoint("absolved", "GET /absolved_trainings/<id>", 1, 1),
     Endpoint("available", "GET /available_trainings/<id>", 1, 1),
     Endpoint("training_links", "POST /get_training_links", 1, 1),
-    Endpoint("webhook_fail", "POST /add_classmarker_training (fail)", 2, 2),
-    Endpoint("webhook_pass", "POST /add_classmarker_training (pass)", 2, 4),
 )
+"""The profile endpoints: one Fabman read each, answered while the member waits."""
+
+RESULTS = (
+    Endpoint("fail", "failing result (attempt counted)", 2, 2),
+    Endpoint("pass", "passing result (training granted)", 2, 4),
+)
+"""ClassMarker results by what applying them does in Fabman: read the member, then one or more writes."""
 
 
 def online_courses(base_url: str, authorization: str) -> list[Course]:
@@ -78,8 +84,8 @@ class Workload:
             "absolved": self.absolved,
             "available": self.available,
             "training_links": self.training_links,
-            "webhook_fail": lambda lane: self.result(lane, passed=False),
-            "webhook_pass": lambda lane: self.result(lane, passed=True),
+            "fail": lambda lane: self.result(lane, passed=False),
+            "pass": lambda lane: self.result(lane, passed=True),
         }[key]
 
     def _profile_headers(self) -> dict[str, str]:
@@ -100,7 +106,14 @@ class Workload:
 
     def result(self, lane: Lane, *, passed: bool) -> Call:
         """ClassMarker delivering a signed link result for a random member and online course."""
-        member_id, course_id = lane.member(self.members), lane.rng.choice(self.online)
+        return self.result_for(lane.member(self.members), self.course(lane.rng), passed=passed)
+
+    def course(self, rng: random.Random) -> int:
+        """A random online course (every result names one)."""
+        return rng.choice(self.online)
+
+    def result_for(self, member_id: int, course_id: int, *, passed: bool) -> Call:
+        """ClassMarker delivering a signed link result of one member's quiz of one course."""
         result_id = next(self._result_ids)
         payload = {
             "payload_type": "single_user_test_results_link",
