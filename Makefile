@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # PostgreSQL for the second test pass; skipped when nothing answers there.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# PostgreSQL the benchmark measures beside SQLite; it DROPS the bridge's tables there (create it: createdb bench).
+# When nothing answers there, `make bench` says so loudly and measures SQLite only.
+BENCH_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/bench
 
 # FabLab Bridge needs Python 3.11 or newer (datetime.UTC, among others). An older Python would build the
 # venv and fail later with a traceback; instead make stops at once with one line saying what to do.
@@ -58,8 +61,8 @@ lint: venv
 audit: venv ## known vulnerabilities in the pinned production dependencies (needs PyPI's JSON API)
 	$(BIN)/pip-audit --strict --progress-spinner off -r requirements.txt
 
-bench: venv ## benchmark: gunicorn + Fabman simulator (20 ms), prints a table, writes bench-results/latest.json
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+bench: venv ## benchmark on SQLite and PostgreSQL (BENCH_POSTGRES_URL): gunicorn + Fabman simulator (20 ms), tables + bench-results/latest.json
+	$(BIN)/python -m bench.run --postgres-url $(BENCH_POSTGRES_URL) $(BENCH_ARGS)
 
 reliability: venv ## full reliability run (gunicorn + Fabman simulator + SMTP, faults); rewrites RELIABILITY.md
 	$(BIN)/python -m reliability --report RELIABILITY.md
