@@ -73,6 +73,7 @@ class ResultsPhase:
 
     clients: int
     passed: bool
+    pause: float = 0.0
     samples: list[ResultSample] = field(default_factory=list)
 
 
@@ -86,13 +87,16 @@ def run_results(
     duration: float,
     passed: bool,
     seed: int,
+    pause: float = 0.0,
     wait_seconds: float = 15.0,
 ) -> ResultsPhase:
     """`clients` clients, each sending results and waiting for each to be applied, until `duration` s have passed.
 
     A client waits at most `wait_seconds` for one result (a result the
     webhook answered `queued` waits for the retry job); it then goes on. So
-    the phase ends within `duration` + `wait_seconds` (+ one answer).
+    the phase ends within `duration` + `wait_seconds` (+ one answer). With
+    `pause` a client lets that many seconds pass after each applied result,
+    so the bridge has sent its mail and is idle when the next one comes.
     """
     per_client: list[list[ResultSample]] = [[] for _ in range(clients)]
     ready = threading.Barrier(clients + 1)
@@ -127,12 +131,14 @@ def run_results(
                 sample.final_status, sample.seen_at = waiter.status, waiter.seen_at
             else:
                 watcher.forget(sample.event_id)
+            if pause:
+                time.sleep(pause)  # pacing, not waiting for a condition: the next result finds the bridge idle
         connection.close()
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
-    phase = ResultsPhase(clients, passed)
+    phase = ResultsPhase(clients, passed, pause)
     deadline[0] = time.perf_counter() + duration
     ready.wait()
     for thread in threads:
@@ -184,6 +190,7 @@ def effect_figures(
     stages = [s.stages for s in applied if s.stages is not None]
     ends = [s.effect_at for s in applied if s.effect_at is not None]
     span = max(ends) - min(s.sent_at for s in samples) if ends else 0.0
+    rated = span > 0 and not phase.pause  # a paced phase says nothing about how many results a second get through
     writes = sum(1 for entry in logged if entry["method"] != "GET" and _MEMBER_PATH.match(entry["path"]))
     calls = [s.fabman_calls for s in applied if s.fabman_calls is not None]
     bound = phase.clients / (calls_per_result * latency_ms / 1000)
@@ -213,9 +220,10 @@ def effect_figures(
         if stages
         else None,
         "seconds_until_all_applied": round(span, 2),
-        "applied_per_second": round(len(applied) / span, 1) if span > 0 else None,
+        "pause_ms": _ms(phase.pause),
+        "applied_per_second": round(len(applied) / span, 1) if rated else None,
         "io_bound_per_second": round(bound, 1),
-        "share_of_bound": round(len(applied) / span / bound, 2) if span > 0 else None,
+        "share_of_bound": round(len(applied) / span / bound, 2) if rated else None,
     }
 
 

@@ -219,7 +219,7 @@ def _answers(report: dict[str, Any]) -> list[str]:
         f"Webhook answers: clients sending failing results back to back, never waiting for the effect "
         f"(1 client {settings['duration'] / 2:g} s, {settings['concurrency']} clients {settings['duration']:g} s); "
         "`accepted` = stored and being applied by the answering process, `queued` = its apply pool was full, "
-        "the retry job applies it:",
+        "the retry job applies it; settled = seconds after the phase until every accepted result was applied:",
         _table(
             [
                 "store",
@@ -234,6 +234,7 @@ def _answers(report: dict[str, Any]) -> list[str]:
                 "bridge cpu",
                 "simulator cpu",
                 "machine busy",
+                "settled s",
             ],
             [
                 [
@@ -249,6 +250,7 @@ def _answers(report: dict[str, Any]) -> list[str]:
                     _workers(phase),
                     phase["simulator_cpu_percent"],
                     phase["machine_busy_percent"],
+                    phase["seconds_until_accepted_applied"],
                 ]
                 for store in _measured(report)
                 for phase in store["answers"]
@@ -258,8 +260,10 @@ def _answers(report: dict[str, Any]) -> list[str]:
 
 
 def _results(report: dict[str, Any]) -> list[str]:
+    pause = next((phase["pause_ms"] for store in _measured(report) for phase in store["results"] if phase["pause_ms"]), 0)
     return [
-        "Results applied: each client sends a result, waits until the store shows it applied, then sends the next; "
+        "Results applied: each client sends a result, waits until the store shows it applied, then sends the next "
+        f"(1 client: after a pause of {pause:g} ms, so each result finds the bridge idle); "
         "effect = from sending to the end of the result's last Fabman write (simulator log); applied/s = results "
         "applied / time from the first send to the last write; bound = clients / (2 calls x latency); cpu ms/result = "
         "bridge + simulator + load generator; cpu bound = the results a second all cores could carry at that cost:",

@@ -62,10 +62,14 @@ from bridge.adapters.fabman import FabmanClient
 from bridge.domain import courses
 from bridge.domain.calendar import today_in
 from harness.launch import ROOT, GunicornBridge, SimulatorProcess
+from harness.wait import WaitTimedOut, wait_until
 
 TIMEZONE = "Europe/Prague"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/bench"
 SCALING_ENDPOINT = "absolved"
+IDLE_PAUSE_SECONDS = 0.05
+"""With 1 client, the pause after each applied result, so the next one finds the bridge idle (its mail sent)."""
+SETTLE_SECONDS = 60.0
 _LOADED_AT = time.monotonic()
 
 
@@ -282,7 +286,15 @@ def measure_results(
     pids = _cpu_pids(bridge, simulator)
     before = CpuSnapshot.take(pids)
     phase = run_results(
-        "127.0.0.1", bridge.port, workload, watcher, clients=clients, duration=duration, passed=kind.key == "pass", seed=seed
+        "127.0.0.1",
+        bridge.port,
+        workload,
+        watcher,
+        clients=clients,
+        duration=duration,
+        passed=kind.key == "pass",
+        seed=seed,
+        pause=IDLE_PAUSE_SECONDS if clients == 1 else 0.0,
     )
     after = CpuSnapshot.take(pids)
     figures = effect_figures(
@@ -332,8 +344,30 @@ EFFECT_ALLOWANCE_MS = 10.0
 """Time to effect may exceed the Fabman calls a result cannot avoid (calls x latency) by this much."""
 
 
+def settle(watcher: AppliedWatcher) -> float | None:
+    """Wait until no worker holds an event (what the last phase accepted is applied); the seconds it took.
+
+    Results answered `queued` stay for the retry job and are not waited for.
+    None when the bridge did not settle within SETTLE_SECONDS (the next phase then starts anyway).
+    """
+    started = time.monotonic()
+    try:
+        wait_until(lambda: watcher.being_applied() == 0, timeout=SETTLE_SECONDS, what="accepted results applied")
+    except WaitTimedOut as timed_out:
+        _progress(f"not settled: {timed_out}")
+        return None
+    return round(time.monotonic() - started, 2)
+
+
 def measure_answers(
-    simulator: SimulatorProcess, bridge: GunicornBridge, workload: Workload, *, clients: int, duration: float, seed: int
+    simulator: SimulatorProcess,
+    bridge: GunicornBridge,
+    workload: Workload,
+    watcher: AppliedWatcher,
+    *,
+    clients: int,
+    duration: float,
+    seed: int,
 ) -> dict[str, Any]:
     """Clients sending failing results back to back: how fast the webhook answers, never waiting for the effect.
 
@@ -350,6 +384,7 @@ def measure_answers(
         "answers": phase.answers,
         "fabman_max_per_answer": phase.max_fabman_calls(),
         **_cpu_figures(before, after, simulator, phase.wall_seconds, phase.count),
+        "seconds_until_accepted_applied": settle(watcher),
     }
 
 
@@ -499,7 +534,7 @@ def measure_store(
             for number, (clients, duration) in enumerate(((1, args.duration / 2), (args.concurrency, args.duration))):
                 _progress(f"{store.label}: webhook answers, {clients} client(s) back to back")
                 figures["answers"].append(
-                    measure_answers(simulator, bridge, workload, clients=clients, duration=duration, seed=700 + number)
+                    measure_answers(simulator, bridge, workload, watcher, clients=clients, duration=duration, seed=700 + number)
                 )
             end_memory = worker_memory(bridge)
             figures["watcher"] = {

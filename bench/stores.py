@@ -10,13 +10,14 @@ applied (or closed otherwise), so a client can send its next result.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.adapters.store import InboxEvent, Store, normalise_url
@@ -116,6 +117,14 @@ class AppliedWatcher:
             self._pending[event_id] = waiter
         self._wake.set()
         return waiter
+
+    def being_applied(self) -> int:
+        """Events some worker holds right now (claimed, not yet applied or given back)."""
+        table = InboxEvent.__table__
+        now = dt.datetime.now(dt.UTC)
+        query = select(func.count()).where(table.c.status == EventStatus.QUEUED.value, table.c.lease_until > now)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
 
     def forget(self, event_id: int) -> None:
         """Stop watching an event its client gave up on."""

@@ -57,9 +57,10 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
             assert phase["results"] > 0 and phase["applied"] == phase["results"], (label, phase["final_statuses"])
             assert phase["errors"] == 0 and set(phase["answers"]) <= {"accepted", "queued"}, (label, phase["answers"])
             assert phase["effect_p50_ms"] >= 2 * LATENCY_MS, (label, phase["kind"])
-            assert phase["fabman_per_result"] >= 2 and phase["applied_per_second"] > 0
-        fail_alone = store["results"][0]
+            assert phase["fabman_per_result"] >= 2
+        fail_alone, _, fail_together = store["results"]
         assert fail_alone["fabman_writes"] == fail_alone["applied"]  # one metadata write per failing result
+        assert fail_together["applied_per_second"] > 0 and fail_together["io_bound_per_second"] == 2 / (2 * LATENCY_MS / 1000)
         for phase in store["answers"]:
             assert phase["requests"] > 0 and phase["errors"] == 0, (label, phase["statuses"])
             assert set(phase["answers"]) <= {"accepted", "queued"} and phase["fabman_max_per_answer"] == 0, label
