@@ -33,6 +33,7 @@ from bench.stores import AppliedWatcher
 
 _MEMBER_PATH = re.compile(r"^/members/(\d+)(?:/|$)")
 APPLIED = "applied"
+ACCEPTED = "accepted"
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,11 @@ def run_results(
 ) -> ResultsPhase:
     """`clients` clients, each sending results and waiting for each to be applied, until `duration` s have passed.
 
-    A client waits at most `wait_seconds` for one result (a result the
-    webhook answered `queued` waits for the retry job); it then goes on. So
-    the phase ends within `duration` + `wait_seconds` (+ one answer). With
+    A client waits at most `wait_seconds` for one accepted result, and not
+    at all for one the webhook answered `queued` (its process's apply pool was
+    full; the retry job applies it within RETRY_EVERY_SECONDS): it counts as
+    not applied in the phase. So the phase ends within `duration` +
+    `wait_seconds` (+ one answer). With
     `pause` a client lets that many seconds pass after each applied result,
     so the bridge has sent its mail and is idle when the next one comes.
     """
@@ -124,8 +127,8 @@ def run_results(
             sample = ResultSample(member_id, sent_at, time.perf_counter() - started, response.status)
             mine.append(sample)
             _read_receipt(sample, body)
-            if sample.event_id is None or sample.answer not in ("accepted", "queued"):
-                continue
+            if sample.event_id is None or sample.answer != ACCEPTED:
+                continue  # `queued`: the apply pool was full, the retry job applies it later; not waited for
             waiter = watcher.watch(sample.event_id)
             if waiter.wait(wait_seconds):
                 sample.final_status, sample.seen_at = waiter.status, waiter.seen_at

@@ -266,7 +266,8 @@ def _results(report: dict[str, Any]) -> list[str]:
         f"(1 client: after a pause of {pause:g} ms, so each result finds the bridge idle); "
         "effect = from sending to the end of the result's last Fabman write (simulator log); applied/s = results "
         "applied / time from the first send to the last write; bound = clients / (2 calls x latency); cpu ms/result = "
-        "bridge + simulator + load generator; cpu bound = the results a second all cores could carry at that cost:",
+        "bridge + simulator + load generator; cpu bound = the results a second the bridge could apply at its CPU cost "
+        "with all cores to itself:",
         _table(
             [
                 "store",

@@ -317,14 +317,14 @@ def _cpu_pids(bridge: GunicornBridge, simulator: SimulatorProcess) -> list[int]:
 def _cpu_figures(before: CpuSnapshot, after: CpuSnapshot, simulator: SimulatorProcess, wall: float, items: int) -> dict[str, Any]:
     """CPU of each gunicorn worker, the simulator and the generator over `wall` s (% of one core), and per item (ms).
 
-    `cpu_bound_per_second` is how many items a second this machine's cores
-    could carry at that cost if the three had them to themselves.
+    `cpu_bound_per_second` is how many items a second the bridge could carry
+    at that cost if it had all of this machine's cores to itself (in the
+    bench it shares them with the simulator, the load generator and others).
     """
     used = after.seconds_since(before)
     simulator_seconds = used.pop(simulator.pid, 0.0)
     generator_seconds = used.pop(os.getpid(), 0.0)
     bridge_seconds = sum(used.values())
-    total = bridge_seconds + simulator_seconds + generator_seconds
     busy = after.machine_busy_since(before)
     cpus = os.cpu_count() or 1
     return {
@@ -335,7 +335,7 @@ def _cpu_figures(before: CpuSnapshot, after: CpuSnapshot, simulator: SimulatorPr
         "bridge_cpu_ms_each": round(1000 * bridge_seconds / items, 2) if items else None,
         "simulator_cpu_ms_each": round(1000 * simulator_seconds / items, 2) if items else None,
         "generator_cpu_ms_each": round(1000 * generator_seconds / items, 2) if items else None,
-        "cpu_bound_per_second": round(cpus * items / total, 1) if total and items else None,
+        "cpu_bound_per_second": round(cpus * items / bridge_seconds, 1) if bridge_seconds and items else None,
         "machine_busy_percent": round(100 * busy, 1) if busy is not None else None,
     }
 

@@ -88,7 +88,7 @@ class AppliedWatcher:
     client waits (until its own deadline).
     """
 
-    def __init__(self, database_url: str, *, poll_seconds: float = 0.002) -> None:
+    def __init__(self, database_url: str, *, poll_seconds: float = 0.003) -> None:
         self.engine = create_engine(normalise_url(database_url))
         self.poll_seconds = poll_seconds
         self._lock = threading.Lock()
