@@ -16,13 +16,15 @@ off so it cannot start mid-run):
    endpoints with 1 client and with `--concurrency` clients, Fabman requests
    counted in the simulator's log, then one of them at growing concurrency;
 3. results end to end (bench.effects): clients that send a result and wait
-   until it is applied; with 1 client, the time from sending to the end of the
+   until it is applied; with 1 client (pausing 50 ms after each, so every
+   result finds the bridge idle), the time from sending to the end of the
    last Fabman write (time to effect), failing and passing; with
    `--result-levels` clients, applied results per second against the I/O
-   bound;
+   bound, and the bridge's CPU per result;
 4. webhook answers: 1 client and `--concurrency` clients sending failing
    results back to back (answer latency and answers per second; what does not
-   fit the apply pool is answered `queued` and left to the retry job);
+   fit the apply pool is answered `queued` and left to the retry job), then
+   a wait until every accepted result is applied;
 then the expiry sweep (a dry run, then the real one) over `--members` and
 `--sweep-members` members, on SQLite. PostgreSQL is `--postgres-url`
 (BENCH_POSTGRES_URL; the bridge's tables there are dropped before the pass);
