@@ -8,8 +8,8 @@ Usage: `python -m bench.run [--quick] [--latency-ms 20] [--members 5000]
 
 One pass per store, each with a fresh simulator (seeded account, fixed
 latency per API request) and a fresh bridge (gunicorn, 2 workers x 8
-threads, an empty store, mail suppressed, in-process jobs on, the daily sweep
-off so it cannot start mid-run):
+threads, an empty store, mail suppressed, the retry job on, the daily sweep
+and the weekly digest off so they cannot start mid-run):
 1. a bare Fabman round trip (one client reading a member straight from the
    simulator), the yardstick of the profile endpoints;
 2. on the first store only (they never touch the store): the profile
@@ -131,9 +131,10 @@ def _levels(raw: str) -> list[int]:
 def bridge_env(simulator: SimulatorProcess, database_url: str, run_secrets: Secrets) -> dict[str, str]:
     """The bridge's environment: production mode, wired to the simulator, mail suppressed.
 
-    The daily sweep is off: on an empty store it is due at once, and a sweep
-    of the whole account would run under every phase. The bench runs it
-    itself, through the cron endpoint, when it measures it.
+    The daily sweep and the weekly digest are off: on an empty store each is
+    due at once, and a sweep of the whole account would run under every
+    phase. The bench runs the sweep itself, through the cron endpoint, when
+    it measures it; the retry job stays on, as deployed.
     """
     return {
         "BE_ENV": "prod",
@@ -148,6 +149,7 @@ def bridge_env(simulator: SimulatorProcess, database_url: str, run_secrets: Secr
         "TRACK_TIME": "true",
         "TIMEZONE": TIMEZONE,
         "SWEEP_AT": "off",
+        "DIGEST_WEEKDAY": "off",
     }
 
 
