@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from bridge.adapters.store import Store
 from bridge.clock import Clock
-from bridge.domain.schedule import Schedule
+from bridge.domain.schedule import Every, Schedule
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +93,29 @@ class JobRunner:
             if self._due(job) and self.store.take_job(job.name, self.owner, job.lease_seconds):
                 try:
                     if self._due(job):  # checked again under the lease: another instance may just have run it
+                        if self._first_start(job):
+                            continue
                         self._run_holding_lease(job)
                         ran.append(job.name)
                 finally:
                     self.store.release_job(job.name, self.owner)
         return ran
+
+    def _first_start(self, job: Job) -> bool:
+        """A daily or weekly job that never ran waits for its next scheduled time.
+
+        Run at once, a fresh bridge deployed at noon would sweep at noon and mail
+        staff a digest on a Thursday; instead the runner records a first, empty
+        run (its summary says why), and the schedule counts from there.
+        """
+        if isinstance(job.schedule, Every) or self.store.last_job_run(job.name) is not None:
+            return False
+        run_id = self.store.start_job_run(job.name, self.owner)
+        self.store.finish_job_run(
+            run_id, summary={"first_start": f"waiting for the first scheduled run ({job.schedule.describe()})"}
+        )
+        log.info("job %s: first start, waiting for its first scheduled run (%s)", job.name, job.schedule.describe())
+        return True
 
     def _due(self, job: Job) -> bool:
         """Due by its schedule, counted from the last run that succeeded; after a failed or

@@ -77,10 +77,26 @@ def test_a_due_job_runs_and_its_run_is_recorded(store: Store, clock: SettableClo
     assert len(store.job_runs(name="retry")) == 2
 
 
+def test_a_daily_job_that_never_ran_waits_for_its_first_scheduled_time(store: Store, clock: SettableClock) -> None:
+    body = Counting()
+    jobs = runner(store, clock, Job("expiry_sweep", DailyAt(dt.time(3, 15)), body))  # started at 10:00 in Prague
+
+    assert jobs.run_due() == []
+    first = store.last_job_run("expiry_sweep")
+    assert first is not None and first.summary == {"first_start": "waiting for the first scheduled run (daily at 03:15)"}
+    clock.set(dt.datetime(2026, 3, 3, 2, 14, tzinfo=dt.UTC))  # 03:14 next morning
+    assert jobs.run_due() == []
+    clock.advance(minutes=1)
+    assert jobs.run_due() == ["expiry_sweep"]
+    assert body.runs == 1
+
+
 def test_a_failing_run_is_recorded_with_its_error_and_tried_again_after_a_pause(store: Store, clock: SettableClock) -> None:
     body = Counting()
     body.fail = RuntimeError("Fabman answered 500")
     jobs = runner(store, clock, Job("expiry_sweep", DailyAt(dt.time(3, 15)), body))
+    jobs.run_due()  # the first start only records that it waits for 03:15
+    clock.set(dt.datetime(2026, 3, 3, 2, 15, tzinfo=dt.UTC))  # 03:15 in Prague
 
     jobs.run_due()
     failed = store.last_job_run("expiry_sweep")
