@@ -79,6 +79,7 @@ class ServedBridge:
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.app = app
         self.bridge = bridge_of(app)
 
     def settle(self) -> None:
