@@ -138,7 +138,7 @@ def start_from(deps: Deps) -> int:
         return int(max(floor, state.resume_from).timestamp())
     start = floor
     if state is not None and state.newest_finished is not None:
-        start = max(floor, state.newest_finished - OVERLAP)
+        start = max(floor, min(state.newest_finished, now) - OVERLAP)  # a finish time in the future never freezes it
     for payload in deps.store.ungraded_payloads(now - GRADING_HOLD - OVERLAP):
         finished = _finished_at(payload)
         if finished is not None and finished > now - GRADING_HOLD:
