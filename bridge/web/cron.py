@@ -132,7 +132,7 @@ def reconcile() -> Response:
         in: query
         required: false
         description: Start the listing here (UNIX seconds) instead of at the watermark; may go back further than 14 days.
-        schema: {type: integer, minimum: 0, example: 1763712000}
+        schema: {type: integer, minimum: 0, maximum: 8589934591, example: 1763712000}
     responses:
       200:
         description: What the run found and did.
