@@ -1,7 +1,7 @@
 """Reconciliation with ClassMarker's results API: where each result came from, the request budget, the watermark.
 
 Revision ID: 0005
-Revises: 0006 (the head on main when this was written; the lead re-chains revisions when merging)
+Revises: 0006
 Create Date: 2026-12-03
 """
 
