@@ -221,9 +221,9 @@ class Bridge:
     def digest(self, dry_run: bool = False) -> dict[str, Any]:
         """The weekly staff digest: queued and sent once per ISO week (or only composed, in a dry run).
 
-        The webhook gap is shown when this Bridge measures one (a `webhook_gap()` method), else "not measured".
+        The webhook gap is shown when this bridge measures one (reconciliation is on), else "not measured".
         """
-        return digest.digest(self.patient, dry_run=dry_run, webhook_gap=getattr(self, "webhook_gap", None))
+        return digest.digest(self.patient, dry_run=dry_run, webhook_gap=self.webhook_gap if self.reconciliation_enabled else None)
 
     def receive_fabman_event(self, body: bytes, payload: Any) -> tuple[dict[str, Any], int | None]:
         """Store one of Fabman's webhook events once; the answer and the stored denial to handle after it."""

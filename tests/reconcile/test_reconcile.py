@@ -664,3 +664,15 @@ def test_the_api_credentials_appear_in_no_log_answer_or_record(
     for text in texts:
         assert account.api_key not in text and account.api_secret not in text
         assert "signature=" not in text
+
+
+def test_the_weekly_digest_shows_the_gap_when_reconciliation_is_on(
+    client: FlaskClient, bridge: Bridge, account: ClassMarkerAccount, clock: SettableClock, cron_headers: dict[str, str]
+) -> None:
+    account.take_quiz(token(bridge, PETRA, LASER))
+    reconcile(client, cron_headers)
+
+    digest = bridge.digest(dry_run=True)
+
+    assert digest["webhook_gap_measured"] is True
+    assert digest["webhook_gap"] == {"last_24h": 1, "total": 1, "last_found_at": clock.now().isoformat()}
