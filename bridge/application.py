@@ -12,11 +12,13 @@ configured timeout, retries of reads and deletes, 429s waited out).
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
 
+from bridge.adapters.classmarker import ClassMarkerClient
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient
 from bridge.adapters.mail import FlushReport, MailRenderer, Outbox
@@ -26,8 +28,8 @@ from bridge.clock import Clock
 from bridge.config import Settings
 from bridge.domain.schedule import DailyAt, Every, WeeklyAt
 from bridge.domain.statuses import EventStatus
-from bridge.errors import NotFound
-from bridge.services import admin, digest, expiry, machine_denied, profile, results
+from bridge.errors import NotFound, ServiceNotConfigured
+from bridge.services import admin, digest, expiry, machine_denied, profile, reconcile, results
 from bridge.services.deps import Deps
 from bridge.services.results import Receipt
 
@@ -39,6 +41,7 @@ SHUTDOWN_SECONDS = 15.0
 JOB_NAMES = ("retry", "expiry_sweep", "reconciliation", "digest")
 """Every job slot staff see; reconciliation and the digest run once their use cases exist."""
 DEFAULT_SWEEP_AT = dt.time(3, 15)
+_CLASSMARKER_LOCK = threading.Lock()
 
 
 class Bridge:
@@ -61,6 +64,7 @@ class Bridge:
         self.codec = codec
         self.outbox = outbox
         self.clock = clock
+        self._classmarker: ClassMarkerClient | None = None
         self.patient = Deps(settings, fabman, codec, store, renderer, outbox, clock)
         self.applier = Applier(settings.apply_workers, self._apply_accepted, store.release_event)
         self.job_table = self._job_table()
@@ -83,6 +87,8 @@ class Bridge:
         self.applier.shutdown(0)
         self.jobs.stop(0)
         self.fabman.close()
+        if self._classmarker is not None:
+            self._classmarker.close()
         self.store.dispose()
 
     # -- the member's profile page ----------------------------------------
@@ -215,9 +221,9 @@ class Bridge:
     def digest(self, dry_run: bool = False) -> dict[str, Any]:
         """The weekly staff digest: queued and sent once per ISO week (or only composed, in a dry run).
 
-        The webhook gap is shown when this Bridge measures one (a `webhook_gap()` method), else "not measured".
+        The webhook gap is shown when this bridge measures one (reconciliation is on), else "not measured".
         """
-        return digest.digest(self.patient, dry_run=dry_run, webhook_gap=getattr(self, "webhook_gap", None))
+        return digest.digest(self.patient, dry_run=dry_run, webhook_gap=self.webhook_gap if self.reconciliation_enabled else None)
 
     def receive_fabman_event(self, body: bytes, payload: Any) -> tuple[dict[str, Any], int | None]:
         """Store one of Fabman's webhook events once; the answer and the stored denial to handle after it."""
@@ -230,6 +236,52 @@ class Bridge:
     def retry_fabman_events(self) -> dict[str, int]:
         """Handle denials whose handling failed or was cut off (for the retry job)."""
         return machine_denied.retry(self.patient)
+
+    # -- reconciliation with ClassMarker's results API (contract section 11) ----
+
+    @property
+    def reconciliation_enabled(self) -> bool:
+        """Whether results can be polled (CLASSMARKER_API_KEY and CLASSMARKER_API_SECRET are both set)."""
+        return self.settings.reconciliation_configured
+
+    def classmarker_api(self) -> ClassMarkerClient:
+        """The ClassMarker API client, built on first use (only a bridge that reconciles needs one)."""
+        settings = self.settings
+        key, secret = settings.classmarker_api_key, settings.classmarker_api_secret
+        if not (key and secret):
+            named = (("CLASSMARKER_API_KEY", key), ("CLASSMARKER_API_SECRET", secret))
+            missing = " and ".join(name for name, value in named if not value)
+            raise ServiceNotConfigured(f"reconciliation is off: set {missing} to turn it on")
+        with _CLASSMARKER_LOCK:
+            if self._classmarker is None:
+                self._classmarker = ClassMarkerClient(settings.classmarker_api_url, key, secret, clock=self.clock)
+            return self._classmarker
+
+    def reconcile(self, since: int | None = None) -> dict[str, Any]:
+        """Poll ClassMarker for results the webhook did not bring; store and apply them; the run's summary.
+
+        ServiceNotConfigured (503) without the API credentials.
+        """
+        return reconcile.reconcile(self.patient, self.classmarker_api(), since=since)
+
+    def run_reconcile(self, *, trigger: str, since: int | None = None) -> dict[str, Any]:
+        """Reconcile for the scheduler or the shell, recorded as a run of the reconciliation job."""
+        self.classmarker_api()  # off without credentials: 503, and no run recorded
+        return self.jobs.record("reconciliation", trigger, lambda: self.reconcile(since))
+
+    def webhook_gap(self) -> dict[str, Any]:
+        """Results first found by polling (their webhook never came): in the last 24 h, in total, the last one's time."""
+        return reconcile.webhook_gap(self.patient)
+
+    def reconciliation_status(self) -> dict[str, Any]:
+        """On or off, the last run and why it stopped, the request budget used and the webhook gap."""
+        return reconcile.status(self.patient)
+
+    def review_result(self, event_id: int, *, passed: bool) -> Receipt:
+        """Staff judged a needs_review result (pass or fail): apply it with their verdict, then send its mail."""
+        receipt = reconcile.review(self.patient, event_id, passed=passed)
+        self.send_mail(limit=10)
+        return receipt
 
 
 def bridge_of(app: Flask | None = None) -> Bridge:

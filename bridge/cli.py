@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from cryptography.fernet import Fernet
@@ -13,7 +15,7 @@ from flask.cli import with_appcontext
 
 from bridge.adapters.fabman import FabmanError
 from bridge.application import MAX_EVENT_ID, Bridge, bridge_of
-from bridge.errors import NotFound
+from bridge.errors import NotFound, ServiceNotConfigured
 from bridge.services import expiry
 from bridge.services.admin import describe_event
 
@@ -148,4 +150,67 @@ def digest(dry_run: bool) -> None:
     click.echo(f"digest {answer['week']}: {answer['status']} (to {answer['recipient'] or 'nobody'})", err=True)
 
 
-commands = [gen_fernet_key, quiz_link, retry, show_event, replay_event, reset_attempts, expire_trainings, jobs, digest]
+@click.command("reconcile")
+@click.option(
+    "--since",
+    metavar="WHEN",
+    help="Start at this moment instead of the watermark: UNIX seconds or an ISO date/date-time "
+    "(in TIMEZONE unless it says otherwise); may go back further than 14 days.",
+)
+@with_appcontext
+def reconcile(since: str | None) -> None:
+    """Ask ClassMarker's results API for results the webhook never brought; store and apply them.
+
+    Prints the summary as JSON; the exit code is 1 when the run stopped early
+    (ClassMarker's limit or an error answer, or the hourly request budget):
+    what it found so far is kept, and the next run goes on.
+    """
+    bridge = bridge_of()
+    start = None if since is None else _moment(since, bridge.settings.tz)
+    try:
+        summary = bridge.run_reconcile(trigger="cli", since=start)
+    except ServiceNotConfigured as error:
+        raise click.ClickException(error.detail) from None
+    _echo_json(summary)
+    if not summary["complete"]:
+        raise SystemExit(1)
+
+
+@click.command("review-result")
+@click.argument("event_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
+@click.argument("verdict", type=click.Choice(["passed", "failed"]))
+@with_appcontext
+def review_result(event_id: int, verdict: str) -> None:
+    """Judge a result reconciliation stored as needs_review (VERDICT: passed or failed) and apply it."""
+    receipt = bridge_of().review_result(event_id, passed=verdict == "passed")
+    _echo_json(receipt.as_json())
+    if receipt.status == "unknown":
+        raise click.ClickException(f"event {event_id} does not exist")
+
+
+def _moment(text: str, tz: ZoneInfo) -> int:
+    """UNIX seconds from digits or an ISO date/date-time (naive ones are in the FabLab's time zone)."""
+    value = text.strip()
+    if value.isascii() and value.isdigit():
+        return int(value)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        hint = "use UNIX seconds (1763712000) or an ISO date/date-time (2026-11-20)"
+        raise click.BadParameter(hint, param_hint="--since") from None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=tz)).timestamp())
+
+
+commands = [
+    gen_fernet_key,
+    quiz_link,
+    retry,
+    show_event,
+    replay_event,
+    reset_attempts,
+    expire_trainings,
+    jobs,
+    digest,
+    reconcile,
+    review_result,
+]

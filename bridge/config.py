@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
@@ -26,6 +27,7 @@ from bridge.domain.schedule import WEEKDAYS
 DEFAULT_FABMAN_API_URL = "https://fabman.io/api/v1"
 DEFAULT_FABLAB_NAME = "FabLab Brno"
 DEFAULT_PORT = 5000
+DEFAULT_CLASSMARKER_API_URL = "https://api.classmarker.com"
 
 # Every environment variable load_settings reads, grouped as in .env.example.
 VARIABLES: tuple[str, ...] = (
@@ -35,6 +37,9 @@ VARIABLES: tuple[str, ...] = (
     "COURSES_CACHE_SECONDS",
     "CLASSMARKER_WEBHOOK_SECRET",
     "VERIFY_CLASSMARKER_REQUESTS",
+    "CLASSMARKER_API_KEY",
+    "CLASSMARKER_API_SECRET",
+    "CLASSMARKER_API_URL",
     "FERNET_KEY",
     "MAX_COURSE_ATTEMPTS",
     "COOLDOWN_HOURS",
@@ -134,6 +139,10 @@ class Settings:
     # Training rules (contract sections 12 and 13).
     cooldown_hours: tuple[float, ...] = (0.0,)
     fabman_webhook_token: str | None = field(default=None, repr=False)
+    # Reconciliation with ClassMarker's results API (contract section 11): off without the key and the secret.
+    classmarker_api_url: str = DEFAULT_CLASSMARKER_API_URL
+    classmarker_api_key: str | None = field(default=None, repr=False)
+    classmarker_api_secret: str | None = field(default=None, repr=False)
 
     @property
     def is_prod(self) -> bool:
@@ -144,6 +153,11 @@ class Settings:
     def tz(self) -> ZoneInfo:
         """The FabLab's time zone (validated at load)."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def reconciliation_configured(self) -> bool:
+        """Both ClassMarker API credentials are set, so results can be polled."""
+        return bool(self.classmarker_api_key and self.classmarker_api_secret)
 
     @property
     def fabman_authorization(self) -> str:
@@ -236,6 +250,19 @@ def read_port(env: Mapping[str, str] | None = None) -> int:
     return port
 
 
+def _http_url(name: str, raw: str) -> str:
+    """An http(s) base URL with a host and no query; without the trailing slash."""
+    problem = f"{name} must be an http(s) URL such as https://api.classmarker.com"
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - reading it validates the port
+    except ValueError:
+        raise ConfigError(problem) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment or " " in raw:
+        raise ConfigError(problem)
+    return raw.rstrip("/")
+
+
 def _fernet_keys(raw: str) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in raw.split(",") if k.strip())
     if not keys:
@@ -289,6 +316,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not api_url.startswith(("http://", "https://")):
         raise ConfigError("FABMAN_API_URL must be an http(s) URL")
 
+    classmarker_api_url = _http_url("CLASSMARKER_API_URL", get("CLASSMARKER_API_URL") or DEFAULT_CLASSMARKER_API_URL)
+
     mail_username = get("MAIL_USERNAME")
     cors = tuple(o.strip() for o in (get("CORS_ORIGINS") or "").split(",") if o.strip())
 
@@ -336,6 +365,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         apply_workers=_parse_int("APPLY_WORKERS", get("APPLY_WORKERS") or "8", minimum=1),
         cooldown_hours=_hours_list("COOLDOWN_HOURS", get("COOLDOWN_HOURS") or "0"),
         fabman_webhook_token=get("FABMAN_WEBHOOK_TOKEN"),
+        classmarker_api_url=classmarker_api_url,
+        classmarker_api_key=get("CLASSMARKER_API_KEY"),
+        classmarker_api_secret=get("CLASSMARKER_API_SECRET"),
     )
 
 

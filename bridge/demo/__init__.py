@@ -1,9 +1,11 @@
 """`python main_run.py --demo`: the whole bridge on one machine, no accounts anywhere.
 
-A Fabman simulator with the FabLab Brno sample data, a temporary SQLite
-store, generated keys, and mail printed instead of sent. It prints where
-Swagger is and `curl` commands that work when pasted, including a correctly
-signed ClassMarker result, all on the port it was given (`PORT`, default 5000).
+A Fabman simulator with the FabLab Brno sample data, a simulated ClassMarker
+account (its results API), a temporary SQLite store, generated keys, and mail
+printed instead of sent. It prints where Swagger is and `curl` commands that
+work when pasted, including a correctly signed ClassMarker result and the
+recovery of a result whose webhook was lost, all on the port it was given
+(`PORT`, default 5000).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from bridge.config import load_settings
 from bridge.domain.calendar import today_in
 from bridge.domain.results import sign
 from bridge.simulator import FabmanSimulator
+from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 from bridge.simulator.seed import demo_state
 
 DEMO_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo's public, printed value
@@ -37,6 +40,9 @@ DEMO_LASER_CUTTER = 1
 DEMO_TIMEZONE = "Europe/Prague"
 DEMO_MEMBER = 1
 DEMO_COURSE = 2
+LOST_MEMBER = 12
+"""Markéta: she passed the workshop safety quiz, but its webhook never reached the bridge."""
+LOST_COURSE = 1
 
 
 def demo_environment(fabman_url: str, api_key: str, folder: Path) -> dict[str, str]:
@@ -60,6 +66,15 @@ def demo_environment(fabman_url: str, api_key: str, folder: Path) -> dict[str, s
         # The retry job runs in the demo's own process; the nightly sweep stays off so the sample data stays put.
         "RETRY_EVERY_SECONDS": "10",
         "SWEEP_AT": "off",
+    }
+
+
+def classmarker_environment(api: ClassMarkerApiSimulator) -> dict[str, str]:
+    """The simulated ClassMarker account's API credentials: reconciliation is on in the demo."""
+    return {
+        "CLASSMARKER_API_URL": api.base_url,
+        "CLASSMARKER_API_KEY": api.account.api_key,
+        "CLASSMARKER_API_SECRET": api.account.api_secret,
     }
 
 
@@ -127,6 +142,12 @@ def print_guide(app: Flask, base: str, folder: Path, refusal: Path) -> None:
         f"  curl -s -X POST {base}/add_classmarker_training -H 'Content-Type: application/json' "
         f"-H 'X-Classmarker-Hmac-Sha256: {sign(DEMO_SECRET, body)}' --data-binary @{body_file}",
         f"  curl -s -X POST {base}/cron/retry -H 'CronjobToken: {DEMO_CRON_TOKEN}'",
+        "  # a lost webhook: Markéta passed the safety quiz, ClassMarker (simulated) has the result, but its",
+        "  # webhook never came. Reconciliation finds it in ClassMarker's results API and applies it; her",
+        "  # trainings then list it, and /ready shows the run and the webhook gap:",
+        f"  curl -s -X POST {base}/cron/reconcile -H 'CronjobToken: {DEMO_CRON_TOKEN}'",
+        f"  curl -s {base}/absolved_trainings/{LOST_MEMBER} -H {auth}",
+        f"  curl -s {base}/ready",
         "",
         "Mail is printed here instead of being sent. Ctrl-C stops the demo.",
         "",
@@ -154,10 +175,14 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
         raise SystemExit(1)
     folder = Path(tempfile.mkdtemp(prefix="fablab-bridge-demo-"))
     simulator = FabmanSimulator(demo_state(today_in(ZoneInfo(DEMO_TIMEZONE)))).start()
+    classmarker = ClassMarkerApiSimulator(ClassMarkerAccount(webhook_secret=DEMO_SECRET)).start()
     try:
-        settings = load_settings(demo_environment(simulator.base_url, simulator.api_key, folder))
+        environment = demo_environment(simulator.base_url, simulator.api_key, folder)
+        settings = load_settings({**environment, **classmarker_environment(classmarker)})
         app = create_app(settings)
         bridge = bridge_of(app)
+        safety_quiz = {"test_id": 2044100, "test_name": "Bezpečnost v dílně"}
+        classmarker.account.take_quiz(bridge.codec.encode(LOST_MEMBER, LOST_COURSE), percentage=85, test=safety_quiz)
         email_dispatched.connect(_show_mail, app)
         reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared, not bound
         print_guide(app, f"http://{reachable}:{port}", folder, refusal_event(simulator, folder))
@@ -167,4 +192,5 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
         finally:
             bridge.shutdown()
     finally:
+        classmarker.stop()
         simulator.stop()

@@ -14,6 +14,10 @@ class EventStatus(StrEnum):
 
     queued -> applied | rejected | error | dead; awaiting_grading waits for the
     graded re-send; staff replay rejected, error and dead events (back to queued).
+    needs_review: found by reconciliation without `passed` and without a pass
+    mark, so the bridge cannot tell a pass from a fail; staff decide
+    (`flask review-result`), which queues it with their verdict. It is not
+    replayable as it stands: replaying it would meet the same question.
     """
 
     QUEUED = "queued"
@@ -22,10 +26,18 @@ class EventStatus(StrEnum):
     ERROR = "error"
     DEAD = "dead"
     AWAITING_GRADING = "awaiting_grading"
+    NEEDS_REVIEW = "needs_review"
 
 
 REPLAYABLE: tuple[EventStatus, ...] = (EventStatus.QUEUED, EventStatus.DEAD, EventStatus.ERROR, EventStatus.REJECTED)
 """Statuses staff may put back in the queue."""
+
+
+class EventSource(StrEnum):
+    """How a result first reached the bridge: its webhook, or reconciliation with ClassMarker's API (the webhook gap)."""
+
+    WEBHOOK = "webhook"
+    POLL = "poll"
 
 
 class MessageStatus(StrEnum):

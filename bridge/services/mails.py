@@ -309,3 +309,38 @@ def digest(
     }
     subject, text, _ = deps.renderer.render("digest", context)
     return subject, text, deps.renderer.staff_mail("digest", dedupe_key=key, context=context)
+
+
+# -- reconciliation ----------------------------------------------------------------------
+
+
+def needs_review(
+    deps: Deps, event_id: int, result_id: str, quiz: str | None, why: str, *, member_id: int | None, course_id: int | None
+) -> list[OutgoingMessage]:
+    """Staff must judge a polled result the bridge cannot (no `passed`, no pass mark): nothing is guessed."""
+    return event_alert(
+        deps,
+        event_id,
+        "needs_review",
+        "ClassMarker result needs review",
+        f"Reconciliation found ClassMarker result #{result_id} ({quiz or 'unnamed quiz'}) {why}, so the bridge "
+        f"cannot tell a pass from a fail. It is stored as event {event_id} (needs_review) and nothing was written "
+        f"to Fabman. Look the result up in ClassMarker, then run `flask review-result {event_id} passed` "
+        "(or `failed`): the bridge then applies it like any result.",
+        member_id=member_id,
+        course_id=course_id,
+    )
+
+
+def webhook_gap(deps: Deps, day: dt.date, recent: int, total: int) -> list[OutgoingMessage]:
+    """At most one alert a day while results reach the bridge only through reconciliation."""
+    return deps.renderer.staff_alert(
+        dedupe_key=f"webhook-gap:{day.isoformat()}",
+        title="ClassMarker webhook is probably misconfigured",
+        message=f"{recent} ClassMarker result(s) in the last 24 hours ({total} in all) reached the bridge only "
+        "because reconciliation asked ClassMarker's results API: their webhooks never arrived. They were stored "
+        "and applied all the same, but later than they should have been. Check the webhook in ClassMarker: its "
+        "URL must be this bridge's /add_classmarker_training, and its secret phrase must equal "
+        "CLASSMARKER_WEBHOOK_SECRET (with a wrong secret every delivery is refused with 401). "
+        "This alert comes at most once a day.",
+    )

@@ -57,7 +57,7 @@ def list_events() -> Response:
       - name: status
         in: query
         required: false
-        schema: {type: string, enum: [queued, applied, rejected, error, dead, awaiting_grading]}
+        schema: {type: string, enum: [queued, applied, rejected, error, dead, awaiting_grading, needs_review]}
       - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 500, default: 100}}
     responses:
       200:

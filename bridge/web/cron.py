@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify
 
 from bridge.application import bridge_of
 from bridge.web.auth import require_cron_token
-from bridge.web.inputs import flag, json_object, positive_id
+from bridge.web.inputs import flag, json_object, positive_id, unix_seconds
 
 blueprint = Blueprint("cron", __name__)
 
@@ -105,3 +105,43 @@ def expire_trainings() -> Response:
     if dry_run:
         return jsonify(bridge.expire_trainings(dry_run=True))
     return jsonify(bridge.run_job("expiry_sweep", trigger="cron"))
+
+
+@blueprint.post("/cron/reconcile")
+@require_cron_token
+def reconcile() -> Response:
+    """Ask ClassMarker's results API for results the webhook never brought; store and apply them.
+    ---
+    tags: [cron]
+    description: >
+      Lists recent link results from the watermark (the newest result seen
+      minus an hour, at most 14 days back) or from `since`, and stores every
+      one the inbox lacks (source `poll`), applying it before answering as a
+      webhook delivery would be; what Fabman refuses stays queued for the
+      retry job. A result without `passed` is judged by percentage against its
+      pass mark; without a pass mark it is stored `needs_review` and staff are
+      alerted. At most 20 requests an hour reach ClassMarker (shared by every
+      worker and instance); `request_limit_reached`, an error answer or a
+      spent budget ends the run early (`complete: false`, `stopped` says why)
+      and the next run tries again. `gap`: results first found by polling in
+      the last 24 hours (their webhook never came). 503 while
+      CLASSMARKER_API_KEY and CLASSMARKER_API_SECRET are not both set.
+    security: [{CronjobToken: []}]
+    parameters:
+      - name: since
+        in: query
+        required: false
+        description: Start the listing here (UNIX seconds) instead of at the watermark; may go back further than 14 days.
+        schema: {type: integer, minimum: 0, maximum: 8589934591, example: 1763712000}
+    responses:
+      200:
+        description: What the run found and did.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ReconcileSummary'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      503: {$ref: '#/components/responses/NotConfigured'}
+    """
+    since = unix_seconds("since")
+    return jsonify(bridge_of().run_reconcile(trigger="cron", since=since))

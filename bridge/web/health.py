@@ -64,7 +64,7 @@ def ready() -> Response:
     if failing:
         return problem_response(503, "Not ready", f"failing checks: {', '.join(failing)}", "not-ready", checks=checks)
     jobs = {job["name"]: {"enabled": job["enabled"], "last_run": _when(job["last_run"])} for job in found.job_status()}
-    return jsonify({"status": "ready", "checks": checks, "jobs": jobs})
+    return jsonify({"status": "ready", "checks": checks, "jobs": jobs, "reconciliation": found.reconciliation_status()})
 
 
 def _when(run: dict[str, Any] | None) -> dict[str, Any] | None:

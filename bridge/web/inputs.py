@@ -79,3 +79,14 @@ def choice(name: str, allowed: Iterable[str]) -> str | None:
     if raw not in options:
         raise BadRequest(f"query parameter '{name}' must be one of {', '.join(options)}", field=name, allowed=list(options))
     return raw
+
+
+def unix_seconds(name: str) -> int | None:
+    """An optional query parameter holding UNIX seconds: None when absent; 400 naming it when not a plain integer."""
+    raw = _query_value(name)
+    if raw is None:
+        return None
+    value = raw.strip()
+    if not (value.isascii() and value.isdigit()) or int(value) >= 2**33:
+        raise BadRequest(f"query parameter '{name}' must be a time in UNIX seconds (e.g. 1763712000)", field=name)
+    return int(value)

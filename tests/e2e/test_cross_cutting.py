@@ -152,6 +152,14 @@ def test_ready_when_store_and_configuration_are_complete(client: FlaskClient) ->
             "reconciliation": {"enabled": False, "last_run": None},
             "digest": {"enabled": False, "last_run": None},
         },
+        "reconciliation": {  # off: the test environment has no ClassMarker API credentials
+            "enabled": False,
+            "last_run": None,
+            "newest_result_seen": None,
+            "requests_last_hour": 0,
+            "requests_per_hour": 20,
+            "webhook_gap": {"last_24h": 0, "total": 0, "last_found_at": None},
+        },
     }
 
 

@@ -1,7 +1,7 @@
 """Schemathesis against the served OpenAPI document: every operation, with and without credentials.
 
-The app is backed by the Fabman simulator (a well-behaved Fabman), so any 5xx
-is the bridge's own fault; every response must match the documented status
+The app is backed by the Fabman and ClassMarker simulators (well-behaved), so
+any 5xx is the bridge's own fault; every response must match the documented status
 codes, content type and body schema. Each operation is one subtest; examples
 are bounded so the module stays well under a minute.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from bridge.simulator import FabmanSimulator
+from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 from harness import CRON_TOKEN, FABMAN_WEBHOOK_TOKEN
 
 pytestmark = pytest.mark.e2e
@@ -43,9 +44,22 @@ def _routes(app: Flask) -> set[str]:
 
 
 @pytest.fixture
-def operations(make_app: Callable[..., Flask]) -> list[Any]:
-    """Every operation of the served document of a fully configured bridge on the simulator; it documents every route."""
-    app = make_app(MAIL_SUPPRESS_SEND="true")
+def classmarker() -> Iterator[ClassMarkerApiSimulator]:
+    """ClassMarker's results API (simulated), so reconciliation is configured too."""
+    with ClassMarkerApiSimulator(ClassMarkerAccount()) as api:
+        yield api
+
+
+@pytest.fixture
+def operations(make_app: Callable[..., Flask], classmarker: ClassMarkerApiSimulator) -> list[Any]:
+    """Every operation of the served document of a fully configured bridge on the simulators; it documents every route."""
+    account = classmarker.account
+    app = make_app(
+        MAIL_SUPPRESS_SEND="true",
+        CLASSMARKER_API_URL=classmarker.base_url,
+        CLASSMARKER_API_KEY=account.api_key,
+        CLASSMARKER_API_SECRET=account.api_secret,
+    )
     schema = schemathesis.openapi.from_wsgi("/apispec.json", app)
     loaded = list(schema.get_all_operations())
     assert all(not isinstance(result, Err) for result in loaded), [result.err() for result in loaded if isinstance(result, Err)]

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 from bridge.adapters.store.core import MIGRATIONS, StoreBase, changed, normalise_url, not_leased
 from bridge.adapters.store.jobs import JobQueries
 from bridge.adapters.store.models import InboxEvent, JobRun, LedgerEntry, OutboxMessage
+from bridge.adapters.store.reconcile import ReconcileQueries
 from bridge.adapters.store.rules import RulesQueries
 from bridge.domain.messages import OutgoingMessage
-from bridge.domain.statuses import REPLAYABLE, EventStatus, MessageStatus
+from bridge.domain.statuses import REPLAYABLE, EventSource, EventStatus, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ _ERROR_LENGTH = 500
 __all__ = ["MIGRATIONS", "InboxEvent", "JobRun", "LedgerEntry", "OutboxMessage", "Store", "normalise_url"]
 
 
-class Store(JobQueries, RulesQueries, StoreBase):
+class Store(ReconcileQueries, JobQueries, RulesQueries, StoreBase):
     """The relational store behind the inbox, the outbox, the ledger and the jobs."""
 
     # -- inbox: receiving and claiming -------------------------------------
@@ -48,12 +49,14 @@ class Store(JobQueries, RulesQueries, StoreBase):
         member_id: int | None = None,
         course_id: int | None = None,
         claim_seconds: float | None = None,
+        source: EventSource = EventSource.WEBHOOK,
     ) -> tuple[InboxEvent, bool]:
         """Store a received result durably once; the row and whether this call stored it.
 
         With `claim_seconds` a new event is stored already claimed by the
         caller (as :meth:`claim_event` would), in the same transaction, so the
         worker that answers ClassMarker applies it without a second round trip.
+        `source` says how the result first reached the bridge (webhook or poll).
         """
         now = self.now()
         claim = {} if claim_seconds is None else {"lease_until": now + dt.timedelta(seconds=claim_seconds), "attempts": 1}
@@ -68,6 +71,7 @@ class Store(JobQueries, RulesQueries, StoreBase):
             "attempts": 0,
             "received_at": now,
             "updated_at": now,
+            "source": source,
             **claim,
         }
         with self._write() as session:

@@ -42,6 +42,7 @@ class InboxEvent(Base):
     """One ClassMarker result as received, and what became of it."""
 
     __tablename__ = "inbox_events"
+    __table_args__ = (Index("ix_inbox_events_source_received", "source", "received_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     result_key: Mapped[str] = mapped_column(String(80), unique=True)
@@ -59,6 +60,7 @@ class InboxEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.now())
     retry_from: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    source: Mapped[str] = mapped_column(String(10), default="webhook", server_default="webhook")
 
     @property
     def retrying_since(self) -> dt.datetime:
@@ -138,3 +140,30 @@ class JobLock(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     owner: Mapped[str | None] = mapped_column(String(120))
     lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class ClassMarkerRequest(Base):
+    """One request made to ClassMarker's API: the hourly budget is counted from these rows, whoever made them."""
+
+    __tablename__ = "classmarker_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class ReconcileState(Base):
+    """Reconciliation's memory: the newest result it has seen (its watermark), how its last run ended, and
+    where a run that was cut short left off.
+
+    One row; writers lock it, so the request budget is counted by one process at a time.
+    """
+
+    __tablename__ = "reconcile_state"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    newest_finished: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    resume_from: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_stopped: Mapped[str | None] = mapped_column(Text)
+    last_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)

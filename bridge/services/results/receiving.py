@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from bridge.adapters.codec import InvalidCmUserId, redact
 from bridge.adapters.store import InboxEvent
 from bridge.domain.results import parse_delivery
-from bridge.domain.statuses import EventStatus
+from bridge.domain.statuses import EventSource, EventStatus
 from bridge.services.deps import Deps
 from bridge.services.results import outcomes
 from bridge.services.results.receipts import Receipt
@@ -34,12 +34,15 @@ class Received(NamedTuple):
     claimed: InboxEvent | None = None
 
 
-def receive(deps: Deps, body: bytes, payload: Any, *, apply_now: bool) -> Received:
+def receive(
+    deps: Deps, body: bytes, payload: Any, *, apply_now: bool, source: EventSource = EventSource.WEBHOOK
+) -> Received:
     """Store a verified delivery in one transaction (two for a rejected token).
 
     With `apply_now` a new, applicable event is stored claimed by the caller,
     who must then apply it (status `accepted`); otherwise it stays `queued` for
-    the retry job.
+    the retry job. Reconciliation stores what it finds here too (`source`
+    poll), so a result is stored once whichever way arrives first.
     """
     delivery = parse_delivery(payload)
     if delivery.kind == "verify":
@@ -65,6 +68,7 @@ def receive(deps: Deps, body: bytes, payload: Any, *, apply_now: bool) -> Receiv
         member_id=identity.member_id if identity else None,
         course_id=identity.course_id if identity else None,
         claim_seconds=deps.settings.lease_seconds if claim else None,
+        source=source,
     )
     if not created:
         log.info("result %s delivered again; event %s is %s", result.result_id, event.id, event.status)

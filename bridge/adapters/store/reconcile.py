@@ -1,0 +1,190 @@
+"""The store's side of reconciliation with ClassMarker's results API.
+
+The request budget is counted in the store, not in a process, so every
+worker and instance sharing the database draws on one budget: a request is
+counted, under the lock of the single state row, before it is made. The
+watermark (the newest `time_finished` seen) and the last run's outcome live
+in the same row. Results found by polling are ordinary inbox events with
+source `poll`; the webhook gap is counted from them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from bridge.adapters.store.core import StoreBase, changed, not_leased
+from bridge.adapters.store.models import ClassMarkerRequest, InboxEvent, ReconcileState
+from bridge.domain.messages import OutgoingMessage
+from bridge.domain.statuses import EventSource, EventStatus
+
+STATE_ROW = "classmarker"
+UNGRADED = ":ungraded"
+"""The suffix of the inbox key of a result stored before grading (the graded re-send has the bare id)."""
+_REQUEST_WINDOW = dt.timedelta(hours=1)
+_REQUEST_HISTORY = dt.timedelta(days=1)
+_ERROR_LENGTH = 500
+
+
+class ReconcileQueries(StoreBase):
+    """Request budget, watermark, polled results and the webhook gap; mixed into :class:`~bridge.adapters.store.Store`."""
+
+    if TYPE_CHECKING:  # provided by Store, which queues mail in the caller's transaction
+
+        def _enqueue(self, session: Session, messages: Iterable[OutgoingMessage], now: dt.datetime) -> int: ...
+
+    # -- the request budget ------------------------------------------------
+
+    def take_api_request(self, per_hour: int) -> bool:
+        """Count one API request against the budget shared by every process; False (nothing counted) when it is spent."""
+        now = self.now()
+        with self._write() as session:
+            self._locked_state(session)
+            if _requests_since(session, now - _REQUEST_WINDOW) >= per_hour:
+                return False
+            session.add(ClassMarkerRequest(requested_at=now))
+            session.execute(delete(ClassMarkerRequest).where(ClassMarkerRequest.requested_at < now - _REQUEST_HISTORY))
+            return True
+
+    def api_requests_last_hour(self) -> int:
+        """Requests made to ClassMarker's API in the last hour, by any process."""
+        with self._read() as session:
+            return _requests_since(session, self.now() - _REQUEST_WINDOW)
+
+    def _locked_state(self, session: Session) -> ReconcileState:
+        """The state row, created on first use, locked until the transaction ends (PostgreSQL; SQLite locks all writers)."""
+        self._insert_ignore(session, ReconcileState, {"name": STATE_ROW})
+        return session.scalars(select(ReconcileState).where(ReconcileState.name == STATE_ROW).with_for_update()).one()
+
+    # -- the watermark and the runs ------------------------------------------
+
+    def reconcile_state(self) -> ReconcileState | None:
+        """The watermark and the last run, or None before the first run."""
+        with self._read() as session:
+            return session.get(ReconcileState, STATE_ROW)
+
+    def start_reconcile_run(self) -> None:
+        """Note that a run began."""
+        with self._write() as session:
+            self._locked_state(session).last_started_at = self.now()
+
+    def note_finished_seen(self, finished: dt.datetime) -> None:
+        """Move the watermark up to a result's `time_finished` (it never moves back)."""
+        with self._write() as session:
+            state = self._locked_state(session)
+            if state.newest_finished is None or finished > state.newest_finished:
+                state.newest_finished = finished
+
+    def finish_reconcile_run(self, summary: dict[str, Any], stopped: str | None, resume_from: dt.datetime | None) -> None:
+        """Record how a run ended: its summary, why it stopped early and where the next run resumes (None: complete)."""
+        with self._write() as session:
+            state = self._locked_state(session)
+            state.last_finished_at = self.now()
+            state.last_summary = summary
+            state.last_stopped = stopped[:_ERROR_LENGTH] if stopped else None
+            state.resume_from = resume_from
+
+    # -- results found by polling -------------------------------------------
+
+    def known_result_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of these result keys the inbox holds already (from a webhook or an earlier poll)."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return set()
+        with self._read() as session:
+            return set(session.scalars(select(InboxEvent.result_key).where(InboxEvent.result_key.in_(wanted))))
+
+    def store_polled(
+        self,
+        *,
+        result_key: str,
+        status: EventStatus,
+        test_name: str | None,
+        payload: str,
+        member_id: int | None,
+        course_id: int | None,
+        alerts: Callable[[int], Iterable[OutgoingMessage]] | None = None,
+    ) -> tuple[InboxEvent, bool]:
+        """Store a polled result that is not applied as it stands (needs review, awaiting grading) once.
+
+        The alerts (made for the new event's id) are queued in the same
+        transaction, so a stored result never goes unannounced.
+        """
+        now = self.now()
+        values = {
+            "result_key": result_key,
+            "status": status,
+            "passed": None,
+            "test_name": test_name,
+            "payload": payload,
+            "member_id": member_id,
+            "course_id": course_id,
+            "attempts": 0,
+            "received_at": now,
+            "updated_at": now,
+            "source": EventSource.POLL,
+        }
+        with self._write() as session:
+            created = self._insert_ignore(session, InboxEvent, values)
+            row = session.scalars(select(InboxEvent).where(InboxEvent.result_key == result_key)).one()
+            if created and alerts is not None:
+                self._enqueue(session, alerts(row.id), now)
+        return row, created
+
+    def ungraded_payloads(self, since: dt.datetime) -> list[str]:
+        """Payloads of results stored before grading since `since` whose graded re-send has not arrived."""
+        graded = aliased(InboxEvent)
+        with self._read() as session:
+            return list(
+                session.scalars(
+                    select(InboxEvent.payload).where(
+                        InboxEvent.status == EventStatus.AWAITING_GRADING,
+                        InboxEvent.received_at >= since,
+                        InboxEvent.result_key.endswith(UNGRADED),
+                        ~exists().where(graded.result_key + UNGRADED == InboxEvent.result_key),
+                    )
+                )
+            )
+
+    def review_event(self, event_id: int, payload: str, passed: bool) -> bool:
+        """needs_review -> queued with the staff's verdict written into the payload; False when it is not under review."""
+        now = self.now()
+        with self._write() as session:
+            return bool(
+                changed(
+                    session,
+                    update(InboxEvent)
+                    .where(
+                        InboxEvent.id == event_id,
+                        InboxEvent.status == EventStatus.NEEDS_REVIEW,
+                        not_leased(InboxEvent.lease_until, now),
+                    )
+                    .values(
+                        status=EventStatus.QUEUED,
+                        payload=payload,
+                        passed=passed,
+                        next_attempt_at=None,
+                        retry_from=now,
+                        updated_at=now,
+                    ),
+                )
+            )
+
+    # -- the webhook gap ---------------------------------------------------
+
+    def webhook_gap(self, since: dt.datetime) -> tuple[int, int, dt.datetime | None]:
+        """Results first found by polling: how many since `since`, how many ever, and when the last one was found."""
+        polled = InboxEvent.source == EventSource.POLL
+        with self._read() as session:
+            recent = session.scalar(select(func.count()).select_from(InboxEvent).where(polled, InboxEvent.received_at >= since))
+            total, last = session.execute(select(func.count(), func.max(InboxEvent.received_at)).where(polled)).one()
+        return int(recent or 0), int(total or 0), last
+
+
+def _requests_since(session: Session, since: dt.datetime) -> int:
+    count = session.scalar(select(func.count()).select_from(ClassMarkerRequest).where(ClassMarkerRequest.requested_at > since))
+    return int(count or 0)

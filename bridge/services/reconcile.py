@@ -1,0 +1,316 @@
+"""Reconciliation: no result is lost even when its webhook is (contract section 11).
+
+A webhook can be lost for good (the bridge down longer than ClassMarker
+retries, a secret rotated on one side only, a wrong URL). So the bridge asks
+ClassMarker's results API for recent link results and stores every one its
+inbox lacks with source `poll`, through the webhook's own receiving and
+processing path: the result is turned into the webhook's JSON layout, so the
+ledger and the evidence are the same, and the inbox's unique result key makes
+whichever of webhook and poll arrives first win (the other is a duplicate).
+
+- Where to start: the newest `time_finished` seen minus an hour, never
+  further back than 14 days (an explicit `since` may go further); after a
+  run that was cut short, where it stopped. A result awaiting grading holds
+  the start back (up to two days after it finished) so its graded version
+  is found too.
+- Judging: ClassMarker's `passed`; without it, `percentage >=
+  percentage_passmark`; without either, the result is stored `needs_review`
+  and staff are alerted, never guessed. In-progress results are skipped (they
+  come back once finished); `requires_grading: Yes` is stored awaiting
+  grading, as from the webhook.
+- Never hammering: at most 20 requests an hour, counted in the store across
+  every process. `request_limit_reached`, an error answer or a spent budget
+  ends the run; it records why, keeps what earlier pages brought, and the
+  next run tries again.
+- The webhook gap: results first found by polling. When it grows, staff get
+  one alert a day saying the webhook is probably misconfigured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bridge.adapters.classmarker import ClassMarkerClient, ClassMarkerError, LinkResult, ResultsPage
+from bridge.adapters.classmarker.wire import number
+from bridge.adapters.codec import InvalidCmUserId
+from bridge.adapters.store.reconcile import UNGRADED
+from bridge.domain.results import LINK_RESULT, InvalidResult
+from bridge.domain.statuses import EventSource, EventStatus
+from bridge.services import mails
+from bridge.services.deps import Deps
+from bridge.services.results import apply_claimed, process, receive
+from bridge.services.results.receipts import Receipt
+from bridge.services.results.receiving import ACCEPTED
+
+log = logging.getLogger(__name__)
+
+REQUESTS_PER_HOUR = 20
+"""ClassMarker's own limit is unsettled (30 an hour per key, one source says): stay well below it."""
+OVERLAP = dt.timedelta(hours=1)
+LOOKBACK = dt.timedelta(days=14)
+GRADING_HOLD = dt.timedelta(days=2)
+GAP_WINDOW = dt.timedelta(hours=24)
+
+
+@dataclass
+class Tally:
+    """What one run found and did, result by result."""
+
+    pages: int = 0
+    seen: int = 0
+    new: int = 0
+    applied: int = 0
+    needs_review: int = 0
+    queued: int = 0
+    rejected: int = 0
+    error: int = 0
+    dead: int = 0
+    awaiting_grading: int = 0
+    in_progress: int = 0
+    ignored: int = 0
+    unreadable: int = 0
+
+
+def reconcile(deps: Deps, api: ClassMarkerClient, *, since: int | None = None) -> dict[str, Any]:
+    """One run: list recent results from the watermark (or `since`), store and apply what the inbox lacks; a summary.
+
+    Keys: `pages`, `seen` (distinct results listed), `new` (first found by
+    this run), `applied`, `needs_review`, `gap` (results first found by
+    polling in the last 24 h), then the other outcomes, where the listing
+    started (`finished_after`), and `complete`/`stopped` (why it ended early).
+    """
+    deps.store.start_reconcile_run()
+    state = deps.store.reconcile_state()
+    after = since if since is not None else start_from(deps)
+    tally = Tally()
+    stopped: str | None = None
+    resume: int | None = after
+    try:
+        for page in api.recent_results(after, permit=lambda: deps.store.take_api_request(REQUESTS_PER_HOUR)):
+            tally.pages += 1
+            _take_page(deps, page, tally)
+            if page.newest_finished is not None:
+                deps.store.note_finished_seen(page.newest_finished)
+            resume = page.next_after if page.more else None
+    except ClassMarkerError as why:
+        stopped = f"{why.reason}: {why}"
+        log.warning("reconciliation stopped after %d page(s); the next run goes on from there: %s", tally.pages, why)
+    else:
+        earlier = state.resume_from if state is not None else None
+        # A run from a later `since` does not cover what an earlier, cut-short run left unread.
+        resume = int(earlier.timestamp()) if earlier is not None and earlier.timestamp() < after else None
+    recent, total, _ = deps.store.webhook_gap(deps.now() - GAP_WINDOW)
+    if tally.new:
+        deps.store.enqueue(mails.webhook_gap(deps, deps.today(), recent, total))
+    sent = deps.outbox.flush(limit=1000)
+    counts = asdict(tally)
+    summary: dict[str, Any] = {key: counts.pop(key) for key in ("pages", "seen", "new", "applied", "needs_review")}
+    summary.update(gap=recent, gap_total=total, **counts)
+    summary.update(
+        finished_after=after,
+        requests_last_hour=deps.store.api_requests_last_hour(),
+        mails_sent=sent.sent,
+        complete=stopped is None,
+        stopped=stopped,
+    )
+    deps.store.finish_reconcile_run(summary, stopped, None if resume is None else dt.datetime.fromtimestamp(resume, dt.UTC))
+    log.info("reconciliation: %d page(s), %d seen, %d new, gap %d", tally.pages, tally.seen, tally.new, recent)
+    return summary
+
+
+def start_from(deps: Deps) -> int:
+    """Where a run starts listing (UNIX seconds): the newest result seen minus an hour, at most 14 days back.
+
+    After a run that was cut short (limit, error, budget) the next one goes
+    on where it stopped, so a backlog larger than one hour's budget still
+    moves forward. A result stored awaiting grading holds the start at its
+    finish for GRADING_HOLD, so its graded version is listed even when that
+    webhook is lost.
+    """
+    now = deps.now()
+    floor = now - LOOKBACK
+    state = deps.store.reconcile_state()
+    if state is not None and state.resume_from is not None:
+        return int(max(floor, state.resume_from).timestamp())
+    start = floor
+    if state is not None and state.newest_finished is not None:
+        start = max(floor, min(state.newest_finished, now) - OVERLAP)  # a finish time in the future never freezes it
+    for payload in deps.store.ungraded_payloads(now - GRADING_HOLD - OVERLAP):
+        finished = _finished_at(payload)
+        if finished is not None and finished > now - GRADING_HOLD:
+            start = min(start, finished - dt.timedelta(seconds=1))
+    return int(start.timestamp())
+
+
+def judge(result: LinkResult) -> bool | None:
+    """ClassMarker's own `passed`; without it, percentage >= pass mark; None when that cannot be told (never guessed)."""
+    if result.passed is not None:
+        return result.passed
+    if result.percentage is None or result.percentage_passmark is None:
+        return None
+    return result.percentage >= result.percentage_passmark
+
+
+def as_webhook(result: LinkResult, passed: bool | None) -> dict[str, Any]:
+    """The result in the webhook's JSON layout (test, link, result), with the judged `passed` where the API had none."""
+    fields = dict(result.fields)
+    if result.passed is None and passed is not None:
+        fields["passed"] = passed
+    return {
+        "payload_type": LINK_RESULT,
+        "payload_status": "live",
+        "test": dict(result.test),
+        "link": dict(result.link),
+        "result": fields,
+    }
+
+
+def result_key(result: LinkResult) -> str:
+    """The inbox key the webhook's receiving gives this result (an ungraded delivery has its own)."""
+    return f"{result.result_id}{UNGRADED}" if result.requires_grading else result.result_id
+
+
+def _take_page(deps: Deps, page: ResultsPage, tally: Tally) -> None:
+    tally.unreadable += page.unreadable
+    known = deps.store.known_result_keys(key for r in page.results for key in (r.result_id, result_key(r)))
+    for result in page.results:
+        tally.seen += 1
+        if result.in_progress:
+            tally.in_progress += 1
+        elif result.cm_user_id is None:
+            tally.ignored += 1  # as from the webhook: taken without a personal link, nobody to credit
+        elif result_key(result) not in known and result.result_id not in known:
+            _take(deps, result, tally)  # (a graded result already in the inbox makes its ungraded listing old news)
+
+
+def _take(deps: Deps, result: LinkResult, tally: Tally) -> None:
+    """Store one result the inbox lacks and apply it now, exactly as a webhook delivery would be."""
+    passed = judge(result)
+    payload = as_webhook(result, passed)
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    if passed is None:
+        if _store_unjudged(deps, result, body):
+            tally.new += 1
+            if result.requires_grading:
+                tally.awaiting_grading += 1
+            else:
+                tally.needs_review += 1
+        return
+    try:
+        receipt, claimed = receive(deps, body, payload, apply_now=True, source=EventSource.POLL)
+    except InvalidResult as error:
+        log.warning("result %s listed by ClassMarker's API cannot be read: %s", result.result_id, error)
+        tally.unreadable += 1
+        return
+    event_id = receipt.event_id
+    if receipt.status == "duplicate" or event_id is None:
+        return  # its webhook won the race, or (no event) nothing the bridge uses
+    tally.new += 1
+    if result.requires_grading:
+        tally.awaiting_grading += 1
+        return
+    if receipt.status == ACCEPTED and claimed is not None:
+        receipt = apply_claimed(deps, claimed)
+    elif receipt.status == EventStatus.QUEUED:
+        receipt = process(deps, event_id)
+    _count(tally, receipt)
+
+
+def _count(tally: Tally, receipt: Receipt) -> None:
+    if receipt.status in (EventStatus.APPLIED, EventStatus.QUEUED, EventStatus.REJECTED, EventStatus.ERROR, EventStatus.DEAD):
+        setattr(tally, str(receipt.status), getattr(tally, str(receipt.status)) + 1)
+
+
+def _store_unjudged(deps: Deps, result: LinkResult, body: bytes) -> bool:
+    """A result without `passed` and without a pass mark: awaiting grading if it is, else needs_review with an alert."""
+    member_id = course_id = None
+    try:
+        identity = deps.codec.decode(result.cm_user_id or "")
+        member_id, course_id = identity.member_id, identity.course_id
+    except InvalidCmUserId:
+        pass  # staff see no member in the alert; reviewing it rejects it like any bad token
+    quiz = result.test.get("test_name")
+    test_name = str(quiz)[:255] if quiz else None
+    if result.requires_grading:
+        _, created = deps.store.store_polled(
+            result_key=result_key(result),
+            status=EventStatus.AWAITING_GRADING,
+            test_name=test_name,
+            payload=body.decode("utf-8"),
+            member_id=member_id,
+            course_id=course_id,
+        )
+        return created
+    why = "without `passed` and without a percentage" if result.percentage is None else "without `passed` and without a pass mark"
+    _, created = deps.store.store_polled(
+        result_key=result_key(result),
+        status=EventStatus.NEEDS_REVIEW,
+        test_name=test_name,
+        payload=body.decode("utf-8"),
+        member_id=member_id,
+        course_id=course_id,
+        alerts=lambda event_id: mails.needs_review(
+            deps, event_id, result.result_id, test_name, why, member_id=member_id, course_id=course_id
+        ),
+    )
+    if created:
+        log.warning("result %s found by reconciliation needs review: %s", result.result_id, why)
+    return created
+
+
+def review(deps: Deps, event_id: int, *, passed: bool) -> Receipt:
+    """Staff judged a needs_review result: their verdict goes into its payload, and it is applied like any result."""
+    event = deps.store.get_event(event_id)
+    if event is None:
+        return Receipt("unknown", event_id, detail="no such event")
+    if event.status != EventStatus.NEEDS_REVIEW:
+        return Receipt(event.status, event_id, detail=f"event is {event.status}; only needs_review events are reviewed")
+    payload = json.loads(event.payload)
+    payload["result"]["passed"] = passed
+    if not deps.store.review_event(event_id, json.dumps(payload, ensure_ascii=False), passed):
+        return Receipt("duplicate", event_id, detail="reviewed or being processed right now")
+    log.info("event %s reviewed by staff as %s", event_id, "passed" if passed else "failed")
+    return process(deps, event_id)
+
+
+def webhook_gap(deps: Deps) -> dict[str, Any]:
+    """Results first found by polling: in the last 24 h, in total, and when the last one was found."""
+    recent, total, last = deps.store.webhook_gap(deps.now() - GAP_WINDOW)
+    return {"last_24h": recent, "total": total, "last_found_at": last.isoformat() if last else None}
+
+
+def status(deps: Deps) -> dict[str, Any]:
+    """Reconciliation as staff see it: on or off, the last run, the watermark, the request budget and the gap."""
+    state = deps.store.reconcile_state()
+    last_run = None
+    if state is not None and state.last_started_at is not None:
+        finished = state.last_finished_at if state.last_finished_at and state.last_finished_at >= state.last_started_at else None
+        last_run = {
+            "started_at": state.last_started_at.isoformat(),
+            "finished_at": finished.isoformat() if finished else None,
+            "complete": finished is not None and state.last_stopped is None,
+            "stopped": state.last_stopped if finished else None,
+        }
+    newest = state.newest_finished if state is not None else None
+    return {
+        "enabled": deps.settings.reconciliation_configured,
+        "last_run": last_run,
+        "newest_result_seen": newest.isoformat() if newest else None,
+        "requests_last_hour": deps.store.api_requests_last_hour(),
+        "requests_per_hour": REQUESTS_PER_HOUR,
+        "webhook_gap": webhook_gap(deps),
+    }
+
+
+def _finished_at(payload: str) -> dt.datetime | None:
+    """A stored result's `time_finished`, read leniently (None when the payload has none)."""
+    try:
+        fields = json.loads(payload).get("result") or {}
+    except (ValueError, AttributeError):
+        return None
+    seconds = number(fields.get("time_finished")) if isinstance(fields, dict) else None
+    return dt.datetime.fromtimestamp(seconds, dt.UTC) if seconds and 0 < seconds < 2**33 else None

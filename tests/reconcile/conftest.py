@@ -1,0 +1,104 @@
+"""Fixtures for reconciliation: one simulated ClassMarker account behind its results API, and a bridge that asks it.
+
+The account, its API and the bridge share the test's clock, so the API's
+timestamp check, its hourly limit, the bridge's request budget and the daily
+gap alert all move when the test moves the clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from bridge.application import Bridge, bridge_of
+from bridge.clock import SettableClock
+from bridge.simulator import FabmanSimulator
+from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator, ClassMarkerWebhookSender
+from harness import WEBHOOK_SECRET
+
+PETRA, JAN, LASER, CNC = 1, 2, 2, 4
+STAFF = "staff@fablab.example"
+WEBHOOK = "/add_classmarker_training"
+
+
+@pytest.fixture
+def account(clock: SettableClock) -> ClassMarkerAccount:
+    """The FabLab's ClassMarker account, its webhook secret the one the bridge is configured with."""
+    return ClassMarkerAccount(webhook_secret=WEBHOOK_SECRET, clock=clock.now)
+
+
+@pytest.fixture
+def classmarker(account: ClassMarkerAccount) -> Iterator[ClassMarkerApiSimulator]:
+    """ClassMarker's results API on loopback."""
+    with ClassMarkerApiSimulator(account) as api:
+        yield api
+
+
+@pytest.fixture
+def reconciling(
+    make_app: Callable[..., Flask], account: ClassMarkerAccount, classmarker: ClassMarkerApiSimulator
+) -> Callable[..., Flask]:
+    """Builds bridges with the API credentials of the account (more overrides as keyword arguments)."""
+
+    def build(clock: SettableClock, **overrides: str | None) -> Flask:
+        return make_app(
+            clock=clock,
+            **{
+                "CLASSMARKER_API_URL": classmarker.base_url,
+                "CLASSMARKER_API_KEY": account.api_key,
+                "CLASSMARKER_API_SECRET": account.api_secret,
+                **overrides,
+            },
+        )
+
+    return build
+
+
+@pytest.fixture
+def app(reconciling: Callable[..., Flask], clock: SettableClock) -> Flask:
+    return reconciling(clock)
+
+
+def token(bridge: Bridge, member_id: int, course_id: int) -> str:
+    """The cm_user_id of the member's personal quiz link."""
+    return bridge.codec.encode(member_id, course_id)
+
+
+def course_records(simulator: FabmanSimulator, member_id: int, course_id: int) -> list[dict[str, object]]:
+    return [r for r in simulator.state.trainings_of(member_id) if r["trainingCourse"] == course_id]
+
+
+class ServedBridge:
+    """The app on a real loopback port (werkzeug, threaded), for ClassMarker's webhook sender to POST to."""
+
+    def __init__(self, app: Flask) -> None:
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.app = app
+        self.bridge = bridge_of(app)
+
+    def settle(self) -> None:
+        """Wait (with a deadline) until the results the webhook accepted are applied."""
+        if not self.bridge.applier.wait_idle(timeout=60):
+            raise AssertionError("the apply pool did not finish within 60 s")
+
+
+@pytest.fixture
+def served(app: Flask) -> Iterator[ServedBridge]:
+    served = ServedBridge(app)
+    served.thread.start()
+    yield served
+    served.server.shutdown()
+    served.server.server_close()
+
+
+@pytest.fixture
+def sender(account: ClassMarkerAccount, served: ServedBridge) -> Iterator[ClassMarkerWebhookSender]:
+    """ClassMarker's webhook, pointed at the served bridge."""
+    with ClassMarkerWebhookSender(account, served.url + WEBHOOK) as webhook:
+        yield webhook
