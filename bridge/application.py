@@ -39,7 +39,7 @@ SHUTDOWN_SECONDS = 15.0
 """How long a stopping worker lets accepted results and a running job finish (gunicorn's graceful_timeout is 20)."""
 
 JOB_NAMES = ("retry", "expiry_sweep", "reconciliation", "digest")
-"""Every job slot staff see; reconciliation and the digest run once their use cases exist."""
+"""Every job staff see, in the order they see them."""
 DEFAULT_SWEEP_AT = dt.time(3, 15)
 _CLASSMARKER_LOCK = threading.Lock()
 
@@ -144,15 +144,21 @@ class Bridge:
             "expiry_sweep": Job(
                 "expiry_sweep", DailyAt(settings.sweep_at or DEFAULT_SWEEP_AT), self.expire_trainings, lease_seconds=300.0
             ),
+            "reconciliation": Job(
+                "reconciliation", Every(settings.reconcile_minutes * 60), self.reconcile, lease_seconds=300.0
+            ),
             "digest": Job("digest", WeeklyAt(settings.digest_weekday or 0, settings.digest_at), self.digest, lease_seconds=120.0),
         }
 
     def _scheduled(self, name: str) -> bool:
-        """Whether the configuration runs this job in-process (`SWEEP_AT=off`, `DIGEST_WEEKDAY=off` turn one off)."""
+        """Whether the configuration runs this job in-process (`SWEEP_AT=off`, `DIGEST_WEEKDAY=off` turn one off;
+        reconciliation runs only with ClassMarker's API credentials)."""
         if name == "expiry_sweep":
             return self.settings.sweep_at is not None
         if name == "digest":
             return self.settings.digest_weekday is not None
+        if name == "reconciliation":
+            return self.reconciliation_enabled
         return True
 
     def run_job(self, name: str, *, trigger: str, run: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -267,7 +273,7 @@ class Bridge:
     def run_reconcile(self, *, trigger: str, since: int | None = None) -> dict[str, Any]:
         """Reconcile for the scheduler or the shell, recorded as a run of the reconciliation job."""
         self.classmarker_api()  # off without credentials: 503, and no run recorded
-        return self.jobs.record("reconciliation", trigger, lambda: self.reconcile(since))
+        return self.run_job("reconciliation", trigger=trigger, run=lambda: self.reconcile(since))
 
     def webhook_gap(self) -> dict[str, Any]:
         """Results first found by polling (their webhook never came): in the last 24 h, in total, the last one's time."""

@@ -42,4 +42,5 @@ def describe_event(event: InboxEvent) -> dict[str, Any]:
         "last_error": event.last_error,
         "received_at": event.received_at.isoformat() if event.received_at else None,
         "updated_at": event.updated_at.isoformat() if event.updated_at else None,
+        "source": event.source,
     }

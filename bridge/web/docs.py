@@ -362,6 +362,7 @@ TEMPLATE: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "id": {"type": "integer"},
+                    "source": {"type": "string", "enum": ["webhook", "poll"], "description": "how the result reached the bridge"},
                     "result_id": {"type": "string"},
                     "status": {"type": "string"},
                     "outcome": {"type": "string", "nullable": True},
