@@ -10,36 +10,26 @@ from bridge.errors import ValidationFailed
 from bridge.services.admin import describe_event
 from bridge.web.auth import require_api_key
 from bridge.web.inputs import choice, json_object, positive_id
+from bridge.web.openapi import UPSTREAM, problems
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 @blueprint.post("/reset_attempts")
 @require_api_key
+@problems(400, 401, 404, 422, UPSTREAM)
 def reset_attempts() -> Response:
     """Clear a member's failed attempts of one course.
     ---
     tags: [admin]
     security: [{FabmanApiKey: []}]
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema: {$ref: '#/components/schemas/MemberCourse'}
-          example: {member_id: 3, training_id: 2}
+    requestBody: {$ref: '#/components/requestBodies/MemberCourse'}
     responses:
       200:
         description: Attempts reset; other metadata untouched.
         content:
           application/json:
             schema: {$ref: '#/components/schemas/AttemptsReset'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      404: {$ref: '#/components/responses/NotFound'}
-      422: {$ref: '#/components/responses/Invalid'}
-      502: {$ref: '#/components/responses/Upstream'}
-      503: {$ref: '#/components/responses/Upstream'}
-      504: {$ref: '#/components/responses/Upstream'}
     """
     body = json_object()
     member_id, course_id = positive_id(body, "member_id"), positive_id(body, "training_id")
@@ -48,6 +38,7 @@ def reset_attempts() -> Response:
 
 @blueprint.get("/events")
 @require_api_key
+@problems(400, 401, 422)
 def list_events() -> Response:
     """The newest ClassMarker events in the inbox.
     ---
@@ -65,9 +56,6 @@ def list_events() -> Response:
         content:
           application/json:
             schema: {type: array, items: {$ref: '#/components/schemas/Event'}}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      422: {$ref: '#/components/responses/Invalid'}
     """
     status = choice("status", EventStatus)
     limit = request.args.get("limit", "100")
@@ -79,6 +67,7 @@ def list_events() -> Response:
 
 @blueprint.get("/events/<int:event_id>")
 @require_api_key
+@problems(401, 404)
 def show_event(event_id: int) -> Response:
     """One ClassMarker event and what became of it.
     ---
@@ -92,14 +81,13 @@ def show_event(event_id: int) -> Response:
         content:
           application/json:
             schema: {$ref: '#/components/schemas/Event'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      404: {$ref: '#/components/responses/NotFound'}
     """
     return jsonify(describe_event(bridge_of().event(event_id)))
 
 
 @blueprint.post("/events/<int:event_id>/replay")
 @require_api_key
+@problems(401, 404)
 def replay_event(event_id: int) -> Response:
     """Put a dead, failed or rejected event back and process it now.
     ---
@@ -113,8 +101,6 @@ def replay_event(event_id: int) -> Response:
         content:
           application/json:
             schema: {$ref: '#/components/schemas/WebhookReceipt'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      404: {$ref: '#/components/responses/NotFound'}
     """
     bridge = bridge_of()
     bridge.event(event_id)
@@ -123,6 +109,7 @@ def replay_event(event_id: int) -> Response:
 
 @blueprint.get("/jobs")
 @require_api_key
+@problems(401)
 def list_jobs() -> Response:
     """The bridge's own jobs: schedule and last run of each.
     ---
@@ -140,6 +127,5 @@ def list_jobs() -> Response:
         content:
           application/json:
             schema: {type: array, items: {$ref: '#/components/schemas/JobStatus'}}
-      401: {$ref: '#/components/responses/Unauthorized'}
     """
     return jsonify(bridge_of().job_status())

@@ -7,12 +7,14 @@ from flask import Blueprint, Response, jsonify
 from bridge.application import bridge_of
 from bridge.web.auth import require_cron_token
 from bridge.web.inputs import flag, json_object, positive_id, unix_seconds
+from bridge.web.openapi import problems
 
 blueprint = Blueprint("cron", __name__)
 
 
 @blueprint.post("/cron/retry")
 @require_cron_token
+@problems(401, not_configured=True)
 def retry() -> Response:
     """Apply queued ClassMarker results that are due and send unsent mail.
     ---
@@ -24,14 +26,13 @@ def retry() -> Response:
         content:
           application/json:
             schema: {$ref: '#/components/schemas/RetrySummary'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      503: {$ref: '#/components/responses/NotConfigured'}
     """
     return jsonify(bridge_of().run_job("retry", trigger="cron"))
 
 
 @blueprint.post("/training_expiration")
 @require_cron_token
+@problems(400, 401, 404, 409, 422, 502, 504, not_configured=True)
 def training_expiration() -> Response:
     """Queue the "training expired, retake it" mail of one member's course.
     ---
@@ -45,26 +46,13 @@ def training_expiration() -> Response:
       A member with no e-mail address gets `no_address` and staff an alert.
       No record of the course: 404. Only active records: 409, nothing queued.
     security: [{CronjobToken: []}]
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema: {$ref: '#/components/schemas/MemberCourse'}
-          example: {member_id: 1, training_id: 2}
+    requestBody: {$ref: '#/components/requestBodies/MemberCourse'}
     responses:
       200:
         description: The expiry mail is queued (or was already).
         content:
           application/json:
             schema: {$ref: '#/components/schemas/ExpiryNotice'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      404: {$ref: '#/components/responses/NotFound'}
-      409: {$ref: '#/components/responses/StillActive'}
-      422: {$ref: '#/components/responses/Invalid'}
-      502: {$ref: '#/components/responses/Upstream'}
-      503: {$ref: '#/components/responses/NotConfigured'}
-      504: {$ref: '#/components/responses/Upstream'}
     """
     body = json_object()
     member_id, course_id = positive_id(body, "member_id"), positive_id(body, "training_id")
@@ -73,6 +61,7 @@ def training_expiration() -> Response:
 
 @blueprint.post("/cron/expire_trainings")
 @require_cron_token
+@problems(400, 401, 502, 504, not_configured=True)
 def expire_trainings() -> Response:
     """Announce and remove every expired training; send due reminders.
     ---
@@ -94,11 +83,6 @@ def expire_trainings() -> Response:
         content:
           application/json:
             schema: {$ref: '#/components/schemas/ExpirySummary'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      502: {$ref: '#/components/responses/Upstream'}
-      503: {$ref: '#/components/responses/NotConfigured'}
-      504: {$ref: '#/components/responses/Upstream'}
     """
     dry_run = flag("dry_run")
     bridge = bridge_of()
@@ -109,6 +93,7 @@ def expire_trainings() -> Response:
 
 @blueprint.post("/cron/reconcile")
 @require_cron_token
+@problems(400, 401, not_configured=True)
 def reconcile() -> Response:
     """Ask ClassMarker's results API for results the webhook never brought; store and apply them.
     ---
@@ -139,9 +124,6 @@ def reconcile() -> Response:
         content:
           application/json:
             schema: {$ref: '#/components/schemas/ReconcileSummary'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      503: {$ref: '#/components/responses/NotConfigured'}
     """
     since = unix_seconds("since")
     return jsonify(bridge_of().run_reconcile(trigger="cron", since=since))

@@ -75,6 +75,18 @@ TEMPLATE: dict[str, Any] = {
                 "description": "base64(HMAC-SHA256(webhook secret, raw body)).",
             },
         },
+        "requestBodies": {
+            "MemberCourse": {
+                "required": True,
+                "description": "A member and one training course, as integers or digit strings.",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/MemberCourse"},
+                        "example": {"member_id": 1, "training_id": 2},
+                    }
+                },
+            }
+        },
         "responses": {
             "BadRequest": _problem_response("The body or a field is missing or malformed."),
             "Invalid": _problem_response("A field has an invalid value; `field` names it."),

@@ -11,6 +11,7 @@ from bridge.application import Bridge, bridge_of
 from bridge.domain.fabman_events import InvalidFabmanEvent
 from bridge.errors import BadRequest, ServiceNotConfigured, Unauthorized
 from bridge.web.auth import secrets_match
+from bridge.web.openapi import problems
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,7 @@ blueprint = Blueprint("fabman_webhook", __name__)
 
 
 @blueprint.post("/fabman_webhook")
+@problems(400, 401, 413, not_configured=True)
 def fabman_webhook() -> Response:
     """Receive a webhook event from Fabman.
     ---
@@ -44,10 +46,6 @@ def fabman_webhook() -> Response:
         content:
           application/json:
             schema: {$ref: '#/components/schemas/FabmanEventReceipt'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      413: {$ref: '#/components/responses/TooLarge'}
-      503: {$ref: '#/components/responses/NotConfigured'}
     """
     bridge = bridge_of()
     expected = bridge.settings.fabman_webhook_token

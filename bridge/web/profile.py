@@ -7,6 +7,7 @@ from flask import Blueprint, Response, jsonify
 from bridge.application import bridge_of
 from bridge.web.auth import require_api_key
 from bridge.web.inputs import flag, json_object, positive_id
+from bridge.web.openapi import UPSTREAM, problems
 
 blueprint = Blueprint("profile", __name__)
 
@@ -14,6 +15,7 @@ blueprint = Blueprint("profile", __name__)
 @blueprint.get("/absolved_trainings/<int:member_id>")
 @blueprint.get("/absolved_training/<int:member_id>", endpoint="absolved_training_alias")
 @require_api_key
+@problems(400, 401, 404, UPSTREAM)
 def absolved_trainings(member_id: int) -> Response:
     """Trainings the member holds now (one per course, the latest).
     ---
@@ -37,18 +39,13 @@ def absolved_trainings(member_id: int) -> Response:
                  date: '2026-02-10', until_date: '2027-02-10', record_id: 1, online: true}
               - {id: 3, title: 3D tisk – Prusa, cs_name: 3D tisk – Prusa, en_name: 3D printing – Prusa,
                  date: '2025-11-02', until_date: null, record_id: 12, online: true}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      404: {$ref: '#/components/responses/NotFound'}
-      502: {$ref: '#/components/responses/Upstream'}
-      503: {$ref: '#/components/responses/Upstream'}
-      504: {$ref: '#/components/responses/Upstream'}
     """
     return jsonify(bridge_of().absolved_trainings(member_id, include_offline=flag("include_offline")))
 
 
 @blueprint.get("/available_trainings/<int:member_id>")
 @require_api_key
+@problems(401, 404, UPSTREAM)
 def available_trainings(member_id: int) -> Response:
     """Online courses the member may take now, with personal quiz links.
     ---
@@ -87,28 +84,19 @@ def available_trainings(member_id: int) -> Response:
                 attempts: 3
                 max_attempts: 3
                 attempts_left: 0
-      401: {$ref: '#/components/responses/Unauthorized'}
-      404: {$ref: '#/components/responses/NotFound'}
-      502: {$ref: '#/components/responses/Upstream'}
-      503: {$ref: '#/components/responses/Upstream'}
-      504: {$ref: '#/components/responses/Upstream'}
     """
     return jsonify(bridge_of().available_trainings(member_id))
 
 
 @blueprint.post("/get_training_links")
 @require_api_key
+@problems(400, 401, 404, 422, UPSTREAM)
 def get_training_links() -> Response:
     """The personal quiz link and study materials of one course for one member.
     ---
     tags: [profile]
     security: [{FabmanApiKey: []}]
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema: {$ref: '#/components/schemas/MemberCourse'}
-          example: {member_id: 1, training_id: 2}
+    requestBody: {$ref: '#/components/requestBodies/MemberCourse'}
     responses:
       200:
         description: Links for the course; `quiz_url` is null when no attempts are left.
@@ -125,13 +113,6 @@ def get_training_links() -> Response:
               attempts: 0
               max_attempts: 3
               attempts_left: 3
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      404: {$ref: '#/components/responses/NotFound'}
-      422: {$ref: '#/components/responses/Invalid'}
-      502: {$ref: '#/components/responses/Upstream'}
-      503: {$ref: '#/components/responses/Upstream'}
-      504: {$ref: '#/components/responses/Upstream'}
     """
     body = json_object()
     member_id, course_id = positive_id(body, "member_id"), positive_id(body, "training_id")

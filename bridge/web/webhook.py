@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from bridge.application import bridge_of
 from bridge.domain.results import InvalidResult, signature_valid
 from bridge.errors import BadRequest, Unauthorized
+from bridge.web.openapi import problems
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def send_mail_after(response: Response) -> Response:
 
 
 @blueprint.post("/add_classmarker_training")
+@problems(400, 401, 413)
 def add_classmarker_training() -> Response:
     """Receive a ClassMarker quiz result.
     ---
@@ -70,9 +72,6 @@ def add_classmarker_training() -> Response:
         content:
           application/json:
             schema: {$ref: '#/components/schemas/WebhookReceipt'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      413: {$ref: '#/components/responses/TooLarge'}
     """
     settings = bridge_of().settings
     body = request.get_data(cache=False)

@@ -98,9 +98,11 @@ def test_profile_operations_document_auth_errors_and_examples(spec: dict[str, An
 
 def test_training_links_document_their_body_and_field_errors(spec: dict[str, Any]) -> None:
     operation = spec["paths"]["/get_training_links"]["post"]
+    assert operation["requestBody"] == {"$ref": "#/components/requestBodies/MemberCourse"}
+    request_body = spec["components"]["requestBodies"]["MemberCourse"]
 
-    body = operation["requestBody"]["content"]["application/json"]
-    assert operation["requestBody"]["required"] is True
+    body = request_body["content"]["application/json"]
+    assert request_body["required"] is True
     validator = schema_validator(spec, body["schema"])
     validator.validate(body["example"])
     validator.validate({"member_id": "12", "training_id": "3"})
