@@ -11,6 +11,7 @@ from bridge.services.admin import describe_event
 from bridge.web.auth import require_api_key
 from bridge.web.inputs import choice, json_object, positive_id
 from bridge.web.openapi import UPSTREAM, problems
+from bridge.web.shapes import AttemptsReset, shape
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -33,7 +34,7 @@ def reset_attempts() -> Response:
     """
     body = json_object()
     member_id, course_id = positive_id(body, "member_id"), positive_id(body, "training_id")
-    return jsonify(bridge_of().reset_attempts(member_id, course_id))
+    return jsonify(shape(AttemptsReset, bridge_of().reset_attempts(member_id, course_id)))
 
 
 @blueprint.get("/events")

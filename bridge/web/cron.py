@@ -8,6 +8,7 @@ from bridge.application import bridge_of
 from bridge.web.auth import require_cron_token
 from bridge.web.inputs import flag, json_object, positive_id, unix_seconds
 from bridge.web.openapi import problems
+from bridge.web.shapes import ExpiryNotice, shape
 
 blueprint = Blueprint("cron", __name__)
 
@@ -56,7 +57,7 @@ def training_expiration() -> Response:
     """
     body = json_object()
     member_id, course_id = positive_id(body, "member_id"), positive_id(body, "training_id")
-    return jsonify(bridge_of().announce_expiry(member_id, course_id))
+    return jsonify(shape(ExpiryNotice, bridge_of().announce_expiry(member_id, course_id)))
 
 
 @blueprint.post("/cron/expire_trainings")

@@ -11,6 +11,8 @@ from typing import Any
 from flasgger import Swagger
 from flask import Flask
 
+from bridge.web.shapes import components as shape_components
+
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 # An id in a JSON body: a positive 32-bit integer, or the same as a digit string.
 _ID: dict[str, Any] = {
@@ -98,6 +100,7 @@ TEMPLATE: dict[str, Any] = {
             "StillActive": _problem_response("The member's training of the course is still active; nothing was queued."),
         },
         "schemas": {
+            **shape_components(),
             "Problem": {
                 "type": "object",
                 "required": ["type", "title", "status", "detail"],
@@ -110,73 +113,12 @@ TEMPLATE: dict[str, Any] = {
                     "request_id": {"type": "string"},
                 },
             },
-            "AbsolvedTraining": {
-                "type": "object",
-                "required": ["id", "title", "date", "until_date"],
-                "properties": {
-                    "id": {"type": "integer", "description": "Training course id."},
-                    "title": {"type": "string"},
-                    "cs_name": {"type": "string"},
-                    "en_name": {"type": "string"},
-                    "date": {"type": "string", "format": "date"},
-                    "until_date": {"type": "string", "format": "date", "nullable": True},
-                    "record_id": {"type": "integer", "description": "Fabman training record id."},
-                    "online": {"type": "boolean"},
-                },
-                "example": {
-                    "id": 2,
-                    "title": "Laserová řezačka",
-                    "cs_name": "Laserová řezačka",
-                    "en_name": "Laser cutter",
-                    "date": "2026-03-02",
-                    "until_date": "2027-03-02",
-                    "record_id": 17,
-                    "online": True,
-                },
-            },
-            "AvailableTraining": {
-                "type": "object",
-                "required": ["id", "title", "quiz_url", "attempts", "attempts_left"],
-                "properties": {
-                    "id": {"type": "integer"},
-                    "title": {"type": "string"},
-                    "cs_name": {"type": "string"},
-                    "en_name": {"type": "string"},
-                    "wiki_url": {"type": "string", "nullable": True},
-                    "yt_url": {"type": "string", "nullable": True},
-                    "quiz_url": {
-                        "type": "string",
-                        "nullable": True,
-                        "description": "Null when no attempts are left or while the member waits after a failed attempt.",
-                    },
-                    "attempts": {"type": "integer", "description": "Failed attempts so far."},
-                    "max_attempts": {"type": "integer"},
-                    "attempts_left": {"type": "integer"},
-                    "available_at": _AVAILABLE_AT,
-                },
-            },
             "MemberCourse": {
                 "type": "object",
                 "required": ["member_id", "training_id"],
                 "properties": {
                     "member_id": _ID,
                     "training_id": {"description": "Training course id.", **_ID},
-                },
-            },
-            "TrainingLinks": {
-                "type": "object",
-                "required": ["quiz_url", "title", "cs_name", "en_name", "wiki_url", "yt_url", "attempts_left"],
-                "properties": {
-                    "quiz_url": {"type": "string", "nullable": True},
-                    "title": {"type": "string"},
-                    "cs_name": {"type": "string"},
-                    "en_name": {"type": "string"},
-                    "wiki_url": {"type": "string", "nullable": True},
-                    "yt_url": {"type": "string", "nullable": True},
-                    "attempts": {"type": "integer"},
-                    "max_attempts": {"type": "integer"},
-                    "attempts_left": {"type": "integer"},
-                    "available_at": _AVAILABLE_AT,
                 },
             },
             "ClassMarkerResult": {
@@ -303,18 +245,6 @@ TEMPLATE: dict[str, Any] = {
                     "stopped": None,
                 },
             },
-            "ExpiryNotice": {
-                "type": "object",
-                "required": ["status", "member_id", "training_id", "record_id", "until_date"],
-                "properties": {
-                    "status": {"type": "string", "enum": ["queued", "already_queued", "no_address"]},
-                    "member_id": {"type": "integer"},
-                    "training_id": {"type": "integer", "description": "Training course id."},
-                    "record_id": {"type": "integer", "description": "The expired Fabman training record announced."},
-                    "until_date": {"type": "string", "format": "date"},
-                },
-                "example": {"status": "queued", "member_id": 1, "training_id": 2, "record_id": 3, "until_date": "2026-03-02"},
-            },
             "ExpirySummary": {
                 "type": "object",
                 "required": [
@@ -359,15 +289,6 @@ TEMPLATE: dict[str, Any] = {
                     "reminders_queued": 4,
                     "no_address": 0,
                     "errors": [],
-                },
-            },
-            "AttemptsReset": {
-                "type": "object",
-                "properties": {
-                    "member_id": {"type": "integer"},
-                    "training_id": {"type": "integer"},
-                    "attempts_before": {"type": "integer"},
-                    "attempts": {"type": "integer"},
                 },
             },
             "Event": {

@@ -8,6 +8,7 @@ from bridge.application import bridge_of
 from bridge.web.auth import require_api_key
 from bridge.web.inputs import flag, json_object, positive_id
 from bridge.web.openapi import UPSTREAM, problems
+from bridge.web.shapes import AbsolvedTraining, AvailableTraining, TrainingLinks, shape
 
 blueprint = Blueprint("profile", __name__)
 
@@ -34,13 +35,9 @@ def absolved_trainings(member_id: int) -> Response:
         content:
           application/json:
             schema: {type: array, items: {$ref: '#/components/schemas/AbsolvedTraining'}}
-            example:
-              - {id: 1, title: Bezpečnost v dílně, cs_name: Bezpečnost v dílně, en_name: Workshop safety,
-                 date: '2026-02-10', until_date: '2027-02-10', record_id: 1, online: true}
-              - {id: 3, title: 3D tisk – Prusa, cs_name: 3D tisk – Prusa, en_name: 3D printing – Prusa,
-                 date: '2025-11-02', until_date: null, record_id: 12, online: true}
     """
-    return jsonify(bridge_of().absolved_trainings(member_id, include_offline=flag("include_offline")))
+    held = bridge_of().absolved_trainings(member_id, include_offline=flag("include_offline"))
+    return jsonify([shape(AbsolvedTraining, training) for training in held])
 
 
 @blueprint.get("/available_trainings/<int:member_id>")
@@ -63,29 +60,8 @@ def available_trainings(member_id: int) -> Response:
         content:
           application/json:
             schema: {type: array, items: {$ref: '#/components/schemas/AvailableTraining'}}
-            example:
-              - id: 4
-                title: CNC frézka
-                cs_name: CNC frézka
-                en_name: CNC milling machine
-                wiki_url: https://wiki.example.org/fablab/cnc
-                yt_url: null
-                quiz_url: https://www.classmarker.com/online-test/start/?quiz=cnc0a7f3e6b91&cm_user_id=gAAAAABp...
-                attempts: 2
-                max_attempts: 5
-                attempts_left: 3
-              - id: 2
-                title: Laserová řezačka
-                cs_name: Laserová řezačka
-                en_name: Laser cutter
-                wiki_url: https://wiki.example.org/fablab/laser
-                yt_url: https://www.youtube.com/watch?v=Lr8mQe2Vx0k
-                quiz_url: null
-                attempts: 3
-                max_attempts: 3
-                attempts_left: 0
     """
-    return jsonify(bridge_of().available_trainings(member_id))
+    return jsonify([shape(AvailableTraining, offer) for offer in bridge_of().available_trainings(member_id)])
 
 
 @blueprint.post("/get_training_links")
@@ -103,17 +79,7 @@ def get_training_links() -> Response:
         content:
           application/json:
             schema: {$ref: '#/components/schemas/TrainingLinks'}
-            example:
-              quiz_url: https://www.classmarker.com/online-test/start/?quiz=lsr41d8a0c2b7&cm_user_id=gAAAAABp...
-              title: Laserová řezačka
-              cs_name: Laserová řezačka
-              en_name: Laser cutter
-              wiki_url: https://wiki.example.org/fablab/laser
-              yt_url: https://www.youtube.com/watch?v=Lr8mQe2Vx0k
-              attempts: 0
-              max_attempts: 3
-              attempts_left: 3
     """
     body = json_object()
     member_id, course_id = positive_id(body, "member_id"), positive_id(body, "training_id")
-    return jsonify(bridge_of().training_links(member_id, course_id))
+    return jsonify(shape(TrainingLinks, bridge_of().training_links(member_id, course_id)))

@@ -1,0 +1,187 @@
+"""The answers of the profile and admin endpoints, declared once as types.
+
+Each dataclass here is the single source of one response body: its fields (in
+order), which are required (no default), which may be null (`X | None`), and
+the description, format and example of each. :func:`schema_of` turns one into
+its OpenAPI component, which :mod:`bridge.web.docs` serves, and views answer
+through :func:`shape`, which builds the type from the use case's values: a key
+the type does not declare, or a required one missing, fails loudly instead of
+drifting away from the documented schema. Plain dataclasses are enough here (no
+schema library): the bodies are flat, and the few rules fit in one function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+_JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean"}
+WAITING = "While the member waits after a failed attempt: when the next attempt opens (ISO, in TIMEZONE); else null."
+
+
+def doc(description: str | None = None, *, format: str | None = None, enum: Iterable[str] | None = None) -> dict[str, Any]:  # noqa: A002
+    """A field's documentation, as dataclass field metadata."""
+    return {k: v for k, v in {"description": description, "format": format, "enum": list(enum) if enum else None}.items() if v}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AbsolvedTraining:
+    """A training the member holds now (the latest record of its course)."""
+
+    id: int = field(metadata=doc("Training course id."))
+    title: str
+    cs_name: str
+    en_name: str
+    date: str = field(metadata=doc(format="date"))
+    until_date: str | None = field(metadata=doc("Null: never expires.", format="date"))
+    record_id: int = field(default=0, metadata=doc("Fabman training record id."))
+    online: bool = True
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "id": 2,
+        "title": "Laserová řezačka",
+        "cs_name": "Laserová řezačka",
+        "en_name": "Laser cutter",
+        "date": "2026-03-02",
+        "until_date": "2027-03-02",
+        "record_id": 17,
+        "online": True,
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class AvailableTraining:
+    """An online course the member may take now, as offered to them."""
+
+    id: int = field(metadata=doc("Training course id."))
+    title: str
+    cs_name: str
+    en_name: str
+    wiki_url: str | None = None
+    yt_url: str | None = None
+    quiz_url: str | None = field(
+        metadata=doc("The personal quiz link; null when no attempts are left or while the member waits after a failed attempt.")
+    )
+    attempts: int = field(metadata=doc("Failed attempts so far."))
+    max_attempts: int = 0
+    attempts_left: int
+    available_at: str | None = field(default=None, metadata=doc(WAITING, format="date-time"))
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "id": 4,
+        "title": "CNC frézka",
+        "cs_name": "CNC frézka",
+        "en_name": "CNC milling machine",
+        "wiki_url": "https://wiki.example.org/fablab/cnc",
+        "yt_url": None,
+        "quiz_url": "https://www.classmarker.com/online-test/start/?quiz=cnc0a7f3e6b91&cm_user_id=gAAAAABp...",
+        "attempts": 2,
+        "max_attempts": 5,
+        "attempts_left": 3,
+        "available_at": None,
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingLinks:
+    """One course's personal quiz link and study materials for one member."""
+
+    quiz_url: str | None = field(metadata=doc("Null when no attempts are left or while the member waits."))
+    title: str
+    cs_name: str
+    en_name: str
+    wiki_url: str | None
+    yt_url: str | None
+    attempts: int = 0
+    attempts_left: int
+    max_attempts: int = 0
+    available_at: str | None = field(default=None, metadata=doc(WAITING, format="date-time"))
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "quiz_url": "https://www.classmarker.com/online-test/start/?quiz=lsr41d8a0c2b7&cm_user_id=gAAAAABp...",
+        "title": "Laserová řezačka",
+        "cs_name": "Laserová řezačka",
+        "en_name": "Laser cutter",
+        "wiki_url": "https://wiki.example.org/fablab/laser",
+        "yt_url": None,
+        "attempts": 0,
+        "attempts_left": 3,
+        "max_attempts": 3,
+        "available_at": None,
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptsReset:
+    """What resetting a member's attempts of a course did."""
+
+    member_id: int
+    training_id: int = field(metadata=doc("Training course id."))
+    attempts_before: int
+    attempts: int
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"member_id": 3, "training_id": 2, "attempts_before": 3, "attempts": 0}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpiryNotice:
+    """The expiry mail of one member's course: queued, already queued, or not possible."""
+
+    status: str = field(metadata=doc(enum=("queued", "already_queued", "no_address")))
+    member_id: int
+    training_id: int = field(metadata=doc("Training course id."))
+    record_id: int = field(metadata=doc("The expired Fabman training record announced."))
+    until_date: str | None = field(metadata=doc(format="date"))
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "status": "queued",
+        "member_id": 1,
+        "training_id": 2,
+        "record_id": 3,
+        "until_date": "2026-03-02",
+    }
+
+
+SHAPES: tuple[type[Any], ...] = (AbsolvedTraining, AvailableTraining, TrainingLinks, AttemptsReset, ExpiryNotice)
+
+
+def schema_of(shape_type: type[Any]) -> dict[str, Any]:
+    """The OpenAPI 3.0 schema of a response type, with its example."""
+    hints = typing.get_type_hints(shape_type)
+    properties: dict[str, Any] = {}
+    required = []
+    for item in dataclasses.fields(shape_type):
+        properties[item.name] = {**_json_type(hints[item.name]), **item.metadata}
+        if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
+            required.append(item.name)
+    schema: dict[str, Any] = {"type": "object", "required": required, "properties": properties}
+    example = getattr(shape_type, "EXAMPLE", None)
+    if example is not None:
+        schema["example"] = example
+    return schema
+
+
+def components() -> dict[str, dict[str, Any]]:
+    """Every declared response type's schema, by its name."""
+    return {shape_type.__name__: schema_of(shape_type) for shape_type in SHAPES}
+
+
+def shape(shape_type: type[Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A use case's answer as its declared type, in the type's field order (TypeError on an undeclared key)."""
+    built = shape_type(**values)
+    return {item.name: getattr(built, item.name) for item in dataclasses.fields(built)}
+
+
+def _json_type(hint: Any) -> dict[str, Any]:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(members) != 1:
+            raise TypeError(f"only `X | None` unions are supported, not {hint}")
+        return {**_json_type(members[0]), "nullable": True}
+    if hint in _JSON_TYPES:
+        return {"type": _JSON_TYPES[hint]}
+    raise TypeError(f"no JSON type for {hint}")
