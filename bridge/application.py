@@ -12,6 +12,7 @@ configured timeout, retries of reads and deletes, 429s waited out).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -30,8 +31,10 @@ from bridge.domain.schedule import DailyAt, Every, WeeklyAt
 from bridge.domain.statuses import EventStatus
 from bridge.errors import NotFound, ServiceNotConfigured
 from bridge.services import admin, digest, expiry, machine_denied, profile, reconcile, results
+from bridge.services.console import Console
 from bridge.services.deps import Deps
 from bridge.services.results import Receipt
+from bridge.services.staff_access import StaffAccess
 
 EXTENSION_KEY = "fablab_bridge"
 MAX_EVENT_ID = 2**31 - 1
@@ -288,6 +291,18 @@ class Bridge:
         receipt = reconcile.review(self.patient, event_id, passed=passed)
         self.send_mail(limit=10)
         return receipt
+
+    # -- staff console ------------------------------------------------------------
+
+    @functools.cached_property
+    def staff_access(self) -> StaffAccess:
+        """Who may use the staff console: sign-in links, sessions, the sign-in rate limit."""
+        return StaffAccess(self.patient)
+
+    @functools.cached_property
+    def console(self) -> Console:
+        """The staff console's pages and its audited actions (replay, reset attempts)."""
+        return Console(self.patient, replay=self.replay, reset_attempts=self.reset_attempts)
 
 
 def bridge_of(app: Flask | None = None) -> Bridge:

@@ -70,6 +70,10 @@ VARIABLES: tuple[str, ...] = (
     "FABLAB_SUPPORT_EMAIL",
     "DISCORD_WEBHOOK_URL",
     "FABMAN_WEBHOOK_TOKEN",
+    "PUBLIC_URL",
+    "STAFF_EMAILS",
+    "STAFF_LINK_MINUTES",
+    "STAFF_SESSION_HOURS",
     "BE_ENV",
     "SECRET_KEY",
     "FLASK_SECRET_KEY",
@@ -143,11 +147,21 @@ class Settings:
     classmarker_api_url: str = DEFAULT_CLASSMARKER_API_URL
     classmarker_api_key: str | None = field(default=None, repr=False)
     classmarker_api_secret: str | None = field(default=None, repr=False)
+    # The staff console (contract section 9).
+    public_url: str | None = None
+    staff_emails: frozenset[str] = frozenset()
+    staff_link_minutes: int = 15
+    staff_session_hours: int = 12
 
     @property
     def is_prod(self) -> bool:
         """Production turns on the strict checks."""
         return self.be_env == "prod"
+
+    @property
+    def console_enabled(self) -> bool:
+        """Production serves the staff console only with PUBLIC_URL: a sign-in link is never built from a Host header."""
+        return self.public_url is not None or not self.is_prod
 
     @property
     def tz(self) -> ZoneInfo:
@@ -263,6 +277,26 @@ def _http_url(name: str, raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _public_url(raw: str | None) -> str | None:
+    """The bridge's own base URL for links in mail: http(s), a host, no query."""
+    if raw is None:
+        return None
+    parsed = urlsplit(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+        raise ConfigError("PUBLIC_URL must be an http(s) URL such as https://bridge.fablab.example")
+    return raw.rstrip("/")
+
+
+def _staff_emails(raw: str | None) -> frozenset[str]:
+    """Comma-separated addresses, compared in lower case."""
+    addresses = [a.strip().lower() for a in (raw or "").split(",") if a.strip()]
+    for address in addresses:
+        local, at, domain = address.partition("@")
+        if not (at and local and "." in domain) or any(c.isspace() for c in address):
+            raise ConfigError("STAFF_EMAILS must be a comma-separated list of e-mail addresses")
+    return frozenset(addresses)
+
+
 def _fernet_keys(raw: str) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in raw.split(",") if k.strip())
     if not keys:
@@ -368,6 +402,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         classmarker_api_url=classmarker_api_url,
         classmarker_api_key=get("CLASSMARKER_API_KEY"),
         classmarker_api_secret=get("CLASSMARKER_API_SECRET"),
+        public_url=_public_url(get("PUBLIC_URL")),
+        staff_emails=_staff_emails(get("STAFF_EMAILS")),
+        staff_link_minutes=_parse_int("STAFF_LINK_MINUTES", get("STAFF_LINK_MINUTES") or "15", minimum=1),
+        staff_session_hours=_parse_int("STAFF_SESSION_HOURS", get("STAFF_SESSION_HOURS") or "12", minimum=1),
     )
 
 

@@ -189,6 +189,14 @@ class FabmanClient:
         for page in self._paginate("members", _embeds(trainings, privileges)):
             yield [member_from_json(item) for item in page]
 
+    def find_members(self, query: str, *, limit: int = 20, privileges: bool = False) -> list[Member]:
+        """Members matching Fabman's text search (name, e-mail), one request; at most `limit`."""
+        params: list[tuple[str, Any]] = [("q", query), ("limit", limit), *_embeds(False, privileges)]
+        page = _json(self._request("GET", "members", params=params))
+        if not isinstance(page, list):
+            raise FabmanRejected("Fabman answered a non-list to GET members", path="members")
+        return [Member.from_json(item) for item in page[:limit]]
+
     def update_member(self, member_id: int, changes: dict[str, Any], lock_version: int) -> Member:
         """PUT changed fields with the `lockVersion` read; FabmanConflict when it is stale."""
         body = {**changes, "lockVersion": lock_version}

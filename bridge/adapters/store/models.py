@@ -167,3 +167,56 @@ class ReconcileState(Base):
     last_finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     last_stopped: Mapped[str | None] = mapped_column(Text)
     last_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class StaffAction(Base):
+    """One thing a staff member did in the console (sign-in, replay, reset): kept permanently."""
+
+    __tablename__ = "staff_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    staff: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(200), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class StaffSignInLink(Base):
+    """A one-time sign-in link mailed to staff; only the hash of its token is kept."""
+
+    __tablename__ = "staff_sign_in_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    next_path: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class StaffSession(Base):
+    """A signed-in console session; the cookie holds its id, the store only the id's hash."""
+
+    __tablename__ = "staff_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class StaffSignInRequest(Base):
+    """One request for a sign-in link, counted per address and per client for the rate limit."""
+
+    __tablename__ = "staff_sign_in_requests"
+    __table_args__ = (
+        Index("ix_staff_sign_in_requests_address", "address_hash", "requested_at"),
+        Index("ix_staff_sign_in_requests_client", "client", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
