@@ -366,6 +366,13 @@ class Console:
                     )
         return sorted(found, key=lambda item: (item.until_date, item.member_name))
 
+    # -- mail --------------------------------------------------------------------------
+
+    def mail(self, status: MessageStatus | None, number: int = 1) -> Page[OutboxMessage]:
+        """One page of the outbox (listed without bodies), newest first."""
+        rows, total = self.deps.store.find_messages(status=status, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        return Page(rows, total, number)
+
     # -- staff log -----------------------------------------------------------------------
 
     def staff_log(self, number: int = 1) -> Page[StaffAction]:

@@ -96,6 +96,15 @@ class ConsoleQueries:
             ).all()
         return {str(status): int(count) for status, count in rows}
 
+    def find_messages(
+        self: Store, *, status: MessageStatus | None = None, offset: int = 0, limit: int = 50
+    ) -> tuple[list[OutboxMessage], int]:
+        """One page of the outbox, newest first, and how many rows match."""
+        query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
+        if status is not None:
+            query = query.where(OutboxMessage.status == status)
+        return self._page(query, offset, limit)
+
     # -- the ledger -------------------------------------------------------------
 
     def find_ledger(

@@ -1,0 +1,151 @@
+"""The console's pages and its two actions; each view reads its filters, calls the console, renders.
+
+Actions are POSTs (the guard has checked their CSRF token), recorded in the
+staff log by the console, and answered with a redirect back to the page the
+staff member came from, with a line saying what happened.
+"""
+
+from __future__ import annotations
+
+from flask import Response, flash, g, make_response, redirect, render_template, request, url_for
+
+from bridge.adapters.fabman import FabmanError
+from bridge.application import bridge_of
+from bridge.domain.statuses import EventStatus, MessageStatus
+from bridge.errors import NotFound
+from bridge.services.console import EXPIRING_DAYS, MAX_EXPIRING_DAYS, OVERVIEW_STATUSES, evidence_csv
+from bridge.web.inputs import MAX_ID
+from bridge.web.staff import filters
+from bridge.web.staff.session import blueprint, t
+
+
+@blueprint.get("/")
+def overview() -> str:
+    """Results today and this week by status, mail waiting, each job's last run, the webhook gap."""
+    bridge = bridge_of()
+    return render_template(
+        "staff/overview.html", overview=bridge.console.overview(), jobs=bridge.job_status(), statuses=OVERVIEW_STATUSES
+    )
+
+
+@blueprint.get("/results")
+def results() -> str:
+    """The inbox, newest first, filtered and paged."""
+    wanted = filters.result_filter(request.args)
+    console = bridge_of().console
+    return render_template(
+        "staff/results.html",
+        page=console.results(wanted, filters.page_number(request.args)),
+        wanted=wanted,
+        courses=console.course_titles(),
+        statuses=list(EventStatus),
+    )
+
+
+@blueprint.get("/results/<int:event_id>")
+def result(event_id: int) -> str:
+    """One result: timeline, payload, mail, Fabman record, and Replay when it may be replayed."""
+    bridge = bridge_of()
+    return render_template("staff/result.html", detail=bridge.console.result(bridge.event(event_id)))
+
+
+@blueprint.post("/results/<int:event_id>/replay")
+def replay(event_id: int) -> Response:
+    """Put a result back in the queue and process it now."""
+    bridge = bridge_of()
+    bridge.event(event_id)
+    receipt = bridge.console.replay(g.staff.email, event_id)
+    status = " ".join(filter(None, (receipt.status, receipt.outcome)))
+    flash(t("result.replayed", id=event_id, status=status), "done" if receipt.status == EventStatus.APPLIED else "note")
+    return redirect(url_for("staff.result", event_id=event_id), 303)
+
+
+@blueprint.get("/members")
+def members() -> Response | str:
+    """Find a member by name, e-mail (Fabman's search) or id (straight to their page)."""
+    query = (request.args.get("q") or "").strip()
+    if query.isascii() and query.isdigit() and 0 < int(query) <= MAX_ID:
+        return redirect(url_for("staff.member", member_id=int(query)))
+    found, problem = [], False
+    if query:
+        try:
+            found = bridge_of().console.find_members(query[:100])
+        except FabmanError:
+            problem = True
+    return render_template("staff/members.html", query=query, found=found, fabman_problem=problem)
+
+
+@blueprint.get("/members/<int:member_id>")
+def member(member_id: int) -> str:
+    """A member's trainings, attempts, evidence, results and mail."""
+    if member_id > MAX_ID:
+        raise NotFound("no such member")
+    return render_template("staff/member.html", page=bridge_of().console.member(member_id))
+
+
+@blueprint.post("/members/<int:member_id>/reset")
+def reset_attempts(member_id: int) -> Response:
+    """Clear the member's failed attempts of one course."""
+    course_id = filters.optional_id(request.form, "course_id")
+    if course_id is None or member_id > MAX_ID:
+        raise NotFound("no such member or course")
+    try:
+        reset = bridge_of().console.reset_attempts(g.staff.email, member_id, course_id)
+    except NotFound:
+        flash(t("error.not_found"), "problem")
+    except FabmanError:
+        flash(t("fabman.down"), "problem")
+    else:
+        title = bridge_of().console.course_titles().get(course_id, f"#{course_id}")
+        flash(t("member.reset_done", course=title, before=reset["attempts_before"]), "done")
+    return redirect(url_for("staff.member", member_id=member_id), 303)
+
+
+@blueprint.get("/evidence")
+def evidence() -> str:
+    """The ledger searched by member, course and dates."""
+    wanted = filters.evidence_filter(request.args)
+    console = bridge_of().console
+    return render_template(
+        "staff/evidence.html",
+        page=console.evidence(wanted, filters.page_number(request.args)),
+        wanted=wanted,
+        courses=console.course_titles(),
+    )
+
+
+@blueprint.get("/evidence.csv")
+def evidence_download() -> Response:
+    """The same search as CSV: UTF-8, a header row, every ledger column."""
+    rows = bridge_of().console.evidence_rows(filters.evidence_filter(request.args))
+    response = make_response(evidence_csv(rows))
+    response.mimetype = "text/csv"
+    response.charset = "utf-8"
+    today = bridge_of().patient.today().isoformat()
+    response.headers["Content-Disposition"] = f'attachment; filename="evidence-{today}.csv"'
+    return response
+
+
+@blueprint.get("/expiring")
+def expiring() -> str:
+    """Trainings ending in the next 30 days (or another window)."""
+    days = filters.bounded_int(request.args, "days", default=EXPIRING_DAYS, low=1, high=MAX_EXPIRING_DAYS)
+    try:
+        found, problem = bridge_of().console.expiring(days), False
+    except FabmanError:
+        found, problem = [], True
+    return render_template("staff/expiring.html", days=days, found=found, fabman_problem=problem)
+
+
+@blueprint.get("/mail")
+def mail() -> str:
+    """Mail and alerts, newest first, by status (listed without bodies)."""
+    status = filters.message_status(request.args)
+    page = bridge_of().console.mail(status, filters.page_number(request.args))
+    return render_template("staff/mail.html", page=page, status=status, statuses=list(MessageStatus))
+
+
+@blueprint.get("/log")
+def staff_log() -> str:
+    """Every staff action."""
+    return render_template("staff/log.html", page=bridge_of().console.staff_log(filters.page_number(request.args)))
