@@ -30,7 +30,7 @@ from bridge.web.staff.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_date, form
 
 STATIC = Path(__file__).resolve().parents[2] / "static" / "staff"
 LANGUAGE_COOKIE = "fablab_staff_lang"
-SIGN_IN_ENDPOINTS = frozenset({"staff.login", "staff.login_sent", "staff.use_link"})
+SIGN_IN_ENDPOINTS = frozenset({"staff.login", "staff.request_link", "staff.login_sent", "staff.use_link"})
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
