@@ -18,6 +18,7 @@ from bridge.application import MAX_EVENT_ID, Bridge, bridge_of
 from bridge.errors import NotFound, ServiceNotConfigured
 from bridge.services import expiry
 from bridge.services.admin import describe_event
+from bridge.services.console import EvidenceFilter, Period, evidence_csv, evidence_record
 
 
 def _echo_json(value: Any) -> None:
@@ -119,6 +120,25 @@ def jobs() -> None:
     _echo_json(bridge_of().job_status())
 
 
+@click.command("evidence")
+@click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), required=True, help="Fabman member id.")
+@click.option("--course", "course_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), help="Training course id.")
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="Granted on or after (YYYY-MM-DD).")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Granted on or before (YYYY-MM-DD).")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row and every ledger column, instead of JSON.")
+@with_appcontext
+def evidence(
+    member_id: int, course_id: int | None, date_from: dt.datetime | None, date_to: dt.datetime | None, as_csv: bool
+) -> None:
+    """Print the ledger's proof of a member's trainings (did they pass, when, with what score)."""
+    period = Period(date_from.date() if date_from else None, date_to.date() if date_to else None)
+    rows = bridge_of().console.evidence_rows(EvidenceFilter(member_id=member_id, course_id=course_id, period=period))
+    if as_csv:
+        click.echo(evidence_csv(rows), nl=False)
+    else:
+        _echo_json([evidence_record(row) for row in rows])
+
+
 def _unknown_length() -> Iterator[None]:
     """An iterable without a length: the bar counts members without knowing the total."""
     yield from ()
@@ -213,4 +233,5 @@ commands = [
     digest,
     reconcile,
     review_result,
+    evidence,
 ]

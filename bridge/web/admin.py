@@ -8,10 +8,12 @@ from bridge.application import bridge_of
 from bridge.domain.statuses import EventStatus
 from bridge.errors import ValidationFailed
 from bridge.services.admin import describe_event
+from bridge.services.console import evidence_record
 from bridge.web.auth import require_api_key
 from bridge.web.inputs import choice, json_object, positive_id
 from bridge.web.openapi import UPSTREAM, problems
 from bridge.web.shapes import AttemptsReset, shape
+from bridge.web.staff.filters import bounded_int, evidence_filter
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -130,3 +132,60 @@ def list_jobs() -> Response:
             schema: {type: array, items: {$ref: '#/components/schemas/JobStatus'}}
     """
     return jsonify(bridge_of().job_status())
+
+
+@blueprint.get("/evidence")
+@require_api_key
+@problems(401, 422)
+def list_evidence() -> Response:
+    """The training ledger: proof of each training the bridge granted.
+    ---
+    tags: [admin]
+    description: >
+      The same search as the staff console's evidence page: by member, course
+      and the date the training was granted (local dates in TIMEZONE, both
+      ends included), newest first. Each row carries every ledger column.
+    security: [{FabmanApiKey: []}]
+    parameters:
+      - {name: member_id, in: query, required: false, schema: {type: integer, minimum: 1}}
+      - {name: course_id, in: query, required: false, schema: {type: integer, minimum: 1}}
+      - {name: from, in: query, required: false, schema: {type: string, format: date}}
+      - {name: to, in: query, required: false, schema: {type: string, format: date}}
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 10000, default: 1000}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0, default: 0}}
+    responses:
+      200:
+        description: Ledger rows, newest first.
+        content:
+          application/json:
+            schema:
+              type: array
+              items:
+                type: object
+                required: [id, result_id, member_id, course_id, granted_at]
+                properties:
+                  id: {type: integer}
+                  result_id: {type: string}
+                  member_id: {type: integer}
+                  course_id: {type: integer}
+                  course_title: {type: string, nullable: true}
+                  fabman_record_id: {type: integer, nullable: true}
+                  quiz_name: {type: string, nullable: true}
+                  quiz_id: {type: string, nullable: true}
+                  link_id: {type: string, nullable: true}
+                  percentage: {type: number, nullable: true}
+                  points_scored: {type: number, nullable: true}
+                  points_available: {type: number, nullable: true}
+                  percentage_passmark: {type: number, nullable: true}
+                  time_started: {type: string, format: date-time, nullable: true}
+                  time_finished: {type: string, format: date-time, nullable: true}
+                  training_date: {type: string, format: date, nullable: true}
+                  until_date: {type: string, format: date, nullable: true}
+                  evidence: {type: object, nullable: true}
+                  granted_at: {type: string, format: date-time}
+    """
+    wanted = evidence_filter(request.args)
+    limit = bounded_int(request.args, "limit", default=1000, low=1, high=10_000)
+    offset = bounded_int(request.args, "offset", default=0, low=0, high=10**9)
+    rows = bridge_of().console.evidence_rows(wanted, offset=offset, limit=limit)
+    return jsonify([evidence_record(row) for row in rows])

@@ -166,7 +166,11 @@ def test_the_store_keeps_only_hashes_of_links_and_sessions(client: FlaskClient, 
     assert cookie is not None
 
     with bridge.store.engine.connect() as connection:
-        dump = "\n".join(str(row) for table in ("staff_sign_in_links", "staff_sessions") for row in connection.exec_driver_sql(f"SELECT * FROM {table}"))  # noqa: E501
+        dump = "\n".join(
+            str(row)
+            for table in ("staff_sign_in_links", "staff_sessions")
+            for row in connection.exec_driver_sql(f"SELECT * FROM {table}")
+        )  # noqa: E501
     session_id = SecureCookieSessionInterface().get_signing_serializer(client.application).loads(cookie.value)["sid"]  # type: ignore[union-attr]
     assert token not in dump and session_id not in dump
     assert OWNER in dump
@@ -185,7 +189,9 @@ def test_the_session_cookie_is_httponly_samesite_lax_and_only_for_the_console(cl
 
 
 def test_the_cookie_is_secure_in_production(make_app: Callable[..., Flask], smtp: SmtpSink, clock: SettableClock) -> None:
-    app = make_app(clock=clock, BE_ENV="prod", PUBLIC_URL="https://bridge.fablab.example", CLASSMARKER_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    app = make_app(
+        clock=clock, BE_ENV="prod", PUBLIC_URL="https://bridge.fablab.example", CLASSMARKER_WEBHOOK_SECRET=WEBHOOK_SECRET
+    )
     client = app.test_client()
 
     answer = sign_in(client, smtp)
@@ -362,7 +368,9 @@ def test_no_open_redirect_after_sign_in(client: FlaskClient, smtp: SmtpSink, tar
     assert answer.location == "/staff/"
 
 
-def test_sign_in_is_logged_to_stdout_without_the_link(client: FlaskClient, smtp: SmtpSink, caplog: pytest.LogCaptureFixture) -> None:
+def test_sign_in_is_logged_to_stdout_without_the_link(
+    client: FlaskClient, smtp: SmtpSink, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO):
         sign_in(client, smtp)
 

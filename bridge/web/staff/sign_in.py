@@ -58,7 +58,7 @@ def request_link() -> Response:
 
 @blueprint.get("/login/sent")
 def login_sent() -> Response:
-    """"Check your mail": the same page whoever asked (it holds no form, so no per-visitor token)."""
+    """ "Check your mail": the same page whoever asked (it holds no form, so no per-visitor token)."""
     return make_response(render_template("staff/login_sent.html", minutes=bridge_of().settings.staff_link_minutes))
 
 
