@@ -254,13 +254,16 @@ class Console:
         return Page(self._rows(events), total, number)
 
     def result(self, event: InboxEvent) -> ResultDetail:
-        """One result with its timeline, mail, ledger row and the staff actions on it."""
+        """One result with its timeline, mail, ledger row and the staff actions on it, named as in Fabman."""
         store = self.deps.store
         mails = store.event_messages(event.id)
         ledger = store.ledger_of_result(event.result_key)
         actions, _ = store.staff_actions(target=result_target(event.id), limit=100)
+        row = self._rows([event])[0]
+        if event.member_id is not None:
+            row = ResultRow(event, self._fabman_name(event.member_id) or row.member_name, row.course_title)
         return ResultDetail(
-            row=self._rows([event])[0],
+            row=row,
             payload=shown_payload(event.payload),
             timeline=_timeline(event, mails, ledger, actions),
             mails=mails,
@@ -392,6 +395,13 @@ class Console:
         except FabmanError as error:
             log.warning("course titles unavailable: %s", error)
             return {}
+
+    def _fabman_name(self, member_id: int) -> str | None:
+        """The member's name in Fabman (the one page that shows a single result asks for it)."""
+        try:
+            return self.deps.fabman.get_member(member_id, trainings=False, privileges=False).display_name or None
+        except FabmanError:
+            return None
 
     def _rows(self, events: Iterable[InboxEvent], titles: dict[int, str] | None = None) -> list[ResultRow]:
         listed = list(events)

@@ -178,6 +178,7 @@ def test_a_result_page_shows_its_timeline_mail_record_and_payload_without_the_fu
     record = next(r for r in simulator.state.trainings_of(MARTIN) if r["trainingCourse"] == SOLDERING)
     assert f"#{record['id']}" in page
     assert "received" in page and "training written to Fabman" in page and "mail queued" in page
+    assert "Martin Svoboda" in page  # a single result is named as in Fabman
     assert "martin.svoboda@example.org" in page
     assert morning.tokens[1] not in page
     assert morning.tokens[1][:6] + "…" in page
