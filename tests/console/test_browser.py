@@ -204,14 +204,14 @@ def test_staff_sign_in_from_the_mail_and_see_every_page(
     shoot(browser, "overview")
 
     pages = {
-        "results": ("/staff/results", "4 results"),
-        "results-filtered": ("/staff/results?status=applied", "2 results"),
+        "results": ("/staff/results", "Found: 4"),
+        "results-filtered": ("/staff/results?status=applied", "Found: 2"),
         "result": (f"/staff/results/{results['granted']}", "training written to Fabman"),
         "result-rejected": (f"/staff/results/{results['rejected']}", "cm_user_id rejected"),
         "members": ("/staff/members?q=Nov", "Jan Novák"),
         "member": (f"/staff/members/{JAN}", "Reset attempts"),
         "member-martin": (f"/staff/members/{MARTIN}", "Soldering"),
-        "evidence": ("/staff/evidence", "1 rows"),
+        "evidence": ("/staff/evidence", "Found: 1"),
         "expiring": ("/staff/expiring", "Vinylový řezací plotr"),
         "mail": ("/staff/mail", "Mail"),
         "log": ("/staff/log", "sign-in"),

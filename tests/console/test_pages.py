@@ -265,10 +265,10 @@ def test_a_member_fabman_does_not_know_still_shows_what_the_bridge_knows(staff: 
 def test_evidence_answers_did_member_x_pass_course_y_when_and_with_what_score(staff: FlaskClient, bridge: Bridge) -> None:
     page = html(staff.get(f"/staff/evidence?member={MARTIN}&course={SOLDERING}", headers={"Accept-Language": "en"}))
 
-    assert "1 rows" in page and "Pájení" in page and "90 %" in page
-    assert "0 rows" in html(staff.get(f"/staff/evidence?member={MARTIN}&course={LASER}", headers={"Accept-Language": "en"}))
+    assert "Found: 1" in page and "Pájení" in page and "90 %" in page
+    assert "Found: 0" in html(staff.get(f"/staff/evidence?member={MARTIN}&course={LASER}", headers={"Accept-Language": "en"}))
     tomorrow = bridge.patient.today() + dt.timedelta(days=1)
-    assert "0 rows" in html(staff.get(f"/staff/evidence?from={tomorrow}", headers={"Accept-Language": "en"}))
+    assert "Found: 0" in html(staff.get(f"/staff/evidence?from={tomorrow}", headers={"Accept-Language": "en"}))
 
 
 def test_evidence_downloads_as_utf8_csv_with_every_ledger_column(staff: FlaskClient, bridge: Bridge) -> None:
