@@ -176,6 +176,12 @@ def click(driver: object, css: str) -> None:
     driver.find_element(By.CSS_SELECTOR, css).click()  # type: ignore[attr-defined]
 
 
+def shows(driver: object, text: str) -> str:
+    """Wait until the page (after a click's navigation) shows `text`; the page."""
+    wait_until(lambda: text in str(driver.page_source), timeout=30, what=f"a page showing {text!r}")  # type: ignore[attr-defined]
+    return str(driver.page_source)  # type: ignore[attr-defined]
+
+
 def sign_in_from_the_mail(driver: object, served: str, smtp: SmtpSink, email: str = OWNER) -> None:
     from selenium.webdriver.common.by import By
 
@@ -185,7 +191,7 @@ def sign_in_from_the_mail(driver: object, served: str, smtp: SmtpSink, email: st
     driver.find_element(By.NAME, "email").send_keys(email)  # type: ignore[attr-defined]
     click(driver, "form.stack button[type=submit]")
     wait_until(lambda: links_in(smtp.to(email)), timeout=30, what="the sign-in mail")
-    assert "/staff/login/sent" in driver.current_url  # type: ignore[attr-defined]
+    wait_until(lambda: "/staff/login/sent" in driver.current_url, timeout=30, what="the check-your-mail page")  # type: ignore[attr-defined]
     shoot(driver, "login-sent")
     link = links_in(smtp.to(email))[-1]
     assert LINK.fullmatch(link) and link.startswith(served)
@@ -230,14 +236,13 @@ def test_replay_and_reset_in_the_browser_change_fabman(
     shoot(browser, "result-dead")
 
     click(browser, "form.action button[type=submit]")
-    page = str(browser.page_source)  # type: ignore[attr-defined]
-    assert "replayed: applied granted" in page
+    shows(browser, "replayed: applied granted")
     assert [r for r in simulator.state.trainings_of(PETRA) if r["trainingCourse"] == LASER and "6001" in (r["notes"] or "")]
     shoot(browser, "result-replayed")
 
     visit(browser, f"{served}/staff/members/{JAN}")
     click(browser, "td form.inline button[type=submit]")
-    assert "reset (were 3)" in str(browser.page_source)  # type: ignore[attr-defined]
+    shows(browser, "reset (were 3)")
     failed = simulator.state.member(JAN)["metadata"]["courses_cm"]["failed_courses"]
     assert [entry["id"] for entry in failed] == [LASER]
     shoot(browser, "member-reset")
@@ -264,10 +269,11 @@ def test_the_language_switch(browser: object, served: str, smtp: SmtpSink, resul
     visit(browser, f"{served}/staff/results?status=dead&lang=cs")
     assert "Výsledky" in str(browser.page_source)  # type: ignore[attr-defined]
     click(browser, 'nav.langs a[lang="en"]')
+    shows(browser, "Results")
     assert browser.current_url.endswith("/staff/results?status=dead&lang=en")  # type: ignore[attr-defined]
     visit(browser, f"{served}/staff/")
     page = str(browser.page_source)  # type: ignore[attr-defined]
     assert re.search(r'<html lang="en"', page) and "Overview" in page
     click(browser, 'nav.langs a[lang="cs"]')
-    assert "Přehled" in str(browser.page_source)  # type: ignore[attr-defined]
+    shows(browser, "Přehled")
     shoot(browser, "overview-cs")

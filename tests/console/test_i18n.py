@@ -20,7 +20,13 @@ def test_both_languages_have_the_same_words() -> None:
 
 def test_every_key_the_console_uses_is_translated() -> None:
     sources = [*(BRIDGE / "templates" / "staff").glob("*.html"), *(BRIDGE / "web" / "staff").glob("*.py")]
-    used = {key for path in sources for match in LITERAL_KEYS.findall(path.read_text()) for key in match if key and not key.endswith(".")}
+    used = {
+        key
+        for path in sources
+        for match in LITERAL_KEYS.findall(path.read_text())
+        for key in match
+        if key and not key.endswith(".")
+    }
     used |= {f"status.{status}" for status in EventStatus} | {f"mail.{status}" for status in MessageStatus}
     used |= {f"timeline.now_{status}" for status in EventStatus} | {f"job.{name}" for name in JOB_NAMES}
     used |= {f"outcome.{outcome}" for outcome in ("granted", "failed", "out_of_attempts", "blocked_pass", "rejected")}

@@ -23,7 +23,8 @@ branch_labels = None
 depends_on = None
 
 INDEXES = [
-    ("ix_inbox_events_received_status", "inbox_events", ["received_at", "status"]),
+    ("ix_inbox_events_status_received", "inbox_events", ["status", "received_at"]),
+    ("ix_inbox_events_received_at", "inbox_events", ["received_at"]),
     ("ix_inbox_events_status_id", "inbox_events", ["status", "id"]),
     ("ix_inbox_events_course_id", "inbox_events", ["course_id", "id"]),
     ("ix_outbox_messages_event_id", "outbox_messages", ["event_id"]),
