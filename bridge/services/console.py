@@ -41,6 +41,7 @@ OVERVIEW_STATUSES = (
     EventStatus.DEAD,
     EventStatus.REJECTED,
     EventStatus.AWAITING_GRADING,
+    EventStatus.NEEDS_REVIEW,
 )
 EXPIRING_DAYS = 30
 MAX_EXPIRING_DAYS = 366
@@ -107,15 +108,13 @@ class EvidenceFilter:
 
 @dataclass(frozen=True)
 class Overview:
-    """The front page: results today and in the last 7 days per status, mail waiting or dead."""
+    """The front page's counts: results today and in the last 7 days per status, mail waiting or dead."""
 
     today: dt.date
     week_from: dt.date
     today_counts: dict[str, int]
     week_counts: dict[str, int]
     mail_counts: dict[str, int]
-    webhook_gap: int | None
-    """Results found only by polling ClassMarker; None until reconciliation measures it."""
 
 
 @dataclass(frozen=True)
@@ -234,7 +233,6 @@ class Console:
             today_counts=store.event_counts_since(_start_of(today, self.deps)),
             week_counts=store.event_counts_since(_start_of(week_from, self.deps)),
             mail_counts=store.message_counts((MessageStatus.PENDING, MessageStatus.DEAD)),
-            webhook_gap=None,
         )
 
     # -- results --------------------------------------------------------------------

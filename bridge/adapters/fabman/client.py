@@ -195,7 +195,7 @@ class FabmanClient:
         page = _json(self._request("GET", "members", params=params))
         if not isinstance(page, list):
             raise FabmanRejected("Fabman answered a non-list to GET members", path="members")
-        return [Member.from_json(item) for item in page[:limit]]
+        return [member_from_json(item) for item in page[:limit]]
 
     def update_member(self, member_id: int, changes: dict[str, Any], lock_version: int) -> Member:
         """PUT changed fields with the `lockVersion` read; FabmanConflict when it is stale."""

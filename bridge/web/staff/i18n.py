@@ -49,11 +49,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "status.dead": "vzdáno",
         "status.rejected": "odmítnuto",
         "status.awaiting_grading": "čeká na hodnocení",
+        "status.needs_review": "k posouzení",
         "outcome.granted": "školení uděleno",
         "outcome.failed": "nesplněno",
         "outcome.out_of_attempts": "bez pokusů",
         "outcome.blocked_pass": "splněno bez pokusů",
         "outcome.rejected": "odmítnuto",
+        "outcome.too_early": "během čekací doby",
+        "outcome.not_counted": "nezapočteno (čekací doba)",
         "mail.pending": "čeká na odeslání",
         "mail.sent": "odesláno",
         "mail.dead": "neodesláno",
@@ -70,6 +73,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "overview.gap": "Mezera webhooku",
         "overview.gap_help": "Výsledky nalezené až dotazem do ClassMarkeru, protože jejich webhook nedorazil.",
         "overview.not_measured": "neměřeno",
+        "overview.gap_counts": "{recent} za 24 h, {total} celkem",
         "job.retry": "Opakování",
         "job.expiry_sweep": "Úklid prošlých školení",
         "job.reconciliation": "Sladění s ClassMarkerem",
@@ -155,6 +159,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "timeline.now_dead": "vzdáno",
         "timeline.now_rejected": "odmítnuto",
         "timeline.now_awaiting_grading": "čeká na hodnocení",
+        "timeline.now_needs_review": "čeká na posouzení obsluhou",
         # members
         "members.title": "Členové",
         "members.search": "Jméno, e-mail nebo číslo člena",
@@ -237,11 +242,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "status.dead": "dead",
         "status.rejected": "rejected",
         "status.awaiting_grading": "awaiting grading",
+        "status.needs_review": "needs review",
         "outcome.granted": "training granted",
         "outcome.failed": "failed",
         "outcome.out_of_attempts": "out of attempts",
         "outcome.blocked_pass": "passed without attempts left",
         "outcome.rejected": "rejected",
+        "outcome.too_early": "within the waiting period",
+        "outcome.not_counted": "not counted (waiting period)",
         "mail.pending": "pending",
         "mail.sent": "sent",
         "mail.dead": "dead",
@@ -257,6 +265,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "overview.gap": "Webhook gap",
         "overview.gap_help": "Results found only by asking ClassMarker because their webhook never arrived.",
         "overview.not_measured": "not measured",
+        "overview.gap_counts": "{recent} in 24 h, {total} in all",
         "job.retry": "Retry",
         "job.expiry_sweep": "Expiry sweep",
         "job.reconciliation": "Reconciliation",
@@ -340,6 +349,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "timeline.now_dead": "dead",
         "timeline.now_rejected": "rejected",
         "timeline.now_awaiting_grading": "awaiting grading",
+        "timeline.now_needs_review": "waiting for staff to review it",
         "members.title": "Members",
         "members.search": "Name, e-mail or member id",
         "members.find": "Search",
@@ -388,8 +398,12 @@ _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oc
 
 
 def translate(lang: str, key: str, **values: object) -> str:
-    """The text of `key` in `lang`, with `values` filled in; an unknown key shows itself (a test keeps them known)."""
-    text = MESSAGES[lang].get(key, key)
+    """The text of `key` in `lang`, with `values` filled in.
+
+    A test keeps every key the console uses known; a value the bridge learns
+    later (a new outcome) shows as its code rather than as a key.
+    """
+    text = MESSAGES[lang].get(key, key.rpartition(".")[2])
     return text.format(**values) if values else text
 
 

@@ -24,7 +24,11 @@ def overview() -> str:
     """Results today and this week by status, mail waiting, each job's last run, the webhook gap."""
     bridge = bridge_of()
     return render_template(
-        "staff/overview.html", overview=bridge.console.overview(), jobs=bridge.job_status(), statuses=OVERVIEW_STATUSES
+        "staff/overview.html",
+        overview=bridge.console.overview(),
+        jobs=bridge.job_status(),
+        statuses=OVERVIEW_STATUSES,
+        gap=bridge.webhook_gap() if bridge.reconciliation_enabled else None,
     )
 
 
