@@ -40,6 +40,10 @@ DEMO_LASER_CUTTER = 1
 DEMO_TIMEZONE = "Europe/Prague"
 DEMO_MEMBER = 1
 DEMO_COURSE = 2
+DEMO_STAFF = "tomas.prochazka@example.org"
+"""Tomáš Procházka, the owner in the sample data: the console's demo sign-in."""
+DEMO_RESULTS = [(5, 6, True, "Martin", "Svoboda"), (2, 4, False, "Jan", "Novák"), (0, 4, True, "Jan", "Novák")]
+"""(member, course, passed, name) of the results the demo starts with; member 0 stands for a forged link."""
 LOST_MEMBER = 12
 """Markéta: she passed the workshop safety quiz, but its webhook never reached the bridge."""
 LOST_COURSE = 1
@@ -66,6 +70,8 @@ def demo_environment(fabman_url: str, api_key: str, folder: Path) -> dict[str, s
         # The retry job runs in the demo's own process; the nightly sweep stays off so the sample data stays put.
         "RETRY_EVERY_SECONDS": "10",
         "SWEEP_AT": "off",
+        # The printed console sign-in link should still work after a coffee (production: 15 minutes).
+        "STAFF_LINK_MINUTES": "1440",
     }
 
 
@@ -115,6 +121,18 @@ def _show_mail(app: Flask, message: Message) -> None:
     sys.stdout.write(f"\n--- mail to {recipients}: {subject}\n{message.body}\n--- end of mail\n")
 
 
+def sample_results(app: Flask) -> None:
+    """A few results for the console to show: Martin passes soldering, Jan fails the CNC quiz, a forged link is rejected."""
+    bridge = bridge_of(app)
+    for number, (member_id, course_id, passed, first, last) in enumerate(DEMO_RESULTS, start=1):
+        payload = sample_result(bridge.codec.encode(member_id, course_id), passed=passed, result_id=88120000 + number)
+        payload["result"].update(first=first, last=last)
+        if member_id == 0:
+            payload["result"]["cm_user_id"] = "gAAAAAforged" + payload["result"]["cm_user_id"][12:]
+        bridge.receive_result(json.dumps(payload, ensure_ascii=False).encode("utf-8"), payload)
+    bridge.applier.wait_idle(timeout=30)
+
+
 def print_guide(app: Flask, base: str, folder: Path, refusal: Path) -> None:
     """Print what to open and what to paste."""
     found = bridge_of(app)
@@ -148,6 +166,10 @@ def print_guide(app: Flask, base: str, folder: Path, refusal: Path) -> None:
         f"  curl -s -X POST {base}/cron/reconcile -H 'CronjobToken: {DEMO_CRON_TOKEN}'",
         f"  curl -s {base}/absolved_trainings/{LOST_MEMBER} -H {auth}",
         f"  curl -s {base}/ready",
+        "",
+        f"Staff console (signed in as {DEMO_STAFF}, the sample FabLab's owner; the link works once):",
+        f"  {base}/staff/link?token={found.staff_access.issue_link(DEMO_STAFF)}",
+        f"  (later, ask for a new link at {base}/staff/login: the mail with it is printed here)",
         "",
         "Mail is printed here instead of being sent. Ctrl-C stops the demo.",
         "",
@@ -183,6 +205,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
         bridge = bridge_of(app)
         safety_quiz = {"test_id": 2044100, "test_name": "Bezpečnost v dílně"}
         classmarker.account.take_quiz(bridge.codec.encode(LOST_MEMBER, LOST_COURSE), percentage=85, test=safety_quiz)
+        sample_results(app)
         email_dispatched.connect(_show_mail, app)
         reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared, not bound
         print_guide(app, f"http://{reachable}:{port}", folder, refusal_event(simulator, folder))
