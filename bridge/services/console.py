@@ -81,9 +81,10 @@ class Period:
 
     def bounds(self, deps: Deps) -> tuple[dt.datetime | None, dt.datetime | None]:
         """The UTC moments [from, before) the dates cover in TIMEZONE."""
+        open_ended = self.date_to is None or self.date_to >= dt.date.max - dt.timedelta(days=1)
         return (
             _start_of(self.date_from, deps) if self.date_from else None,
-            _start_of(self.date_to + dt.timedelta(days=1), deps) if self.date_to else None,
+            None if open_ended or self.date_to is None else _start_of(self.date_to + dt.timedelta(days=1), deps),
         )
 
 
@@ -508,8 +509,9 @@ def evidence_csv(entries: Iterable[LedgerEntry]) -> str:
 
 
 def _start_of(day: dt.date, deps: Deps) -> dt.datetime:
-    """Midnight of a local date, in UTC."""
-    return dt.datetime.combine(day, dt.time(0), tzinfo=deps.settings.tz).astimezone(dt.UTC)
+    """Midnight of a local date, in UTC (dates at the calendar's very ends are moved a day in)."""
+    inside = min(max(day, dt.date.min + dt.timedelta(days=1)), dt.date.max - dt.timedelta(days=1))
+    return dt.datetime.combine(inside, dt.time(0), tzinfo=deps.settings.tz).astimezone(dt.UTC)
 
 
 def _record_title(record: TrainingRecord) -> str:

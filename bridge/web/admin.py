@@ -147,12 +147,12 @@ def list_evidence() -> Response:
       ends included), newest first. Each row carries every ledger column.
     security: [{FabmanApiKey: []}]
     parameters:
-      - {name: member_id, in: query, required: false, schema: {type: integer, minimum: 1}}
-      - {name: course_id, in: query, required: false, schema: {type: integer, minimum: 1}}
+      - {name: member_id, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 2147483647}}
+      - {name: course_id, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 2147483647}}
       - {name: from, in: query, required: false, schema: {type: string, format: date}}
       - {name: to, in: query, required: false, schema: {type: string, format: date}}
       - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 10000, default: 1000}}
-      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0, default: 0}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0, maximum: 1000000000, default: 0}}
     responses:
       200:
         description: Ledger rows, newest first.

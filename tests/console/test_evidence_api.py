@@ -40,6 +40,8 @@ def test_admin_evidence_filters_like_the_page(client: FlaskClient, api_headers: 
     assert [(row["member_id"], row["course_id"], row["percentage"]) for row in laser] == [(MARTIN, SOLDERING, 90.0)]
     assert [row["result_id"] for row in paged] == ["7002"]
     assert client.get("/admin/evidence?to=2000-01-01", headers=api_headers).json == []
+    assert client.get("/admin/evidence?from=2026-05-02&to=2026-05-01", headers=api_headers).json == []
+    assert len(client.get("/admin/evidence?from=0001-01-01&to=9999-12-31", headers=api_headers).json) == 3
 
 
 def test_admin_evidence_needs_the_api_key_and_valid_filters(client: FlaskClient, api_headers: dict[str, str]) -> None:

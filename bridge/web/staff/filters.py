@@ -56,11 +56,8 @@ def page_number(args: Mapping[str, str]) -> int:
 
 
 def period(args: Mapping[str, str]) -> Period:
-    """`from` and `to` dates, both included."""
-    start, end = optional_date(args, "from"), optional_date(args, "to")
-    if start and end and start > end:
-        raise ValidationFailed("from must not be after to", field="from")
-    return Period(start, end)
+    """`from` and `to` dates, both included (`from` after `to` selects nothing)."""
+    return Period(optional_date(args, "from"), optional_date(args, "to"))
 
 
 def result_filter(args: Mapping[str, str]) -> ResultFilter:
