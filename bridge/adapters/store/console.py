@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, func, select, text, update
 
+from bridge.adapters.store.core import StoreBase, changed
 from bridge.adapters.store.models import (
     InboxEvent,
     LedgerEntry,
@@ -25,9 +26,6 @@ from bridge.adapters.store.models import (
 )
 from bridge.domain.statuses import EventStatus, MessageStatus
 
-if TYPE_CHECKING:
-    from bridge.adapters.store import Store
-
 Row = TypeVar("Row")
 
 _SIGN_IN_LOCK = 7_240_612
@@ -36,12 +34,12 @@ KEEP_SIGN_IN_STATE = dt.timedelta(days=1)
 """How long used or expired links and ended sessions stay in the store (the staff log keeps the sign-ins)."""
 
 
-class ConsoleQueries:
+class ConsoleQueries(StoreBase):
     """Reads and writes of the staff console; mixed into :class:`~bridge.adapters.store.Store`."""
 
     # -- results ----------------------------------------------------------------
 
-    def event_counts_since(self: Store, since: dt.datetime) -> dict[str, int]:
+    def event_counts_since(self, since: dt.datetime) -> dict[str, int]:
         """Results received since a moment, per status.
 
         Naming every status lets both databases count each one from the
@@ -56,7 +54,7 @@ class ConsoleQueries:
         return {str(status): int(count) for status, count in rows}
 
     def find_events(
-        self: Store,
+        self,
         *,
         status: EventStatus | None = None,
         member_id: int | None = None,
@@ -80,19 +78,19 @@ class ConsoleQueries:
             conditions.append(InboxEvent.received_at < received_before)
         return self._page(select(InboxEvent).where(*conditions).order_by(InboxEvent.id.desc()), offset, limit)
 
-    def event_messages(self: Store, event_id: int) -> list[OutboxMessage]:
+    def event_messages(self, event_id: int) -> list[OutboxMessage]:
         """The mail and alerts one result caused, oldest first."""
         with self._read() as session:
             return list(
                 session.scalars(select(OutboxMessage).where(OutboxMessage.event_id == event_id).order_by(OutboxMessage.id))
             )
 
-    def ledger_of_result(self: Store, result_id: str) -> LedgerEntry | None:
+    def ledger_of_result(self, result_id: str) -> LedgerEntry | None:
         """The ledger row a result made, if it granted a training."""
         with self._read() as session:
             return session.scalars(select(LedgerEntry).where(LedgerEntry.result_id == result_id)).first()
 
-    def message_counts(self: Store, statuses: Sequence[MessageStatus]) -> dict[str, int]:
+    def message_counts(self, statuses: Sequence[MessageStatus]) -> dict[str, int]:
         """Outbox rows in the given statuses (read from the status index, not the whole outbox)."""
         with self._read() as session:
             rows = session.execute(
@@ -103,7 +101,7 @@ class ConsoleQueries:
         return {str(status): int(count) for status, count in rows}
 
     def find_messages(
-        self: Store, *, status: MessageStatus | None = None, offset: int = 0, limit: int = 50
+        self, *, status: MessageStatus | None = None, offset: int = 0, limit: int = 50
     ) -> tuple[list[OutboxMessage], int]:
         """One page of the outbox, newest first, and how many rows match."""
         query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
@@ -114,7 +112,7 @@ class ConsoleQueries:
     # -- the ledger -------------------------------------------------------------
 
     def find_ledger(
-        self: Store,
+        self,
         *,
         member_id: int | None = None,
         course_id: int | None = None,
@@ -138,7 +136,7 @@ class ConsoleQueries:
 
     # -- the staff log ------------------------------------------------------------
 
-    def record_staff_action(self: Store, staff: str, action: str, target: str | None, detail: str | None) -> StaffAction:
+    def record_staff_action(self, staff: str, action: str, target: str | None, detail: str | None) -> StaffAction:
         """Keep one staff action for good."""
         with self._write() as session:
             row = StaffAction(at=self.now(), staff=staff, action=action, target=target, detail=detail[:500] if detail else None)
@@ -146,9 +144,7 @@ class ConsoleQueries:
             session.flush()
             return row
 
-    def staff_actions(
-        self: Store, *, target: str | None = None, offset: int = 0, limit: int = 50
-    ) -> tuple[list[StaffAction], int]:
+    def staff_actions(self, *, target: str | None = None, offset: int = 0, limit: int = 50) -> tuple[list[StaffAction], int]:
         """The staff log, newest first (optionally about one target)."""
         query = select(StaffAction).order_by(StaffAction.id.desc())
         if target is not None:
@@ -157,7 +153,7 @@ class ConsoleQueries:
 
     # -- signing in ------------------------------------------------------------
 
-    def note_sign_in_request(self: Store, address_hash: str, client: str, *, window: dt.timedelta, limit: int) -> bool:
+    def note_sign_in_request(self, address_hash: str, client: str, *, window: dt.timedelta, limit: int) -> bool:
         """Count a request for a sign-in link unless the address or the client has had `limit` within `window`.
 
         Counting and recording are one transaction under a lock (SQLite's write
@@ -178,7 +174,7 @@ class ConsoleQueries:
             session.add(StaffSignInRequest(address_hash=address_hash, client=client[:64], requested_at=now))
             return True
 
-    def add_sign_in_link(self: Store, token_hash: str, email: str, next_path: str | None, expires_at: dt.datetime) -> None:
+    def add_sign_in_link(self, token_hash: str, email: str, next_path: str | None, expires_at: dt.datetime) -> None:
         """Keep a new link's hash; links used or expired long ago are dropped on the way."""
         now = self.now()
         with self._write() as session:
@@ -187,27 +183,28 @@ class ConsoleQueries:
                 StaffSignInLink(token_hash=token_hash, email=email, next_path=next_path, created_at=now, expires_at=expires_at)
             )
 
-    def use_sign_in_link(self: Store, token_hash: str) -> StaffSignInLink | None:
+    def use_sign_in_link(self, token_hash: str) -> StaffSignInLink | None:
         """Spend a link: the one call that finds it unused and unexpired gets it, every other call None."""
         now = self.now()
         with self._write() as session:
-            spent = session.execute(
+            spent = changed(
+                session,
                 update(StaffSignInLink)
                 .where(
                     StaffSignInLink.token_hash == token_hash, StaffSignInLink.used_at.is_(None), StaffSignInLink.expires_at > now
                 )
-                .values(used_at=now)
-            ).rowcount
+                .values(used_at=now),
+            )
             return session.get(StaffSignInLink, token_hash) if spent else None
 
-    def open_staff_session(self: Store, id_hash: str, email: str, expires_at: dt.datetime) -> None:
+    def open_staff_session(self, id_hash: str, email: str, expires_at: dt.datetime) -> None:
         """Start a console session; sessions that ended long ago are dropped on the way."""
         now = self.now()
         with self._write() as session:
             session.execute(delete(StaffSession).where(StaffSession.expires_at < now - KEEP_SIGN_IN_STATE))
             session.add(StaffSession(id_hash=id_hash, email=email, created_at=now, expires_at=expires_at))
 
-    def live_staff_session(self: Store, id_hash: str) -> StaffSession | None:
+    def live_staff_session(self, id_hash: str) -> StaffSession | None:
         """The session with this id unless it ended or expired."""
         now = self.now()
         with self._read() as session:
@@ -217,20 +214,21 @@ class ConsoleQueries:
                 )
             ).first()
 
-    def end_staff_session(self: Store, id_hash: str) -> bool:
+    def end_staff_session(self, id_hash: str) -> bool:
         """Sign out: the session ends now; False when it had ended already."""
         with self._write() as session:
             return bool(
-                session.execute(
+                changed(
+                    session,
                     update(StaffSession)
                     .where(StaffSession.id_hash == id_hash, StaffSession.ended_at.is_(None))
-                    .values(ended_at=self.now())
-                ).rowcount
+                    .values(ended_at=self.now()),
+                )
             )
 
     # -- paging -------------------------------------------------------------------
 
-    def _page(self: Store, query: Select[tuple[Row]], offset: int, limit: int | None) -> tuple[list[Row], int]:
+    def _page(self, query: Select[tuple[Row]], offset: int, limit: int | None) -> tuple[list[Row], int]:
         """Rows `offset`.. of a query and the number of rows it matches, in one snapshot."""
         with self._read() as session:
             total = int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)

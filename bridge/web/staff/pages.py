@@ -7,7 +7,8 @@ staff member came from, with a line saying what happened.
 
 from __future__ import annotations
 
-from flask import Response, flash, g, make_response, redirect, render_template, request, url_for
+from flask import flash, g, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from bridge.adapters.fabman import FabmanError
 from bridge.application import bridge_of
@@ -54,7 +55,7 @@ def result(event_id: int) -> str:
 
 
 @blueprint.post("/results/<int:event_id>/replay")
-def replay(event_id: int) -> Response:
+def replay(event_id: int) -> ResponseReturnValue:
     """Put a result back in the queue and process it now."""
     bridge = bridge_of()
     bridge.event(event_id)
@@ -65,7 +66,7 @@ def replay(event_id: int) -> Response:
 
 
 @blueprint.get("/members")
-def members() -> Response | str:
+def members() -> ResponseReturnValue:
     """Find a member by name, e-mail (Fabman's search) or id (straight to their page)."""
     query = (request.args.get("q") or "").strip()
     if query.isascii() and query.isdigit() and 0 < int(query) <= MAX_ID:
@@ -88,7 +89,7 @@ def member(member_id: int) -> str:
 
 
 @blueprint.post("/members/<int:member_id>/reset")
-def reset_attempts(member_id: int) -> Response:
+def reset_attempts(member_id: int) -> ResponseReturnValue:
     """Clear the member's failed attempts of one course."""
     course_id = filters.optional_id(request.form, "course_id")
     if course_id is None or member_id > MAX_ID:
@@ -119,12 +120,11 @@ def evidence() -> str:
 
 
 @blueprint.get("/evidence.csv")
-def evidence_download() -> Response:
+def evidence_download() -> ResponseReturnValue:
     """The same search as CSV: UTF-8, a header row, every ledger column."""
     rows = bridge_of().console.evidence_rows(filters.evidence_filter(request.args))
     response = make_response(evidence_csv(rows))
-    response.mimetype = "text/csv"
-    response.charset = "utf-8"
+    response.content_type = "text/csv; charset=utf-8"
     today = bridge_of().patient.today().isoformat()
     response.headers["Content-Disposition"] = f'attachment; filename="evidence-{today}.csv"'
     return response

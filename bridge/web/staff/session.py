@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, g, make_response, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -43,7 +44,7 @@ csrf = CSRFProtect()
 
 
 @blueprint.before_request
-def guard() -> Response | None:
+def guard() -> ResponseReturnValue | None:
     """Language first (every answer needs it), then the console switch, CSRF and the session."""
     g.lang = _language()
     if request.endpoint == "staff.static":
@@ -61,7 +62,7 @@ def guard() -> Response | None:
 
 
 @blueprint.after_request
-def console_headers(response: Response) -> Response:
+def console_headers(response: Response) -> ResponseReturnValue:
     """The language choice, kept; a policy that lets the page use only its own stylesheet and forms."""
     chosen = g.get("lang_chosen")
     if chosen:
@@ -96,7 +97,7 @@ def sign_in_url(*, ended: bool = False) -> str:
     if request.method == "GET" and request.path != url_for("staff.overview"):
         query = request.query_string.decode("utf-8", "replace")
         wanted = safe_next(request.path + (f"?{query}" if query else ""))
-    arguments = {"next": wanted, "ended": 1 if ended else None}
+    arguments: dict[str, Any] = {"next": wanted, "ended": 1 if ended else None}
     return url_for("staff.login", **{k: v for k, v in arguments.items() if v is not None})
 
 
@@ -177,7 +178,7 @@ def wants_html() -> bool:
     return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
 
 
-def error_page(status: int, key: str, **values: Any) -> Response:
+def error_page(status: int, key: str, **values: Any) -> ResponseReturnValue:
     """An error as a page for browsers, as problem details for everyone else."""
     if wants_html():
         return make_response(render_template("staff/error.html", status=status, message=t(key, **values)), status)
@@ -186,12 +187,12 @@ def error_page(status: int, key: str, **values: Any) -> Response:
 
 
 @blueprint.errorhandler(CSRFError)
-def _csrf_failed(_error: CSRFError) -> Response:
+def _csrf_failed(_error: CSRFError) -> ResponseReturnValue:
     return error_page(400, "error.csrf")
 
 
 @blueprint.errorhandler(BridgeError)
-def _bridge_error(error: BridgeError) -> Response:
+def _bridge_error(error: BridgeError) -> ResponseReturnValue:
     if error.status == 404:
         return error_page(404, "error.not_found")
     field = error.extra.get("field")
@@ -199,5 +200,5 @@ def _bridge_error(error: BridgeError) -> Response:
 
 
 @blueprint.errorhandler(404)
-def _not_found(_error: HTTPException) -> Response:
+def _not_found(_error: HTTPException) -> ResponseReturnValue:
     return error_page(404, "error.not_found")

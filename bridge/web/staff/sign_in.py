@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Response, make_response, redirect, render_template, request, session, url_for
+from flask import make_response, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from bridge.application import bridge_of
 from bridge.web.staff.session import blueprint, current_staff, error_page, safe_next, wants_html
@@ -23,7 +24,7 @@ MAX_EMAIL_LENGTH = 320
 
 
 @blueprint.get("/login")
-def login() -> Response:
+def login() -> ResponseReturnValue:
     """The sign-in form (one field, `email`)."""
     if current_staff() is not None:
         return redirect(url_for("staff.overview"))
@@ -32,7 +33,7 @@ def login() -> Response:
 
 
 @blueprint.post("/login")
-def request_link() -> Response:
+def request_link() -> ResponseReturnValue:
     """Mail a sign-in link if the address is staff; the same answer for every address."""
     email = (request.form.get("email") or "").strip()
     next_path = safe_next(request.form.get("next"))
@@ -57,13 +58,13 @@ def request_link() -> Response:
 
 
 @blueprint.get("/login/sent")
-def login_sent() -> Response:
+def login_sent() -> ResponseReturnValue:
     """ "Check your mail": the same page whoever asked (it holds no form, so no per-visitor token)."""
     return make_response(render_template("staff/login_sent.html", minutes=bridge_of().settings.staff_link_minutes))
 
 
 @blueprint.get("/link")
-def use_link() -> Response:
+def use_link() -> ResponseReturnValue:
     """Follow the link from the mail: spend it and open a session, then go where the user was going.
 
     The token travels in the query string, which the bridge's request log leaves out.
@@ -81,7 +82,7 @@ def use_link() -> Response:
 
 
 @blueprint.post("/logout")
-def sign_out() -> Response:
+def sign_out() -> ResponseReturnValue:
     """End the session now."""
     session_id = session.get("sid")
     if isinstance(session_id, str):
@@ -108,7 +109,7 @@ def _public_base() -> str:
     return configured if configured else request.host_url.rstrip("/")
 
 
-def _login_page(*, status: int = 200, notice: str | None = None, email: str = "") -> Response:
+def _login_page(*, status: int = 200, notice: str | None = None, email: str = "") -> ResponseReturnValue:
     next_path = safe_next(request.values.get("next"))
     page = render_template("staff/login.html", notice=notice, next_path=next_path, email=email)
     return make_response(page, status)
