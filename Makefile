@@ -16,7 +16,7 @@ supported = $(shell case '$(1)' in (3.1[1-9].*|3.[2-9][0-9].*|[4-9].*) echo yes;
 require_python = $(if $(call supported,$(call python_version,$(1))),,$(error FabLab Bridge needs Python 3.11 or newer; \
 	$(1) is $(or $(call python_version,$(1)),not installed) ($(2))))
 
-.PHONY: venv demo test test-fast test-sqlite test-postgres lint audit run bench reliability reliability-ci clean
+.PHONY: venv demo test test-fast test-sqlite test-postgres lint audit run bench bench-console reliability reliability-ci clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(call require_python,$(PYTHON),set PYTHON=python3.11)
@@ -63,6 +63,10 @@ audit: venv ## known vulnerabilities in the pinned production dependencies (need
 
 bench: venv ## benchmark on SQLite and PostgreSQL (BENCH_POSTGRES_URL): gunicorn + Fabman simulator (20 ms), tables + bench-results/latest.json
 	$(BIN)/python -m bench.run --postgres-url $(BENCH_POSTGRES_URL) $(BENCH_ARGS)
+	$(BIN)/python -m bench.console
+
+bench-console: venv ## the staff console's pages over 100,000 results and 20,000 ledger rows (part of make bench)
+	$(BIN)/python -m bench.console
 
 reliability: venv ## full reliability run (gunicorn + Fabman simulator + SMTP, faults); rewrites RELIABILITY.md
 	$(BIN)/python -m reliability --report RELIABILITY.md
