@@ -45,8 +45,10 @@ DEPLOYED_GRACEFUL_SECONDS = 20
 KILL_LEASE_SECONDS = 4
 TERM_LEASE_SECONDS = 30
 SLOW_FABMAN_MS = 150
-BURST_SECONDS = 20.0
-"""How long the rest of the SIGTERM scenario's burst keeps arriving, so the stop falls inside it."""
+BURST_PER_SECOND = 40
+"""How fast the SIGTERM scenario's burst arrives: faster than six one-thread apply pools take it at Fabman's slow pace."""
+LONG_RUN_AHEAD = 25
+"""Results a retry run must still have ahead when SIGTERM comes: at Fabman's slow pace, longer than a worker's 15 s stop."""
 OUTAGE_SECONDS = 8.0
 FLAKY_SECONDS = 8.0
 # While both instances restart, ClassMarker keeps re-delivering (it retries for hours; 2 minutes are enough here).
@@ -161,14 +163,19 @@ def _note_orphans(tally: Tally, world: World, held: list[int], killed_at: dt.dat
 
 
 def _note_retry_after(tally: Tally, world: World, killed_at: dt.datetime) -> None:
-    """When the survivor's retry job first ran after the kill, and whether B died holding the job."""
+    """When the survivor's retry job first ran after the kill, and what B's last retry run was doing when it died."""
     runs = [r for r in world.job_runs() if r.name == "retry" and owner_pid(r.owner) is not None]
-    victim = world.instances[VICTIM]
-    dead = [r for r in runs if r.finished_at is None and owner_pid(r.owner) in victim.pids()]
-    survivor = [r.started_at for r in runs if r.started_at > killed_at and owner_pid(r.owner) in world.instances[SURVIVOR].pids()]
-    first = f"{(min(survivor) - killed_at).total_seconds():.1f} s after the kill" if survivor else "never"
-    held = "; B died while running the retry job (its lease had to run out first)" if dead else ""
-    tally.notes.append(f"A's retry job first ran {first}{held}")
+    victim, survivor = world.instances[VICTIM].pids(), world.instances[SURVIVOR].pids()
+    after = [r.started_at for r in runs if r.started_at > killed_at and owner_pid(r.owner) in survivor]
+    first = f"{(min(after) - killed_at).total_seconds():.1f} s after the kill" if after else "never"
+    last = max((r for r in runs if owner_pid(r.owner) in victim), key=lambda r: r.started_at, default=None)
+    if last is None:
+        doing = "B never ran it"
+    elif last.finished_at is None:
+        doing = f"B's last run started {(killed_at - last.started_at).total_seconds():.1f} s before the kill and never finished"
+    else:
+        doing = f"B's last run ended {(killed_at - last.finished_at).total_seconds():.1f} s before the kill"
+    tally.notes.append(f"A's retry job first ran {first} ({doing}; job lease max(120 s, LEASE_SECONDS))")
 
 
 def jobs_only(ctx: RunContext) -> Tally:
@@ -238,26 +245,26 @@ def _note_admin_jobs(tally: Tally, world: World) -> None:
 def sigterm_burst(ctx: RunContext) -> Tally:
     """Both instances get SIGTERM mid-burst (a deploy) while the retry job works off a backlog; nothing is lost or left held.
 
-    The first 40 % of the burst arrives while Fabman is down, so those
-    results are queued when it comes back (slow): the retry job then has a
-    long list to work through, and the stop meets it mid-run as well as the
-    apply pools busy with the rest of the burst.
+    The burst comes faster than the apply pools (one thread per worker) take
+    it at Fabman's slow pace, so most results are answered `queued`, and the
+    retry job takes them in long runs. SIGTERM comes when a run still has a
+    long list ahead of it, so the stop meets it mid-run as well as busy apply
+    pools and requests in flight.
     """
     tally = Tally("SIGTERM during a burst", store=STORE)
     rng = replayable(ctx.seed + 13)
     state = generated_state(300, seed=ctx.seed + 13)
     planned = plan_results(state, ctx.sizes.instance_results, rng)
     before = snapshot(state, (r.member_id for r in planned))
-    env = {**CLUSTER_ENV, "LEASE_SECONDS": str(TERM_LEASE_SECONDS)}
+    env = {**CLUSTER_ENV, "LEASE_SECONDS": str(TERM_LEASE_SECONDS), "APPLY_WORKERS": "1"}
     options: dict[str, Any] = {"graceful_timeout": DEPLOYED_GRACEFUL_SECONDS, "redeliveries": RESTART_REDELIVERIES}
     with ctx.cluster(state, "sigterm", env=env, **options) as world:
-        faults = world.simulator.faults
+        world.simulator.faults.latency_ms = SLOW_FABMAN_MS
         bodies = bodies_of(world, planned)
-        share = int(len(bodies) * 0.4)
         restart: dict[str, Any] = {}
 
         def deploy() -> None:
-            restart["retrying"] = _retry_in_progress(world)
+            restart["ahead"] = _long_retry_run(world)
             restart["sent"] = world.requests
             restart["backlog"] = world.backlog()["queued events"]
             with ThreadPoolExecutor(max_workers=len(world.instances)) as pool:
@@ -267,22 +274,21 @@ def sigterm_burst(ctx: RunContext) -> Tally:
             world.start_instances(range(len(world.instances)))
             restart["start_seconds"] = time.monotonic() - started
 
-        faults.update(latency_ms=SLOW_FABMAN_MS, down=True)
-        deliveries = world.deliver_all(bodies[:share], concurrency=8)
-        faults.down = False
         thread = threading.Thread(target=deploy, name="reliability-deploy", daemon=True)
         thread.start()
-        deliveries += world.deliver_all(bodies[share:], concurrency=8, pace=BURST_SECONDS / max(1, len(bodies) - share))
+        deliveries = world.deliver_all(bodies, concurrency=8, pace=1 / BURST_PER_SECOND)
         thread.join()
-        faults.latency_ms = 20
-        tally.faults = faults.faults_injected + len(world.instances)
+        world.simulator.faults.latency_ms = 20
+        tally.faults = len(world.instances)
         stopped = restart["stopped"]
+        ahead = restart["ahead"]
         tally.notes.append(
-            f"{share} results arrived while Fabman was down, the rest once it was back (slow: {SLOW_FABMAN_MS} ms a "
-            f"request); SIGTERM to both masters after {restart['sent']} deliveries "
-            f"({restart['backlog']} results queued or being applied, "
-            f"{'a retry run in progress' if restart['retrying'] else 'no retry run in progress'}); they stopped in "
-            f"{', '.join(f'{s:.1f}' for s in restart['seconds'])} s and were started again in {restart['start_seconds']:.1f} s"
+            f"Fabman {SLOW_FABMAN_MS} ms a request, APPLY_WORKERS=1, {BURST_PER_SECOND} results a second; SIGTERM to both "
+            f"masters after {restart['sent']} deliveries ({restart['backlog']} results queued or being applied; "
+            + (f"a retry run in progress with about {ahead} results still ahead of it" if ahead else "no long retry run seen")
+            + "); "
+            f"they stopped in {', '.join(f'{s:.1f}' for s in restart['seconds'])} s and were started again in "
+            f"{restart['start_seconds']:.1f} s"
         )
         tally.notes.append(
             f"once both had stopped: {stopped['applied']} results applied, {stopped['waiting']} queued and free "
@@ -300,17 +306,27 @@ def sigterm_burst(ctx: RunContext) -> Tally:
     return tally
 
 
-def _retry_in_progress(world: World) -> bool:
-    """Wait (a little) for a moment when the retry job is running, so the stop meets a job as well as the apply pools."""
+def _long_retry_run(world: World) -> int:
+    """Wait until a retry run has a long list still ahead of it; about how many results (0 when none came).
 
-    def running() -> bool:
-        return any(r.name == "retry" and r.finished_at is None for r in world.job_runs())
+    A run takes the queued, unleased results due when it starts, in id
+    order; those it has not reached yet are still queued and unleased.
+    """
+
+    def ahead() -> int:
+        runs = [r for r in world.job_runs() if r.name == "retry" and r.finished_at is None]
+        if not runs:
+            return 0
+        started = min(r.started_at for r in runs)
+        now = utc_now()
+        free = [e for e in world.queued_events() if e.lease_until is None or e.lease_until <= now]
+        waiting = [e for e in free if e.received_at < started]
+        return len(waiting) if len(waiting) >= LONG_RUN_AHEAD else 0
 
     try:
-        wait_until(running, timeout=30, what="a retry run in progress", interval=0.2)
+        return wait_until(ahead, timeout=60, what="a retry run with a long list ahead", interval=0.2)
     except WaitTimedOut:
-        return False
-    return True
+        return 0
 
 
 def _after_stop(world: World) -> dict[str, int]:
@@ -366,12 +382,12 @@ SCENARIOS = (
         "SIGTERM to both instances during a burst",
         f"Two instances on one PostgreSQL, jobs only, Fabman {SLOW_FABMAN_MS} ms a request, "
         f"LEASE_SECONDS={TERM_LEASE_SECONDS}, gunicorn's graceful timeout {DEPLOYED_GRACEFUL_SECONDS} s as deployed. "
-        "The first 40 % of a burst arrives while Fabman is down; it comes back (slow) and, while the rest of the "
-        "burst arrives and the retry job works off the backlog, both masters get SIGTERM (a deploy); ClassMarker's "
-        "deliveries are refused meanwhile and re-sent. "
-        "Once both have exited, "
-        "the store must show nothing still leased to a stopped process (every accepted result applied or given "
-        "back, no job run left open); then both start again, finish the rest, and nothing is lost or doubled.",
+        f"A burst of {BURST_PER_SECOND} results a second comes faster than the apply pools (APPLY_WORKERS=1) take it, so "
+        "most are answered `queued` and the retry job works them off in long runs. When a retry run still has "
+        f"{LONG_RUN_AHEAD} or more results ahead of it, both masters get SIGTERM (a deploy); ClassMarker's deliveries are "
+        "refused meanwhile and re-sent. Once both have exited, the store must show nothing still leased to a "
+        "stopped process (every accepted result applied or given back, no job run left open); then both start "
+        "again, finish the rest, and nothing is lost or doubled.",
         sigterm_burst,
         postgres=True,
     ),
