@@ -29,6 +29,7 @@ MAIL_KINDS = {
     "Problem processing": "error",
     "Training expired": "expired",
     "Training expires soon": "reminder",
+    "Trainings expire soon": "reminder",
 }
 MAX_PROBLEMS = 8
 TRAINING_POST = re.compile(r"/members/(\d+)/trainings")
@@ -257,28 +258,45 @@ def _until(record: Json) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
+def _superseded(record: Json, held: list[Json]) -> bool:
+    """Another record of the same course lasts longer, or forever: the member renewed already."""
+    until = _until(record)
+    return until is not None and any(
+        other["id"] != record["id"]
+        and other.get("trainingCourse") == record.get("trainingCourse")
+        and (_until(other) is None or _until(other) > until)  # type: ignore[operator]
+        for other in held
+    )
+
+
 def expiry_plan(
-    members: Iterable[Json], today: dt.date, reminder_days: int, online_courses: set[int]
+    members: Iterable[Json], today: dt.date, reminder_days: int, remindable_courses: set[int]
 ) -> tuple[dict[int, set[int]], dict[str, Counter[str]]]:
     """Expired record ids per member, and the expiry and reminder mails expected per address.
 
-    Expired: `untilDate` not later than today. A reminder is due for a
-    record of an online course ending within `reminder_days` after today.
+    Expired: `untilDate` not later than today; each is one expiry mail. A
+    member gets one combined reminder when a record of a course still in use
+    (`remindable_courses`) ends within `reminder_days` after today and no
+    longer record of the same course supersedes it.
     """
     expired: dict[int, set[int]] = {}
     mails: dict[str, Counter[str]] = {}
     horizon = today + dt.timedelta(days=reminder_days)
     for member in members:
         address = member.get("emailAddress") or ""
-        for record in records(member):
+        held = records(member)
+        reminded = False
+        for record in held:
             until = _until(record)
             if until is None:
                 continue
             if until <= today:
                 expired.setdefault(member["id"], set()).add(record["id"])
                 mails.setdefault(address, Counter())["expired"] += 1
-            elif until <= horizon and record["trainingCourse"] in online_courses:
-                mails.setdefault(address, Counter())["reminder"] += 1
+            elif until <= horizon and record["trainingCourse"] in remindable_courses and not _superseded(record, held):
+                reminded = True
+        if reminded:
+            mails.setdefault(address, Counter())["reminder"] += 1
     return expired, mails
 
 

@@ -353,8 +353,9 @@ class Chaos:
                 lost = seen
 
 
-RESULTS_JOBS_ENV = {"RETRY_EVERY_SECONDS": "5", "SWEEP_AT": "off"}
-"""The results scenario runs the bridge's retry job beside the scheduler's calls (the sweep is another scenario's)."""
+RESULTS_JOBS_ENV = {"RETRY_EVERY_SECONDS": "5", "SWEEP_AT": "off", "DIGEST_WEEKDAY": "off"}
+"""The results scenario runs the bridge's retry job beside the scheduler's calls (the sweep and the digest, due at a
+fresh store's first start, are not under test here)."""
 
 
 def results_under_faults(ctx: RunContext) -> Tally:
@@ -523,8 +524,8 @@ def expiry_sweep(ctx: RunContext) -> Tally:
     state = generated_state(ctx.sizes.expiry_members, seed=ctx.seed + 5)
     today = today_in(ZoneInfo("Europe/Prague"))
     before = [state.member_view(m["id"], {"trainings"}) for m in state.members()]
-    online = {c["id"] for c in state.courses() if courses.is_online(course_from_json(c))}
-    expired, expected_mails = expiry_plan(before, today, 14, online)
+    in_use = {c["id"] for c in state.courses() if c.get("state") == "active"}
+    expired, expected_mails = expiry_plan(before, today, 14, in_use)
     env = {**SCHEDULER_ONLY, "REMINDER_DAYS": "14", "TIMEZONE": "Europe/Prague"}
     with ctx.world(state, "expiry", env=env, timeout=900) as world:
         headers = {"CronjobToken": CRON_TOKEN}

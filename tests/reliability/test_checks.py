@@ -121,7 +121,7 @@ def test_expiry_counts_missed_and_wrongly_removed_records_as_lost() -> None:
         member(1, records=[record(1, 7, until="2026-03-10"), record(2, 7, until="2026-03-11"), record(3, 8)]),
         member(2, records=[record(4, 8, until="2026-03-20"), record(5, 9, until="2026-01-01")]),
     ]
-    expired, mails = expiry_plan(before, TODAY, 14, online_courses={8})
+    expired, mails = expiry_plan(before, TODAY, 14, remindable_courses={8})
     assert expired == {1: {1}, 2: {5}}
     assert mails == {"m1@example.org": Counter(expired=1), "m2@example.org": Counter(expired=1, reminder=1)}
     tally = Tally("t")
@@ -204,3 +204,12 @@ def test_the_owner_of_an_in_process_run_names_its_process_and_a_scheduler_run_na
     assert owner_pid("web-1.internal:4242:0f3a9c1e") == 4242
     assert owner_pid("cron") is None
     assert owner_pid("cli") is None
+
+
+def test_a_member_gets_one_combined_reminder_and_none_for_a_record_already_renewed() -> None:
+    soon = [record(1, 7, until="2026-03-12"), record(2, 8, until="2026-03-20"), record(3, 9, until="2026-03-15")]
+    renewed = [record(4, 7, until="2026-03-12"), record(5, 7, until="2027-03-12")]
+    members = [member(1, records=soon), member(2, records=renewed)]
+    _, mails = expiry_plan(members, TODAY, 14, remindable_courses={7, 8})
+    assert mails == {"m1@example.org": Counter(reminder=1)}
+    assert mail_kind("Platnost školení brzy skončí: A, B / Trainings expire soon: A, B") == "reminder"
