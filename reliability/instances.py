@@ -46,8 +46,8 @@ CLUSTER_ENV = {
     "DIGEST_WEEKDAY": "off",
     "APPLY_WORKERS": "4",
 }
-"""The bridge's own retry job, run often (the sweep and the digest, due at a fresh store's first start, are not under
-test here); a smaller apply pool keeps six workers within PostgreSQL's connections."""
+"""The bridge's own retry job, run often (the sweep and the digest are off: not under test here); a smaller apply pool
+keeps six workers within PostgreSQL's connections."""
 DEPLOYED_GRACEFUL_SECONDS = 20
 """gunicorn.conf.py's graceful_timeout: how long a stopping worker may finish its work."""
 KILL_LEASE_SECONDS = 4

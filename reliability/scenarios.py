@@ -354,8 +354,8 @@ class Chaos:
 
 
 RESULTS_JOBS_ENV = {"RETRY_EVERY_SECONDS": "5", "SWEEP_AT": "off", "DIGEST_WEEKDAY": "off"}
-"""The results scenario runs the bridge's retry job beside the scheduler's calls (the sweep and the digest, due at a
-fresh store's first start, are not under test here)."""
+"""The results scenario runs the bridge's retry job beside the scheduler's calls (the sweep and the digest are off:
+not under test here)."""
 
 
 def results_under_faults(ctx: RunContext) -> Tally:
