@@ -55,8 +55,10 @@ TERM_LEASE_SECONDS = 30
 SLOW_FABMAN_MS = 150
 BURST_PER_SECOND = 40
 """How fast the SIGTERM scenario's burst arrives: faster than six one-thread apply pools take it at Fabman's slow pace."""
-LONG_RUN_AHEAD = 25
-"""Results a retry run must still have ahead when SIGTERM comes: at Fabman's slow pace, longer than a worker's 15 s stop."""
+TERM_FABMAN_MS = 300
+LONG_RUN_AHEAD = 40
+"""Results a retry run must still have ahead when SIGTERM comes: at 300 ms a Fabman call (two or three calls each),
+well over the 15 s a stopping worker gives a running job."""
 OUTAGE_SECONDS = 8.0
 FLAKY_SECONDS = 8.0
 # While both instances restart, ClassMarker keeps re-delivering (it retries for hours; 2 minutes are enough here).
@@ -267,7 +269,7 @@ def sigterm_burst(ctx: RunContext) -> Tally:
     env = {**CLUSTER_ENV, "LEASE_SECONDS": str(TERM_LEASE_SECONDS), "APPLY_WORKERS": "1"}
     options: dict[str, Any] = {"graceful_timeout": DEPLOYED_GRACEFUL_SECONDS, "redeliveries": RESTART_REDELIVERIES}
     with ctx.cluster(state, "sigterm", env=env, **options) as world:
-        world.simulator.faults.latency_ms = SLOW_FABMAN_MS
+        world.simulator.faults.latency_ms = TERM_FABMAN_MS
         bodies = bodies_of(world, planned)
         restart: dict[str, Any] = {}
 
@@ -291,7 +293,7 @@ def sigterm_burst(ctx: RunContext) -> Tally:
         stopped = restart["stopped"]
         ahead = restart["ahead"]
         tally.notes.append(
-            f"Fabman {SLOW_FABMAN_MS} ms a request, APPLY_WORKERS=1, {BURST_PER_SECOND} results a second; SIGTERM to both "
+            f"Fabman {TERM_FABMAN_MS} ms a request, APPLY_WORKERS=1, {BURST_PER_SECOND} results a second; SIGTERM to both "
             f"masters after {restart['sent']} deliveries ({restart['backlog']} results queued or being applied; "
             + (f"a retry run in progress with about {ahead} results still ahead of it" if ahead else "no long retry run seen")
             + "); "
@@ -388,7 +390,7 @@ SCENARIOS = (
     Scenario(
         "sigterm",
         "SIGTERM to both instances during a burst",
-        f"Two instances on one PostgreSQL, jobs only, Fabman {SLOW_FABMAN_MS} ms a request, "
+        f"Two instances on one PostgreSQL, jobs only, Fabman {TERM_FABMAN_MS} ms a request, "
         f"LEASE_SECONDS={TERM_LEASE_SECONDS}, gunicorn's graceful timeout {DEPLOYED_GRACEFUL_SECONDS} s as deployed. "
         f"A burst of {BURST_PER_SECOND} results a second comes faster than the apply pools (APPLY_WORKERS=1) take it, so "
         "most are answered `queued` and the retry job works them off in long runs. When a retry run still has "
