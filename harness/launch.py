@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, Any, Self
@@ -158,6 +159,29 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        self._close_log()
+
+    def kill(self) -> None:
+        """SIGKILL the process and everything it started at once, as a crashed host or the OOM killer would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._close_log()
+
+    def terminate(self, timeout: float) -> float:
+        """SIGTERM the process alone (as a process manager does) and wait for it to end; the seconds it took.
+
+        Raises subprocess.TimeoutExpired, leaving the process running, when it has not ended within `timeout` s.
+        """
+        assert self.process is not None
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=timeout)
+        self._close_log()
+        return time.monotonic() - started
+
+    def _close_log(self) -> None:
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -174,6 +198,9 @@ class GunicornBridge(ServerProcess):
 
     `timeout` is gunicorn's: how long a worker may be silent before the master
     kills it (the benchmark gives its long sweeps more than the tests do).
+    `graceful_timeout` is how long a stopping worker may finish its work
+    (tests keep it short; gunicorn.conf.py deploys 20 s). `port` lets an
+    instance come back at the address it had.
     """
 
     def __init__(
@@ -183,12 +210,15 @@ class GunicornBridge(ServerProcess):
         workers: int = 3,
         threads: int = 4,
         timeout: int = 30,
+        graceful_timeout: int = 5,
+        port: int | None = None,
         log_path: Path | None = None,
         ready_timeout: float = 30.0,
     ) -> None:
-        port = free_port()
+        port = port or free_port()
         args = [sys.executable, "-m", "gunicorn", "main_run:app", "--bind", f"127.0.0.1:{port}"]
-        args += ["--workers", str(workers), "--threads", str(threads), "--timeout", str(timeout), "--graceful-timeout", "5"]
+        args += ["--workers", str(workers), "--threads", str(threads), "--timeout", str(timeout)]
+        args += ["--graceful-timeout", str(graceful_timeout)]
         super().__init__("gunicorn", args, port=port, env=env, log_path=log_path, ready_timeout=ready_timeout)
         self.workers = workers
 

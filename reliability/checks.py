@@ -10,6 +10,7 @@ answers.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,8 +29,10 @@ MAIL_KINDS = {
     "Problem processing": "error",
     "Training expired": "expired",
     "Training expires soon": "reminder",
+    "Trainings expire soon": "reminder",
 }
 MAX_PROBLEMS = 8
+TRAINING_POST = re.compile(r"/members/(\d+)/trainings")
 
 
 def mail_kind(subject: str) -> str:
@@ -60,6 +63,7 @@ class Tally:
     """One row of the table: what a scenario expected and what the world shows."""
 
     scenario: str
+    store: str = "sqlite"
     requests: int = 0
     faults: int = 0
     results_expected: int = 0
@@ -166,6 +170,50 @@ def _count(tally: Tally, seen: int, text: str) -> None:
     tally.problem(text)
 
 
+def created_records(requests: Iterable[Any]) -> Counter[int]:
+    """Training records Fabman created per member, from its request log (POSTs to a member's trainings answered 2xx).
+
+    Only true when no fault replaced the answer of an applied POST (`after_apply` rules), which the log cannot show.
+    """
+    created: Counter[int] = Counter()
+    for request in requests:
+        match = TRAINING_POST.fullmatch(request.path)
+        if request.method == "POST" and match and request.status < 300:
+            created[int(match.group(1))] += 1
+    return created
+
+
+def check_creations(
+    tally: Tally, planned: Iterable[PlannedResult], created: Mapping[int, int], after: Mapping[int, Json]
+) -> None:
+    """Every granting pass created exactly one record, counted from Fabman's request log.
+
+    A record created twice for one result and then removed again (each run
+    deleting the other's as "older") leaves one record in Fabman's state, so
+    the state alone cannot show it; the log can. Doubles the state already
+    shows (two records naming one result) are not counted again.
+    """
+    grants: Counter[int] = Counter()
+    naming: dict[int, set[str]] = {}
+    for result in planned:
+        if result.grants:
+            grants[result.member_id] += 1
+            naming.setdefault(result.member_id, set()).add(result.result_id)
+    for member_id in sorted(set(grants) | set(created)):
+        extra = created.get(member_id, 0) - grants[member_id]
+        if extra <= 0:
+            continue
+        results = naming.get(member_id, set())
+        records_left = records(after[member_id]) if member_id in after else []
+        visible = sum(1 for r in records_left for result_id in results if notes_name_result(r.get("notes"), result_id))
+        hidden = extra - max(0, visible - grants[member_id])
+        if hidden > 0:
+            tally.duplicates += hidden
+            tally.problem(
+                f"member {member_id}: Fabman created {created[member_id]} training records for {grants[member_id]} passes"
+            )
+
+
 def expected_result_mails(planned: Iterable[PlannedResult]) -> dict[str, Counter[str]]:
     """Member mail kinds expected per address."""
     expected: dict[str, Counter[str]] = {}
@@ -210,28 +258,45 @@ def _until(record: Json) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
+def _superseded(record: Json, held: list[Json]) -> bool:
+    """Another record of the same course lasts longer, or forever: the member renewed already."""
+    until = _until(record)
+    return until is not None and any(
+        other["id"] != record["id"]
+        and other.get("trainingCourse") == record.get("trainingCourse")
+        and (_until(other) is None or _until(other) > until)  # type: ignore[operator]
+        for other in held
+    )
+
+
 def expiry_plan(
-    members: Iterable[Json], today: dt.date, reminder_days: int, online_courses: set[int]
+    members: Iterable[Json], today: dt.date, reminder_days: int, remindable_courses: set[int]
 ) -> tuple[dict[int, set[int]], dict[str, Counter[str]]]:
     """Expired record ids per member, and the expiry and reminder mails expected per address.
 
-    Expired: `untilDate` not later than today. A reminder is due for a
-    record of an online course ending within `reminder_days` after today.
+    Expired: `untilDate` not later than today; each is one expiry mail. A
+    member gets one combined reminder when a record of a course still in use
+    (`remindable_courses`) ends within `reminder_days` after today and no
+    longer record of the same course supersedes it.
     """
     expired: dict[int, set[int]] = {}
     mails: dict[str, Counter[str]] = {}
     horizon = today + dt.timedelta(days=reminder_days)
     for member in members:
         address = member.get("emailAddress") or ""
-        for record in records(member):
+        held = records(member)
+        reminded = False
+        for record in held:
             until = _until(record)
             if until is None:
                 continue
             if until <= today:
                 expired.setdefault(member["id"], set()).add(record["id"])
                 mails.setdefault(address, Counter())["expired"] += 1
-            elif until <= horizon and record["trainingCourse"] in online_courses:
-                mails.setdefault(address, Counter())["reminder"] += 1
+            elif until <= horizon and record["trainingCourse"] in remindable_courses and not _superseded(record, held):
+                reminded = True
+        if reminded:
+            mails.setdefault(address, Counter())["reminder"] += 1
     return expired, mails
 
 
@@ -250,3 +315,42 @@ def check_expiry(tally: Tally, before: Iterable[Json], after: Mapping[int, Json]
         if wrongly:
             tally.lost += len(wrongly)
             tally.problem(f"member {member['id']}: active records {sorted(wrongly)} removed")
+
+
+# -- jobs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobSpan:
+    """One recorded run of a job: who ran it, from when until when (`finished` None when it never finished)."""
+
+    job: str
+    owner: str
+    started: dt.datetime
+    finished: dt.datetime | None
+
+
+def check_job_overlaps(tally: Tally, runs: Iterable[JobSpan], ended: Mapping[str, dt.datetime], now: dt.datetime) -> int:
+    """No job ran on two owners at overlapping times; the number of overlaps found.
+
+    A run that never finished lasted until its owner's process ended
+    (`ended`, e.g. killed), or until `now` when that process still runs.
+    """
+    overlaps = 0
+    by_job: dict[str, list[JobSpan]] = {}
+    for run in runs:
+        by_job.setdefault(run.job, []).append(run)
+    for job, spans in sorted(by_job.items()):
+        latest_end: dict[str, tuple[dt.datetime, JobSpan]] = {}
+        for span in sorted(spans, key=lambda s: s.started):
+            for owner, (end, other) in latest_end.items():
+                if owner != span.owner and span.started < end:
+                    overlaps += 1
+                    tally.problem(
+                        f"job {job} ran on {other.owner} from {other.started:%H:%M:%S.%f} and on {span.owner} "
+                        f"from {span.started:%H:%M:%S.%f} at once"
+                    )
+            end = span.finished or ended.get(span.owner, now)
+            if span.owner not in latest_end or latest_end[span.owner][0] < end:
+                latest_end[span.owner] = (end, span)
+    return overlaps

@@ -10,6 +10,7 @@ from reliability.checks import Tally
 PROBLEM_INDENT = "    "
 COLUMNS = (
     "scenario",
+    "store",
     "requests",
     "faults injected",
     "results expected",
@@ -24,20 +25,28 @@ COLUMNS = (
 
 GUARANTEES = (
     "Every ClassMarker link result that reaches the webhook with a valid signature is stored before the answer, "
-    "and the answer comes within the webhook's time budget (`WEBHOOK_BUDGET_SECONDS`, default 8 s) even when "
-    "Fabman hangs or is down.",
-    "A result has its effect in Fabman exactly once however often, and however concurrently, it is delivered: a "
-    "pass is exactly one training record naming the result id (older records of the course removed), a fail is "
-    "counted exactly once in the member's `failed_courses`.",
-    "A result Fabman could not take (5xx, 429, timeout, down, lost answers) stays queued and is applied by "
-    "`POST /cron/retry`; nothing is lost when Fabman fails and nothing is doubled when a write succeeded but its "
-    "answer was lost.",
+    "and the answer waits for nothing else: not for Fabman (hanging or down), not for SMTP. Its status says what "
+    "happened: `accepted` (stored and being applied by this process), `queued` (stored; the retry job applies "
+    "it), `duplicate`, `ignored`, `rejected`. The effect in Fabman and the mail come after the answer, so every "
+    "figure below is counted once the world shows nothing left to do.",
+    "A result has its effect in Fabman exactly once however often, and however concurrently, it is delivered, to "
+    "one instance or to several at once: a pass is exactly one training record naming the result id (older "
+    "records of the course removed; Fabman's request log shows one record created per pass), a fail is counted "
+    "exactly once in the member's `failed_courses`.",
+    "A result Fabman could not take (5xx, 429, timeout, down, lost answers) stays queued and is applied later, by "
+    "`POST /cron/retry` or by the bridge's own retry job (`RETRY_EVERY_SECONDS`) with no scheduler at all; "
+    "nothing is lost when Fabman fails and nothing is doubled when a write succeeded but its answer was lost.",
     "Every applied result is mailed to the member exactly once as their mailbox shows it; when SMTP refuses, the "
-    "mail waits in the outbox and `/cron/retry` delivers it once SMTP is back. Sending itself is at least once: a "
-    "worker killed after SMTP accepted a mail but before the outbox recorded it sends it again under the same "
+    "mail waits in the outbox and is delivered once SMTP is back. Sending itself is at least once: a process "
+    "killed after SMTP accepted a mail but before the outbox recorded it sends it again under the same "
     "Message-ID, which mail systems fold into one (such re-sends are listed in the notes).",
-    "A gunicorn worker killed while applying a result loses nothing: its lease expires (`LEASE_SECONDS`) and "
-    "`/cron/retry` finishes the work without doubling it.",
+    "A gunicorn worker, or a whole instance (master and workers), killed while applying results loses nothing: "
+    "the leases of what it held end (`LEASE_SECONDS`) and another worker or instance finishes the work without "
+    "doubling it.",
+    "On SIGTERM a worker stops taking work, finishes or gives back every result it accepted, and leaves nothing "
+    "leased to a process that is gone; started again, the bridge finishes the rest.",
+    "Several workers and several instances sharing one PostgreSQL database never run one job at the same time "
+    "(counted from the store's record of every job run).",
     "The expiry sweep announces every expired training before removing it, removes nothing active, and rerunning "
     "it (after faults or a crash) mails and removes nothing twice.",
 )
@@ -60,9 +69,10 @@ class RunInfo:
 
 def _cells(tally: Tally) -> list[str]:
     if tally.skipped:
-        return [tally.scenario, *["-"] * 9, "SKIPPED"]
+        return [tally.scenario, tally.store, *["-"] * 9, "SKIPPED"]
     return [
         tally.scenario,
+        tally.store,
         str(tally.requests),
         str(tally.faults),
         str(tally.results_expected),
@@ -117,14 +127,19 @@ def markdown(tallies: Sequence[Tally], info: RunInfo, scenarios: Iterable[tuple[
         "",
         "The bridge as deployed (gunicorn, 3 workers of 4 threads, `--worker-connections 4`) driven by "
         "`make reliability` through a hostile world: the Fabman simulator failing, hanging and going down, a "
-        "real SMTP server refusing mail, workers killed mid-request. Every figure is counted afterwards from the "
-        "world itself (training records and member metadata in the simulator, mail received by the SMTP server, "
-        "rows in the bridge's store), never from the bridge's answers. The run exits non-zero when anything is "
-        "lost or doubled.",
+        "real SMTP server refusing mail, workers and whole instances killed or stopped mid-run. One instance "
+        "runs on SQLite, driven by a scheduler's `/cron/retry`; two instances (two gunicorn masters) share one "
+        "PostgreSQL database behind a round-robin of deliveries and run their own jobs only. Every figure is "
+        "counted afterwards from the world itself (training records, member metadata and the request log in the "
+        "simulator, mail received by the SMTP server, rows in the bridge's store), never from the bridge's "
+        "answers. The run exits non-zero when anything is lost or doubled.",
         "",
         "Full size: `make reliability` (writes this file). CI size: `make reliability-ci` "
-        "(`python -m reliability --quick`). Against PostgreSQL: add `--database-url postgresql://...` "
-        "(the run empties that database).",
+        "(`python -m reliability --quick`). The two-instance scenarios create a database of their own "
+        "(`reliability_<pid>`) on the PostgreSQL server given by `--postgres` (default "
+        "`postgresql://postgres@127.0.0.1:5432/postgres`) and drop it at the end; without a reachable server they "
+        "are skipped (under CI they fail). `--database-url postgresql://...` runs the single-instance scenarios "
+        "on PostgreSQL too (the run empties that database).",
         "",
         "## Guarantees",
         "",
@@ -136,7 +151,7 @@ def markdown(tallies: Sequence[Tally], info: RunInfo, scenarios: Iterable[tuple[
         "",
         "## Last figures",
         "",
-        f"{info.mode} run of {info.started}, {info.seconds:.0f} s, store {info.database}, commit {info.commit}, "
+        f"{info.mode} run of {info.started}, {info.seconds:.0f} s, stores {info.database}, commit {info.commit}, "
         f"Python {info.python}, {info.cpus} CPUs: **{verdict}**.",
         "",
         f"Sizes: {info.sizes}.",
