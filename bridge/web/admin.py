@@ -12,7 +12,7 @@ from bridge.services.console import evidence_record
 from bridge.web.auth import require_api_key
 from bridge.web.inputs import choice, json_object, positive_id
 from bridge.web.openapi import UPSTREAM, problems
-from bridge.web.shapes import AttemptsReset, shape
+from bridge.web.shapes import AttemptsReset, Event, JobStatus, shape
 from bridge.web.staff.filters import bounded_int, evidence_filter
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -65,7 +65,7 @@ def list_events() -> Response:
     if not limit.isdigit() or not 1 <= int(limit) <= 500:
         raise ValidationFailed("limit must be an integer from 1 to 500", field="limit")
     events = bridge_of().events(status=EventStatus(status) if status else None, limit=int(limit))
-    return jsonify([describe_event(e) for e in events])
+    return jsonify([shape(Event, describe_event(e)) for e in events])
 
 
 @blueprint.get("/events/<int:event_id>")
@@ -85,7 +85,7 @@ def show_event(event_id: int) -> Response:
           application/json:
             schema: {$ref: '#/components/schemas/Event'}
     """
-    return jsonify(describe_event(bridge_of().event(event_id)))
+    return jsonify(shape(Event, describe_event(bridge_of().event(event_id))))
 
 
 @blueprint.post("/events/<int:event_id>/replay")
@@ -131,7 +131,7 @@ def list_jobs() -> Response:
           application/json:
             schema: {type: array, items: {$ref: '#/components/schemas/JobStatus'}}
     """
-    return jsonify(bridge_of().job_status())
+    return jsonify([shape(JobStatus, job) for job in bridge_of().job_status()])
 
 
 @blueprint.get("/evidence")

@@ -291,25 +291,6 @@ TEMPLATE: dict[str, Any] = {
                     "errors": [],
                 },
             },
-            "Event": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    "source": {"type": "string", "enum": ["webhook", "poll"], "description": "how the result reached the bridge"},
-                    "result_id": {"type": "string"},
-                    "status": {"type": "string"},
-                    "outcome": {"type": "string", "nullable": True},
-                    "member_id": {"type": "integer", "nullable": True},
-                    "course_id": {"type": "integer", "nullable": True},
-                    "passed": {"type": "boolean", "nullable": True},
-                    "quiz": {"type": "string", "nullable": True},
-                    "attempts": {"type": "integer"},
-                    "next_attempt_at": {"type": "string", "format": "date-time", "nullable": True},
-                    "last_error": {"type": "string", "nullable": True},
-                    "received_at": {"type": "string", "format": "date-time", "nullable": True},
-                    "updated_at": {"type": "string", "format": "date-time", "nullable": True},
-                },
-            },
             "Readiness": {
                 "type": "object",
                 "properties": {
@@ -364,27 +345,6 @@ TEMPLATE: dict[str, Any] = {
                     "last_24h": {"type": "integer"},
                     "total": {"type": "integer"},
                     "last_found_at": {"type": "string", "format": "date-time", "nullable": True},
-                },
-            },
-            "JobStatus": {
-                "type": "object",
-                "required": ["name", "enabled", "schedule", "last_run"],
-                "properties": {
-                    "name": {"type": "string", "enum": ["retry", "expiry_sweep", "reconciliation", "digest"]},
-                    "enabled": {"type": "boolean"},
-                    "schedule": {"type": "string", "nullable": True, "example": "every 30 s"},
-                    "last_run": {
-                        "type": "object",
-                        "nullable": True,
-                        "properties": {
-                            "started_at": {"type": "string", "format": "date-time"},
-                            "finished_at": {"type": "string", "format": "date-time", "nullable": True},
-                            "seconds": {"type": "number", "nullable": True},
-                            "by": {"type": "string", "description": "cron, cli, or the worker that ran it"},
-                            "summary": {"type": "object", "nullable": True},
-                            "error": {"type": "string", "nullable": True},
-                        },
-                    },
                 },
             },
         },

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from bridge.domain.statuses import EventStatus
+
 _JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean"}
 WAITING = "While the member waits after a failed attempt: when the next attempt opens (ISO, in TIMEZONE); else null."
 
@@ -146,7 +148,88 @@ class ExpiryNotice:
     }
 
 
-SHAPES: tuple[type[Any], ...] = (AbsolvedTraining, AvailableTraining, TrainingLinks, AttemptsReset, ExpiryNotice)
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """A stored ClassMarker result for staff, without its raw payload (which holds the cm_user_id)."""
+
+    id: int
+    result_id: str = field(metadata=doc("ClassMarker's link_result_id (with `:ungraded` while it waits for grading)."))
+    status: str = field(metadata=doc(enum=EventStatus))
+    outcome: str | None = field(metadata=doc("What applying did: granted, failed, out_of_attempts, blocked_pass, ..."))
+    member_id: int | None
+    course_id: int | None
+    passed: bool | None
+    quiz: str | None
+    attempts: int = field(metadata=doc("How often processing was tried."))
+    next_attempt_at: str | None = field(metadata=doc(format="date-time"))
+    last_error: str | None
+    received_at: str | None = field(metadata=doc(format="date-time"))
+    updated_at: str | None = field(metadata=doc(format="date-time"))
+    source: str = field(metadata=doc("How the result reached the bridge.", enum=("webhook", "poll")))
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "id": 17,
+        "result_id": "88123401",
+        "status": "applied",
+        "outcome": "granted",
+        "member_id": 1,
+        "course_id": 2,
+        "passed": True,
+        "quiz": "Laserová řezačka – bezpečnost",
+        "attempts": 1,
+        "next_attempt_at": None,
+        "last_error": None,
+        "received_at": "2026-12-02T09:14:03+00:00",
+        "updated_at": "2026-12-02T09:14:03+00:00",
+        "source": "webhook",
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobRun:
+    """One run of a job."""
+
+    started_at: str = field(metadata=doc(format="date-time"))
+    finished_at: str | None = field(metadata=doc(format="date-time"))
+    seconds: float | None
+    by: str = field(metadata=doc("cron, cli, or the worker (host:pid:id) that ran it"))
+    summary: dict[str, Any] | None = field(metadata=doc("What the run did (the job's own counts)."))
+    error: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobStatus:
+    """One of the bridge's jobs: whether it runs in-process here, its schedule, its last run."""
+
+    name: str = field(metadata=doc(enum=("retry", "expiry_sweep", "reconciliation", "digest")))
+    enabled: bool
+    schedule: str | None
+    last_run: JobRun | None = field(metadata=doc("Null: it never ran."))
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "name": "retry",
+        "enabled": True,
+        "schedule": "every 30 s",
+        "last_run": {
+            "started_at": "2026-12-02T09:14:30+00:00",
+            "finished_at": "2026-12-02T09:14:30.412000+00:00",
+            "seconds": 0.412,
+            "by": "bridge-7d9f:41:1a2b3c4d",
+            "summary": {"processed": 1, "applied": 1, "mails_sent": 1},
+            "error": None,
+        },
+    }
+
+
+SHAPES: tuple[type[Any], ...] = (
+    AbsolvedTraining,
+    AvailableTraining,
+    TrainingLinks,
+    AttemptsReset,
+    ExpiryNotice,
+    Event,
+    JobStatus,
+)
 
 
 def schema_of(shape_type: type[Any]) -> dict[str, Any]:
@@ -184,4 +267,10 @@ def _json_type(hint: Any) -> dict[str, Any]:
         return {**_json_type(members[0]), "nullable": True}
     if hint in _JSON_TYPES:
         return {"type": _JSON_TYPES[hint]}
+    if typing.get_origin(hint) is dict:
+        return {"type": "object"}
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        nested = schema_of(hint)
+        nested.pop("example", None)
+        return nested
     raise TypeError(f"no JSON type for {hint}")
