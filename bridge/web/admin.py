@@ -12,7 +12,7 @@ from bridge.services.console import evidence_record
 from bridge.web.auth import require_api_key
 from bridge.web.inputs import choice, json_object, positive_id
 from bridge.web.openapi import UPSTREAM, problems
-from bridge.web.shapes import AttemptsReset, Event, JobStatus, shape
+from bridge.web.shapes import AttemptsReset, Event, JobStatus, WebhookReceipt, shape
 from bridge.web.staff.filters import bounded_int, evidence_filter
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -107,7 +107,7 @@ def replay_event(event_id: int) -> Response:
     """
     bridge = bridge_of()
     bridge.event(event_id)
-    return jsonify(bridge.replay(event_id).as_json())
+    return jsonify(shape(WebhookReceipt, bridge.replay(event_id).as_json(), omit_none=True))
 
 
 @blueprint.get("/jobs")

@@ -8,7 +8,7 @@ from bridge.application import bridge_of
 from bridge.web.auth import require_cron_token
 from bridge.web.inputs import flag, json_object, positive_id, unix_seconds
 from bridge.web.openapi import problems
-from bridge.web.shapes import ExpiryNotice, shape
+from bridge.web.shapes import ExpiryNotice, ExpirySummary, shape
 
 blueprint = Blueprint("cron", __name__)
 
@@ -87,9 +87,8 @@ def expire_trainings() -> Response:
     """
     dry_run = flag("dry_run")
     bridge = bridge_of()
-    if dry_run:
-        return jsonify(bridge.expire_trainings(dry_run=True))
-    return jsonify(bridge.run_job("expiry_sweep", trigger="cron"))
+    summary = bridge.expire_trainings(dry_run=True) if dry_run else bridge.run_job("expiry_sweep", trigger="cron")
+    return jsonify(shape(ExpirySummary, summary))
 
 
 @blueprint.post("/cron/reconcile")

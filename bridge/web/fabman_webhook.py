@@ -12,6 +12,7 @@ from bridge.domain.fabman_events import InvalidFabmanEvent
 from bridge.errors import BadRequest, ServiceNotConfigured, Unauthorized
 from bridge.web.auth import secrets_match
 from bridge.web.openapi import problems
+from bridge.web.shapes import FabmanEventReceipt, shape
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def fabman_webhook() -> Response:
         answer, to_handle = bridge.receive_fabman_event(body, payload)
     except InvalidFabmanEvent as error:
         raise BadRequest(f"not a Fabman webhook event: {error}") from None
-    response = jsonify(answer)
+    response = jsonify(shape(FabmanEventReceipt, answer))
     if to_handle is not None:
         response.call_on_close(lambda: _handle(bridge, to_handle))
     return response

@@ -221,6 +221,82 @@ class JobStatus:
     }
 
 
+@dataclass(frozen=True, kw_only=True)
+class SweepError:
+    """One record the sweep could not handle (the next run retries it)."""
+
+    member_id: int
+    record_id: int | None
+    error: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpirySummary:
+    """What one expiry sweep did (in a dry run: would do)."""
+
+    dry_run: bool = field(metadata=doc("True: nothing changed; the counters say what a run would do."))
+    today: str = field(metadata=doc("Today in TIMEZONE.", format="date"))
+    reminder_days: int
+    members_scanned: int
+    expired_found: int
+    removed: int
+    mails_queued: int = field(metadata=doc("Expiry mails newly queued."))
+    reminders_queued: int = field(metadata=doc("Reminder mails newly queued (one a day per member)."))
+    no_address: int = field(metadata=doc("Expired records of members without an e-mail address."))
+    errors: list[SweepError]
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "dry_run": False,
+        "today": "2026-03-02",
+        "reminder_days": 14,
+        "members_scanned": 25,
+        "expired_found": 9,
+        "removed": 9,
+        "mails_queued": 9,
+        "reminders_queued": 4,
+        "no_address": 0,
+        "errors": [],
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookReceipt:
+    """ClassMarker's answer (and a replay's): what became of the delivery. Empty fields are left out."""
+
+    status: str = field(
+        metadata=doc(
+            enum=("accepted", "queued", "duplicate", "ignored", *sorted(set(EventStatus) - {EventStatus.QUEUED}), "unknown"),
+        )
+    )
+    event_id: int | None = None
+    outcome: str | None = field(default=None, metadata=doc("After a replay: what applying did."))
+    detail: str | None = None
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "status": "accepted",
+        "event_id": 12,
+        "outcome": None,
+        "detail": "stored; being applied now",
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class FabmanEventReceipt:
+    """Fabman's answer: the event stored once by its id (or why nothing more happens)."""
+
+    status: str = field(metadata=doc(enum=("stored", "ok", "ignored", "duplicate")))
+    id: str = field(metadata=doc("Fabman's event id."))
+    type: str
+    detail: str
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "status": "stored",
+        "id": "80001",
+        "type": "resourceLog_created",
+        "detail": "denied at a machine; the member is offered the training",
+    }
+
+
 SHAPES: tuple[type[Any], ...] = (
     AbsolvedTraining,
     AvailableTraining,
@@ -229,6 +305,9 @@ SHAPES: tuple[type[Any], ...] = (
     ExpiryNotice,
     Event,
     JobStatus,
+    ExpirySummary,
+    WebhookReceipt,
+    FabmanEventReceipt,
 )
 
 
@@ -253,10 +332,14 @@ def components() -> dict[str, dict[str, Any]]:
     return {shape_type.__name__: schema_of(shape_type) for shape_type in SHAPES}
 
 
-def shape(shape_type: type[Any], values: dict[str, Any]) -> dict[str, Any]:
-    """A use case's answer as its declared type, in the type's field order (TypeError on an undeclared key)."""
+def shape(shape_type: type[Any], values: dict[str, Any], *, omit_none: bool = False) -> dict[str, Any]:
+    """A use case's answer as its declared type, in the type's field order (TypeError on an undeclared key).
+
+    With `omit_none`, fields that are null are left out (the receipts' style).
+    """
     built = shape_type(**values)
-    return {item.name: getattr(built, item.name) for item in dataclasses.fields(built)}
+    shaped = {item.name: getattr(built, item.name) for item in dataclasses.fields(built)}
+    return {key: value for key, value in shaped.items() if value is not None} if omit_none else shaped
 
 
 def _json_type(hint: Any) -> dict[str, Any]:
@@ -269,6 +352,9 @@ def _json_type(hint: Any) -> dict[str, Any]:
         return {"type": _JSON_TYPES[hint]}
     if typing.get_origin(hint) is dict:
         return {"type": "object"}
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        return {"type": "array", "items": _json_type(item)}
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         nested = schema_of(hint)
         nested.pop("example", None)

@@ -11,6 +11,7 @@ from bridge.application import bridge_of
 from bridge.domain.results import InvalidResult, signature_valid
 from bridge.errors import BadRequest, Unauthorized
 from bridge.web.openapi import problems
+from bridge.web.shapes import WebhookReceipt, shape
 
 log = logging.getLogger(__name__)
 
@@ -88,5 +89,5 @@ def add_classmarker_training() -> Response:
         receipt = bridge_of().receive_result(body, payload)
     except InvalidResult as error:
         raise BadRequest(f"not a ClassMarker result: {error}") from None
-    answer = jsonify(receipt.as_json())
+    answer = jsonify(shape(WebhookReceipt, receipt.as_json(), omit_none=True))
     return send_mail_after(answer) if receipt.status == "rejected" else answer
