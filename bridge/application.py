@@ -132,7 +132,7 @@ class Bridge:
     def retry_due(self) -> dict[str, Any]:
         """The retry job: apply due queued results, finish Fabman events whose handling failed, send unsent mail."""
         fabman_events = self.retry_fabman_events()
-        summary = results.retry_due(self.patient)
+        summary = results.retry_due(self.patient, keep_going=lambda: not self.jobs.stopping())
         return {**summary, **{f"fabman_events_{key}": value for key, value in fabman_events.items()}}
 
     # -- jobs ----------------------------------------------------------------

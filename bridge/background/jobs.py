@@ -68,6 +68,10 @@ class JobRunner:
         self._thread.start()
         log.info("in-process jobs started: %s", ", ".join(f"{j.name} ({j.schedule.describe()})" for j in self.jobs.values()))
 
+    def stopping(self) -> bool:
+        """Whether this runner was told to stop (a long job checks it between its items)."""
+        return self._stop.is_set()
+
     def stop(self, timeout: float) -> None:
         """Stop taking jobs; wait up to `timeout` s for a running one to end (its lease is released)."""
         self._stop.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bridge.domain.statuses import REPLAYABLE, EventStatus
@@ -10,10 +11,16 @@ from bridge.services.results.processing import process
 from bridge.services.results.receipts import Receipt
 
 
-def retry_due(deps: Deps, *, limit: int = 200) -> dict[str, Any]:
-    """Process queued events that are due, then send due mail; a summary of counts."""
+def retry_due(deps: Deps, *, limit: int = 200, keep_going: Callable[[], bool] = lambda: True) -> dict[str, Any]:
+    """Process queued events that are due, then send due mail; a summary of counts.
+
+    `keep_going` is asked before each event: a worker shutting down stops
+    taking events (those left stay queued and free for any other worker).
+    """
     summary = {"processed": 0, "applied": 0, "queued": 0, "rejected": 0, "error": 0, "dead": 0}
     for event_id in deps.store.due_event_ids(limit):
+        if not keep_going():
+            break
         receipt = process(deps, event_id)
         summary["processed"] += 1
         if receipt.status in summary:
