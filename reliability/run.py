@@ -28,13 +28,13 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
-from reliability import instances, scenarios
+from reliability import instances, reconciliation, scenarios
 from reliability.checks import Tally
 from reliability.report import RunInfo, details, markdown, table
 from reliability.scenarios import FULL, QUICK, RunContext, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS: tuple[Scenario, ...] = (*scenarios.SCENARIOS, *instances.SCENARIOS)
+SCENARIOS: tuple[Scenario, ...] = (*scenarios.SCENARIOS, *instances.SCENARIOS, *reconciliation.SCENARIOS)
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECT_SECONDS = 5
 

@@ -82,6 +82,11 @@ class Sizes:
     instance_results: int
     jobs_results: int
     settle_seconds: float
+    lost_results: int
+    secret_results: int
+    secret_rounds: int
+    race_results: int
+    race_rounds: int
 
 
 FULL = Sizes(
@@ -97,6 +102,11 @@ FULL = Sizes(
     instance_results=400,
     jobs_results=200,
     settle_seconds=300,
+    lost_results=300,
+    secret_results=200,
+    secret_rounds=4,
+    race_results=300,
+    race_rounds=5,
 )
 QUICK = Sizes(
     results=200,
@@ -111,6 +121,11 @@ QUICK = Sizes(
     instance_results=120,
     jobs_results=60,
     settle_seconds=240,
+    lost_results=60,
+    secret_results=40,
+    secret_rounds=3,
+    race_results=80,
+    race_rounds=4,
 )
 
 

@@ -31,6 +31,7 @@ from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.store import InboxEvent, JobRun, Store
 from bridge.domain.statuses import EventStatus
 from bridge.simulator import FabmanSimulator, SimState
+from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 from harness import CRON_TOKEN, WEBHOOK_SECRET
 from harness.classmarker import result_payload, signed
 from harness.launch import GunicornBridge, SmtpSink, free_port
@@ -197,8 +198,11 @@ class World:
         instances: int = 1,
         graceful_timeout: int = 5,
         redeliveries: int = CLASSMARKER_REDELIVERIES,
+        classmarker: ClassMarkerAccount | None = None,
     ) -> None:
         self.simulator = FabmanSimulator(state)
+        self.classmarker = ClassMarkerApiSimulator(classmarker) if classmarker is not None else None
+        """ClassMarker's results API for the account, when the scenario reconciles; the bridge gets its credentials."""
         self.smtp = CountingSmtpSink()
         self.name = name
         self.workdir = workdir
@@ -214,6 +218,7 @@ class World:
         self.instance_count = instances
         self.requests = 0
         self.cron_calls = 0
+        self.reconcile_calls = 0
         self.accepted: dict[int, list[int]] = {index: [] for index in range(instances)}
         """Event ids each instance answered `accepted` (stored and claimed by it), in answer order."""
         self._count_lock = threading.Lock()
@@ -226,6 +231,14 @@ class World:
         self.simulator.start()
         self.smtp.start()
         self.store.drop_all()
+        polling: dict[str, str] = {}
+        if self.classmarker is not None:
+            self.classmarker.start()
+            polling = {
+                "CLASSMARKER_API_URL": self.classmarker.base_url,
+                "CLASSMARKER_API_KEY": self.classmarker.account.api_key,
+                "CLASSMARKER_API_SECRET": self.classmarker.account.api_secret,
+            }
         env = {
             "FABMAN_API_KEY": self.simulator.api_key,
             "FABMAN_API_URL": self.simulator.base_url,
@@ -244,6 +257,7 @@ class World:
             # A gthread worker otherwise accepts connections beyond its threads and
             # makes them wait behind busy ones (while Fabman hangs, for seconds).
             "GUNICORN_CMD_ARGS": f"--worker-connections {THREADS}",
+            **polling,
             **self.extra_env,
         }
         stem = self.workdir / self.name
@@ -262,6 +276,8 @@ class World:
         for instance in self.instances:
             instance.stop()
         self.simulator.stop()
+        if self.classmarker is not None:
+            self.classmarker.stop()
         self.smtp.stop()
         self.store.dispose()
 
@@ -390,6 +406,14 @@ class World:
         with self._count_lock:
             self.cron_calls += 1
         response = self.post("/cron/retry", headers={"CronjobToken": CRON_TOKEN}, timeout=300)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def reconcile(self, *, instance: int | None = None) -> dict[str, Any]:
+        """One POST /cron/reconcile as the scheduler sends it; its summary."""
+        with self._count_lock:
+            self.reconcile_calls += 1
+        response = self.post("/cron/reconcile", instance=instance, headers={"CronjobToken": CRON_TOKEN}, timeout=300)
         response.raise_for_status()
         return dict(response.json())
 
