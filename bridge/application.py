@@ -301,8 +301,13 @@ class Bridge:
 
     @functools.cached_property
     def console(self) -> Console:
-        """The staff console's pages and its audited actions (replay, reset attempts)."""
-        return Console(self.patient, replay=self.replay, reset_attempts=self.reset_attempts)
+        """The staff console's pages and its audited actions (replay, review, reset attempts)."""
+        return Console(
+            self.patient,
+            replay=self.replay,
+            review=lambda event_id, passed: self.review_result(event_id, passed=passed),
+            reset_attempts=self.reset_attempts,
+        )
 
 
 def bridge_of(app: Flask | None = None) -> Bridge:

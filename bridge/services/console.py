@@ -156,6 +156,11 @@ class ResultDetail:
     def replayable(self) -> bool:
         return self.row.event.status in REPLAYABLE
 
+    @property
+    def reviewable(self) -> bool:
+        """Reconciliation could not tell a pass from a fail: staff judge it (contract section 11)."""
+        return self.row.event.status == EventStatus.NEEDS_REVIEW
+
 
 @dataclass(frozen=True)
 class TrainingLine:
@@ -215,10 +220,12 @@ class Console:
         deps: Deps,
         *,
         replay: Callable[[int], Receipt],
+        review: Callable[[int, bool], Receipt],
         reset_attempts: Callable[[int, int], dict[str, Any]],
     ) -> None:
         self.deps = deps
         self._replay = replay
+        self._review = review
         self._reset_attempts = reset_attempts
 
     # -- overview -------------------------------------------------------------------
@@ -278,6 +285,18 @@ class Console:
             audit(self.deps, staff, "replay", result_target(event_id), f"failed: {type(error).__name__}")
             raise
         audit(self.deps, staff, "replay", result_target(event_id), " ".join(filter(None, (receipt.status, receipt.outcome))))
+        return receipt
+
+    def review(self, staff: str, event_id: int, *, passed: bool) -> Receipt:
+        """Apply a needs_review result with a staff member's verdict, recorded in the staff log."""
+        verdict = "passed" if passed else "failed"
+        try:
+            receipt = self._review(event_id, passed)
+        except Exception as error:
+            audit(self.deps, staff, "review", result_target(event_id), f"{verdict}, failed: {type(error).__name__}")
+            raise
+        done = " ".join(filter(None, (receipt.status, receipt.outcome)))
+        audit(self.deps, staff, "review", result_target(event_id), f"{verdict}: {done}")
         return receipt
 
     # -- members ---------------------------------------------------------------------

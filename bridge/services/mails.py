@@ -314,6 +314,13 @@ def digest(
 # -- reconciliation ----------------------------------------------------------------------
 
 
+def _where_to_review(deps: Deps, event_id: int) -> str:
+    """The console page where staff judge a result, when the console is on."""
+    if deps.settings.public_url is None:
+        return ""
+    return f"on its page in the staff console ({deps.settings.public_url.rstrip('/')}/staff/results/{event_id}) "
+
+
 def needs_review(
     deps: Deps, event_id: int, result_id: str, quiz: str | None, why: str, *, member_id: int | None, course_id: int | None
 ) -> list[OutgoingMessage]:
@@ -325,8 +332,8 @@ def needs_review(
         "ClassMarker result needs review",
         f"Reconciliation found ClassMarker result #{result_id} ({quiz or 'unnamed quiz'}) {why}, so the bridge "
         f"cannot tell a pass from a fail. It is stored as event {event_id} (needs_review) and nothing was written "
-        f"to Fabman. Look the result up in ClassMarker, then run `flask review-result {event_id} passed` "
-        "(or `failed`): the bridge then applies it like any result.",
+        f"to Fabman. Look the result up in ClassMarker, then judge it {_where_to_review(deps, event_id)}"
+        f"or run `flask review-result {event_id} passed` (or `failed`): the bridge then applies it like any result.",
         member_id=member_id,
         course_id=course_id,
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import os
 import re
 import shutil
@@ -35,6 +36,7 @@ from flask import Flask
 
 from bridge.application import Bridge
 from bridge.clock import SettableClock
+from bridge.domain.statuses import EventStatus
 from bridge.services.console import EVIDENCE_COLUMNS
 from bridge.simulator import FabmanSimulator
 from harness import CRON_TOKEN
@@ -249,6 +251,32 @@ def test_replay_and_reset_in_the_browser_change_fabman(
     visit(browser, f"{served}/staff/log")
     log = str(browser.page_source)  # type: ignore[attr-defined]
     assert "replay" in log and "reset attempts" in log
+
+
+def test_staff_judge_a_result_under_review_in_the_browser(
+    browser: object, served: str, smtp: SmtpSink, simulator: FabmanSimulator, bridge: Bridge
+) -> None:
+    """A result reconciliation stored `needs_review` (ClassMarker gave no verdict): staff click Passed."""
+    token = bridge.codec.encode(PETRA, LASER)
+    payload = result_payload(token, result_id=6005, passed=True, test_name="Laser cutter - safety")
+    del payload["result"]["passed"], payload["result"]["percentage_passmark"]
+    event, _ = bridge.store.store_polled(
+        result_key="6005",
+        status=EventStatus.NEEDS_REVIEW,
+        test_name="Laser cutter - safety",
+        payload=json.dumps(payload),
+        member_id=PETRA,
+        course_id=LASER,
+    )
+    sign_in_from_the_mail(browser, served, smtp)
+    page = visit(browser, f"{served}/staff/results/{event.id}?lang=en")
+    assert "Look the result up in ClassMarker" in page
+    shoot(browser, "result-needs-review")
+
+    click(browser, 'form.review button[value="passed"]')
+    shows(browser, "reviewed and applied: applied granted")
+    assert [r for r in simulator.state.trainings_of(PETRA) if r["trainingCourse"] == LASER and "6005" in (r["notes"] or "")]
+    shoot(browser, "result-reviewed")
 
 
 def test_evidence_downloads_as_csv_in_the_browser(browser: object, served: str, smtp: SmtpSink, results: dict[str, int]) -> None:

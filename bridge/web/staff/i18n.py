@@ -141,6 +141,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "result.replay": "Zpracovat znovu",
         "result.replay_help": "Vrátí výsledek do fronty a hned ho zpracuje.",
         "result.replayed": "Výsledek č. {id} zpracován znovu: {status}.",
+        "result.review_help": (
+            "ClassMarker neuvedl, zda test prošel, ani hranici úspěšnosti. "
+            "Najděte výsledek v ClassMarkeru a rozhodněte; výsledek se pak zpracuje jako každý jiný."
+        ),
+        "result.review_passed": "Prošel",
+        "result.review_failed": "Neprošel",
+        "result.reviewed": "Výsledek č. {id} posouzen a zpracován: {status}.",
+        "result.not_reviewable": "Výsledek č. {id} už na posouzení nečeká.",
         "result.timeline": "Průběh",
         "result.mails": "Pošta, kterou způsobil",
         "result.record": "Záznam ve Fabmanu",
@@ -153,6 +161,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "timeline.mail_dead": "e-mail se nepodařilo odeslat",
         "timeline.next_attempt": "další pokus",
         "timeline.staff_replay": "obsluha: zpracovat znovu",
+        "timeline.staff_review": "obsluha: posouzeno",
         "timeline.now_applied": "zapsáno",
         "timeline.now_queued": "ve frontě",
         "timeline.now_error": "chyba",
@@ -197,6 +206,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "action.sign-in": "přihlášení",
         "action.sign-out": "odhlášení",
         "action.replay": "zpracovat znovu",
+        "action.review": "posoudit výsledek",
         "action.reset": "vynulovat pokusy",
         # errors
         "error.title": "Chyba",
@@ -331,6 +341,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "result.replay": "Replay",
         "result.replay_help": "Puts the result back in the queue and processes it now.",
         "result.replayed": "Result #{id} replayed: {status}.",
+        "result.review_help": (
+            "ClassMarker gave neither whether it passed nor a pass mark. "
+            "Look the result up in ClassMarker and judge it; it is then applied like any result."
+        ),
+        "result.review_passed": "Passed",
+        "result.review_failed": "Failed",
+        "result.reviewed": "Result #{id} reviewed and applied: {status}.",
+        "result.not_reviewable": "Result #{id} is no longer waiting for a review.",
         "result.timeline": "Timeline",
         "result.mails": "Mail it caused",
         "result.record": "Fabman record",
@@ -343,6 +361,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "timeline.mail_dead": "mail could not be sent",
         "timeline.next_attempt": "next attempt",
         "timeline.staff_replay": "staff: replay",
+        "timeline.staff_review": "staff: reviewed",
         "timeline.now_applied": "applied",
         "timeline.now_queued": "queued",
         "timeline.now_error": "error",
@@ -382,6 +401,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "action.sign-in": "sign-in",
         "action.sign-out": "sign-out",
         "action.replay": "replay",
+        "action.review": "review a result",
         "action.reset": "reset attempts",
         "error.title": "Error",
         "error.back": "Back to the overview",

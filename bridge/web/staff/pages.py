@@ -17,7 +17,9 @@ from bridge.errors import NotFound
 from bridge.services.console import EXPIRING_DAYS, MAX_EXPIRING_DAYS, OVERVIEW_STATUSES, evidence_csv
 from bridge.web.inputs import MAX_ID
 from bridge.web.staff import filters
-from bridge.web.staff.session import blueprint, t
+from bridge.web.staff.session import blueprint, error_page, t
+
+VERDICTS = ("passed", "failed")
 
 
 @blueprint.get("/")
@@ -62,6 +64,25 @@ def replay(event_id: int) -> ResponseReturnValue:
     receipt = bridge.console.replay(g.staff.email, event_id)
     status = " ".join(filter(None, (receipt.status, receipt.outcome)))
     flash(t("result.replayed", id=event_id, status=status), "done" if receipt.status == EventStatus.APPLIED else "note")
+    return redirect(url_for("staff.result", event_id=event_id), 303)
+
+
+@blueprint.post("/results/<int:event_id>/review")
+def review(event_id: int) -> ResponseReturnValue:
+    """Judge a result reconciliation could not (no `passed`, no pass mark): apply it as passed or failed."""
+    verdict = request.form.get("verdict")
+    if verdict not in VERDICTS:
+        return error_page(400, "error.bad_input", field="verdict")
+    bridge = bridge_of()
+    if bridge.event(event_id).status != EventStatus.NEEDS_REVIEW:
+        flash(t("result.not_reviewable", id=event_id), "note")
+        return redirect(url_for("staff.result", event_id=event_id), 303)
+    receipt = bridge.console.review(g.staff.email, event_id, passed=verdict == "passed")
+    if receipt.status == "duplicate":  # another staff member (or the shell) judged it a moment ago
+        flash(t("result.not_reviewable", id=event_id), "note")
+    else:
+        status = " ".join(filter(None, (receipt.status, receipt.outcome)))
+        flash(t("result.reviewed", id=event_id, status=status), "done" if receipt.status == EventStatus.APPLIED else "note")
     return redirect(url_for("staff.result", event_id=event_id), 303)
 
 
