@@ -261,33 +261,38 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, StoreBas
             return set(session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(wanted))))
 
     def claim_messages(self, lease_seconds: float, *, limit: int = 50, ids: list[int] | None = None) -> list[OutboxMessage]:
-        """Lease due pending messages to this sender (all due, or only `ids`)."""
+        """Lease due pending messages to this sender (all due, or only `ids`), oldest first, in one statement.
+
+        The outer conditions are checked again on every row the UPDATE takes,
+        so of two senders claiming at once each message goes to one of them.
+        """
         now = self.now()
-        with self._read() as session:
-            query = select(OutboxMessage.id).where(
+        due = (
+            select(OutboxMessage.id)
+            .where(
                 OutboxMessage.status == MessageStatus.PENDING,
                 OutboxMessage.next_attempt_at.is_(None) | (OutboxMessage.next_attempt_at <= now),
                 not_leased(OutboxMessage.lease_until, now),
             )
-            if ids is not None:
-                query = query.where(OutboxMessage.id.in_(ids))
-            candidates = list(session.scalars(query.order_by(OutboxMessage.id).limit(limit)))
-        claimed = []
-        for message_id in candidates:
-            with self._write() as session:
-                won = changed(
-                    session,
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id == message_id,
-                        OutboxMessage.status == MessageStatus.PENDING,
-                        not_leased(OutboxMessage.lease_until, now),
-                    )
-                    .values(lease_until=now + dt.timedelta(seconds=lease_seconds), attempts=OutboxMessage.attempts + 1),
-                )
-                if won:
-                    claimed.append(session.get_one(OutboxMessage, message_id))
-        return claimed
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        if ids is not None:
+            due = due.where(OutboxMessage.id.in_(ids))
+        claim = (
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(due.scalar_subquery()),
+                OutboxMessage.status == MessageStatus.PENDING,
+                not_leased(OutboxMessage.lease_until, now),
+            )
+            .values(lease_until=now + dt.timedelta(seconds=lease_seconds), attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage)
+            .execution_options(synchronize_session=False)
+        )
+        with self._write() as session:
+            claimed = list(session.scalars(claim))
+        return sorted(claimed, key=lambda message: message.id)
 
     def mark_sent(self, message_id: int) -> None:
         """pending -> sent."""
