@@ -1,8 +1,10 @@
-"""Rule 4.4 and issue 10: ClassMarker's answer costs at most two short store transactions and no Fabman call."""
+"""Rule 4.4 and issue 10: ClassMarker's answer costs at most two short store transactions and no Fabman call;
+the whole of a failing result (answer, applying, its mail sent) four transactions and five statements."""
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +21,7 @@ from tests.webhook.conftest import STAFF, deliver, token
 pytestmark = pytest.mark.e2e
 
 PETRA, LASER = 1, 2
+MARKETA, SAFETY = 12, 1
 
 
 @pytest.fixture
@@ -74,3 +77,40 @@ def test_a_token_that_does_not_decrypt_costs_two_transactions(
     assert transactions[:2] == ["write", "write"]  # stored, then closed with its staff alert; the rest sends it
     assert [str(m["Subject"]) for m in smtp.to(STAFF)] == ["[FabLab Bridge] ClassMarker result rejected"]
     assert simulator.requests == []
+
+
+@pytest.fixture
+def statements(bridge: Bridge) -> Iterator[Counter[str]]:
+    """Store transactions begun and SQL statements run on any thread (the request's and the apply pool's)."""
+    counted: Counter[str] = Counter()
+
+    def begun(connection: Any) -> None:
+        counted["transactions"] += 1
+
+    def ran(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE is the transaction itself
+            counted["statements"] += 1
+
+    engines = {bridge.store.engine, bridge.store._read_engine}
+    for engine in engines:
+        event.listen(engine, "begin", begun)
+        event.listen(engine, "before_cursor_execute", ran)
+    yield counted
+    for engine in engines:
+        event.remove(engine, "begin", begun)
+        event.remove(engine, "before_cursor_execute", ran)
+
+
+def test_a_failing_result_from_the_answer_to_its_mail_sent_costs_four_transactions_and_five_statements(
+    client: FlaskClient, bridge: Bridge, smtp: SmtpSink, statements: Counter[str]
+) -> None:
+    """Stored claimed (1), applied with its mail queued (2), the mail claimed (3) and marked sent (4)."""
+    response = deliver(client, result_payload(token(bridge, MARKETA, SAFETY), passed=False, percentage=40))
+    cost = dict(statements)  # before the checks below read the store
+
+    assert response.json["status"] == "accepted"
+    stored = bridge.store.get_event(response.json["event_id"])
+    assert stored is not None and (stored.status, stored.outcome) == ("applied", "failed")
+    [mail] = bridge.store.messages()
+    assert mail.status == "sent" and [m["To"] for m in smtp.messages] == ["marketa.pospisilova@example.org"]
+    assert cost == {"transactions": 4, "statements": 5}

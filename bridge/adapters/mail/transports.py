@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import smtplib
 from email.header import Header
@@ -94,11 +95,14 @@ class _TimedConnection(Connection):
         return host
 
 
+@functools.lru_cache(maxsize=256)
 def _encoded_subject(subject: str) -> str:
     """RFC 2047 words folded for the `Subject:` line, so no mail library refolds them.
 
     Python 3.11's refolding drops the space between two encoded words
     ("Laserová řezačka" arrived as "Laserovářezačka"); a subject that already
-    fits its lines is sent as it is.
+    fits its lines is sent as it is. Encoding is pure Python and slow, and the
+    same few subjects (one per mail kind and course) come back all day, so
+    each is encoded once.
     """
     return subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")

@@ -15,9 +15,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Executable, func, select, update
 from sqlalchemy.orm import Session
 
+from bridge.adapters.store import statements
 from bridge.adapters.store.console import ConsoleQueries
 from bridge.adapters.store.core import MIGRATIONS, StoreBase, changed, normalise_url, not_leased
 from bridge.adapters.store.jobs import JobQueries
@@ -76,23 +77,21 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, StoreBas
             **claim,
         }
         with self._write() as session:
-            created = self._insert_ignore(session, InboxEvent, values)
-            row = session.scalars(select(InboxEvent).where(InboxEvent.result_key == result_key)).one()
-        return row, created
+            row = self._insert_ignore_returning(session, InboxEvent, values)
+            created = row is not None
+            if row is None:
+                row = session.execute(statements.EVENT_BY_KEY, {"result_key": result_key}).one()
+        return statements.loaded(InboxEvent, row), created
 
     def claim_event(
         self, event_id: int, lease_seconds: float, *, statuses: Sequence[EventStatus] = (EventStatus.QUEUED,)
     ) -> InboxEvent | None:
         """Take an event for processing unless another worker holds it; None when not claimed."""
         now = self.now()
+        lease = {"now": now, "lease_end": now + dt.timedelta(seconds=lease_seconds)}
         with self._write() as session:
-            claimed = changed(
-                session,
-                update(InboxEvent)
-                .where(InboxEvent.id == event_id, InboxEvent.status.in_(statuses), not_leased(InboxEvent.lease_until, now))
-                .values(lease_until=now + dt.timedelta(seconds=lease_seconds), attempts=InboxEvent.attempts + 1, updated_at=now),
-            )
-            return session.get(InboxEvent, event_id) if claimed else None
+            row = session.execute(statements.CLAIM_EVENT, {"event_id": event_id, "statuses": list(statuses), **lease}).first()
+        return statements.loaded(InboxEvent, row) if row is not None else None
 
     def release_event(self, event_id: int) -> None:
         """Give a claimed event back untouched (a worker shutting down before it started on it)."""
@@ -119,18 +118,7 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, StoreBas
             if ledger is not None:
                 self._insert_ignore(session, LedgerEntry, {"granted_at": now, **ledger})
             self._enqueue(session, messages, now)
-            session.execute(
-                update(InboxEvent)
-                .where(InboxEvent.id == event_id)
-                .values(
-                    status=EventStatus.APPLIED,
-                    outcome=outcome,
-                    lease_until=None,
-                    last_error=None,
-                    next_attempt_at=None,
-                    updated_at=now,
-                )
-            )
+            session.execute(statements.MARK_APPLIED, {"event_id": event_id, "outcome": outcome, "now": now})
 
     def close_event(
         self,
@@ -261,49 +249,37 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, StoreBas
             return set(session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(wanted))))
 
     def claim_messages(self, lease_seconds: float, *, limit: int = 50, ids: list[int] | None = None) -> list[OutboxMessage]:
-        """Lease due pending messages to this sender (all due, or only `ids`)."""
+        """Lease due pending messages to this sender (all due, or only `ids`), oldest first, in one statement.
+
+        The outer conditions are checked again on every row the UPDATE takes,
+        so of two senders claiming at once each message goes to one of them.
+        """
         now = self.now()
-        with self._read() as session:
-            query = select(OutboxMessage.id).where(
-                OutboxMessage.status == MessageStatus.PENDING,
-                OutboxMessage.next_attempt_at.is_(None) | (OutboxMessage.next_attempt_at <= now),
-                not_leased(OutboxMessage.lease_until, now),
-            )
-            if ids is not None:
-                query = query.where(OutboxMessage.id.in_(ids))
-            candidates = list(session.scalars(query.order_by(OutboxMessage.id).limit(limit)))
-        claimed = []
-        for message_id in candidates:
-            with self._write() as session:
-                won = changed(
-                    session,
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id == message_id,
-                        OutboxMessage.status == MessageStatus.PENDING,
-                        not_leased(OutboxMessage.lease_until, now),
-                    )
-                    .values(lease_until=now + dt.timedelta(seconds=lease_seconds), attempts=OutboxMessage.attempts + 1),
-                )
-                if won:
-                    claimed.append(session.get_one(OutboxMessage, message_id))
-        return claimed
+        claim = {"now": now, "limit": limit, "lease_end": now + dt.timedelta(seconds=lease_seconds)}
+        with self._write() as session:
+            if ids is None:
+                rows = session.execute(statements.CLAIM_MESSAGES, claim).all()
+            else:
+                rows = session.execute(statements.CLAIM_MESSAGES_AMONG, {**claim, "ids": ids}).all()
+        return sorted((statements.loaded(OutboxMessage, row) for row in rows), key=lambda message: message.id)
 
     def mark_sent(self, message_id: int) -> None:
         """pending -> sent."""
-        self._finish_message(message_id, status=MessageStatus.SENT, sent_at=self.now(), last_error=None)
+        self._finish_message(statements.MARK_SENT, {"message_id": message_id, "now": self.now()})
 
     def postpone_message(self, message_id: int, error: str, retry_at: dt.datetime) -> None:
         """Stay pending after a failed send; try again at `retry_at`."""
-        self._finish_message(message_id, status=MessageStatus.PENDING, last_error=error[:_ERROR_LENGTH], next_attempt_at=retry_at)
+        self._finish_message(
+            statements.POSTPONE_MESSAGE, {"message_id": message_id, "error": error[:_ERROR_LENGTH], "retry_at": retry_at}
+        )
 
     def mark_message_dead(self, message_id: int, error: str) -> None:
         """pending -> dead: too old to keep trying."""
-        self._finish_message(message_id, status=MessageStatus.DEAD, last_error=error[:_ERROR_LENGTH], next_attempt_at=None)
+        self._finish_message(statements.MESSAGE_DEAD, {"message_id": message_id, "error": error[:_ERROR_LENGTH]})
 
-    def _finish_message(self, message_id: int, **values: Any) -> None:
+    def _finish_message(self, statement: Executable, parameters: dict[str, Any]) -> None:
         with self._write() as session:
-            session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(lease_until=None, **values))
+            session.execute(statement, parameters)
 
     def messages(
         self, *, status: MessageStatus | None = None, member_id: int | None = None, limit: int = 500

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +21,22 @@ from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import CursorResult, Engine, Executable, Table, create_engine, event, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Engine,
+    Executable,
+    Row,
+    Table,
+    TextualSelect,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from bridge.adapters.store.models import Base
 from bridge.clock import Clock, SystemClock
@@ -41,7 +54,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def not_leased(column: Any, now: dt.datetime) -> Any:
+def not_leased(column: Any, now: dt.datetime | ColumnElement[Any]) -> Any:
     """No live lease on the row: none taken, or ended."""
     return column.is_(None) | (column < now)
 
@@ -148,11 +161,46 @@ class StoreBase:
 
         RETURNING tells the two apart on every driver (psycopg reports rowcount -1 here).
         """
-        dialect = sqlite if self.is_sqlite else postgresql
+        return self._insert_ignore_returning(session, model, values, whole_row=False) is not None
+
+    def _insert_ignore_returning(
+        self, session: Session, model: type[Base], values: dict[str, Any], *, whole_row: bool = True
+    ) -> Row[Any] | None:
+        """Insert a row unless its unique key exists; the inserted row (every column), or None when it existed."""
         table = cast("Table", model.__table__)
-        key = next(iter(table.primary_key.columns))
-        statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
-        return session.execute(statement).first() is not None
+        row = {**_scalar_defaults(table), **values}
+        return session.execute(_insert_ignore_statement(table, tuple(row), whole_row), row).first()
+
+
+@functools.cache
+def _insert_ignore_statement(table: Table, names: tuple[str, ...], whole_row: bool) -> TextualSelect:
+    """`INSERT ... ON CONFLICT DO NOTHING RETURNING` (the key, or every column) for these columns, built once.
+
+    SQLite and PostgreSQL spell it alike. SQLAlchemy's own dialect `insert()`
+    with `on_conflict_do_nothing()` cannot be cached, so it was compiled anew
+    on every call (the most expensive part of storing a result); this text,
+    with each parameter typed as its column, is compiled once per engine.
+    """
+    returned = list(table.columns) if whole_row else [next(iter(table.primary_key.columns))]
+    columns = ", ".join(f'"{name}"' for name in names)
+    placeholders = ", ".join(f":{name}" for name in names)
+    returning = ", ".join(f'"{column.name}"' for column in returned)
+    typed = [bindparam(name, type_=table.c[name].type) for name in names]  # only the table's own columns
+    # Identifiers from the table's own definition; every value is a bound parameter.
+    sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {returning}'  # noqa: S608
+    return text(sql).bindparams(*typed).columns(*returned)
+
+
+@functools.cache
+def _scalar_defaults(table: Table) -> dict[str, Any]:
+    """The Python-side column defaults (`default=0`) a Core insert would fill in."""
+    defaults = {}
+    for column in table.columns:
+        if column.default is not None:
+            if not isinstance(column.default, ScalarElementColumnDefault):
+                raise TypeError(f"{table.name}.{column.name}: only scalar Python defaults are supported here")
+            defaults[column.name] = column.default.arg
+    return defaults
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
