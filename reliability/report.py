@@ -49,6 +49,9 @@ GUARANTEES = (
     "(counted from the store's record of every job run).",
     "The expiry sweep announces every expired training before removing it, removes nothing active, and rerunning "
     "it (after faults or a crash) mails and removes nothing twice.",
+    "A result whose webhook never arrives (lost, refused for a wrong secret, sent while the bridge was down) is "
+    "found by reconciliation with ClassMarker's results API and applied exactly once, whichever of webhook and "
+    "poll comes first, on one instance or two; staff hear of the webhook gap once a day.",
 )
 
 
@@ -127,7 +130,8 @@ def markdown(tallies: Sequence[Tally], info: RunInfo, scenarios: Iterable[tuple[
         "",
         "The bridge as deployed (gunicorn, 3 workers of 4 threads, `--worker-connections 4`) driven by "
         "`make reliability` through a hostile world: the Fabman simulator failing, hanging and going down, a "
-        "real SMTP server refusing mail, workers and whole instances killed or stopped mid-run. One instance "
+        "real SMTP server refusing mail, workers and whole instances killed or stopped mid-run, ClassMarker's "
+        "webhooks lost or refused while its results API (simulated too) still lists every result. One instance "
         "runs on SQLite, driven by a scheduler's `/cron/retry`; two instances (two gunicorn masters) share one "
         "PostgreSQL database behind a round-robin of deliveries and run their own jobs only. Every figure is "
         "counted afterwards from the world itself (training records, member metadata and the request log in the "
