@@ -18,15 +18,17 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bridge.adapters.store import JobRun
 from bridge.domain.statuses import EventSource
-from bridge.simulator import generated_state
+from bridge.simulator import SimState, generated_state
 from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerWebhookSender, WebhookDelivery
 from harness import WEBHOOK_SECRET
 from harness.wait import WaitTimedOut, wait_until
-from reliability.checks import PlannedResult, Tally, mail_kind
+from reliability.checks import Json, PlannedResult, Tally, mail_kind
 from reliability.scenarios import (
     RunContext,
     Scenario,
@@ -66,6 +68,30 @@ WEBHOOK_PACE_SECONDS = 0.15
 """Between one webhook thread's posts: all threads together about as fast as a poll applies what it finds (each new
 result applied before the next is taken, two Fabman calls), so the two meet midway through each round's results."""
 REDELIVERY_PAUSE_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Quizzes:
+    """What a scenario's members will do, and the world before they do it: its own ClassMarker account included."""
+
+    state: SimState
+    planned: list[PlannedResult]
+    before: dict[int, Json]
+    account: ClassMarkerAccount
+
+
+def plan_quizzes(ctx: RunContext, seed_offset: int, count: int) -> Quizzes:
+    """`count` results over a fresh Fabman state (see plan_results), seeded per scenario, and a fresh account."""
+    rng = replayable(ctx.seed + seed_offset)
+    state = generated_state(ctx.sizes.members, seed=ctx.seed + seed_offset)
+    planned = plan_results(state, count, rng)
+    before = snapshot(state, (r.member_id for r in planned))
+    return Quizzes(state, planned, before, ClassMarkerAccount(webhook_secret=WEBHOOK_SECRET))
+
+
+def found_new(runs: Iterable[JobRun]) -> int:
+    """Results the reconciliation runs stored first (their summaries' `new`)."""
+    return sum(int((run.summary or {}).get("new", 0)) for run in runs)
 
 
 def take_quizzes(account: ClassMarkerAccount, world: World, planned: Iterable[PlannedResult]) -> None:
@@ -121,14 +147,14 @@ def gap_alerts(world: World) -> int:
 
 def check_gap_alerts(tally: Tally, world: World) -> int:
     """Staff hear of a growing gap once a day: one alert per local day on which a run found something new."""
-    days = {r.started_at.astimezone(BRIDGE_TZ).date() for r in reconcile_runs(world) if int((r.summary or {}).get("new", 0))}
+    days = {r.started_at.astimezone(BRIDGE_TZ).date() for r in reconcile_runs(world) if found_new([r])}
     alerts = gap_alerts(world)
     if alerts != len(days):
         tally.problem(f"staff got {alerts} webhook-gap alerts for {len(days)} day(s) on which polling found results")
     return alerts
 
 
-def reconcile_runs(world: World) -> list[Any]:
+def reconcile_runs(world: World) -> list[JobRun]:
     """Every recorded run of the reconciliation job (in-process, scheduler's and CLI's), oldest first."""
     return sorted((r for r in world.job_runs() if r.name == RECONCILE_JOB), key=lambda r: r.started_at)
 
@@ -144,11 +170,8 @@ def _answers(deliveries: Iterable[WebhookDelivery]) -> str:
 def lost_and_down(ctx: RunContext) -> Tally:
     """30 % of webhooks lost throughout, and the bridge down a while; its own reconciliation job finds the rest."""
     tally = Tally("webhooks lost, bridge down")
-    rng = replayable(ctx.seed + 20)
-    state = generated_state(ctx.sizes.members, seed=ctx.seed + 20)
-    planned = plan_results(state, ctx.sizes.lost_results, rng)
-    before = snapshot(state, (r.member_id for r in planned))
-    account = ClassMarkerAccount(webhook_secret=WEBHOOK_SECRET)
+    quizzes = plan_quizzes(ctx, 20, ctx.sizes.lost_results)
+    state, planned, before, account = quizzes.state, quizzes.planned, quizzes.before, quizzes.account
     third = len(planned) // 3
     phases = (planned[:third], planned[third : 2 * third], planned[2 * third :])
     with ctx.world(state, "lost", env=OWN_JOBS, classmarker=account) as world:
@@ -189,10 +212,10 @@ def lost_and_down(ctx: RunContext) -> Tally:
         runs = reconcile_runs(world)
         tally.notes.append(
             f"stored by the webhook {by_source['webhook']}, by polling {by_source['poll']}; "
-            f"{len(runs)} reconciliation runs, found {sum(int((r.summary or {}).get('new', 0)) for r in runs)} new; "
+            f"{len(runs)} reconciliation runs, found {found_new(runs)} new; "
             f"{check_gap_alerts(tally, world)} webhook-gap alert to staff"
         )
-        if not any((r.summary or {}).get("new") for r in runs):
+        if not found_new(runs):
             tally.problem("no reconciliation run found anything")
         verify_results(tally, world, planned, before, log_shows_writes=False)
         check_jobs(tally, world)
@@ -206,11 +229,8 @@ def lost_and_down(ctx: RunContext) -> Tally:
 def wrong_secret(ctx: RunContext) -> Tally:
     """The secret rotated on ClassMarker's side only: every delivery is refused, polling applies every result."""
     tally = Tally("every webhook signed wrong")
-    rng = replayable(ctx.seed + 21)
-    state = generated_state(ctx.sizes.members, seed=ctx.seed + 21)
-    planned = plan_results(state, ctx.sizes.secret_results, rng)
-    before = snapshot(state, (r.member_id for r in planned))
-    account = ClassMarkerAccount(webhook_secret=WEBHOOK_SECRET)
+    quizzes = plan_quizzes(ctx, 21, ctx.sizes.secret_results)
+    state, planned, before, account = quizzes.state, quizzes.planned, quizzes.before, quizzes.account
     rounds = ctx.sizes.secret_rounds
     with ctx.world(state, "secret", env={"JOBS": "off"}, classmarker=account) as world:
         world.simulator.faults.update(latency_ms=20, error_rate=0.05, seed=ctx.seed)
@@ -255,11 +275,8 @@ def wrong_secret(ctx: RunContext) -> Tally:
 def webhook_and_poll(ctx: RunContext) -> Tally:
     """In rounds, results reach both instances by webhook while one instance polls them at the same moment."""
     tally = Tally("webhook and poll at once", store="postgresql")
-    rng = replayable(ctx.seed + 22)
-    state = generated_state(ctx.sizes.members, seed=ctx.seed + 22)
-    planned = plan_results(state, ctx.sizes.race_results, rng)
-    before = snapshot(state, (r.member_id for r in planned))
-    account = ClassMarkerAccount(webhook_secret=WEBHOOK_SECRET)
+    quizzes = plan_quizzes(ctx, 22, ctx.sizes.race_results)
+    state, planned, before, account = quizzes.state, quizzes.planned, quizzes.before, quizzes.account
     rounds = ctx.sizes.race_rounds
     with ctx.cluster(state, "race", env=RACE_ENV, classmarker=account) as world:
         world.simulator.faults.update(latency_ms=20, error_rate=0.05, seed=ctx.seed)
@@ -292,7 +309,7 @@ def webhook_and_poll(ctx: RunContext) -> Tally:
         tally.faults = world.simulator.faults.faults_injected
         world.simulator.faults.reset()
         runs = reconcile_runs(world)
-        polled = sum(int((r.summary or {}).get("new", 0)) for r in runs)
+        polled = found_new(runs)
         by_source = Counter(sources(world).values())
         tally.notes.append(
             f"webhook answers: stored {webhook_stored}, duplicate {duplicates} (the poll was first); "

@@ -29,6 +29,7 @@ from bridge.clock import Clock, SettableClock
 from bridge.config import load_settings
 from bridge.domain.calendar import today_in
 from bridge.simulator import FabmanSimulator
+from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 from bridge.simulator.seed import demo_state
 from harness import CRON_TOKEN, FABMAN_WEBHOOK_TOKEN, WEBHOOK_SECRET
 from harness.launch import SmtpSink
@@ -190,3 +191,44 @@ def api_headers(simulator: FabmanSimulator) -> dict[str, str]:
 def cron_headers() -> dict[str, str]:
     """What the scheduler sends."""
     return {"CronjobToken": CRON_TOKEN}
+
+
+# -- ClassMarker's side, for reconciliation ---------------------------------------------------------
+
+
+@pytest.fixture
+def account(clock: SettableClock) -> ClassMarkerAccount:
+    """The FabLab's ClassMarker account, its webhook secret the one the bridge is configured with.
+
+    It shares the test's clock, so the API's timestamp check, its hourly
+    limit, the bridge's request budget and the daily gap alert all move when
+    the test moves the clock.
+    """
+    return ClassMarkerAccount(webhook_secret=WEBHOOK_SECRET, clock=clock.now)
+
+
+@pytest.fixture
+def classmarker(account: ClassMarkerAccount) -> Iterator[ClassMarkerApiSimulator]:
+    """ClassMarker's results API on loopback."""
+    with ClassMarkerApiSimulator(account) as api:
+        yield api
+
+
+@pytest.fixture
+def reconciling(
+    make_app: Callable[..., Flask], account: ClassMarkerAccount, classmarker: ClassMarkerApiSimulator
+) -> Callable[..., Flask]:
+    """Builds bridges with the API credentials of the account (more overrides as keyword arguments)."""
+
+    def build(clock: SettableClock, **overrides: str | None) -> Flask:
+        return make_app(
+            clock=clock,
+            **{
+                "CLASSMARKER_API_URL": classmarker.base_url,
+                "CLASSMARKER_API_KEY": account.api_key,
+                "CLASSMARKER_API_SECRET": account.api_secret,
+                **overrides,
+            },
+        )
+
+    return build

@@ -9,7 +9,7 @@ staff log.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -19,8 +19,8 @@ from bridge.application import Bridge
 from bridge.clock import SettableClock
 from bridge.domain.statuses import EventStatus
 from bridge.simulator import FabmanSimulator
-from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
-from harness import CRON_TOKEN, WEBHOOK_SECRET
+from bridge.simulator.classmarker import ClassMarkerAccount
+from harness import CRON_TOKEN
 from harness.launch import SmtpSink
 from tests.console.conftest import OWNER, STAFF_EMAILS, csrf_token, form_post, sign_in, staff_log
 from tests.support import text_of
@@ -31,26 +31,8 @@ PETRA, JAN, LASER, CNC = 1, 2, 2, 4
 
 
 @pytest.fixture
-def account(clock: SettableClock) -> ClassMarkerAccount:
-    return ClassMarkerAccount(webhook_secret=WEBHOOK_SECRET, clock=clock.now)
-
-
-@pytest.fixture
-def classmarker(account: ClassMarkerAccount) -> Iterator[ClassMarkerApiSimulator]:
-    with ClassMarkerApiSimulator(account) as api:
-        yield api
-
-
-@pytest.fixture
-def app(make_app: Callable[..., Flask], clock: SettableClock, classmarker: ClassMarkerApiSimulator) -> Flask:
-    return make_app(
-        clock=clock,
-        STAFF_EMAILS=STAFF_EMAILS,
-        PUBLIC_URL="https://bridge.fablab.example",
-        CLASSMARKER_API_URL=classmarker.base_url,
-        CLASSMARKER_API_KEY=classmarker.account.api_key,
-        CLASSMARKER_API_SECRET=classmarker.account.api_secret,
-    )
+def app(reconciling: Callable[..., Flask], clock: SettableClock) -> Flask:
+    return reconciling(clock, STAFF_EMAILS=STAFF_EMAILS, PUBLIC_URL="https://bridge.fablab.example")
 
 
 def unjudged(client: FlaskClient, bridge: Bridge, account: ClassMarkerAccount, member_id: int, course_id: int) -> int:

@@ -1,8 +1,7 @@
-"""Fixtures for reconciliation: one simulated ClassMarker account behind its results API, and a bridge that asks it.
+"""Fixtures for reconciliation: a bridge that asks the simulated ClassMarker account's results API.
 
-The account, its API and the bridge share the test's clock, so the API's
-timestamp check, its hourly limit, the bridge's request budget and the daily
-gap alert all move when the test moves the clock.
+The account, its API and `reconciling` live in tests/conftest.py (the console's
+tests use them too); they share the test's clock with the bridge.
 """
 
 from __future__ import annotations
@@ -17,45 +16,11 @@ from werkzeug.serving import make_server
 from bridge.application import Bridge, bridge_of
 from bridge.clock import SettableClock
 from bridge.simulator import FabmanSimulator
-from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator, ClassMarkerWebhookSender
-from harness import WEBHOOK_SECRET
+from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerWebhookSender
 
 PETRA, JAN, LASER, CNC = 1, 2, 2, 4
 STAFF = "staff@fablab.example"
 WEBHOOK = "/add_classmarker_training"
-
-
-@pytest.fixture
-def account(clock: SettableClock) -> ClassMarkerAccount:
-    """The FabLab's ClassMarker account, its webhook secret the one the bridge is configured with."""
-    return ClassMarkerAccount(webhook_secret=WEBHOOK_SECRET, clock=clock.now)
-
-
-@pytest.fixture
-def classmarker(account: ClassMarkerAccount) -> Iterator[ClassMarkerApiSimulator]:
-    """ClassMarker's results API on loopback."""
-    with ClassMarkerApiSimulator(account) as api:
-        yield api
-
-
-@pytest.fixture
-def reconciling(
-    make_app: Callable[..., Flask], account: ClassMarkerAccount, classmarker: ClassMarkerApiSimulator
-) -> Callable[..., Flask]:
-    """Builds bridges with the API credentials of the account (more overrides as keyword arguments)."""
-
-    def build(clock: SettableClock, **overrides: str | None) -> Flask:
-        return make_app(
-            clock=clock,
-            **{
-                "CLASSMARKER_API_URL": classmarker.base_url,
-                "CLASSMARKER_API_KEY": account.api_key,
-                "CLASSMARKER_API_SECRET": account.api_secret,
-                **overrides,
-            },
-        )
-
-    return build
 
 
 @pytest.fixture
