@@ -279,24 +279,25 @@ class Console:
 
     def replay(self, staff: str, event_id: int) -> Receipt:
         """Replay a result for a staff member, recorded in the staff log."""
-        try:
-            receipt = self._replay(event_id)
-        except Exception as error:
-            audit(self.deps, staff, "replay", result_target(event_id), f"failed: {type(error).__name__}")
-            raise
-        audit(self.deps, staff, "replay", result_target(event_id), " ".join(filter(None, (receipt.status, receipt.outcome))))
-        return receipt
+        return self._audited(staff, "replay", event_id, lambda: self._replay(event_id))
 
     def review(self, staff: str, event_id: int, *, passed: bool) -> Receipt:
         """Apply a needs_review result with a staff member's verdict, recorded in the staff log."""
         verdict = "passed" if passed else "failed"
+        return self._audited(staff, "review", event_id, lambda: self._review(event_id, passed), verdict=verdict)
+
+    def _audited(
+        self, staff: str, action: str, event_id: int, run: Callable[[], Receipt], *, verdict: str | None = None
+    ) -> Receipt:
+        """Run a staff action on a result and record it in the staff log, with what came of it (or how it failed)."""
         try:
-            receipt = self._review(event_id, passed)
+            receipt = run()
         except Exception as error:
-            audit(self.deps, staff, "review", result_target(event_id), f"{verdict}, failed: {type(error).__name__}")
+            failed = f"failed: {type(error).__name__}"
+            audit(self.deps, staff, action, result_target(event_id), f"{verdict}, {failed}" if verdict else failed)
             raise
         done = " ".join(filter(None, (receipt.status, receipt.outcome)))
-        audit(self.deps, staff, "review", result_target(event_id), f"{verdict}: {done}")
+        audit(self.deps, staff, action, result_target(event_id), f"{verdict}: {done}" if verdict else done)
         return receipt
 
     # -- members ---------------------------------------------------------------------
