@@ -314,11 +314,13 @@ def digest(
 # -- reconciliation ----------------------------------------------------------------------
 
 
-def _where_to_review(deps: Deps, event_id: int) -> str:
-    """The console page where staff judge a result, when the console is on."""
+def _how_to_review(deps: Deps, event_id: int) -> str:
+    """How staff judge a result: on its console page when the console has a public address, else in the shell."""
+    shell = f"run `flask review-result {event_id} passed` (or `failed`)"
     if deps.settings.public_url is None:
-        return ""
-    return f"on its page in the staff console ({deps.settings.public_url.rstrip('/')}/staff/results/{event_id}) "
+        return shell
+    page = f"{deps.settings.public_url.rstrip('/')}/staff/results/{event_id}"
+    return f"judge it on its page in the staff console ({page}) or {shell}"
 
 
 def needs_review(
@@ -332,8 +334,8 @@ def needs_review(
         "ClassMarker result needs review",
         f"Reconciliation found ClassMarker result #{result_id} ({quiz or 'unnamed quiz'}) {why}, so the bridge "
         f"cannot tell a pass from a fail. It is stored as event {event_id} (needs_review) and nothing was written "
-        f"to Fabman. Look the result up in ClassMarker, then judge it {_where_to_review(deps, event_id)}"
-        f"or run `flask review-result {event_id} passed` (or `failed`): the bridge then applies it like any result.",
+        f"to Fabman. Look the result up in ClassMarker, then {_how_to_review(deps, event_id)}: the bridge then "
+        "applies it like any result.",
         member_id=member_id,
         course_id=course_id,
     )
