@@ -17,6 +17,11 @@ from flask import Flask, Response, g, has_request_context, request
 log = logging.getLogger("bridge.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+SWAGGER_UI_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+"""Swagger UI's page may load and call only this bridge (its own styles set inline styles, nothing else is inline)."""
 
 
 class RequestIdFilter(logging.Filter):
@@ -84,6 +89,8 @@ def _security_headers(response: Response) -> None:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "no-referrer")
-    if not request.path.startswith(("/apidocs", "/flasgger_static")):
+    if request.path.startswith(("/apidocs", "/flasgger_static")):
+        headers.setdefault("Content-Security-Policy", SWAGGER_UI_POLICY)
+    else:
         headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
         headers.setdefault("Cache-Control", "no-store")
