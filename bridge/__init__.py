@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock:
     register_proxies(app, settings.trusted_proxies)
     configure_logging()
     register_extensions(app, settings, migrate=migrate, clock=clock or SystemClock())
-    register_observability(app, track_time=settings.track_time)
+    register_observability(app, track_time=settings.track_time, hsts=settings.is_prod)
     register_blueprints(app)
     register_errorhandlers(app)
     register_cors(app, settings.cors_origins)
