@@ -16,14 +16,21 @@ supported = $(shell case '$(1)' in (3.1[1-9].*|3.[2-9][0-9].*|[4-9].*) echo yes;
 require_python = $(if $(call supported,$(call python_version,$(1))),,$(error FabLab Bridge needs Python 3.11 or newer; \
 	$(1) is $(or $(call python_version,$(1)),not installed) ($(2))))
 
-.PHONY: venv demo test test-fast test-sqlite test-postgres lint audit run bench bench-console reliability reliability-ci clean
+.PHONY: venv lock demo test test-fast test-sqlite test-postgres lint audit run bench bench-console reliability reliability-ci clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+# Production dependencies come from requirements.lock: every transitive package pinned with its hashes
+# (pip-compile --generate-hashes from requirements.txt, the readable list; `make lock` remakes it).
+$(BIN)/.installed: requirements.txt requirements.lock requirements-dev.txt
 	$(call require_python,$(PYTHON),set PYTHON=python3.11)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
+
+lock: venv ## remake requirements.lock from requirements.txt (every transitive dependency, with hashes)
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock requirements.txt
 
 venv: $(BIN)/.installed
 	$(if $(wildcard $(BIN)/python),$(call require_python,$(BIN)/python,built earlier: run make clean and then make PYTHON=python3.11))

@@ -11,6 +11,7 @@ import os
 from flask import Flask
 from flask_cors import CORS
 from flask_mail import Mail
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient
@@ -37,9 +38,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock:
         settings = load_settings()
     app = Flask(__name__, instance_relative_config=False)
     configure_app(app, settings)
+    register_proxies(app, settings.trusted_proxies)
     configure_logging()
     register_extensions(app, settings, migrate=migrate, clock=clock or SystemClock())
-    register_observability(app, track_time=settings.track_time)
+    register_observability(app, track_time=settings.track_time, hsts=settings.is_prod)
     register_blueprints(app)
     register_errorhandlers(app)
     register_cors(app, settings.cors_origins)
@@ -70,6 +72,17 @@ def configure_app(app: Flask, settings: Settings) -> None:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+
+def register_proxies(app: Flask, trusted: int) -> None:
+    """Believe `X-Forwarded-For`/`-Proto` only as deep as TRUSTED_PROXIES reverse proxies (0: not at all).
+
+    Each trusted proxy appends the address it saw; werkzeug's ProxyFix takes
+    the entry `trusted` places from the right, so a client's own entries in
+    front of it never decide its address (the sign-in rate limit counts it).
+    """
+    if trusted > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted)  # type: ignore[method-assign]
 
 
 def register_extensions(app: Flask, settings: Settings, *, migrate: bool, clock: Clock) -> None:

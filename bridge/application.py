@@ -24,11 +24,11 @@ from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient
 from bridge.adapters.mail import FlushReport, MailRenderer, Outbox
 from bridge.adapters.store import InboxEvent, JobRun, Store
-from bridge.background import Applier, Job, JobRunner
+from bridge.background import Applier, Job, JobRunner, PromptSender
 from bridge.clock import Clock
 from bridge.config import Settings
 from bridge.domain.schedule import DailyAt, Every, WeeklyAt
-from bridge.domain.statuses import EventStatus
+from bridge.domain.statuses import Channel, EventStatus
 from bridge.errors import NotFound, ServiceNotConfigured
 from bridge.services import admin, digest, expiry, machine_denied, profile, reconcile, results
 from bridge.services.console import Console
@@ -73,6 +73,8 @@ class Bridge:
         self.job_table = self._job_table()
         scheduled = [job for name, job in self.job_table.items() if self._scheduled(name)]
         self.jobs = JobRunner(store, scheduled, tz=settings.tz, clock=clock, tick_seconds=min(5.0, settings.retry_every_seconds))
+        self.prompt = PromptSender(lambda ids: outbox.flush(limit=len(ids), ids=ids))
+        outbox.transports[Channel.STAFF_SIGN_IN] = self.staff_access
 
     def start_background(self) -> None:
         """Start the in-process jobs (a serving worker calls this; `flask` commands and tests do not)."""
@@ -83,11 +85,13 @@ class Bridge:
         """Stop taking work; finish or give back what this process holds (SIGTERM, worker exit)."""
         self.jobs.stop(timeout)
         self.applier.shutdown(timeout)
+        self.prompt.shutdown(timeout)
         self.send_mail(limit=20)
 
     def close(self) -> None:
         """Release connections (tests and shutdown)."""
         self.applier.shutdown(0)
+        self.prompt.shutdown(0)
         self.jobs.stop(0)
         self.fabman.close()
         if self._classmarker is not None:
@@ -296,8 +300,8 @@ class Bridge:
 
     @functools.cached_property
     def staff_access(self) -> StaffAccess:
-        """Who may use the staff console: sign-in links, sessions, the sign-in rate limit."""
-        return StaffAccess(self.patient)
+        """Who may use the staff console: sign-in links (sent by the outbox's prompt lane), sessions, the rate limit."""
+        return StaffAccess(self.patient, send_soon=self.prompt.submit)
 
     @functools.cached_property
     def console(self) -> Console:

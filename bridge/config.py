@@ -81,6 +81,7 @@ VARIABLES: tuple[str, ...] = (
     "TIMEZONE",
     "TRACK_TIME",
     "CORS_ORIGINS",
+    "TRUSTED_PROXIES",
     "PORT",
 )
 
@@ -152,6 +153,8 @@ class Settings:
     staff_emails: frozenset[str] = frozenset()
     staff_link_minutes: int = 15
     staff_session_hours: int = 12
+    # How many reverse proxies in front of the bridge set X-Forwarded-For/-Proto (third wave); 0 trusts none.
+    trusted_proxies: int = 0
 
     @property
     def is_prod(self) -> bool:
@@ -162,6 +165,15 @@ class Settings:
     def console_enabled(self) -> bool:
         """Production serves the staff console only with PUBLIC_URL: a sign-in link is never built from a Host header."""
         return self.public_url is not None or not self.is_prod
+
+    @property
+    def link_base(self) -> str:
+        """Where links in mail point (sign-in links): PUBLIC_URL, else in development this machine's PORT.
+
+        Never the request's Host header: a link built from it would carry a
+        sign-in token to whatever host the requester named.
+        """
+        return self.public_url or f"http://localhost:{self.port}"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -406,6 +418,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         staff_emails=_staff_emails(get("STAFF_EMAILS")),
         staff_link_minutes=_parse_int("STAFF_LINK_MINUTES", get("STAFF_LINK_MINUTES") or "15", minimum=1),
         staff_session_hours=_parse_int("STAFF_SESSION_HOURS", get("STAFF_SESSION_HOURS") or "12", minimum=1),
+        trusted_proxies=_parse_int("TRUSTED_PROXIES", get("TRUSTED_PROXIES") or "0"),
     )
 
 

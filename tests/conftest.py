@@ -118,8 +118,9 @@ class ServerLikeClient(FlaskClient):
 
     Work a view defers until its answer is out (`call_on_close`, e.g. sending
     queued mail after the webhook answered) then runs before the test looks,
-    and so do the results the webhook handed to the app's apply pool: the
-    client waits (a condition, with a deadline) until the pool is idle.
+    and so do the results the webhook handed to the app's apply pool and the
+    sign-in requests handed to the outbox's prompt lane: the client waits (a
+    condition, with a deadline) until both are idle.
     """
 
     def open(self, *args: Any, **kwargs: Any) -> TestResponse:
@@ -127,9 +128,11 @@ class ServerLikeClient(FlaskClient):
         if not kwargs.get("buffered"):
             response.make_sequence()
             response.close()
-        applier = bridge_of(self.application).applier
-        if not applier.wait_idle(timeout=60):
-            raise AssertionError(f"the apply pool still holds {applier.busy()} event(s) after 60 s")
+        bridge = bridge_of(self.application)
+        if not bridge.applier.wait_idle(timeout=60):
+            raise AssertionError(f"the apply pool still holds {bridge.applier.busy()} event(s) after 60 s")
+        if not bridge.prompt.wait_idle(timeout=60):
+            raise AssertionError(f"the outbox's prompt lane still holds {bridge.prompt.busy()} message(s) after 60 s")
         return response
 
 

@@ -201,15 +201,17 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
     simulator = FabmanSimulator(demo_state(today_in(ZoneInfo(DEMO_TIMEZONE)))).start()
     classmarker = ClassMarkerApiSimulator(ClassMarkerAccount(webhook_secret=DEMO_SECRET)).start()
     try:
+        reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared, not bound
         environment = demo_environment(simulator.base_url, simulator.api_key, folder)
-        settings = load_settings({**environment, **classmarker_environment(classmarker)})
+        # Sign-in links in mail start with PUBLIC_URL, never with a request's Host: the demo names itself.
+        public = {"PUBLIC_URL": f"http://{reachable}:{port}"}
+        settings = load_settings({**environment, **classmarker_environment(classmarker), **public})
         app = create_app(settings)
         bridge = bridge_of(app)
         safety_quiz = {"test_id": 2044100, "test_name": "Bezpečnost v dílně"}
         classmarker.account.take_quiz(bridge.codec.encode(LOST_MEMBER, LOST_COURSE), percentage=85, test=safety_quiz)
         sample_results(app)
         email_dispatched.connect(_show_mail, app)
-        reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared, not bound
         print_guide(app, f"http://{reachable}:{port}", folder, refusal_event(simulator, folder))
         bridge.start_background()
         try:

@@ -54,3 +54,9 @@ class Channel(StrEnum):
     MAIL = "mail"
     ALERT_MAIL = "alert_mail"
     DISCORD = "discord"
+    STAFF_SIGN_IN = "staff_sign_in"
+    """A request for a console sign-in link: the sender decides whether the address is staff and mails the link.
+
+    Its row holds the address asked for and never the link (a credential);
+    once handled, it is dropped rather than kept as sent.
+    """

@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -41,9 +41,9 @@ from bridge.services.console import EVIDENCE_COLUMNS
 from bridge.simulator import FabmanSimulator
 from harness import CRON_TOKEN
 from harness.classmarker import result_payload, signed
-from harness.launch import ROOT, SmtpSink
+from harness.launch import ROOT, SmtpSink, free_port
 from harness.wait import wait_until
-from tests.console.conftest import LINK, OWNER, links_in
+from tests.console.conftest import LINK, OWNER, STAFF_EMAILS, links_in
 
 pytestmark = pytest.mark.e2e
 
@@ -104,9 +104,21 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 @pytest.fixture
-def served(app: Flask) -> Iterator[str]:
+def port() -> int:
+    """The loopback port the console is served on, known before the app is built (PUBLIC_URL names it)."""
+    return free_port()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], clock: SettableClock, port: int) -> Flask:
+    """The console's bridge, its sign-in links pointing where the browser finds it (PUBLIC_URL)."""
+    return make_app(clock=clock, STAFF_EMAILS=STAFF_EMAILS, PUBLIC_URL=f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture
+def served(app: Flask, port: int) -> Iterator[str]:
     """The app on a loopback port, served in a thread."""
-    server = make_server("127.0.0.1", 0, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    server = make_server("127.0.0.1", port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

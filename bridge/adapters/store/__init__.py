@@ -19,7 +19,7 @@ from sqlalchemy import Executable, func, select, update
 from sqlalchemy.orm import Session
 
 from bridge.adapters.store import statements
-from bridge.adapters.store.console import ConsoleQueries
+from bridge.adapters.store.console import ConsoleQueries, SignInLimits
 from bridge.adapters.store.core import MIGRATIONS, StoreBase, changed, normalise_url, not_leased
 from bridge.adapters.store.jobs import JobQueries
 from bridge.adapters.store.models import InboxEvent, JobRun, LedgerEntry, OutboxMessage
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 _ERROR_LENGTH = 500
 
-__all__ = ["MIGRATIONS", "InboxEvent", "JobRun", "LedgerEntry", "OutboxMessage", "Store", "normalise_url"]
+__all__ = ["MIGRATIONS", "InboxEvent", "JobRun", "LedgerEntry", "OutboxMessage", "SignInLimits", "Store", "normalise_url"]
 
 
 class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, StoreBase):

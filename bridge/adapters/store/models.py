@@ -205,6 +205,8 @@ class StaffSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    checked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    """When the holder was last confirmed as staff (Fabman or STAFF_EMAILS); None: at `created_at`."""
 
 
 class StaffSignInRequest(Base):
