@@ -72,6 +72,7 @@ class Workload:
             raise ValueError("the account has no online course to benchmark")
         self.members = members
         self.online = [course.id for course in online]
+        self.quizzes = {course.id: courses.quiz_key(course) for course in online}
         self.for_everyone = [course.id for course in online if not courses.is_admin_only(course)]
         self.api_key = api_key
         self.webhook_secret = webhook_secret
@@ -119,7 +120,7 @@ class Workload:
             "payload_type": "single_user_test_results_link",
             "payload_status": "live",
             "test": {"test_id": 2044187, "test_name": f"Course {course_id} - safety"},
-            "link": {"link_id": 1288001, "link_name": "Bench", "link_url_id": "bench"},
+            "link": {"link_id": 1288001, "link_name": "Bench", "link_url_id": self.quizzes[course_id]},
             "result": {
                 "link_result_id": result_id,
                 "first": "Bench",

@@ -15,7 +15,11 @@ whichever of webhook and poll arrives first win (the other is a duplicate).
   is found too.
 - Judging: ClassMarker's `passed`; without it, `percentage >=
   percentage_passmark`; without either, the result is stored `needs_review`
-  and staff are alerted, never guessed. In-progress results are skipped (they
+  and staff are alerted, never guessed.
+- Its quiz (contract 4.10): a result is held to the quiz of its token's
+  course through the `link_url_id` of the link it names, from the answer's
+  `links` list. When the listing does not tell it, the result is stored
+  `needs_review` (staff alerted) and never applied as it stands. In-progress results are skipped (they
   come back once finished); `requires_grading: Yes` is stored awaiting
   grading, as from the webhook.
 - Never hammering: at most 20 requests an hour, counted in the store across
@@ -192,8 +196,8 @@ def _take(deps: Deps, result: LinkResult, tally: Tally) -> None:
     passed = judge(result)
     payload = as_webhook(result, passed)
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    if passed is None:
-        if _store_unjudged(deps, result, body):
+    if passed is None or (result.quiz is None and not result.requires_grading):
+        if _store_unjudged(deps, result, body, passed):
             tally.new += 1
             if result.requires_grading:
                 tally.awaiting_grading += 1
@@ -225,8 +229,12 @@ def _count(tally: Tally, receipt: Receipt) -> None:
         setattr(tally, str(receipt.status), getattr(tally, str(receipt.status)) + 1)
 
 
-def _store_unjudged(deps: Deps, result: LinkResult, body: bytes) -> bool:
-    """A result without `passed` and without a pass mark: awaiting grading if it is, else needs_review with an alert."""
+def _store_unjudged(deps: Deps, result: LinkResult, body: bytes, passed: bool | None) -> bool:
+    """A result the bridge cannot judge: awaiting grading if it is, else needs_review with an alert.
+
+    Either it has no `passed` and no pass mark, or the listing does not say
+    which quiz it was taken through (its link's `link_url_id`).
+    """
     member_id = course_id = None
     try:
         identity = deps.codec.decode(result.cm_user_id or "")
@@ -245,7 +253,12 @@ def _store_unjudged(deps: Deps, result: LinkResult, body: bytes) -> bool:
             course_id=course_id,
         )
         return created
-    why = "without `passed` and without a percentage" if result.percentage is None else "without `passed` and without a pass mark"
+    if passed is not None:
+        why = "without the quiz it was taken through (its link's link_url_id is not in the listing)"
+    elif result.percentage is None:
+        why = "without `passed` and without a percentage"
+    else:
+        why = "without `passed` and without a pass mark"
     _, created = deps.store.store_polled(
         result_key=result_key(result),
         status=EventStatus.NEEDS_REVIEW,
@@ -254,7 +267,14 @@ def _store_unjudged(deps: Deps, result: LinkResult, body: bytes) -> bool:
         member_id=member_id,
         course_id=course_id,
         alerts=lambda event_id: mails.needs_review(
-            deps, event_id, result.result_id, test_name, why, member_id=member_id, course_id=course_id
+            deps,
+            event_id,
+            result.result_id,
+            test_name,
+            why,
+            member_id=member_id,
+            course_id=course_id,
+            quiz_unknown=passed is not None,
         ),
     )
     if created:
