@@ -254,6 +254,10 @@ class FabmanClient:
             raise FabmanNotFound(f"training course {int(course_id)} not found", status=404)
         return course
 
+    def read_course(self, course_id: int) -> Course:
+        """One course as Fabman holds it now, past the cache (applying a result must see today's cm_url and state)."""
+        return course_from_json(_json(self._request("GET", f"training-courses/{int(course_id)}")))
+
     def forget_courses(self) -> None:
         """Drop the course cache (after staff change courses, and in tests)."""
         self._courses.clear()
