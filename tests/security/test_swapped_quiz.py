@@ -28,6 +28,7 @@ from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimul
 from harness import CRON_TOKEN
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import SmtpSink
+from tests.console.conftest import OWNER, sign_in
 from tests.support import text_of
 
 pytestmark = pytest.mark.e2e
@@ -189,3 +190,21 @@ def test_a_polled_result_whose_quiz_cannot_be_told_needs_review_and_is_never_app
     bridge.outbox.flush()
     [alert] = [m for m in smtp.to(STAFF) if "needs review" in str(m["Subject"])]
     assert "link_url_id" in text_of(alert)
+
+
+def test_staff_see_why_in_the_admin_api_and_the_console(
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
+) -> None:
+    token = laser_token(client, simulator.api_key)
+    event_id = post_result(client, result_payload(token, result_id=990005, quiz=quiz_of(SAFETY))).json["event_id"]
+
+    shown = client.get(f"/admin/events/{event_id}", headers={"Authorization": simulator.api_key}).json
+    assert (shown["status"], shown["outcome"]) == ("rejected", "wrong_quiz")
+    assert quiz_of(SAFETY) in shown["reason"] and quiz_of(LASER) in shown["reason"]
+    assert token not in str(shown)
+
+    sign_in(client, smtp, OWNER)
+    page = client.get(f"/staff/results/{event_id}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    listed = client.get("/staff/results?status=rejected", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Why it was rejected" in page and quiz_of(SAFETY) in page and quiz_of(LASER) in page
+    assert "wrong quiz for the course" in page and "wrong quiz for the course" in listed
