@@ -18,7 +18,8 @@ whichever of webhook and poll arrives first win (the other is a duplicate).
   and staff are alerted, never guessed.
 - Its quiz (contract 4.10): a result is held to the quiz of its token's
   course through the `link_url_id` of the link it names, from the answer's
-  `links` list. When the listing does not tell it, the result is stored
+  `links` list, or else from the account's links (`GET /v1.json`, asked at
+  most once a run). When neither tells it, the result is stored
   `needs_review` (staff alerted) and never applied as it stands. In-progress results are skipped (they
   come back once finished); `requires_grading: Yes` is stored awaiting
   grading, as from the webhook.
@@ -32,6 +33,7 @@ whichever of webhook and poll arrives first win (the other is a duplicate).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -93,10 +95,11 @@ def reconcile(deps: Deps, api: ClassMarkerClient, *, since: int | None = None) -
     tally = Tally()
     stopped: str | None = None
     resume: int | None = after
+    links = _LinkBook(deps, api)
     try:
         for page in api.recent_results(after, permit=lambda: deps.store.take_api_request(REQUESTS_PER_HOUR)):
             tally.pages += 1
-            _take_page(deps, page, tally)
+            _take_page(deps, page, tally, links)
             if page.newest_finished is not None:
                 deps.store.note_finished_seen(page.newest_finished)
             resume = page.next_after if page.more else None
@@ -178,7 +181,25 @@ def result_key(result: LinkResult) -> str:
     return f"{result.result_id}{UNGRADED}" if result.requires_grading else result.result_id
 
 
-def _take_page(deps: Deps, page: ResultsPage, tally: Tally) -> None:
+class _LinkBook:
+    """The account's links (`GET /v1.json`), asked for once a run and only when a listing lacks a result's link."""
+
+    def __init__(self, deps: Deps, api: ClassMarkerClient) -> None:
+        self._deps = deps
+        self._api = api
+        self._quizzes: dict[str, str] | None = None
+
+    def with_quiz(self, result: LinkResult) -> LinkResult:
+        """The result with its link's `link_url_id` filled in when the account's links know it."""
+        if result.quiz is not None:
+            return result
+        if self._quizzes is None:
+            self._quizzes = self._api.link_quizzes(permit=lambda: self._deps.store.take_api_request(REQUESTS_PER_HOUR))
+        quiz = self._quizzes.get(str(result.link.get("link_id")))
+        return dataclasses.replace(result, link={**result.link, "link_url_id": quiz}) if quiz else result
+
+
+def _take_page(deps: Deps, page: ResultsPage, tally: Tally, links: _LinkBook) -> None:
     tally.unreadable += page.unreadable
     known = deps.store.known_result_keys(key for r in page.results for key in (r.result_id, result_key(r)))
     for result in page.results:
@@ -188,7 +209,8 @@ def _take_page(deps: Deps, page: ResultsPage, tally: Tally) -> None:
         elif result.cm_user_id is None:
             tally.ignored += 1  # as from the webhook: taken without a personal link, nobody to credit
         elif result_key(result) not in known and result.result_id not in known:
-            _take(deps, result, tally)  # (a graded result already in the inbox makes its ungraded listing old news)
+            # (a graded result already in the inbox makes its ungraded listing old news)
+            _take(deps, links.with_quiz(result), tally)
 
 
 def _take(deps: Deps, result: LinkResult, tally: Tally) -> None:

@@ -47,6 +47,7 @@ from .state import Json
 
 SIGNATURE_HEADER = "X-Classmarker-Hmac-Sha256"
 RECENT_LINK_RESULTS = "/v1/links/recent_results.json"
+ACCOUNT = "/v1.json"
 MAX_LIMIT = 200
 TIMESTAMP_TOLERANCE = timedelta(minutes=5)
 DEFAULT_LOOKBACK = timedelta(days=14)
@@ -297,8 +298,10 @@ class ClassMarkerApiSimulator:
       (`next_finished_after_timestamp` is one second before the finish of the
       first repeated one; 0 gives the last result's own finish time).
     - `page_limit`: the largest page it gives, whatever `limit` asks.
-    - `list_links`: False leaves the `links` list out of its answers (so a
-      result's `link_url_id` cannot be told from the listing).
+    - `list_links`: False leaves the `links` list out of the results'
+      answers (so a result's `link_url_id` cannot be told from the listing);
+      `describe_links`: False leaves them out of `GET /v1.json` too (the
+      account's groups, links and tests).
     - :meth:`fail_next` queues error answers (`status: error`), and
       :meth:`break_next` queues HTTP failures without a JSON body.
     """
@@ -309,6 +312,7 @@ class ClassMarkerApiSimulator:
         self.overlap = 1
         self.page_limit = MAX_LIMIT
         self.list_links = True
+        self.describe_links = True
         self._host = host
         self._port = port
         self._lock = threading.Lock()
@@ -398,7 +402,7 @@ class ClassMarkerApiSimulator:
         now = self.account.clock()
         body = self._checked(request, now)
         if body is None:
-            body = self._listing(request, now)
+            body = self._account(request, now) if request.path == ACCOUNT else self._listing(request, now)
         self._note(request, signed, body["status"], len(body.get("results") or []))
         return Response(json.dumps(body), content_type="application/json")
 
@@ -415,7 +419,7 @@ class ClassMarkerApiSimulator:
             return self._status(request, now, "request_limit_reached")
         if error is not None:
             return self._error(request, now, *error)
-        if request.path != RECENT_LINK_RESULTS:
+        if request.path not in (RECENT_LINK_RESULTS, ACCOUNT):
             return self._error(request, now, "not_found", "Unknown request path")
         if args.get("api_key") != self.account.api_key:
             return self._error(request, now, "invalid_api_key", "The API key is not valid")
@@ -458,6 +462,17 @@ class ClassMarkerApiSimulator:
             num_results_returned=len(page),
             more_results_exist=more,
             next_finished_after_timestamp=next_after,
+        )
+        return body
+
+    def _account(self, request: Request, now: datetime) -> Json:
+        """`GET /v1.json`: the account's links (each with its `link_url_id`) and tests, of every result taken."""
+        results = self.account.results()
+        body = self._status(request, now, "ok")
+        body.update(
+            groups=[],
+            links=_distinct("link", "link_id", results) if self.describe_links else [],
+            tests=_distinct("test", "test_id", results),
         )
         return body
 

@@ -166,6 +166,29 @@ def test_a_polled_swapped_result_grants_nothing(
     assert_not_counted(bridge, simulator, smtp, event.id, before)
 
 
+def test_a_polled_swapped_result_is_held_to_its_quiz_through_the_accounts_links(
+    polling: Flask,
+    account: ClassMarkerAccount,
+    classmarker: ClassMarkerApiSimulator,
+    simulator: FabmanSimulator,
+    smtp: SmtpSink,
+) -> None:
+    """The listing leaves its `links` out; GET /v1.json names the link's link_url_id: the safety quiz."""
+    client, bridge = polling.test_client(), bridge_of(polling)
+    token = laser_token(client, simulator.api_key)
+    before = laser_records(simulator)
+    account.take_quiz(token, quiz=quiz_of(SAFETY))
+    classmarker.list_links = False
+    simulator.clear_requests()
+
+    summary = client.post("/cron/reconcile", headers={"CronjobToken": CRON_TOKEN}).json
+
+    assert (summary["new"], summary["applied"], summary["rejected"]) == (1, 0, 1)
+    assert [r.path for r in classmarker.requests].count("/v1.json") == 1
+    [event] = bridge.store.events()
+    assert_not_counted(bridge, simulator, smtp, event.id, before)
+
+
 def test_a_polled_result_whose_quiz_cannot_be_told_needs_review_and_is_never_applied(
     polling: Flask,
     account: ClassMarkerAccount,
@@ -173,12 +196,12 @@ def test_a_polled_result_whose_quiz_cannot_be_told_needs_review_and_is_never_app
     simulator: FabmanSimulator,
     smtp: SmtpSink,
 ) -> None:
-    """The listing names the result's link but not its link_url_id: staff review it; nothing is guessed."""
+    """Neither the listing nor the account's links (GET /v1.json) give the link_url_id: staff look; nothing is guessed."""
     client, bridge = polling.test_client(), bridge_of(polling)
     token = laser_token(client, simulator.api_key)
     before = laser_records(simulator)
     account.take_quiz(token, quiz=quiz_of(SAFETY))
-    classmarker.list_links = False
+    classmarker.list_links = classmarker.describe_links = False
     simulator.clear_requests()
 
     summary = client.post("/cron/reconcile", headers={"CronjobToken": CRON_TOKEN}).json

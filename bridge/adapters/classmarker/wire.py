@@ -89,6 +89,12 @@ def read_page(answer: Json, seen: set[str]) -> ResultsPage:
     )
 
 
+def read_link_quizzes(answer: Json) -> dict[str, str]:
+    """`GET /v1.json`: each of the account's links by `link_id`, to its `link_url_id` (the quiz key of its start URL)."""
+    found = {link_id: link_quiz(link) for link_id, link in _named(answer.get("links"), "link", "link_id").items()}
+    return {link_id: quiz for link_id, quiz in found.items() if quiz is not None}
+
+
 def _link_result(item: Any, tests: dict[str, Json], links: dict[str, Json]) -> LinkResult | None:
     fields = item.get("result") if isinstance(item, dict) and isinstance(item.get("result"), dict) else item
     if not isinstance(fields, dict):
