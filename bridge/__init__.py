@@ -118,7 +118,7 @@ def register_extensions(app: Flask, settings: Settings, *, migrate: bool, clock:
         settings,
         store=store,
         fabman=fabman,
-        codec=CmUserIdCodec(settings.fernet_keys),
+        codec=CmUserIdCodec(settings.fernet_keys, now=clock.now),
         renderer=renderer,
         outbox=outbox,
         clock=clock,

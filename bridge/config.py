@@ -43,6 +43,7 @@ VARIABLES: tuple[str, ...] = (
     "FERNET_KEY",
     "MAX_COURSE_ATTEMPTS",
     "COOLDOWN_HOURS",
+    "QUIZ_LINK_DAYS",
     "APPLY_WORKERS",
     "CRONJOB_TOKEN",
     "REMINDER_DAYS",
@@ -143,6 +144,8 @@ class Settings:
     apply_workers: int = 8
     # Training rules (contract sections 12 and 13).
     cooldown_hours: tuple[float, ...] = (0.0,)
+    quiz_link_days: int = 90
+    """How long a quiz link's token is accepted, counted to the result's `time_started` (contract 4.10)."""
     fabman_webhook_token: str | None = field(default=None, repr=False)
     # Reconciliation with ClassMarker's results API (contract section 11): off without the key and the secret.
     classmarker_api_url: str = DEFAULT_CLASSMARKER_API_URL
@@ -344,6 +347,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     is_prod = be_env == "prod"
 
     verify = parse_bool("VERIFY_CLASSMARKER_REQUESTS", get("VERIFY_CLASSMARKER_REQUESTS") or "true")
+    if not verify and is_prod:
+        raise ConfigError("VERIFY_CLASSMARKER_REQUESTS cannot be off when BE_ENV=prod (anyone could post a passed result)")
     secret = get("CLASSMARKER_WEBHOOK_SECRET")
     if verify and secret is None and is_prod:
         raise ConfigError("CLASSMARKER_WEBHOOK_SECRET is required when VERIFY_CLASSMARKER_REQUESTS is on")
@@ -410,6 +415,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         digest_at=_parse_time("DIGEST_AT", get("DIGEST_AT") or "07:00") or dt.time(7, 0),
         apply_workers=_parse_int("APPLY_WORKERS", get("APPLY_WORKERS") or "8", minimum=1),
         cooldown_hours=_hours_list("COOLDOWN_HOURS", get("COOLDOWN_HOURS") or "0"),
+        quiz_link_days=_parse_int("QUIZ_LINK_DAYS", get("QUIZ_LINK_DAYS") or "90", minimum=1),
         fabman_webhook_token=get("FABMAN_WEBHOOK_TOKEN"),
         classmarker_api_url=classmarker_api_url,
         classmarker_api_key=get("CLASSMARKER_API_KEY"),

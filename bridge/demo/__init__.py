@@ -31,7 +31,7 @@ from bridge.domain.calendar import today_in
 from bridge.domain.results import sign
 from bridge.simulator import FabmanSimulator
 from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
-from bridge.simulator.seed import demo_state
+from bridge.simulator.seed import DEMO_QUIZZES, demo_state
 
 DEMO_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo's public, printed value
 DEMO_CRON_TOKEN = "demo-cron-token"  # noqa: S105 - the demo's public, printed value
@@ -84,13 +84,13 @@ def classmarker_environment(api: ClassMarkerApiSimulator) -> dict[str, str]:
     }
 
 
-def sample_result(token: str, *, passed: bool = True, result_id: int = 88123401) -> dict[str, Any]:
-    """A ClassMarker link result as ClassMarker would send it."""
+def sample_result(token: str, course_id: int, *, passed: bool = True, result_id: int = 88123401) -> dict[str, Any]:
+    """A ClassMarker link result as ClassMarker would send it, taken through the quiz link of the demo course."""
     return {
         "payload_type": "single_user_test_results_link",
         "payload_status": "live",
         "test": {"test_id": 2044187, "test_name": "Laserová řezačka – bezpečnost"},
-        "link": {"link_id": 1288001, "link_name": "Laser (members)", "link_url_id": "laser01"},
+        "link": {"link_id": 1288000 + course_id, "link_name": "Members", "link_url_id": DEMO_QUIZZES[course_id]},
         "result": {
             "link_result_id": result_id, "first": "Petra", "last": "Dvořáková", "email": "petra@example.org",
             "percentage": 90 if passed else 40, "points_scored": 9 if passed else 4, "points_available": 10,
@@ -125,7 +125,7 @@ def sample_results(app: Flask) -> None:
     """A few results for the console to show: Martin passes soldering, Jan fails the CNC quiz, a forged link is rejected."""
     bridge = bridge_of(app)
     for number, (member_id, course_id, passed, first, last) in enumerate(DEMO_RESULTS, start=1):
-        payload = sample_result(bridge.codec.encode(member_id, course_id), passed=passed, result_id=88120000 + number)
+        payload = sample_result(bridge.codec.encode(member_id, course_id), course_id, passed=passed, result_id=88120000 + number)
         payload["result"].update(first=first, last=last)
         if member_id == 0:
             payload["result"]["cm_user_id"] = "gAAAAAforged" + payload["result"]["cm_user_id"][12:]
@@ -137,7 +137,7 @@ def print_guide(app: Flask, base: str, folder: Path, refusal: Path) -> None:
     """Print what to open and what to paste."""
     found = bridge_of(app)
     token = found.codec.encode(DEMO_MEMBER, DEMO_COURSE)
-    body = json.dumps(sample_result(token), ensure_ascii=False).encode("utf-8")
+    body = json.dumps(sample_result(token, DEMO_COURSE), ensure_ascii=False).encode("utf-8")
     body_file = folder / "classmarker-result.json"
     body_file.write_bytes(body)
     key = found.settings.fabman_api_key
@@ -209,7 +209,8 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
         app = create_app(settings)
         bridge = bridge_of(app)
         safety_quiz = {"test_id": 2044100, "test_name": "Bezpečnost v dílně"}
-        classmarker.account.take_quiz(bridge.codec.encode(LOST_MEMBER, LOST_COURSE), percentage=85, test=safety_quiz)
+        lost = bridge.codec.encode(LOST_MEMBER, LOST_COURSE)
+        classmarker.account.take_quiz(lost, percentage=85, test=safety_quiz, quiz=DEMO_QUIZZES[LOST_COURSE])
         sample_results(app)
         email_dispatched.connect(_show_mail, app)
         print_guide(app, f"http://{reachable}:{port}", folder, refusal_event(simulator, folder))

@@ -116,6 +116,8 @@ class Overview:
     today_counts: dict[str, int]
     week_counts: dict[str, int]
     mail_counts: dict[str, int]
+    verification_off: bool = False
+    """VERIFY_CLASSMARKER_REQUESTS is off (outside prod only): anyone may post a result; the page says so first."""
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,7 @@ class Console:
             today_counts=store.event_counts_since(_start_of(today, self.deps)),
             week_counts=store.event_counts_since(_start_of(week_from, self.deps)),
             mail_counts=store.message_counts((MessageStatus.PENDING, MessageStatus.DEAD)),
+            verification_off=not self.deps.settings.verify_classmarker_requests,
         )
 
     # -- results --------------------------------------------------------------------

@@ -17,7 +17,6 @@ Handling that fails (Fabman unreachable) leaves the event `failed`;
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from typing import Any
 
@@ -104,7 +103,6 @@ def retry(deps: Deps) -> dict[str, int]:
 def _offer_training(deps: Deps, row: FabmanEvent) -> str:
     """Mail the member the courses that unlock the equipment; the outcome for the store."""
     assert row.member_id is not None and row.resource_id is not None  # only denials of a member are handled
-    event = parse_event(json.loads(row.payload))
     try:
         member = deps.fabman.get_member(row.member_id, trainings=True, privileges=True)
     except FabmanNotFound:
@@ -122,9 +120,11 @@ def _offer_training(deps: Deps, row: FabmanEvent) -> str:
         return "already_trained"
     if not member.email:
         return "no_address"
-    equipment = event.resource_name or f"#{row.resource_id}"
-    messages = mails.machine_denied(
-        deps, member, equipment, offered, key=f"machine:{member.id}:{row.resource_id}:{row.event_key}"
-    )
+    try:
+        equipment = deps.fabman.get_equipment(row.resource_id)  # its name from Fabman, never from the unsigned body
+    except FabmanNotFound:
+        return "unknown_equipment"
+    name = equipment.name or f"#{equipment.id}"
+    messages = mails.machine_denied(deps, member, name, offered, key=f"machine:{member.id}:{row.resource_id}:{row.event_key}")
     queued = deps.store.offer_machine_mail(member.id, row.resource_id, messages, window=OFFER_WINDOW, event_id=row.id)
     return "mailed" if queued else "mailed_recently"

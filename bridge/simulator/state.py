@@ -343,6 +343,22 @@ class SimState:
             self._require(self._members, "member", member_id)
             self._privileges[member_id] = privileges
 
+    def edit_course(self, course_id: int, **changes: Any) -> Json:
+        """Staff edit a course in Fabman's admin (`state`, `metadata`, ...): outside the API subset."""
+        with self._lock:
+            course = self._require(self._courses, "training course", course_id)
+            course.update(_clone(changes))
+            course["lockVersion"] += 1
+            course["updatedAt"] = utc_timestamp()
+            return _copy(course)
+
+    def set_member_state(self, member_id: int, state: str) -> None:
+        """Staff lock (or unlock) a member's account: outside the API subset."""
+        with self._lock:
+            member = self._require(self._members, "member", member_id)
+            member["state"] = state
+            member["updatedAt"] = utc_timestamp()
+
     def delete_training(self, member_id: int, record_id: int) -> None:
         """Remove one of the member's training records; another member's record counts as unknown."""
         with self._lock:

@@ -227,6 +227,15 @@ TEMPLATE: dict[str, Any] = {
                 "properties": {
                     "status": {"type": "string"},
                     "checks": {"type": "object", "additionalProperties": {"type": "boolean"}},
+                    "classmarker_verification": {
+                        "type": "boolean",
+                        "description": "VERIFY_CLASSMARKER_REQUESTS: false only outside prod, and then `warnings` says so.",
+                    },
+                    "warnings": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "What works but is unsafe, e.g. ClassMarker verification off.",
+                    },
                     "jobs": {
                         "type": "object",
                         "description": "Each job: whether it runs in-process here, and its last run (null: never run).",

@@ -155,7 +155,13 @@ class Event:
     id: int
     result_id: str = field(metadata=doc("ClassMarker's link_result_id (with `:ungraded` while it waits for grading)."))
     status: str = field(metadata=doc(enum=EventStatus))
-    outcome: str | None = field(metadata=doc("What applying did: granted, failed, out_of_attempts, blocked_pass, ..."))
+    outcome: str | None = field(
+        metadata=doc(
+            "What applying did: granted, failed, out_of_attempts, blocked_pass, ...; for a rejected result why "
+            "(rejected, too_early, or a rule 4.10 reason: wrong_quiz, course_not_online, admin_only, "
+            "member_not_active, link_too_old)."
+        )
+    )
     member_id: int | None
     course_id: int | None
     passed: bool | None
@@ -163,6 +169,7 @@ class Event:
     attempts: int = field(metadata=doc("How often processing was tried."))
     next_attempt_at: str | None = field(metadata=doc(format="date-time"))
     last_error: str | None
+    reason: str | None = field(metadata=doc("Why a rejected result did not count, in words; null unless rejected."))
     received_at: str | None = field(metadata=doc(format="date-time"))
     updated_at: str | None = field(metadata=doc(format="date-time"))
     source: str = field(metadata=doc("How the result reached the bridge.", enum=("webhook", "poll")))
@@ -179,6 +186,7 @@ class Event:
         "attempts": 1,
         "next_attempt_at": None,
         "last_error": None,
+        "reason": None,
         "received_at": "2026-12-02T09:14:03+00:00",
         "updated_at": "2026-12-02T09:14:03+00:00",
         "source": "webhook",

@@ -40,7 +40,7 @@ from bridge.domain.statuses import EventStatus
 from bridge.services.console import EVIDENCE_COLUMNS
 from bridge.simulator import FabmanSimulator
 from harness import CRON_TOKEN
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import ROOT, SmtpSink, free_port
 from harness.wait import wait_until
 from tests.console.conftest import LINK, OWNER, STAFF_EMAILS, links_in
@@ -135,7 +135,11 @@ def results(served: str, bridge: Bridge, simulator: FabmanSimulator, clock: Sett
     def deliver(member_id: int, course_id: int, result_id: int, *, passed: bool, test_name: str, forged: bool = False) -> int:
         token = bridge.codec.encode(member_id, course_id)
         payload = result_payload(
-            "gAAAAAforged" + token[12:] if forged else token, result_id=result_id, passed=passed, test_name=test_name
+            "gAAAAAforged" + token[12:] if forged else token,
+            result_id=result_id,
+            passed=passed,
+            test_name=test_name,
+            quiz=quiz_of(course_id),
         )
         body, headers = signed(payload)
         return int(http.post(f"{served}/add_classmarker_training", data=body, headers=headers, timeout=10).json()["event_id"])

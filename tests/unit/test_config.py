@@ -174,13 +174,27 @@ def test_development_runs_without_the_production_only_values() -> None:
     assert settings.classmarker_webhook_secret is None
 
 
-def test_production_needs_no_webhook_secret_when_verification_is_off() -> None:
-    env = production(VERIFY_CLASSMARKER_REQUESTS="off")
-    del env["CLASSMARKER_WEBHOOK_SECRET"]
+def test_development_needs_no_webhook_secret_when_verification_is_off() -> None:
+    settings = load_settings(minimal(VERIFY_CLASSMARKER_REQUESTS="off"))
 
-    settings = load_settings(env)
+    assert not settings.is_prod and settings.verify_classmarker_requests is False
+    assert settings.classmarker_webhook_secret is None
 
-    assert settings.is_prod and settings.verify_classmarker_requests is False
+
+def test_production_does_not_start_with_verification_off() -> None:
+    """Third wave: with BE_ENV=prod, VERIFY_CLASSMARKER_REQUESTS=false stops the start (tests/security has the attack)."""
+    message = config_error(production(VERIFY_CLASSMARKER_REQUESTS="off"))
+
+    assert "VERIFY_CLASSMARKER_REQUESTS" in message
+    for secret in (API_KEY, KEY_A, "flask-secret-91b2", "cm-secret-5d2e"):
+        assert secret not in message
+
+
+def test_quiz_link_days_defaults_to_90_and_must_be_a_positive_integer() -> None:
+    assert load_settings(minimal()).quiz_link_days == 90
+    assert load_settings(minimal(QUIZ_LINK_DAYS="30")).quiz_link_days == 30
+    for wrong in ("0", "-5", "ninety", "1.5"):
+        assert "QUIZ_LINK_DAYS" in config_error(minimal(QUIZ_LINK_DAYS=wrong))
 
 
 @pytest.mark.parametrize("name", ["SECRET_KEY", "FLASK_SECRET_KEY"])

@@ -14,7 +14,7 @@ from sqlalchemy import event
 
 from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
-from harness.classmarker import result_payload
+from harness.classmarker import quiz_of, result_payload
 from harness.launch import SmtpSink
 from tests.webhook.conftest import STAFF, deliver, token
 
@@ -105,7 +105,7 @@ def test_a_failing_result_from_the_answer_to_its_mail_sent_costs_four_transactio
     client: FlaskClient, bridge: Bridge, smtp: SmtpSink, statements: Counter[str]
 ) -> None:
     """Stored claimed (1), applied with its mail queued (2), the mail claimed (3) and marked sent (4)."""
-    response = deliver(client, result_payload(token(bridge, MARKETA, SAFETY), passed=False, percentage=40))
+    response = deliver(client, result_payload(token(bridge, MARKETA, SAFETY), quiz=quiz_of(SAFETY), passed=False, percentage=40))
     cost = dict(statements)  # before the checks below read the store
 
     assert response.json["status"] == "accepted"

@@ -57,6 +57,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "outcome.rejected": "odmítnuto",
         "outcome.too_early": "během čekací doby",
         "outcome.not_counted": "nezapočteno (čekací doba)",
+        "outcome.wrong_quiz": "jiný test, než patří ke kurzu",
+        "outcome.course_not_online": "kurz už není online",
+        "outcome.admin_only": "kurz jen pro správce",
+        "outcome.member_not_active": "člen není aktivní",
+        "outcome.link_too_old": "příliš starý odkaz",
         "mail.pending": "čeká na odeslání",
         "mail.sent": "odesláno",
         "mail.dead": "neodesláno",
@@ -73,6 +78,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "overview.gap": "Mezera webhooku",
         "overview.gap_help": "Výsledky nalezené až dotazem do ClassMarkeru, protože jejich webhook nedorazil.",
         "overview.not_measured": "neměřeno",
+        "overview.verification_off": (
+            "Ověřování podpisu ClassMarkeru je vypnuté (VERIFY_CLASSMARKER_REQUESTS=false): výsledek může poslat kdokoli. "
+            "V provozu (BE_ENV=prod) se most s tímto nastavením nespustí."
+        ),
         "overview.gap_counts": "{recent} za 24 h, {total} celkem",
         "job.retry": "Opakování",
         "job.expiry_sweep": "Úklid prošlých školení",
@@ -138,6 +147,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "result.quiz": "Test",
         "result.attempts": "Pokusy o zápis",
         "result.last_error": "Poslední chyba",
+        "result.reason": "Důvod odmítnutí",
         "result.replay": "Zpracovat znovu",
         "result.replay_help": "Vrátí výsledek do fronty a hned ho zpracuje.",
         "result.replayed": "Výsledek č. {id} zpracován znovu: {status}.",
@@ -261,6 +271,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "outcome.rejected": "rejected",
         "outcome.too_early": "within the waiting period",
         "outcome.not_counted": "not counted (waiting period)",
+        "outcome.wrong_quiz": "wrong quiz for the course",
+        "outcome.course_not_online": "course no longer online",
+        "outcome.admin_only": "admin-only course",
+        "outcome.member_not_active": "member not active",
+        "outcome.link_too_old": "quiz link too old",
         "mail.pending": "pending",
         "mail.sent": "sent",
         "mail.dead": "dead",
@@ -276,6 +291,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "overview.gap": "Webhook gap",
         "overview.gap_help": "Results found only by asking ClassMarker because their webhook never arrived.",
         "overview.not_measured": "not measured",
+        "overview.verification_off": (
+            "ClassMarker signature verification is off (VERIFY_CLASSMARKER_REQUESTS=false): anyone can post a result. "
+            "In production (BE_ENV=prod) the bridge does not start with this setting."
+        ),
         "overview.gap_counts": "{recent} in 24 h, {total} in all",
         "job.retry": "Retry",
         "job.expiry_sweep": "Expiry sweep",
@@ -339,6 +358,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "result.quiz": "Quiz",
         "result.attempts": "Attempts to apply",
         "result.last_error": "Last error",
+        "result.reason": "Why it was rejected",
         "result.replay": "Replay",
         "result.replay_help": "Puts the result back in the queue and processes it now.",
         "result.replayed": "Result #{id} replayed: {status}.",
