@@ -109,8 +109,8 @@ def result_fields(event: str, raw_body: str, *, member_id: int, course_id: int |
     except ValueError:
         payload = {}
     payload = payload if isinstance(payload, dict) else {}
-    result = payload.get("result") if isinstance(payload.get("result"), dict) else {}
-    link = payload.get("link") if isinstance(payload.get("link"), dict) else {}
+    result = _section(payload, "result")
+    link = _section(payload, "link")
     finished = result.get("time_finished")
     try:
         finished_at = utc_text(dt.datetime.fromtimestamp(float(finished), dt.UTC)) if finished not in (None, "") else None
@@ -141,3 +141,9 @@ def canonical(document: dict[str, Any]) -> bytes:
 def origin_of(fablab_name: str) -> str:
     """The log's name in every checkpoint."""
     return f"{fablab_name} training evidence"
+
+
+def _section(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    """A nested object of a webhook body, or an empty one."""
+    section = payload.get(name)
+    return section if isinstance(section, dict) else {}
