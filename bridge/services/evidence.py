@@ -230,6 +230,9 @@ class Evidence:
                 report.add(leaf.index, "the leaf is not JSON")
                 continue
             result_id = said.get("result_id")
+            if str(result_id) in logged:
+                report.add(leaf.index, f"result {result_id} is granted a second time")
+                continue
             logged.add(str(result_id))
             row = ledger.get(str(result_id))
             if row is None:
