@@ -7,8 +7,7 @@ import pytest
 from bridge.domain import merkle
 
 LEAVES = [
-    bytes.fromhex(h)
-    for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f")
+    bytes.fromhex(h) for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f")
 ]
 HASHES = [merkle.leaf_hash(leaf) for leaf in LEAVES]
 ROOTS = [

@@ -97,9 +97,10 @@ def test_an_inserted_ledger_row_is_caught(runner: FlaskCliRunner, history: list[
 def test_an_inserted_backdated_leaf_is_caught(runner: FlaskCliRunner, history: list[dict[str, Any]], sql: Sql) -> None:
     """A forged leaf after the last checkpoint that claims an old time (a copy of leaf 0)."""
     sql(
-        "INSERT INTO evidence_leaves (leaf_index, event_key, event, member_id, course_id, result_id, leaf, leaf_hash, recorded_at) "
-        "SELECT 4, 'forged', event, member_id, course_id, result_id, leaf, leaf_hash, recorded_at FROM evidence_leaves "
-        "WHERE leaf_index = 0"
+        "INSERT INTO evidence_leaves "
+        "(leaf_index, event_key, event, member_id, course_id, result_id, leaf, leaf_hash, recorded_at) "
+        "SELECT 4, 'forged', event, member_id, course_id, result_id, leaf, leaf_hash, recorded_at "
+        "FROM evidence_leaves WHERE leaf_index = 0"
     )
     assert_broken_at(runner, 4)
 
