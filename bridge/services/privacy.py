@@ -66,17 +66,7 @@ class Privacy:
 
     def erase(self, member_id: int, *, by: str) -> dict[str, Any]:
         """Erase a member Fabman no longer has; Conflict while Fabman still answers for them."""
-        try:
-            self.deps.fabman.get_member(member_id, trainings=False, privileges=False)
-        except FabmanNotFound:
-            pass
-        else:
-            raise Conflict(f"member {member_id} still exists in Fabman; only a member deleted there is erased")
-        now = self.deps.now()
-        leaf = LeafFields(event=EvidenceEvent.ERASED, member_id=member_id, course_id=None, recorded_at=utc_text(now))
-        counts = self.deps.store.erase_member(member_id, by=by, leaf=leaf)
-        log.info("member %s erased (%s)", member_id, by)
-        return {"member_id": member_id, "erased_at": utc_text(now), "by": by, "removed": counts}
+        return erase_member(self.deps, member_id, by=by)
 
     def export(self, member_id: int) -> dict[str, Any]:
         """Everything the bridge holds about a member, as one JSON document."""
@@ -116,6 +106,33 @@ class Privacy:
                 for row in data["staff_log"]
             ],
         }
+
+
+def erase_member(deps: Deps, member_id: int, *, by: str) -> dict[str, Any]:
+    """Erase a member once `GET /members/{id}` answers 404; Conflict while Fabman still has them."""
+    try:
+        deps.fabman.get_member(member_id, trainings=False, privileges=False)
+    except FabmanNotFound:
+        pass
+    else:
+        raise Conflict(f"member {member_id} still exists in Fabman; only a member deleted there is erased")
+    now = deps.now()
+    leaf = LeafFields(event=EvidenceEvent.ERASED, member_id=member_id, course_id=None, recorded_at=utc_text(now))
+    counts = deps.store.erase_member(member_id, by=by, leaf=leaf)
+    log.info("member %s erased (%s)", member_id, by)
+    return {"member_id": member_id, "erased_at": utc_text(now), "by": by, "removed": counts}
+
+
+def erase_on_event(deps: Deps, row: Any) -> str:
+    """Fabman's `member_deleted`: erase the member if Fabman confirms it; the event's outcome."""
+    try:
+        erase_member(deps, int(row.member_id), by=f"fabman event {row.event_key}")
+    except Conflict:
+        log.warning(
+            "Fabman event %s says member %s was deleted, but Fabman still has them: nothing erased", row.event_key, row.member_id
+        )
+        return "member_still_exists"
+    return "erased"
 
 
 def _json(text: str) -> Any:

@@ -174,8 +174,14 @@ class PrivacyQueries(EvidenceQueries, StoreBase):
         """SQLite: fold the write-ahead log into the database and truncate it, so removed values leave no copy."""
         if not self.is_sqlite:
             return
-        with self.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self._write_turn:
+            connection = self.engine.raw_connection()  # outside any transaction: a checkpoint cannot run inside one
+            try:
+                cursor = connection.cursor()
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cursor.close()
+            finally:
+                connection.close()
 
     def member_data(self, member_id: int) -> dict[str, list[Any]]:
         """Every row the store holds about a member, as the models (for the export)."""
