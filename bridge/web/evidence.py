@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from bridge.application import bridge_of
-from bridge.errors import BadRequest
+from bridge.errors import BadRequest, NotFound
 from bridge.web.auth import require_api_key, require_cron_token
 from bridge.web.inputs import MAX_ID
 from bridge.web.openapi import problems
@@ -134,6 +134,8 @@ def member_export(member_id: int) -> Response:
           application/json:
             schema: {type: object}
     """
+    if not 0 < member_id <= MAX_ID:
+        raise NotFound(f"member {member_id} is outside Fabman's range of ids")
     return jsonify(bridge_of().privacy.export(member_id))
 
 

@@ -201,7 +201,7 @@ class JobRun:
 class JobStatus:
     """One of the bridge's jobs: whether it runs in-process here, its schedule, its last run."""
 
-    name: str = field(metadata=doc(enum=("retry", "expiry_sweep", "reconciliation", "digest")))
+    name: str = field(metadata=doc(enum=("retry", "expiry_sweep", "reconciliation", "digest", "checkpoint", "purge")))
     enabled: bool
     schedule: str | None
     last_run: JobRun | None = field(metadata=doc("Null: it never ran."))
