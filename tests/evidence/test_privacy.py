@@ -179,3 +179,24 @@ def test_export_is_one_json_document_of_everything_held(
     assert len(by_api["mail"]) == 2 and len(by_api["ledger"]) == 2 and len(by_api["evidence"]) == 2
     assert by_api["erased"] is None and by_api["subject_salt_kept"] is True
     problem(client.get(f"/admin/members/{MARTIN}/export"), 401)
+
+
+def test_the_console_says_a_body_was_purged_and_a_member_erased(
+    client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: Any, history: None, clock: SettableClock
+) -> None:
+    from tests.console.conftest import sign_in
+
+    event = next(e for e in bridge.store.events() if e.result_key == "7003")  # Eva's
+    clock.advance(days=101)
+    bridge.privacy.purge()
+    sign_in(client, smtp)
+    purged = client.get(f"/staff/results/{event.id}?lang=en").get_data(as_text=True)
+    assert 'id="payload-purged"' in purged and "removed" in purged and 'class="payload"' not in purged
+
+    simulator.state.delete_member(MARTIN)
+    bridge.privacy.erase(MARTIN, by="test staff")
+    martins = next(e for e in bridge.store.events() if e.result_key == "7001")
+    page = client.get(f"/staff/results/{martins.id}?lang=en").get_data(as_text=True)
+    assert 'id="member-erased"' in page and "test staff" in page
+    listing = client.get("/staff/evidence?lang=en").get_data(as_text=True)
+    assert listing.count(">erased</span>") == 2  # both of Martin's ledger rows
