@@ -149,7 +149,8 @@ def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None
         words = shlex.split(verify)
         assert words[0] == "python3" and words[-2] == "--key"
         checked = subprocess.run([sys.executable, *words[1:]], capture_output=True, text=True, timeout=60, check=False)
-        assert checked.returncode == 0 and checked.stdout.startswith(f"VALID: leaf {bundle['index']} is in the log"), checked.stderr
+        assert checked.returncode == 0, checked.stderr
+        assert checked.stdout.startswith(f"VALID: leaf {bundle['index']} is in the log")
 
 
 def test_the_port_option_wins_over_port() -> None:
