@@ -61,7 +61,11 @@ class Privacy:
             payloads_before=None if payload_days is None else now - dt.timedelta(days=payload_days),
             mail_before=None if mail_days is None else now - dt.timedelta(days=mail_days),
         )
-        log.info("privacy purge: %(payloads_purged)d result bodies, %(mail_bodies_purged)d mail bodies", counts)
+        log.info(
+            "privacy purge: %(payloads_purged)d result bodies, %(fabman_payloads_purged)d Fabman event bodies, "
+            "%(mail_bodies_purged)d mail bodies",
+            counts,
+        )
         return {**counts, "payload_retention_days": payload_days, "mail_retention_days": mail_days}
 
     def erase(self, member_id: int, *, by: str) -> dict[str, Any]:

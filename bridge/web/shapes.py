@@ -389,13 +389,15 @@ class ConsistencyProof:
 class PurgeSummary:
     """What a retention purge removed (section 17)."""
 
-    payloads_purged: int = field(metadata=doc("Raw webhook bodies removed."))
+    payloads_purged: int = field(metadata=doc("Raw ClassMarker webhook bodies removed."))
+    fabman_payloads_purged: int = field(metadata=doc("Bodies of Fabman's webhook events removed (handled or ignored ones)."))
     mail_bodies_purged: int = field(metadata=doc("Bodies of sent mail removed."))
     payload_retention_days: int | None = field(metadata=doc("PAYLOAD_RETENTION_DAYS; null: off."))
     mail_retention_days: int | None = field(metadata=doc("MAIL_RETENTION_DAYS; null: off."))
 
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "payloads_purged": 12,
+        "fabman_payloads_purged": 3,
         "mail_bodies_purged": 40,
         "payload_retention_days": 100,
         "mail_retention_days": 30,

@@ -54,14 +54,29 @@ def history(client: FlaskClient, bridge: Bridge) -> None:
 def test_the_purge_removes_old_bodies_keeps_the_evidence_and_is_recorded_as_a_job(
     client: FlaskClient, bridge: Bridge, history: None, clock: SettableClock, runner: FlaskCliRunner, cron_headers: dict[str, str]
 ) -> None:
+    fabman_event = {
+        "id": 990001,
+        "type": "member_updated",
+        "createdAt": "2026-12-07T08:00:00Z",
+        "details": {"member": {"id": EVA}},
+    }
+    assert client.post(f"/fabman_webhook?token={FABMAN_WEBHOOK_TOKEN}", json=fabman_event).json["status"] == "ignored"
     clock.advance(days=31)
     first = client.post("/cron/purge", headers=cron_headers).json
-    assert first == {"payloads_purged": 0, "mail_bodies_purged": 3, "payload_retention_days": 100, "mail_retention_days": 30}
+    assert first == {
+        "payloads_purged": 0,
+        "fabman_payloads_purged": 0,
+        "mail_bodies_purged": 3,
+        "payload_retention_days": 100,
+        "mail_retention_days": 30,
+    }
     clock.advance(days=70)
     second = runner.invoke(args=["privacy", "purge"])
 
     assert second.exit_code == 0, second.output
     assert json.loads(second.output)["payloads_purged"] == 3
+    assert json.loads(second.output)["fabman_payloads_purged"] == 1
+    assert bridge.store.fabman_event("990001").payload == ""
     leaves = {json.loads(leaf.leaf)["result_id"]: json.loads(leaf.leaf) for leaf in bridge.store.evidence_leaves()}
     for event in bridge.store.events():
         assert event.payload == "" and event.payload_purged_at is not None

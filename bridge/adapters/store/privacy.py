@@ -72,7 +72,7 @@ class PrivacyQueries(EvidenceQueries, StoreBase):
     def purge_personal_data(self, *, payloads_before: dt.datetime | None, mail_before: dt.datetime | None) -> dict[str, int]:
         """Remove raw bodies of results final before `payloads_before` and bodies of mail sent before `mail_before`."""
         now = self.now()
-        counts = {"payloads_purged": 0, "mail_bodies_purged": 0}
+        counts = {"payloads_purged": 0, "fabman_payloads_purged": 0, "mail_bodies_purged": 0}
         with self._write() as session:
             if payloads_before is not None:
                 rows = session.execute(
@@ -83,6 +83,16 @@ class PrivacyQueries(EvidenceQueries, StoreBase):
                     )
                 ).all()
                 counts["payloads_purged"] = self._purge_payloads(session, rows, now)
+                fabman = session.execute(
+                    update(FabmanEvent)
+                    .where(
+                        FabmanEvent.status.in_(("handled", "ignored")),
+                        FabmanEvent.received_at < payloads_before,
+                        FabmanEvent.payload != PURGED,
+                    )
+                    .values(payload=PURGED)
+                )
+                counts["fabman_payloads_purged"] = int(fabman.rowcount)  # type: ignore[attr-defined]
             if mail_before is not None:
                 purged = session.execute(
                     update(OutboxMessage)
