@@ -276,12 +276,22 @@ def _ledger_differs(said: dict[str, Any], row: Any) -> list[str]:
     return [name for name, holds in checks.items() if not holds]
 
 
+def record_fields(event: str, member_id: int, course_id: int | None, record_id: int, recorded_at: Any) -> LeafFields:
+    """The leaf of an event about one Fabman training record (`removed`, `renewed`): no result, no score."""
+    return LeafFields(
+        event=event, member_id=member_id, course_id=course_id, recorded_at=utc_text(recorded_at), fabman_record_id=record_id
+    )
+
+
 def removal_fields(member_id: int, course_id: int | None, record_id: int, recorded_at: Any) -> LeafFields:
     """The leaf of a training record the expiry sweep removed."""
-    return LeafFields(
-        event=EvidenceEvent.REMOVED,
-        member_id=member_id,
-        course_id=course_id,
-        recorded_at=utc_text(recorded_at),
-        fabman_record_id=record_id,
-    )
+    return record_fields(EvidenceEvent.REMOVED, member_id, course_id, record_id, recorded_at)
+
+
+def record_renewal(deps: Deps, member_id: int, course_id: int, record_id: int, *, email: str | None = None) -> int | None:
+    """Log a training renewed by use (section 15) on its new Fabman record; the leaf's index (None: logged before).
+
+    The hook for renew-on-use: call it once the new record exists in Fabman.
+    """
+    fields = record_fields(EvidenceEvent.RENEWED, member_id, course_id, record_id, deps.now())
+    return deps.store.record_evidence(f"renewed:{member_id}:{record_id}", fields, email=email)
