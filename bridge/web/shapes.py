@@ -364,6 +364,7 @@ class EvidenceBundle:
         "checkpoint": CHECKPOINT_EXAMPLE,
         "signature": "q1b2...==",
         "public_key": "0nq4ckl3YH9DS1Jb9bxYpP9GnD6b8cQ2Zc3n6v0lPqY=",
+        "tsa_token": "MIIE...",
     }
 
 
