@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient
 from bridge.adapters.mail import DiscordTransport, MailRenderer, Outbox, SmtpTransport
+from bridge.adapters.signing import signing_key
 from bridge.adapters.store import Store
 from bridge.application import EXTENSION_KEY, Bridge
 from bridge.clock import Clock, SystemClock
@@ -122,6 +123,7 @@ def register_extensions(app: Flask, settings: Settings, *, migrate: bool, clock:
         renderer=renderer,
         outbox=outbox,
         clock=clock,
+        evidence_key=signing_key(settings.evidence_signing_key, app.instance_path),
     )
 
 

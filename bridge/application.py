@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, current_app
 
 from bridge.adapters.classmarker import ClassMarkerClient
@@ -33,6 +34,8 @@ from bridge.errors import NotFound, ServiceNotConfigured
 from bridge.services import admin, digest, expiry, machine_denied, profile, reconcile, results
 from bridge.services.console import Console
 from bridge.services.deps import Deps
+from bridge.services.evidence import Evidence
+from bridge.services.privacy import Privacy
 from bridge.services.results import Receipt
 from bridge.services.staff_access import StaffAccess
 
@@ -41,7 +44,7 @@ MAX_EVENT_ID = 2**31 - 1
 SHUTDOWN_SECONDS = 15.0
 """How long a stopping worker lets accepted results and a running job finish (gunicorn's graceful_timeout is 20)."""
 
-JOB_NAMES = ("retry", "expiry_sweep", "reconciliation", "digest")
+JOB_NAMES = ("retry", "expiry_sweep", "reconciliation", "digest", "checkpoint", "purge")
 """Every job staff see, in the order they see them."""
 DEFAULT_SWEEP_AT = dt.time(3, 15)
 _CLASSMARKER_LOCK = threading.Lock()
@@ -60,8 +63,10 @@ class Bridge:
         renderer: MailRenderer,
         outbox: Outbox,
         clock: Clock,
+        evidence_key: Ed25519PrivateKey | None = None,
     ) -> None:
         self.settings = settings
+        self._evidence_key = evidence_key or Ed25519PrivateKey.generate()
         self.store = store
         self.fabman = fabman
         self.codec = codec
@@ -155,6 +160,7 @@ class Bridge:
                 "reconciliation", Every(settings.reconcile_minutes * 60), self.reconcile, lease_seconds=300.0
             ),
             "digest": Job("digest", WeeklyAt(settings.digest_weekday or 0, settings.digest_at), self.digest, lease_seconds=120.0),
+            **self.privacy.jobs(),
         }
 
     def _scheduled(self, name: str) -> bool:
@@ -166,6 +172,8 @@ class Bridge:
             return self.settings.digest_weekday is not None
         if name == "reconciliation":
             return self.reconciliation_enabled
+        if name in self.privacy.jobs():
+            return self.privacy.scheduled(name)
         return True
 
     def run_job(self, name: str, *, trigger: str, run: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -295,6 +303,18 @@ class Bridge:
         receipt = reconcile.review(self.patient, event_id, passed=passed)
         self.send_mail(limit=10)
         return receipt
+
+    # -- evidence and personal data (contract sections 16 and 17) -----------------
+
+    @functools.cached_property
+    def evidence(self) -> Evidence:
+        """The evidence log: checkpoints, proof bundles, consistency proofs, verification."""
+        return Evidence(self.patient, self._evidence_key)
+
+    @functools.cached_property
+    def privacy(self) -> Privacy:
+        """Retention, erasure and export of members' personal data (and the daily checkpoint and purge jobs)."""
+        return Privacy(self.patient, self.evidence)
 
     # -- staff console ------------------------------------------------------------
 

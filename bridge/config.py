@@ -11,6 +11,7 @@ together, so a new setting is added in all three places or the suite fails.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import math
 import os
@@ -75,6 +76,12 @@ VARIABLES: tuple[str, ...] = (
     "STAFF_EMAILS",
     "STAFF_LINK_MINUTES",
     "STAFF_SESSION_HOURS",
+    "EVIDENCE_SIGNING_KEY",
+    "CHECKPOINT_AT",
+    "EVIDENCE_WITNESS_EMAILS",
+    "EVIDENCE_TSA_URL",
+    "PAYLOAD_RETENTION_DAYS",
+    "MAIL_RETENTION_DAYS",
     "BE_ENV",
     "SECRET_KEY",
     "FLASK_SECRET_KEY",
@@ -158,6 +165,13 @@ class Settings:
     staff_session_hours: int = 12
     # How many reverse proxies in front of the bridge set X-Forwarded-For/-Proto (third wave); 0 trusts none.
     trusted_proxies: int = 0
+    # Evidence and personal data (contract sections 16 and 17).
+    evidence_signing_key: str | None = field(default=None, repr=False)
+    checkpoint_at: dt.time | None = dt.time(2, 45)
+    evidence_witness_emails: tuple[str, ...] = ()
+    evidence_tsa_url: str | None = None
+    payload_retention_days: int | None = 100
+    mail_retention_days: int | None = 30
 
     @property
     def is_prod(self) -> bool:
@@ -312,6 +326,44 @@ def _staff_emails(raw: str | None) -> frozenset[str]:
     return frozenset(addresses)
 
 
+def _emails(name: str, raw: str | None) -> tuple[str, ...]:
+    """Comma-separated addresses, in the order given."""
+    addresses = tuple(a.strip() for a in (raw or "").split(",") if a.strip())
+    for address in addresses:
+        local, at, domain = address.partition("@")
+        if not (at and local and "." in domain) or any(c.isspace() for c in address):
+            raise ConfigError(f"{name} must be a comma-separated list of e-mail addresses")
+    return addresses
+
+
+def _days_or_off(name: str, raw: str) -> int | None:
+    """A number of days (1 or more), or `off`."""
+    if raw.strip().lower() == "off":
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of days (1 or more) or off") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be a number of days (1 or more) or off")
+    return value
+
+
+def _signing_key(raw: str | None, *, is_prod: bool) -> str | None:
+    """EVIDENCE_SIGNING_KEY: base64 of a 32-byte Ed25519 seed; required in prod."""
+    if raw is None:
+        if is_prod:
+            raise ConfigError("EVIDENCE_SIGNING_KEY is required when BE_ENV=prod")
+        return None
+    try:
+        seed = base64.b64decode(raw, validate=True)
+    except ValueError:
+        seed = b""
+    if len(seed) != 32:
+        raise ConfigError("EVIDENCE_SIGNING_KEY must be base64 of a 32-byte Ed25519 seed")
+    return raw
+
+
 def _fernet_keys(raw: str) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in raw.split(",") if k.strip())
     if not keys:
@@ -425,7 +477,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         staff_link_minutes=_parse_int("STAFF_LINK_MINUTES", get("STAFF_LINK_MINUTES") or "15", minimum=1),
         staff_session_hours=_parse_int("STAFF_SESSION_HOURS", get("STAFF_SESSION_HOURS") or "12", minimum=1),
         trusted_proxies=_parse_int("TRUSTED_PROXIES", get("TRUSTED_PROXIES") or "0"),
+        evidence_signing_key=_signing_key(get("EVIDENCE_SIGNING_KEY"), is_prod=is_prod),
+        checkpoint_at=_parse_time("CHECKPOINT_AT", get("CHECKPOINT_AT") or "02:45", allow_off=True),
+        evidence_witness_emails=_emails("EVIDENCE_WITNESS_EMAILS", get("EVIDENCE_WITNESS_EMAILS")),
+        evidence_tsa_url=None if (tsa := get("EVIDENCE_TSA_URL")) is None else _tsa_url(tsa),
+        payload_retention_days=_days_or_off("PAYLOAD_RETENTION_DAYS", get("PAYLOAD_RETENTION_DAYS") or "100"),
+        mail_retention_days=_days_or_off("MAIL_RETENTION_DAYS", get("MAIL_RETENTION_DAYS") or "30"),
     )
+
+
+def _tsa_url(raw: str) -> str:
+    """EVIDENCE_TSA_URL: an http(s) URL (a time-stamping authority's may have a path)."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in raw:
+        raise ConfigError("EVIDENCE_TSA_URL must be an http(s) URL such as https://tsa.example/tsr")
+    return raw
 
 
 def default_database_url(instance_path: str) -> str:

@@ -40,3 +40,7 @@ class NotFound(BridgeError):
 
 class ServiceNotConfigured(BridgeError):
     status, title, slug = 503, "Not configured", "not-configured"
+
+
+class Conflict(BridgeError):
+    status, title, slug = 409, "Conflict", "conflict"

@@ -10,6 +10,7 @@ test that tries is stopped, so `-m "not e2e"` stays fast.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,6 +37,7 @@ from harness.launch import SmtpSink
 from tests.support import no_sockets_or_processes
 
 FERNET_KEY = Fernet.generate_key().decode("ascii")
+EVIDENCE_SIGNING_KEY = base64.b64encode(os.urandom(32)).decode("ascii")
 
 
 def is_e2e(request: pytest.FixtureRequest) -> bool:
@@ -110,6 +112,7 @@ def env(simulator: FabmanSimulator, smtp: SmtpSink, database_url: str) -> dict[s
         # A bridge served by gunicorn runs its own jobs; tests that want them turn them on.
         "JOBS": "off",
         "FABMAN_WEBHOOK_TOKEN": FABMAN_WEBHOOK_TOKEN,
+        "EVIDENCE_SIGNING_KEY": EVIDENCE_SIGNING_KEY,
     }
 
 

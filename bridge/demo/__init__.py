@@ -10,7 +10,9 @@ recovery of a result whose webhook was lost, all on the port it was given
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import shlex
 import socket
 import sys
@@ -47,6 +49,9 @@ DEMO_RESULTS = [(5, 6, True, "Martin", "Svoboda"), (2, 4, False, "Jan", "Novák"
 LOST_MEMBER = 12
 """Markéta: she passed the workshop safety quiz, but its webhook never reached the bridge."""
 LOST_COURSE = 1
+PROOF_MEMBER, PROOF_COURSE = 5, 6
+"""Martin's soldering pass (the first sample result): the evidence bundle the guide fetches."""
+VERIFY_TOOL = Path(__file__).resolve().parents[2] / "tools" / "verify_evidence.py"
 
 
 def demo_environment(fabman_url: str, api_key: str, folder: Path) -> dict[str, str]:
@@ -72,6 +77,8 @@ def demo_environment(fabman_url: str, api_key: str, folder: Path) -> dict[str, s
         "SWEEP_AT": "off",
         # The printed console sign-in link should still work after a coffee (production: 15 minutes).
         "STAFF_LINK_MINUTES": "1440",
+        # Evidence checkpoints are signed with a key of this demo only (production keeps its own out of the store).
+        "EVIDENCE_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode("ascii"),
     }
 
 
@@ -168,6 +175,12 @@ def print_guide(app: Flask, base: str, folder: Path, refusal: Path) -> None:
         f"  curl -s -X POST {base}/cron/reconcile -H 'CronjobToken: {DEMO_CRON_TOKEN}'",
         f"  curl -s {base}/absolved_trainings/{LOST_MEMBER} -H {auth}",
         f"  curl -s {base}/ready",
+        "  # signed evidence: Martin's soldering pass as a bundle anyone can check offline (docs/evidence.md);",
+        "  # the demo made a checkpoint as it started, and the second line checks the bundle without the bridge:",
+        f"  curl -s '{base}/admin/evidence/proof?member_id={PROOF_MEMBER}&course_id={PROOF_COURSE}' -H {auth} "
+        f"-o {shlex.quote(str(folder / 'evidence-bundle.json'))}",
+        f"  python3 {shlex.quote(str(VERIFY_TOOL))} {shlex.quote(str(folder / 'evidence-bundle.json'))} "
+        f"--key {found.evidence.public_key}",
         "",
         f"Staff console (signed in as {DEMO_STAFF}, the sample FabLab's owner; the link works once):",
         f"  {base}/staff/link?token={found.staff_access.issue_link(DEMO_STAFF)}",
@@ -212,6 +225,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
         lost = bridge.codec.encode(LOST_MEMBER, LOST_COURSE)
         classmarker.account.take_quiz(lost, percentage=85, test=safety_quiz, quiz=DEMO_QUIZZES[LOST_COURSE])
         sample_results(app)
+        bridge.run_job("checkpoint", trigger="demo")
         email_dispatched.connect(_show_mail, app)
         print_guide(app, f"http://{reachable}:{port}", folder, refusal_event(simulator, folder))
         bridge.start_background()

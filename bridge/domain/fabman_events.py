@@ -26,6 +26,7 @@ TEST = "test"
 RESOURCE_LOG_CREATED = "resourceLog_created"
 DENIED = "denied"
 NO_PERMISSION = "noPermission"
+MEMBER_DELETED = "member_deleted"
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,80}")
 """What an event id (as text) and an event type may be: they are stored and logged."""
 
@@ -61,6 +62,12 @@ class FabmanWebhookEvent:
             and self.member_id is not None
             and self.resource_id is not None
         )
+
+
+    @property
+    def is_member_deletion(self) -> bool:
+        """Fabman says a member was deleted (a hint: Fabman is asked before anything is erased, section 17)."""
+        return self.type == MEMBER_DELETED and self.member_id is not None
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from typing import Any
 from bridge.adapters.fabman import FabmanError, FabmanNotFound
 from bridge.adapters.store.rules import FabmanEvent
 from bridge.domain import courses
-from bridge.domain.fabman_events import FabmanWebhookEvent, parse_event
-from bridge.services import mails
+from bridge.domain.fabman_events import MEMBER_DELETED, FabmanWebhookEvent, parse_event
+from bridge.services import mails, privacy
 from bridge.services.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def receive(deps: Deps, body: bytes, payload: Any) -> tuple[dict[str, Any], int 
     that is not an event.
     """
     event = parse_event(payload)
-    to_handle = event.is_machine_denial
+    to_handle = event.is_machine_denial or event.is_member_deletion
     row, created = deps.store.receive_fabman_event(
         event_key=event.key,
         event_type=event.type,
@@ -59,6 +59,9 @@ def receive(deps: Deps, body: bytes, payload: Any) -> tuple[dict[str, Any], int 
         return {"status": "ok", **answer, "detail": "test event received"}, None
     if not to_handle:
         return {"status": "ignored", **answer, "detail": _why_ignored(event)}, None
+    if event.is_member_deletion:
+        log.info("Fabman event %s: member %s deleted", event.key, event.member_id)
+        return {"status": "stored", **answer, "detail": "member deleted; erased here once Fabman confirms it"}, row.id
     log.info("Fabman event %s: member %s denied at equipment %s", event.key, event.member_id, event.resource_id)
     return {"status": "stored", **answer, "detail": "denied at a machine; the member is offered the training"}, row.id
 
@@ -75,7 +78,7 @@ def handle(deps: Deps, event_id: int) -> str | None:
     if row is None:
         return None
     try:
-        outcome = _offer_training(deps, row)
+        outcome = privacy.erase_on_event(deps, row) if row.type == MEMBER_DELETED else _offer_training(deps, row)
     except FabmanError as error:
         log.warning("Fabman event %s not handled yet (attempt %s): %s", row.event_key, row.attempts, error)
         deps.store.finish_fabman_event(row.id, "failed", None, str(error))

@@ -369,6 +369,15 @@ class SimState:
             records.remove(record_id)
             del self._trainings[record_id]
 
+    def delete_member(self, member_id: int) -> None:
+        """Delete a member with their training records, as staff would in Fabman's admin (`GET` answers 404 after)."""
+        with self._lock:
+            self._require(self._members, "member", member_id)
+            for record_id in self._member_trainings.pop(member_id, []):
+                self._trainings.pop(record_id, None)
+            del self._members[member_id]
+            self._privileges.pop(member_id, None)
+
     # -- reading ---------------------------------------------------------
 
     def member(self, member_id: int) -> Json:

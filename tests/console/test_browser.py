@@ -24,6 +24,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -305,6 +307,29 @@ def test_evidence_downloads_as_csv_in_the_browser(browser: object, served: str, 
     rows = list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8"))))
     assert rows[0] == list(EVIDENCE_COLUMNS)
     assert [row[rows[0].index("course_title")] for row in rows[1:]] == ["Pájení"]
+
+
+def test_evidence_bundle_downloads_in_the_browser_and_verifies_offline(
+    browser: object, served: str, smtp: SmtpSink, results: dict[str, int], tmp_path: Path
+) -> None:
+    """Section 16: each evidence row offers its signed proof; the file checks out with tools/verify_evidence.py."""
+    sign_in_from_the_mail(browser, served, smtp)
+    visit(browser, f"{served}/staff/evidence?lang=en")
+    shows(browser, "Proof (JSON)")
+    shoot(browser, "evidence-bundle")
+
+    click(browser, "a.bundle")
+    downloads: Path = browser.downloads  # type: ignore[attr-defined]
+    saved = wait_until(lambda: [p for p in downloads.iterdir() if p.suffix == ".json"], timeout=30, what="the bundle download")[0]
+    bundle = json.loads(saved.read_text(encoding="utf-8"))
+    assert saved.name.startswith(f"evidence-{MARTIN}-{SOLDERING}-")
+    key = requests.get(f"{served}/evidence/key", timeout=10).json()["public_key"]
+    checked = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "verify_evidence.py"), str(saved), "--key", key],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(base64.b64decode(bundle["leaf"]))["member_id"] == MARTIN
 
 
 def test_the_language_switch(browser: object, served: str, smtp: SmtpSink, results: dict[str, int]) -> None:

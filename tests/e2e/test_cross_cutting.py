@@ -153,6 +153,8 @@ def test_ready_when_store_and_configuration_are_complete(client: FlaskClient) ->
             "expiry_sweep": {"enabled": False, "last_run": None},
             "reconciliation": {"enabled": False, "last_run": None},
             "digest": {"enabled": False, "last_run": None},
+            "checkpoint": {"enabled": False, "last_run": None},
+            "purge": {"enabled": False, "last_run": None},
         },
         "reconciliation": {  # off: the test environment has no ClassMarker API credentials
             "enabled": False,

@@ -204,9 +204,13 @@ def _scalar_defaults(table: Table) -> dict[str, Any]:
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    """Let SQLAlchemy issue BEGIN itself, and use WAL so readers never block the writer."""
+    """Let SQLAlchemy issue BEGIN itself, and use WAL so readers never block the writer.
+
+    `secure_delete` overwrites what a purge or an erasure removes (contract section 17).
+    """
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
