@@ -68,10 +68,10 @@ bench: venv ## benchmark on SQLite and PostgreSQL (BENCH_POSTGRES_URL): gunicorn
 bench-console: venv ## the staff console's pages over 100,000 results and 20,000 ledger rows (part of make bench)
 	$(BIN)/python -m bench.console
 
-reliability: venv ## full reliability run (gunicorn + Fabman simulator + SMTP, faults); rewrites RELIABILITY.md
-	$(BIN)/python -m reliability --report RELIABILITY.md
+reliability: venv ## full reliability run (gunicorn + Fabman simulator + SMTP, faults); rewrites docs/reliability.md
+	$(BIN)/python -m reliability --report docs/reliability.md
 
-reliability-ci: venv ## the same scenarios at CI size (a few minutes); RELIABILITY.md untouched
+reliability-ci: venv ## the same scenarios at CI size (a few minutes); docs/reliability.md untouched
 	$(BIN)/python -m reliability --quick
 
 # Only what can be rebuilt: the venv and caches. Never instance/, which holds the default SQLite store
