@@ -75,7 +75,7 @@ class SmtpSink:
             return "451 Temporarily unavailable"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._lock:
-            self.messages.append(message)  # type: ignore[arg-type]
+            self.messages.append(message)
         return "250 OK"
 
     def start(self) -> Self:

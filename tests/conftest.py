@@ -34,10 +34,41 @@ from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimul
 from bridge.simulator.seed import demo_state
 from harness import CRON_TOKEN, FABMAN_WEBHOOK_TOKEN, WEBHOOK_SECRET
 from harness.launch import SmtpSink
-from tests.support import no_sockets_or_processes
+from tests.support import no_sockets_or_processes, own_database
 
 FERNET_KEY = Fernet.generate_key().decode("ascii")
 EVIDENCE_SIGNING_KEY = base64.b64encode(os.urandom(32)).decode("ascii")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets a PostgreSQL database of its own (`<name>_gw0`, ...), made on first use."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if worker and url.startswith("postgres"):
+        os.environ["TEST_DATABASE_URL"] = own_database(url, worker)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-only",
+        action="store_true",
+        help="run only the tests that reach the store (the PostgreSQL pass: the others cannot differ from the SQLite pass)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --store-only, keep the tests that use the store fixture or read TEST_DATABASE_URL themselves."""
+    if not config.getoption("--store-only"):
+        return
+    kept: list[pytest.Item] = []
+    left: list[pytest.Item] = []
+    for item in items:
+        source = getattr(item, "module", None)
+        reads_url = source is not None and "TEST_DATABASE_URL" in Path(str(source.__file__)).read_text(encoding="utf-8")
+        (kept if "database_url" in getattr(item, "fixturenames", ()) or reads_url else left).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+    items[:] = kept
 
 
 def is_e2e(request: pytest.FixtureRequest) -> bool:
@@ -79,9 +110,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
         return
     store = Store(url)
-    store.drop_all()
+    store.empty()
     store.dispose()
     yield url
+
+
+@pytest.fixture
+def bare_database_url(database_url: str) -> str:
+    """A store with no schema at all, for tests of the migrations themselves."""
+    if not database_url.startswith("sqlite"):
+        store = Store(database_url)
+        store.drop_all()
+        store.dispose()
+    return database_url
 
 
 @pytest.fixture

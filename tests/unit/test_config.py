@@ -105,6 +105,7 @@ def test_integers_are_parsed() -> None:
         KEY_A[:-2],  # truncated
         "A" * 44,  # 33 bytes
     ],
+    ids=["prose", "five-bytes", "truncated", "33-bytes"],
 )
 def test_an_invalid_fernet_key_is_refused_without_printing_it(raw: str) -> None:
     message = config_error(minimal(FERNET_KEY=raw))

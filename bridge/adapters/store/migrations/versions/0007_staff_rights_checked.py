@@ -1,6 +1,6 @@
 """Staff rights checked while they are used: when each console session's holder was last confirmed as staff.
 
-Revision ID: 0008
+Revision ID: 0007
 Revises: 0004
 Create Date: 2026-12-07
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
+revision = "0007"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
