@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from bridge.application import Bridge
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quiz_of, result_payload, signed
 
 MARTIN, EVA = 5, 6
 SOLDERING, SAFETY = 6, 1
@@ -18,9 +18,10 @@ SOLDERING, SAFETY = 6, 1
 
 @pytest.fixture
 def send(client: FlaskClient, bridge: Bridge) -> Callable[..., dict[str, Any]]:
-    """Send one signed result for a member and course; the webhook's answer."""
+    """Send one signed result for a member and course, taken through that course's quiz; the webhook's answer."""
 
     def send_result(member_id: int, course_id: int, result_id: int, **fields: Any) -> dict[str, Any]:
+        fields.setdefault("quiz", quiz_of(course_id))
         body, headers = signed(result_payload(bridge.codec.encode(member_id, course_id), result_id=result_id, **fields))
         answer = client.post("/add_classmarker_training", data=body, headers=headers)
         assert answer.status_code == 200, answer.json

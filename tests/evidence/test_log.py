@@ -16,6 +16,7 @@ from bridge.adapters.store import Store
 from bridge.application import Bridge
 from bridge.domain import merkle
 from bridge.domain.evidence import EvidenceEvent, LeafFields
+from harness.classmarker import quiz_of
 from tests.evidence.conftest import EVA, MARTIN, SAFETY, SOLDERING
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +39,7 @@ def test_a_pass_and_a_fail_each_append_one_leaf_with_the_contract_fields(bridge:
     }  # fmt: skip
     assert granted["v"] == 1 and granted["event"] == "granted"
     assert (granted["member_id"], granted["course_id"], granted["result_id"]) == (MARTIN, SOLDERING, "7001")
-    assert (granted["quiz"], granted["score"], granted["passmark"]) == ("q7b2d9e1f0a3c4", "92.5", "80")
+    assert (granted["quiz"], granted["score"], granted["passmark"]) == (quiz_of(SOLDERING), "92.5", "80")
     assert granted["finished_at"] == "2025-11-21T08:07:00Z"
     assert granted["fabman_record_id"] == ledger.fabman_record_id is not None
     assert granted["payload_sha256"] == hashlib.sha256(body).hexdigest()

@@ -17,7 +17,7 @@ from bridge.application import Bridge
 from bridge.clock import SettableClock
 from bridge.simulator import FabmanSimulator
 from harness import FABMAN_WEBHOOK_TOKEN
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import ROOT
 from tests.evidence.conftest import EVA, MARTIN, SAFETY, SOLDERING
 from tests.support import problem
@@ -35,6 +35,7 @@ def martin_email(simulator: FabmanSimulator) -> str:
 
 def send_as(client: FlaskClient, bridge: Bridge, member_id: int, course_id: int, result_id: int, **fields: Any) -> None:
     """A result whose body names the member by a quiz e-mail and IP of their own."""
+    fields.setdefault("quiz", quiz_of(course_id))
     payload = result_payload(bridge.codec.encode(member_id, course_id), result_id=result_id, **fields)
     if member_id == MARTIN:
         payload["result"].update(email=QUIZ_EMAIL, ip_address=QUIZ_IP, first="Martin", last="Svoboda-Quiz")

@@ -26,7 +26,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge, bridge_of
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import ROOT, SmtpSink
 from tests.evidence.conftest import EVA, MARTIN, SAFETY, SOLDERING
 from tests.support import problem
@@ -315,7 +315,7 @@ def test_checkpoints_are_time_stamped_and_the_token_verifies_with_openssl(
     app = make_app(EVIDENCE_TSA_URL=url)
     client = app.test_client()
     bridge = bridge_of(app)
-    body, headers = signed(result_payload(bridge.codec.encode(MARTIN, SOLDERING), result_id=7101))
+    body, headers = signed(result_payload(bridge.codec.encode(MARTIN, SOLDERING), result_id=7101, quiz=quiz_of(SOLDERING)))
     assert client.post("/add_classmarker_training", data=body, headers=headers).status_code == 200
 
     bundle = client.get(f"/admin/evidence/proof?member_id={MARTIN}&course_id={SOLDERING}", headers=api_headers).json
