@@ -30,7 +30,7 @@ from bridge.config import Settings
 from bridge.domain.schedule import DailyAt, Every, WeeklyAt
 from bridge.domain.statuses import EventStatus
 from bridge.errors import NotFound, ServiceNotConfigured
-from bridge.services import admin, digest, expiry, machine_denied, profile, reconcile, results
+from bridge.services import admin, digest, expiry, machine_denied, overview, profile, reconcile, results
 from bridge.services.console import Console
 from bridge.services.deps import Deps
 from bridge.services.results import Receipt
@@ -107,6 +107,10 @@ class Bridge:
     def training_links(self, member_id: int, course_id: int) -> dict[str, Any]:
         """One course's personal quiz link and materials."""
         return profile.training_links(self.patient, member_id, course_id)
+
+    def training_overview(self, member_id: int) -> list[overview.CourseOverview]:
+        """Where the member stands with every course they can see, and what to do next."""
+        return overview.training_overview(self.patient, member_id)
 
     # -- ClassMarker results ----------------------------------------------
 

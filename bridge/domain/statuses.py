@@ -54,3 +54,16 @@ class Channel(StrEnum):
     MAIL = "mail"
     ALERT_MAIL = "alert_mail"
     DISCORD = "discord"
+
+
+class CourseState(StrEnum):
+    """Where a member stands with one course (contract section 14): exactly one of these."""
+
+    HELD = "held"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    AVAILABLE = "available"
+    WAITING = "waiting"
+    OUT_OF_ATTEMPTS = "out_of_attempts"
+    NEEDS_PREREQUISITE = "needs_prerequisite"
+    IN_PERSON = "in_person"

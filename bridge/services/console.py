@@ -26,6 +26,7 @@ from bridge.adapters.store.models import InboxEvent, LedgerEntry, OutboxMessage,
 from bridge.domain import attempts, courses, expiry
 from bridge.domain.statuses import REPLAYABLE, EventStatus, MessageStatus
 from bridge.services.deps import Deps
+from bridge.services.overview import CourseOverview, overview_of
 from bridge.services.results import Receipt
 from bridge.services.staff_access import audit
 
@@ -198,6 +199,8 @@ class MemberPage:
     evidence: list[LedgerEntry]
     mails: list[OutboxMessage]
     results: list[ResultRow]
+    standing: list[CourseOverview] = field(default_factory=list)
+    """Where the member stands with each course they can see (as `/training_overview` answers)."""
 
 
 @dataclass(frozen=True)
@@ -330,7 +333,16 @@ class Console:
             evidence=evidence,
             mails=store.messages(member_id=member_id, limit=50),
             results=self._rows(events, titles),
+            standing=self._standing(member) if member else [],
         )
+
+    def _standing(self, member: Member) -> list[CourseOverview]:
+        """The member's overview (section 14); empty when Fabman's course list cannot be read now."""
+        try:
+            return overview_of(self.deps, member, self.deps.fabman.courses())
+        except FabmanError as error:
+            log.warning("member page without the course overview: %s", error)
+            return []
 
     def reset_attempts(self, staff: str, member_id: int, course_id: int) -> dict[str, Any]:
         """Clear a member's failed attempts of a course for a staff member, recorded in the staff log."""

@@ -17,8 +17,10 @@ Training courses (id: title, kind, default duration, equipment unlocked):
  1 Bezpečnost v dílně        online, 1 year
  2 Laserová řezačka          online, 1 year, equipment 1
  3 3D tisk – Prusa           online, no expiry, equipment 2
- 4 CNC frézka                online, 1 year, max_attempts 5, equipment 3
- 5 Vinylový řezací plotr     online, 6 months, equipment 4
+ 4 CNC frézka                online, 1 year, max_attempts 5, equipment 3,
+                             requires 1 (Bezpečnost v dílně first)
+ 5 Vinylový řezací plotr     online, 6 months, equipment 4, renew_on_use
+                             (each permitted use of the plotter renews it)
  6 Pájení                    online, no expiry
  7 Stolní soustruh           presence-only (not_online), 1 year, equipment 5
  8 Svařování MIG             presence-only (not_online), 2 years
@@ -139,13 +141,15 @@ def demo_state(today: date | None = None) -> SimState:
     )
     cnc = state.add_course(
         "CNC frézka",
-        metadata=_courses_cm("cnc0a7f3e6b91", "CNC frézka", "CNC milling machine", "cnc", max_attempts=5),
+        metadata=_courses_cm("cnc0a7f3e6b91", "CNC frézka", "CNC milling machine", "cnc", max_attempts=5, requires=[1]),
         default_duration=1,
         resources=[mill["id"]],
     )
     vinyl = state.add_course(
         "Vinylový řezací plotr",
-        metadata=_courses_cm("vnl5b2d8c4e13", "Vinylový řezací plotr", "Vinyl cutter", "plotr", "Vn1lC7tR4pQ"),
+        metadata=_courses_cm(
+            "vnl5b2d8c4e13", "Vinylový řezací plotr", "Vinyl cutter", "plotr", "Vn1lC7tR4pQ", renew_on_use=True
+        ),
         default_duration=6,
         default_duration_unit="month",
         resources=[plotter["id"]],
