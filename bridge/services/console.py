@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 from bridge.adapters.codec import redact
 from bridge.adapters.fabman import FabmanError, FabmanNotFound, Member, TrainingRecord
 from bridge.adapters.store.models import InboxEvent, LedgerEntry, OutboxMessage, StaffAction
-from bridge.domain import attempts, courses, expiry
+from bridge.domain import attempts, courses, expiry, requirements
 from bridge.domain.statuses import REPLAYABLE, EventStatus, MessageStatus
 from bridge.services.deps import Deps
 from bridge.services.overview import CourseOverview, overview_of
@@ -117,6 +117,8 @@ class Overview:
     today_counts: dict[str, int]
     week_counts: dict[str, int]
     mail_counts: dict[str, int]
+    requirement_problems: list[tuple[int, str, str]] = field(default_factory=list)
+    """Courses whose `requires` can never be met (section 15): id, title, what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,7 @@ class Console:
     # -- overview -------------------------------------------------------------------
 
     def overview(self) -> Overview:
-        """Counts for the front page, from the store alone."""
+        """Counts for the front page from the store; courses with unmeetable requirements from the cached course list."""
         today = self.deps.today()
         week_from = today - dt.timedelta(days=6)
         store = self.deps.store
@@ -244,7 +246,18 @@ class Console:
             today_counts=store.event_counts_since(_start_of(today, self.deps)),
             week_counts=store.event_counts_since(_start_of(week_from, self.deps)),
             mail_counts=store.message_counts((MessageStatus.PENDING, MessageStatus.DEAD)),
+            requirement_problems=self._requirement_problems(),
         )
+
+    def _requirement_problems(self) -> list[tuple[int, str, str]]:
+        """Courses with requirements that name unknown courses or form a cycle (the cached course list)."""
+        try:
+            known = self.deps.fabman.courses()
+        except FabmanError as error:
+            log.warning("overview without the requirement check: %s", error)
+            return []
+        found = requirements.problems(known)
+        return [(problem.course_id, known[problem.course_id].title, problem.describe()) for problem in found]
 
     # -- results --------------------------------------------------------------------
 

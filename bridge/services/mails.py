@@ -353,3 +353,38 @@ def webhook_gap(deps: Deps, day: dt.date, recent: int, total: int) -> list[Outgo
         "CLASSMARKER_WEBHOOK_SECRET (with a wrong secret every delivery is refused with 401). "
         "This alert comes at most once a day.",
     )
+
+
+# -- courses that build on each other (section 15) --------------------------------------
+
+
+def missing_requirement(
+    deps: Deps, event_id: int, member: Member, course: Course, missing: list[Course | int], *, passed: bool
+) -> list[OutgoingMessage]:
+    """ "This course needs another one first": a pass granted nothing, a fail was not counted."""
+    names = [courses.display_names(item) if isinstance(item, Course) else (f"#{item}", f"#{item}") for item in missing]
+    context = {
+        **_names(member, course),
+        "passed": passed,
+        "missing_cs": ", ".join(f"„{cs}“" for cs, _ in names),
+        "missing_en": ", ".join(f'"{en}"' for _, en in names),
+    }
+    return _result_mail(deps, "missing_requirement", event_id, member, context)
+
+
+def held_for_requirement_alert(
+    deps: Deps, event_id: int, member: Member, course: Course, missing: list[Course | int]
+) -> list[OutgoingMessage]:
+    """Staff hear of a pass held because a required course was not held when the quiz finished."""
+    named = ", ".join(f"{item.id} ({item.title})" if isinstance(item, Course) else str(item) for item in missing)
+    return event_alert(
+        deps,
+        event_id,
+        "missing_requirement",
+        "Pass held: a required course is missing",
+        f"Member {member.id} passed course {course.id} ({course.title}) without holding the required course(s) {named} "
+        "when the quiz finished. No training was added and the member was told what to take first. Once the member "
+        f"holds them, replay the event to grant it: `flask replay-event {event_id}`.",
+        member_id=member.id,
+        course_id=course.id,
+    )

@@ -17,8 +17,7 @@ Training courses (id: title, kind, default duration, equipment unlocked):
  1 Bezpečnost v dílně        online, 1 year
  2 Laserová řezačka          online, 1 year, equipment 1
  3 3D tisk – Prusa           online, no expiry, equipment 2
- 4 CNC frézka                online, 1 year, max_attempts 5, equipment 3,
-                             requires 1 (Bezpečnost v dílně first)
+ 4 CNC frézka                online, 1 year, max_attempts 5, equipment 3
  5 Vinylový řezací plotr     online, 6 months, equipment 4, renew_on_use
                              (each permitted use of the plotter renews it)
  6 Pájení                    online, no expiry
@@ -27,7 +26,8 @@ Training courses (id: title, kind, default duration, equipment unlocked):
  9 Správce dílny             online, admin_only, no expiry
 10 Laser Rayjet (vyřazeno)   archived (has a cm_url, but not online)
 11 Šicí stroj                metadata null, no expiry
-12 Vakuová formovačka        online, 2 weeks; courses_cm has only cm_url and cs_name
+12 Vakuová formovačka        online, 2 weeks; courses_cm has only cm_url, cs_name
+                             and requires 1 (Bezpečnost v dílně first)
 
 Members (id: name, what the member shows); `DEMO_MEMBER_NOTES` holds the same:
 
@@ -141,7 +141,7 @@ def demo_state(today: date | None = None) -> SimState:
     )
     cnc = state.add_course(
         "CNC frézka",
-        metadata=_courses_cm("cnc0a7f3e6b91", "CNC frézka", "CNC milling machine", "cnc", max_attempts=5, requires=[1]),
+        metadata=_courses_cm("cnc0a7f3e6b91", "CNC frézka", "CNC milling machine", "cnc", max_attempts=5),
         default_duration=1,
         resources=[mill["id"]],
     )
@@ -180,7 +180,7 @@ def demo_state(today: date | None = None) -> SimState:
     sewing = state.add_course("Šicí stroj")
     vacuum = state.add_course(
         "Vakuová formovačka",
-        metadata={"courses_cm": {"cm_url": _QUIZ_URL + "vkf3d5a9e2c48", "cs_name": "Vakuová formovačka"}},
+        metadata={"courses_cm": {"cm_url": _QUIZ_URL + "vkf3d5a9e2c48", "cs_name": "Vakuová formovačka", "requires": [1]}},
         default_duration=2,
         default_duration_unit="week",
     )

@@ -2,7 +2,7 @@
 
 Each state of the table comes from a seeded member (bridge/simulator/seed.py):
 1 Petra (safety held, laser expired), 2 Jan (out of attempts on laser),
-6 Eva (no safety, so CNC needs it first), 9 Ondřej (vinyl, which renews on
+6 Eva (no safety, so the vacuum former needs it first), 9 Ondřej (vinyl, which renews on
 use, and safety both end within REMINDER_DAYS), 3 Tomáš (owner: the
 admin-only course), 8 Kateřina (a record of the archived course). A waiting
 period is set in Fabman the way a counted failure leaves it.
@@ -56,13 +56,13 @@ def test_petra_holds_safety_her_laser_expired_and_the_rest_is_open_or_in_person(
         SAFETY: "held",
         LASER: "expired",
         PRINTER: "available",
-        CNC: "available",  # she holds the safety course CNC requires
+        CNC: "available",
         VINYL: "available",
         SOLDERING: "available",
         LATHE: "in_person",
         WELDING: "in_person",
         SEWING: "in_person",  # no quiz URL: presence-only in practice
-        VACUUM: "available",
+        VACUUM: "available",  # she holds the safety course it requires
     }  # no admin-only course for a member, no archived course she never held
     safety, laser, printer, lathe = courses[SAFETY], courses[LASER], courses[PRINTER], courses[LATHE]
     safety_until = dt.date.fromisoformat(until_of(simulator, 1, SAFETY))
@@ -102,9 +102,9 @@ def test_no_attempts_left_means_ask_staff_and_no_link(client: FlaskClient, api_h
 def test_a_missing_required_course_is_named_and_offers_no_link(client: FlaskClient, api_headers: dict[str, str]) -> None:
     eva = overview(client, api_headers, 6)
 
-    cnc = eva[CNC]
-    assert (cnc["state"], cnc["quiz_url"], cnc["missing"]) == ("needs_prerequisite", None, [SAFETY])
-    assert cnc["next_step"] == {"cs": "Nejdříve absolvujte Bezpečnost v dílně.", "en": "Take Workshop safety first."}
+    vacuum = eva[VACUUM]
+    assert (vacuum["state"], vacuum["quiz_url"], vacuum["missing"]) == ("needs_prerequisite", None, [SAFETY])
+    assert vacuum["next_step"] == {"cs": "Nejdříve absolvujte Bezpečnost v dílně.", "en": "Take Workshop safety first."}
     assert eva[SAFETY]["state"] == "available"
     assert (eva[PRINTER]["state"], eva[PRINTER]["until_date"]) == ("held", None)
     assert eva[PRINTER]["next_step"]["en"] == "You hold this training; it does not expire."
