@@ -13,7 +13,7 @@ from typing import Any
 
 from bridge.adapters.fabman import Course, Member, TrainingRecord
 from bridge.adapters.mail import format_dates
-from bridge.domain import attempts, cooldown, courses
+from bridge.domain import attempts, cooldown, courses, requirements
 from bridge.domain.links import courses_web_link, quiz_url
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.results import QuizResult
@@ -220,10 +220,23 @@ def reminder(deps: Deps, member: Member, listed: list[tuple[TrainingRecord, Cour
                 **format_dates(record.until_date),
                 "online": online,
                 "quiz_url": _quiz_link(deps, member, course) if online and has_attempts else None,
+                **_unused_for(course),
             }
         )
     context = {"first_name": member.first_name, "trainings": trainings, "courses_web_link": _personal_link(deps, member.id)}
     return deps.renderer.member_mail("reminder", recipient=member.email, dedupe_key=key, context=context, member_id=member.id)
+
+
+_UNITS_CS = {"day": ("dni", "dnech"), "week": ("týdnu", "týdnech"), "month": ("měsíci", "měsících"), "year": ("roce", "letech")}
+
+
+def _unused_for(course: Course) -> dict[str, str | None]:
+    """For a course that renews on use (section 15): how long a training lasts without use ("6 months")."""
+    amount, unit = course.default_duration, course.default_duration_unit.lower().rstrip("s")
+    if not requirements.renews_on_use(course) or amount <= 0 or unit not in _UNITS_CS:
+        return {"unused_cs": None, "unused_en": None}
+    one, many = _UNITS_CS[unit]
+    return {"unused_cs": f"{amount} {one if amount == 1 else many}", "unused_en": f"{amount} {unit}{'' if amount == 1 else 's'}"}
 
 
 def unannounced_expiry(deps: Deps, key: str, member: Member, course: Course, record: TrainingRecord) -> list[OutgoingMessage]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bridge.adapters.store import statements
 from bridge.adapters.store.console import ConsoleQueries
 from bridge.adapters.store.core import MIGRATIONS, StoreBase, changed, normalise_url, not_leased
+from bridge.adapters.store.courses import CourseQueries
 from bridge.adapters.store.jobs import JobQueries
 from bridge.adapters.store.models import InboxEvent, JobRun, LedgerEntry, OutboxMessage
 from bridge.adapters.store.reconcile import ReconcileQueries
@@ -35,7 +36,7 @@ _ERROR_LENGTH = 500
 __all__ = ["MIGRATIONS", "InboxEvent", "JobRun", "LedgerEntry", "OutboxMessage", "Store", "normalise_url"]
 
 
-class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, StoreBase):
+class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, CourseQueries, StoreBase):
     """The relational store behind the inbox, the outbox, the ledger and the jobs."""
 
     # -- inbox: receiving and claiming -------------------------------------
