@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from bridge.domain.statistics import CourseMonth
 from bridge.domain.statuses import EventStatus
 from bridge.services.overview import CourseOverview
 
@@ -305,6 +306,7 @@ class FabmanEventReceipt:
 SHAPES: tuple[type[Any], ...] = (
     AbsolvedTraining,
     CourseOverview,
+    CourseMonth,
     AvailableTraining,
     TrainingLinks,
     AttemptsReset,

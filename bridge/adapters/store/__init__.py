@@ -53,6 +53,8 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, CourseQu
         course_id: int | None = None,
         claim_seconds: float | None = None,
         source: EventSource = EventSource.WEBHOOK,
+        percentage: float | None = None,
+        finished_at: dt.datetime | None = None,
     ) -> tuple[InboxEvent, bool]:
         """Store a received result durably once; the row and whether this call stored it.
 
@@ -75,6 +77,8 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, CourseQu
             "received_at": now,
             "updated_at": now,
             "source": source,
+            "percentage": percentage,
+            "finished_at": finished_at,
             **claim,
         }
         with self._write() as session:

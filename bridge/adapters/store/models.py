@@ -61,6 +61,10 @@ class InboxEvent(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.now())
     retry_from: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     source: Mapped[str] = mapped_column(String(10), default="webhook", server_default="webhook")
+    percentage: Mapped[float | None] = mapped_column(Float)
+    """The score as ClassMarker sent it (kept for the statistics after the payload is purged)."""
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    """When the quiz was finished (ClassMarker's time_finished)."""
 
     @property
     def retrying_since(self) -> dt.datetime:
