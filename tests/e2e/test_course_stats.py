@@ -7,7 +7,10 @@ simulator, so the inbox and the ledger hold what a real year would leave.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +20,10 @@ from flask.testing import FlaskClient
 
 from bridge.application import Bridge, bridge_of
 from bridge.clock import SettableClock
+from bridge.services.statistics import CSV_COLUMNS
 from harness.classmarker import result_payload, signed
+from harness.launch import SmtpSink
+from tests.console.conftest import OWNER, sign_in
 from tests.support import problem
 
 pytestmark = pytest.mark.e2e
@@ -97,3 +103,36 @@ def test_the_statistics_need_the_api_key(client: FlaskClient) -> None:
 
 def test_an_empty_store_has_no_rows(client: FlaskClient, api_headers: dict[str, str]) -> None:
     assert client.get("/admin/stats", headers=api_headers).json == []
+
+
+def test_the_console_page_draws_each_course_by_itself_in_both_languages_and_gives_the_csv(
+    history: tuple[FlaskClient, Bridge], smtp: SmtpSink
+) -> None:
+    client, _ = history
+    sign_in(client, smtp, OWNER)
+
+    english = client.get("/staff/stats?lang=en").get_data(as_text=True)
+    czech = client.get("/staff/stats?lang=cs").get_data(as_text=True)
+
+    assert "Course statistics" in english and "Statistiky kurzů" in czech
+    assert english.count('<svg class="chart"') == 2
+    assert '<title id="chart-2">Chart of Laser cutter: results and holders by month</title>' in english
+    assert "Graf kurzu Laserová řezačka: výsledky a držitelé po měsících" in czech
+    assert "<title>Oct: 3 passes</title>" in english and "<title>říj: 1 neúspěšné</title>" in czech
+    assert (
+        "<script" not in english and re.findall(r"https?://[^\"' )]+", _svg_parts(english)) == ["http://www.w3.org/2000/svg"] * 2
+    )
+    assert re.search(r"<td[^>]*>2026-10</td>\s*<td[^>]*>4</td>\s*<td[^>]*>3</td>\s*<td[^>]*>1</td>\s*<td[^>]*>50 %</td>"
+                     r"\s*<td[^>]*>87.5</td>\s*<td[^>]*>3</td>", english)  # fmt: skip
+
+    download = client.get("/staff/stats.csv")
+    assert download.content_type == "text/csv; charset=utf-8"
+    table = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
+    assert table[0] == list(CSV_COLUMNS)
+    assert ["2", "Laserová řezačka", "2026-10", "4", "3", "1", "0.5", "87.5", "3"] in table
+    assert ["6", "Pájení", "2026-11", "0", "0", "0", "", "", "0"] in table
+    assert len(table) == 1 + 24
+
+
+def _svg_parts(page: str) -> str:
+    return "".join(re.findall(r"<svg.*?</svg>", page, flags=re.S))

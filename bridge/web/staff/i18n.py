@@ -86,6 +86,7 @@ MESSAGES: dict[str, dict[str, str]] = {
             " na první pokus, medián skóre a počet členů s platným školením na konci měsíce."
         ),
         "stats.csv": "Stáhnout CSV",
+        "stats.table": "Tabulka",
         "stats.month": "Měsíc",
         "stats.results": "Výsledky",
         "stats.passes": "Úspěšné",
@@ -320,6 +321,7 @@ MESSAGES: dict[str, dict[str, str]] = {
             " passed at their first attempt, the median score, and members holding an active training at the month's end."
         ),
         "stats.csv": "Download CSV",
+        "stats.table": "Table",
         "stats.month": "Month",
         "stats.results": "Results",
         "stats.passes": "Passes",
