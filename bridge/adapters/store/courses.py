@@ -8,16 +8,18 @@
 
 - The statistics (section 18) count a year of results from the inbox (score
   and finish time are kept on each row, so they outlive the purged payload)
-  and the holders from the ledger. The reads are a range of the inbox by
-  `received_at`, each member's history by `(member_id, course_id)` and the
-  ledger by `until_date`, all on indexes (revision 0010); the counting is done
-  here, in Python, the same on SQLite and PostgreSQL.
+  and the holders from the ledger. Three reads: the year's results (a range
+  of `received_at`), the distinct (member, course) pairs with a result before
+  it (so a first attempt is a first attempt), and the ledger rows still
+  running in it (`until_date`), on indexes (revisions 0004 and 0010); the
+  counting is done here, in Python, the same on SQLite and PostgreSQL.
 
 :class:`CourseQueries` is mixed into :class:`bridge.adapters.store.Store`.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import statistics
 from collections import defaultdict
@@ -25,16 +27,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from bridge.adapters.store.core import StoreBase
-from bridge.adapters.store.models import InboxEvent, LedgerEntry
+from bridge.adapters.store.models import InboxEvent, LedgerEntry, UtcDateTime
 from bridge.domain.statistics import CourseMonth, Month
 from bridge.domain.statuses import EventStatus
 
 LATE_RESULTS = dt.timedelta(days=14)
 """How much later than its quiz finished a result may reach the bridge (reconciliation looks back 14 days)."""
-MEMBER_CHUNK = 500
 RENEWED = "renewed"
 """The evidence event of a renewal (section 16's event names)."""
 
@@ -85,33 +86,26 @@ class CourseQueries(StoreBase):
 
     def course_stats(self, months: Sequence[Month], tz: ZoneInfo) -> list[CourseMonth]:
         """Every course with a result or a holder in `months`, one row per course and month, oldest month first."""
-        labels = [month.label for month in months]
-        start = dt.datetime.combine(months[0].first, dt.time(), tz).astimezone(dt.UTC)
+        calendar = _Calendar(months, tz)
+        start = calendar.bounds[0]
         with self._read() as session:
-            window = [
-                row
-                for row in session.execute(
-                    select(*_RESULT_COLUMNS).where(InboxEvent.received_at >= start - LATE_RESULTS, *_COUNTED)
-                ).all()
-                if _month_of(row, tz) in labels
-            ]
-            history = self._histories(session, {row.member_id for row in window if row.member_id is not None})
+            recent = session.execute(
+                select(*_RESULT_COLUMNS).where(InboxEvent.received_at >= start - LATE_RESULTS, *_COUNTED)
+            ).all()
+            earlier = {
+                (int(member_id), int(course_id))
+                for member_id, course_id in session.execute(
+                    select(InboxEvent.member_id, InboxEvent.course_id).where(InboxEvent.received_at < start, *_COUNTED).distinct()
+                )
+                if member_id is not None
+            }
             held = session.execute(
                 select(LedgerEntry.member_id, LedgerEntry.course_id, LedgerEntry.training_date, LedgerEntry.until_date).where(
                     or_(LedgerEntry.until_date.is_(None), LedgerEntry.until_date > months[0].first.isoformat()),
                     or_(LedgerEntry.training_date.is_(None), LedgerEntry.training_date <= months[-1].end.isoformat()),
                 )
             ).all()
-        return _rows(months, tz, window, history, held)
-
-    def _histories(self, session: Any, members: set[int]) -> list[Any]:
-        """Every counted result of these members (for their first attempt of each course)."""
-        found: list[Any] = []
-        ordered = sorted(members)
-        for index in range(0, len(ordered), MEMBER_CHUNK):
-            chunk = ordered[index : index + MEMBER_CHUNK]
-            found += session.execute(select(*_RESULT_COLUMNS).where(InboxEvent.member_id.in_(chunk), *_COUNTED)).all()
-        return found
+        return _rows(calendar, recent, earlier, held)
 
 
 _RESULT_COLUMNS = (
@@ -120,9 +114,9 @@ _RESULT_COLUMNS = (
     InboxEvent.course_id,
     InboxEvent.passed,
     InboxEvent.percentage,
-    InboxEvent.finished_at,
-    InboxEvent.received_at,
+    func.coalesce(InboxEvent.finished_at, InboxEvent.received_at, type_=UtcDateTime()).label("moment"),
 )
+"""A result's columns for the statistics; `moment` is when its quiz finished (else when it was received)."""
 _COUNTED = (
     InboxEvent.course_id.is_not(None),
     InboxEvent.passed.is_not(None),
@@ -131,52 +125,70 @@ _COUNTED = (
 """A result counts when it names a course, says pass or fail, and is not the ungraded copy of a graded one."""
 
 
+class _Calendar:
+    """The months' first moments in UTC, so each result finds its month by one bisection."""
+
+    def __init__(self, months: Sequence[Month], tz: ZoneInfo) -> None:
+        self.months = list(months)
+        following = (months[-1].first + dt.timedelta(days=32)).replace(day=1)
+        firsts = [month.first for month in months] + [following]
+        self.bounds = [dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC) for day in firsts]
+
+    def index(self, moment: dt.datetime) -> int | None:
+        """The month a moment falls in (its index), or None outside the months."""
+        found = bisect.bisect_right(self.bounds, moment) - 1
+        return found if 0 <= found < len(self.months) else None
+
+
 def _moment(row: Any) -> dt.datetime:
-    moment: dt.datetime = row.finished_at or row.received_at
+    moment: dt.datetime = row.moment
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _month_of(row: Any, tz: ZoneInfo) -> str:
-    return _moment(row).astimezone(tz).strftime("%Y-%m")
-
-
-def _rows(
-    months: Sequence[Month], tz: ZoneInfo, window: Iterable[Any], history: Iterable[Any], held: Iterable[Any]
-) -> list[CourseMonth]:
-    labels = [month.label for month in months]
-    results: dict[tuple[int, str], list[Any]] = defaultdict(list)
-    for row in window:
-        results[(row.course_id, _month_of(row, tz))].append(row)
-    first: dict[tuple[int, int], Any] = {}
-    for row in history:
-        key = (row.member_id, row.course_id)
-        if key not in first or (_moment(row), row.id) < (_moment(first[key]), first[key].id):
-            first[key] = row
-    firsts: dict[tuple[int, str], list[bool]] = defaultdict(list)
-    for row in first.values():
-        if _month_of(row, tz) in labels:
-            firsts[(row.course_id, _month_of(row, tz))].append(bool(row.passed))
-    holders: dict[tuple[int, str], set[int]] = defaultdict(set)
+def _rows(calendar: _Calendar, recent: Iterable[Any], earlier: set[tuple[int, int]], held: Iterable[Any]) -> list[CourseMonth]:
+    count = len(calendar.months)
+    results: dict[int, list[list[Any]]] = defaultdict(lambda: [[] for _ in range(count)])
+    first: dict[tuple[int, int], tuple[dt.datetime, int, int | None, bool]] = {}
+    for row in recent:
+        moment = _moment(row)
+        index = calendar.index(moment)
+        pair = (row.member_id, row.course_id)
+        if index is None:
+            if moment < calendar.bounds[0]:
+                earlier.add(pair)
+            continue
+        results[row.course_id][index].append(row)
+        if pair not in first or (moment, row.id) < first[pair][:2]:
+            first[pair] = (moment, row.id, index, bool(row.passed))
+    firsts: dict[int, list[list[bool]]] = defaultdict(lambda: [[] for _ in range(count)])
+    for pair, (_, _, index, passed) in first.items():
+        if pair not in earlier and index is not None:
+            firsts[pair[1]][index].append(passed)
+    ends = [month.end.isoformat() for month in calendar.months]
+    holders: dict[int, list[set[int]]] = defaultdict(lambda: [set() for _ in range(count)])
     for member_id, course_id, since, until in held:
-        for month in months:
-            day = month.end.isoformat()
+        for index, day in enumerate(ends):
             if (since is None or since <= day) and (until is None or until > day):
-                holders[(course_id, month.label)].add(member_id)
-    courses = sorted({course for course, _ in results} | {course for course, _ in holders})
-    return [_row(course, label, results, firsts, holders) for course in courses for label in labels]
+                holders[course_id][index].add(member_id)
+    empty_results: list[list[Any]] = [[] for _ in range(count)]
+    empty_firsts: list[list[bool]] = [[] for _ in range(count)]
+    empty_holders: list[set[int]] = [set() for _ in range(count)]
+    return [
+        _row(
+            course_id,
+            month.label,
+            results.get(course_id, empty_results)[index],
+            firsts.get(course_id, empty_firsts)[index],
+            len(holders.get(course_id, empty_holders)[index]),
+        )
+        for course_id in sorted(set(results) | set(holders))
+        for index, month in enumerate(calendar.months)
+    ]
 
 
-def _row(
-    course_id: int,
-    label: str,
-    results: dict[tuple[int, str], list[Any]],
-    firsts: dict[tuple[int, str], list[bool]],
-    holders: dict[tuple[int, str], set[int]],
-) -> CourseMonth:
-    month = results.get((course_id, label), [])
+def _row(course_id: int, label: str, month: list[Any], first: list[bool], holders: int) -> CourseMonth:
     passes = sum(1 for row in month if row.passed)
     scores = [row.percentage for row in month if row.percentage is not None]
-    first = firsts.get((course_id, label), [])
     return CourseMonth(
         course_id=course_id,
         month=label,
@@ -185,5 +197,5 @@ def _row(
         fails=len(month) - passes,
         first_attempt_pass_share=round(sum(first) / len(first), 4) if first else None,
         median_score=round(float(statistics.median(scores)), 2) if scores else None,
-        holders=len(holders.get((course_id, label), ())),
+        holders=holders,
     )
