@@ -23,6 +23,7 @@ from bridge.application import Bridge
 from bridge.clock import SettableClock
 from bridge.domain.statuses import CourseState
 from bridge.simulator import FabmanSimulator
+from tests.e2e.test_api_docs import schema_validator, spec  # noqa: F401 - spec is a fixture
 from tests.e2e.test_profile import ENDPOINTS, WRONG_AUTHORIZATIONS, by_id, fabman_calls, token_of
 from tests.support import problem
 
@@ -199,3 +200,26 @@ def test_fabman_down_is_503_and_failing_is_502(
 
     simulator.faults.down = True
     problem(client.get("/training_overview/1", headers=api_headers), 503)
+
+
+def test_swagger_documents_the_overview_and_the_statistics_as_they_answer(
+    client: FlaskClient,
+    api_headers: dict[str, str],
+    spec: dict[str, Any],  # noqa: F811
+) -> None:
+    for path, answer in (
+        ("/training_overview/{member_id}", client.get("/training_overview/9", headers=api_headers)),
+        ("/admin/stats", client.get("/admin/stats", headers=api_headers)),
+    ):
+        operation = spec["paths"][path]["get"]
+        assert {"200", "401"} <= set(operation["responses"]) and operation["security"] == [{"FabmanApiKey": []}]
+        schema_validator(spec, operation["responses"]["200"]["content"]["application/json"]["schema"]).validate(answer.json)
+    overview = spec["components"]["schemas"]["CourseOverview"]
+    assert overview["properties"]["state"]["enum"] == [state.value for state in CourseState]
+    assert set(overview["required"]) == set(FIELDS)
+    schema_validator(spec, {"$ref": "#/components/schemas/CourseOverview"}).validate(overview["example"])
+    schema_validator(spec, {"$ref": "#/components/schemas/CourseMonth"}).validate(
+        spec["components"]["schemas"]["CourseMonth"]["example"]
+    )
+    links = spec["components"]["schemas"]["TrainingLinks"]["properties"]
+    assert links["missing"] == {"type": "array", "items": {"type": "integer"}, "description": links["missing"]["description"]}
