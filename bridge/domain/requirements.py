@@ -107,12 +107,17 @@ def problems(known: Mapping[int, Course]) -> list[RequirementProblem]:
 
 
 def held_on(records: Iterable[TrainingRecord], day: dt.date) -> set[int]:
-    """Courses with a record valid on `day`: begun by then (date or fromDate) and active on it."""
-    return {
-        record.course_id
-        for record in records
-        if (record.from_date or record.date or dt.date.min) <= day and is_active(record, day)
-    }
+    """Courses with a record valid on `day`: begun by then and active on it.
+
+    A record begins at the earlier of its `date` and `fromDate`: a training
+    renewed on use keeps its first `date` while `fromDate` moves to the renewal.
+    """
+    return {record.course_id for record in records if _began(record) <= day and is_active(record, day)}
+
+
+def _began(record: TrainingRecord) -> dt.date:
+    days = [day for day in (record.date, record.from_date) if day is not None]
+    return min(days) if days else dt.date.min
 
 
 def missing(course: Course, held: set[int]) -> tuple[int, ...]:

@@ -121,6 +121,8 @@ def _record(deps: Deps, row: FabmanEvent, member: Member, course: Course, record
         fabman_record_id=record.id,
         training_date=record.date,
         until_date=record.until_date,
+        what=f"Renewed on use of equipment #{row.resource_id}",
+        used_at=row.occurred_at,
         evidence={
             "fabman_event": row.event_key,
             "resource_id": row.resource_id,

@@ -24,6 +24,7 @@ from bridge.domain.calendar import add_months, today_in
 from bridge.simulator import FabmanSimulator, FabmanWebhookSender
 from harness import FABMAN_WEBHOOK_TOKEN
 from harness.launch import GunicornBridge, SmtpSink
+from tests.console.conftest import OWNER, sign_in
 from tests.rules.conftest import PRAGUE, mail_to
 from tests.rules.test_fabman_webhook import handled
 from tests.support import text_of
@@ -136,3 +137,17 @@ def test_through_gunicorn_fabmans_resends_renew_once(env: dict[str, str], simula
     [record] = records(simulator, ONDREJ, VINYL)
     assert record["fromDate"] == today_in(PRAGUE).isoformat()
     assert len(store.ledger(member_id=ONDREJ)) == 1
+
+
+def test_staff_see_the_renewal_as_evidence_on_the_console(
+    make_app: Callable[..., Flask], simulator: FabmanSimulator, smtp: SmtpSink, store: Store
+) -> None:
+    client = make_app(STAFF_EMAILS="staff@fablab.example").test_client()
+    assert used(client, simulator, store, ONDREJ, PLOTTER, 9401) == "renewed"
+    sign_in(client, smtp, OWNER)
+
+    page = client.get(f"/staff/evidence?member={ONDREJ}&lang=en").get_data(as_text=True)
+    download = client.get(f"/staff/evidence.csv?member={ONDREJ}").get_data(as_text=True)
+
+    assert "Vinylový řezací plotr" in page and "Renewed on use of equipment #4" in page
+    assert f"renewed:{ONDREJ}:{VINYL}:" in download and '""event"": ""renewed""' in download

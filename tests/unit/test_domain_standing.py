@@ -103,6 +103,8 @@ def test_held_when_the_quiz_finished_counts_only_records_begun_and_valid_then() 
     assert requirements.held_on(records, dt.date(2026, 3, 5)) == {1}
     assert requirements.held_on(records, dt.date(2026, 2, 28)) == set()
     assert requirements.held_on(records, dt.date(2027, 3, 1)) == set()
+    renewed = [TrainingRecord(2, 1, dt.date(2025, 6, 1), dt.date(2026, 3, 8), dt.date(2026, 9, 8), None)]
+    assert requirements.held_on(renewed, dt.date(2026, 3, 5)) == {1}  # renewed on use: held since its first date
 
 
 @pytest.mark.parametrize(("value", "renews"), [(True, True), ("yes", True), (False, False), (None, False), (1, False)])

@@ -65,8 +65,13 @@ class CourseQueries(StoreBase):
         training_date: dt.date | None,
         until_date: dt.date | None,
         evidence: dict[str, Any],
+        what: str | None = None,
+        used_at: dt.datetime | None = None,
     ) -> bool:
-        """Record a renewal as evidence (a ledger row), once per member, course and day; True when this call did."""
+        """Record a renewal as evidence (a ledger row), once per member, course and day; True when this call did.
+
+        `what` is shown where a pass shows its quiz, `used_at` where it shows when the quiz finished.
+        """
         now = self.now()
         row = {
             "result_id": renewal_key(member_id, course_id, day),
@@ -77,6 +82,8 @@ class CourseQueries(StoreBase):
             "training_date": training_date.isoformat() if training_date else None,
             "until_date": until_date.isoformat() if until_date else None,
             "evidence": {"event": RENEWED, **evidence},
+            "quiz_name": what[:255] if what else None,
+            "time_finished": used_at,
             "granted_at": now,
         }
         with self._write() as session:
