@@ -29,9 +29,10 @@ from bridge.background import Applier, Job, JobRunner, PromptSender
 from bridge.clock import Clock
 from bridge.config import Settings
 from bridge.domain.schedule import DailyAt, Every, WeeklyAt
+from bridge.domain.statistics import CourseMonth
 from bridge.domain.statuses import Channel, EventStatus
 from bridge.errors import NotFound, ServiceNotConfigured
-from bridge.services import admin, digest, expiry, machine_denied, profile, reconcile, results
+from bridge.services import admin, digest, expiry, machine_denied, overview, profile, reconcile, results, statistics
 from bridge.services.console import Console
 from bridge.services.deps import Deps
 from bridge.services.evidence import Evidence
@@ -116,6 +117,10 @@ class Bridge:
     def training_links(self, member_id: int, course_id: int) -> dict[str, Any]:
         """One course's personal quiz link and materials."""
         return profile.training_links(self.patient, member_id, course_id)
+
+    def training_overview(self, member_id: int) -> list[overview.CourseOverview]:
+        """Where the member stands with every course they can see, and what to do next."""
+        return overview.training_overview(self.patient, member_id)
 
     # -- ClassMarker results ----------------------------------------------
 
@@ -230,6 +235,10 @@ class Bridge:
     def reset_attempts(self, member_id: int, course_id: int) -> dict[str, Any]:
         """Clear a member's failed attempts of one course."""
         return admin.reset_attempts(self.patient.fabman, member_id, course_id)
+
+    def course_stats(self) -> list[CourseMonth]:
+        """How each course does, per month over the last 12 months (section 18)."""
+        return statistics.course_stats(self.patient)
 
     # -- mail -------------------------------------------------------------------
 

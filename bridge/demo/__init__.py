@@ -52,6 +52,11 @@ LOST_COURSE = 1
 PROOF_MEMBER, PROOF_COURSE = 5, 6
 """Martin's soldering pass (the first sample result): the evidence bundle the guide fetches."""
 VERIFY_TOOL = Path(__file__).resolve().parents[2] / "tools" / "verify_evidence.py"
+USING_MEMBER = 9
+"""Ondřej: his vinyl cutter training (which renews on use) ends in a week; he uses the plotter."""
+DEMO_PLOTTER = 4
+NEEDS_SAFETY_MEMBER = 6
+"""Eva: no workshop safety training, so the vacuum former (which requires it) tells her to take it first."""
 
 
 def demo_environment(fabman_url: str, api_key: str, folder: Path) -> dict[str, str]:
@@ -122,6 +127,20 @@ def refusal_event(simulator: FabmanSimulator, folder: Path) -> Path:
     return path
 
 
+def use_event(simulator: FabmanSimulator, folder: Path) -> Path:
+    """Fabman's webhook event for Ondřej using the vinyl plotter with Fabman's permission."""
+    entry = simulator.state.add_resource_log(USING_MEMBER, DEMO_PLOTTER, "allowed")
+    details = {
+        "log": entry,
+        "resource": simulator.state.resource(DEMO_PLOTTER),
+        "member": simulator.state.member(USING_MEMBER),
+    }
+    event = {"id": 1000 + int(entry["id"]), "type": "resourceLog_created", "createdAt": entry["createdAt"], "details": details}
+    path = folder / "fabman-used-plotter.json"
+    path.write_text(json.dumps(event, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
 def _show_mail(app: Flask, message: Message) -> None:
     recipients = ", ".join(str(recipient) for recipient in message.recipients)
     subject = str(make_header(decode_header(message.subject)))  # the outbox RFC 2047-encodes it for SMTP
@@ -140,7 +159,7 @@ def sample_results(app: Flask) -> None:
     bridge.applier.wait_idle(timeout=30)
 
 
-def print_guide(app: Flask, base: str, folder: Path, refusal: Path) -> None:
+def print_guide(app: Flask, base: str, folder: Path, refusal: Path, use: Path) -> None:
     """Print what to open and what to paste."""
     found = bridge_of(app)
     token = found.codec.encode(DEMO_MEMBER, DEMO_COURSE)
@@ -181,6 +200,14 @@ def print_guide(app: Flask, base: str, folder: Path, refusal: Path) -> None:
         f"-o {shlex.quote(str(folder / 'evidence-bundle.json'))}",
         f"  python3 {shlex.quote(str(VERIFY_TOOL))} {shlex.quote(str(folder / 'evidence-bundle.json'))} "
         f"--key {found.evidence.public_key}",
+        "  # where a member stands, course by course, with the next step in Czech and English; the vacuum",
+        "  # former requires the workshop safety course, which Eva has not taken: needs_prerequisite",
+        f"  curl -s {base}/training_overview/{NEEDS_SAFETY_MEMBER} -H {auth}",
+        "  # a training that lives on use: Ondřej's vinyl cutter training ends in a week; he uses the plotter",
+        "  # (Fabman permits it), so the bridge renews it for 6 months from today (new record, old one removed, no mail)",
+        f"  curl -s -X POST '{base}/fabman_webhook?token={DEMO_FABMAN_TOKEN}' -H 'Content-Type: application/json' "
+        f"--data-binary @{use}",
+        f"  curl -s {base}/absolved_trainings/{USING_MEMBER} -H {auth}",
         "",
         f"Staff console (signed in as {DEMO_STAFF}, the sample FabLab's owner; the link works once):",
         f"  {base}/staff/link?token={found.staff_access.issue_link(DEMO_STAFF)}",
@@ -227,7 +254,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
         sample_results(app)
         bridge.run_job("checkpoint", trigger="demo")
         email_dispatched.connect(_show_mail, app)
-        print_guide(app, f"http://{reachable}:{port}", folder, refusal_event(simulator, folder))
+        print_guide(app, f"http://{reachable}:{port}", folder, refusal_event(simulator, folder), use_event(simulator, folder))
         bridge.start_background()
         try:
             app.run(host=host, port=port, use_reloader=False)

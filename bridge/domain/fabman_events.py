@@ -4,7 +4,9 @@ Fabman POSTs `{"id", "type", "createdAt", "details"}` and signs nothing; it
 re-sends and delivers late, so the `id` is what makes an event the same
 event. The bridge acts on one kind: an activity log entry saying a member was
 denied at a machine for lack of training (`resourceLog_created`,
-`details.log.type == "denied"`, `reason == "noPermission"`).
+`details.log.type == "denied"`, `reason == "noPermission"`), and one use of
+a machine that Fabman permitted (`details.log.type == "allowed"`), which
+renews trainings of courses that live on use (section 15).
 
 Nothing signs these events, so the body is a hint, not a source of text: it
 says which member was refused at which machine, and the bridge asks Fabman's
@@ -25,6 +27,7 @@ from bridge.domain.models import FABMAN_ID_LIMIT
 TEST = "test"
 RESOURCE_LOG_CREATED = "resourceLog_created"
 DENIED = "denied"
+ALLOWED = "allowed"
 NO_PERMISSION = "noPermission"
 MEMBER_DELETED = "member_deleted"
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,80}")
@@ -59,6 +62,16 @@ class FabmanWebhookEvent:
             self.type == RESOURCE_LOG_CREATED
             and self.log_type == DENIED
             and self.reason == NO_PERMISSION
+            and self.member_id is not None
+            and self.resource_id is not None
+        )
+
+    @property
+    def is_machine_use(self) -> bool:
+        """A member used a machine with Fabman's permission (renews trainings that live on use)."""
+        return (
+            self.type == RESOURCE_LOG_CREATED
+            and self.log_type == ALLOWED
             and self.member_id is not None
             and self.resource_id is not None
         )

@@ -74,3 +74,16 @@ class Channel(StrEnum):
     Its row holds the address asked for and never the link (a credential);
     once handled, it is dropped rather than kept as sent.
     """
+
+
+class CourseState(StrEnum):
+    """Where a member stands with one course (contract section 14): exactly one of these."""
+
+    HELD = "held"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    AVAILABLE = "available"
+    WAITING = "waiting"
+    OUT_OF_ATTEMPTS = "out_of_attempts"
+    NEEDS_PREREQUISITE = "needs_prerequisite"
+    IN_PERSON = "in_person"

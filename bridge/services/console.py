@@ -23,9 +23,10 @@ from typing import Any, Generic, TypeVar
 from bridge.adapters.codec import redact
 from bridge.adapters.fabman import FabmanError, FabmanNotFound, Member, TrainingRecord
 from bridge.adapters.store.models import InboxEvent, LedgerEntry, OutboxMessage, StaffAction
-from bridge.domain import attempts, courses, expiry
+from bridge.domain import attempts, courses, expiry, requirements
 from bridge.domain.statuses import REPLAYABLE, EventStatus, MessageStatus
 from bridge.services.deps import Deps
+from bridge.services.overview import CourseOverview, overview_of
 from bridge.services.results import Receipt
 from bridge.services.staff_access import audit
 
@@ -118,6 +119,8 @@ class Overview:
     mail_counts: dict[str, int]
     verification_off: bool = False
     """VERIFY_CLASSMARKER_REQUESTS is off (outside prod only): anyone may post a result; the page says so first."""
+    requirement_problems: list[tuple[int, str, str]] = field(default_factory=list)
+    """Courses whose `requires` can never be met (section 15): id, title, what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,8 @@ class MemberPage:
     evidence: list[LedgerEntry]
     mails: list[OutboxMessage]
     results: list[ResultRow]
+    standing: list[CourseOverview] = field(default_factory=list)
+    """Where the member stands with each course they can see (as `/training_overview` answers)."""
 
 
 @dataclass(frozen=True)
@@ -233,7 +238,7 @@ class Console:
     # -- overview -------------------------------------------------------------------
 
     def overview(self) -> Overview:
-        """Counts for the front page, from the store alone."""
+        """Counts for the front page from the store; courses with unmeetable requirements from the cached course list."""
         today = self.deps.today()
         week_from = today - dt.timedelta(days=6)
         store = self.deps.store
@@ -244,7 +249,18 @@ class Console:
             week_counts=store.event_counts_since(_start_of(week_from, self.deps)),
             mail_counts=store.message_counts((MessageStatus.PENDING, MessageStatus.DEAD)),
             verification_off=not self.deps.settings.verify_classmarker_requests,
+            requirement_problems=self._requirement_problems(),
         )
+
+    def _requirement_problems(self) -> list[tuple[int, str, str]]:
+        """Courses with requirements that name unknown courses or form a cycle (the cached course list)."""
+        try:
+            known = self.deps.fabman.courses()
+        except FabmanError as error:
+            log.warning("overview without the requirement check: %s", error)
+            return []
+        found = requirements.problems(known)
+        return [(problem.course_id, known[problem.course_id].title, problem.describe()) for problem in found]
 
     # -- results --------------------------------------------------------------------
 
@@ -333,7 +349,16 @@ class Console:
             evidence=evidence,
             mails=store.messages(member_id=member_id, limit=50),
             results=self._rows(events, titles),
+            standing=self._standing(member) if member else [],
         )
+
+    def _standing(self, member: Member) -> list[CourseOverview]:
+        """The member's overview (section 14); empty when Fabman's course list cannot be read now."""
+        try:
+            return overview_of(self.deps, member, self.deps.fabman.courses())
+        except FabmanError as error:
+            log.warning("member page without the course overview: %s", error)
+            return []
 
     def reset_attempts(self, staff: str, member_id: int, course_id: int) -> dict[str, Any]:
         """Clear a member's failed attempts of a course for a staff member, recorded in the staff log."""

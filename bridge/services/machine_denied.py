@@ -24,7 +24,7 @@ from bridge.adapters.fabman import FabmanError, FabmanNotFound
 from bridge.adapters.store.rules import FabmanEvent
 from bridge.domain import courses
 from bridge.domain.fabman_events import MEMBER_DELETED, FabmanWebhookEvent, parse_event
-from bridge.services import mails, privacy
+from bridge.services import mails, privacy, renewals
 from bridge.services.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def receive(deps: Deps, body: bytes, payload: Any) -> tuple[dict[str, Any], int 
     that is not an event.
     """
     event = parse_event(payload)
-    to_handle = event.is_machine_denial or event.is_member_deletion
+    to_handle = event.is_machine_denial or event.is_member_deletion or event.is_machine_use
     row, created = deps.store.receive_fabman_event(
         event_key=event.key,
         event_type=event.type,
@@ -62,6 +62,9 @@ def receive(deps: Deps, body: bytes, payload: Any) -> tuple[dict[str, Any], int 
     if event.is_member_deletion:
         log.info("Fabman event %s: member %s deleted", event.key, event.member_id)
         return {"status": "stored", **answer, "detail": "member deleted; erased here once Fabman confirms it"}, row.id
+    if event.is_machine_use:
+        log.info("Fabman event %s: member %s used equipment %s", event.key, event.member_id, event.resource_id)
+        return {"status": "stored", **answer, "detail": renewals.STORED_DETAIL}, row.id
     log.info("Fabman event %s: member %s denied at equipment %s", event.key, event.member_id, event.resource_id)
     return {"status": "stored", **answer, "detail": "denied at a machine; the member is offered the training"}, row.id
 
@@ -69,7 +72,7 @@ def receive(deps: Deps, body: bytes, payload: Any) -> tuple[dict[str, Any], int 
 def _why_ignored(event: FabmanWebhookEvent) -> str:
     if event.type != "resourceLog_created":
         return f"events of type {event.type} are not used by the bridge"
-    return "only denials for lack of training (denied, noPermission) of a known member are used"
+    return "only permitted uses and denials for lack of training (denied, noPermission) of a known member are used"
 
 
 def handle(deps: Deps, event_id: int) -> str | None:
@@ -78,7 +81,12 @@ def handle(deps: Deps, event_id: int) -> str | None:
     if row is None:
         return None
     try:
-        outcome = privacy.erase_on_event(deps, row) if row.type == MEMBER_DELETED else _offer_training(deps, row)
+        if row.type == MEMBER_DELETED:
+            outcome = privacy.erase_on_event(deps, row)
+        elif renewals.is_use(row):
+            outcome = renewals.renew_after_use(deps, row)
+        else:
+            outcome = _offer_training(deps, row)
     except FabmanError as error:
         log.warning("Fabman event %s not handled yet (attempt %s): %s", row.event_key, row.attempts, error)
         deps.store.finish_fabman_event(row.id, "failed", None, str(error))

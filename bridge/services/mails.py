@@ -13,7 +13,7 @@ from typing import Any
 
 from bridge.adapters.fabman import Course, Member, TrainingRecord
 from bridge.adapters.mail import format_dates
-from bridge.domain import attempts, cooldown, courses
+from bridge.domain import attempts, cooldown, courses, requirements
 from bridge.domain.binding import Refusal
 from bridge.domain.links import courses_web_link, quiz_url
 from bridge.domain.messages import OutgoingMessage
@@ -268,10 +268,23 @@ def reminder(deps: Deps, member: Member, listed: list[tuple[TrainingRecord, Cour
                 **format_dates(record.until_date),
                 "online": online,
                 "quiz_url": _quiz_link(deps, member, course) if online and has_attempts else None,
+                **_unused_for(course),
             }
         )
     context = {"first_name": member.first_name, "trainings": trainings, "courses_web_link": _personal_link(deps, member.id)}
     return deps.renderer.member_mail("reminder", recipient=member.email, dedupe_key=key, context=context, member_id=member.id)
+
+
+_UNITS_CS = {"day": ("dni", "dnech"), "week": ("týdnu", "týdnech"), "month": ("měsíci", "měsících"), "year": ("roce", "letech")}
+
+
+def _unused_for(course: Course) -> dict[str, str | None]:
+    """For a course that renews on use (section 15): how long a training lasts without use ("6 months")."""
+    amount, unit = course.default_duration, course.default_duration_unit.lower().rstrip("s")
+    if not requirements.renews_on_use(course) or amount <= 0 or unit not in _UNITS_CS:
+        return {"unused_cs": None, "unused_en": None}
+    one, many = _UNITS_CS[unit]
+    return {"unused_cs": f"{amount} {one if amount == 1 else many}", "unused_en": f"{amount} {unit}{'' if amount == 1 else 's'}"}
 
 
 def unannounced_expiry(deps: Deps, key: str, member: Member, course: Course, record: TrainingRecord) -> list[OutgoingMessage]:
@@ -412,4 +425,39 @@ def webhook_gap(deps: Deps, day: dt.date, recent: int, total: int) -> list[Outgo
         "URL must be this bridge's /add_classmarker_training, and its secret phrase must equal "
         "CLASSMARKER_WEBHOOK_SECRET (with a wrong secret every delivery is refused with 401). "
         "This alert comes at most once a day.",
+    )
+
+
+# -- courses that build on each other (section 15) --------------------------------------
+
+
+def missing_requirement(
+    deps: Deps, event_id: int, member: Member, course: Course, missing: list[Course | int], *, passed: bool
+) -> list[OutgoingMessage]:
+    """ "This course needs another one first": a pass granted nothing, a fail was not counted."""
+    names = [courses.display_names(item) if isinstance(item, Course) else (f"#{item}", f"#{item}") for item in missing]
+    context = {
+        **_names(member, course),
+        "passed": passed,
+        "missing_cs": ", ".join(f"„{cs}“" for cs, _ in names),
+        "missing_en": ", ".join(f'"{en}"' for _, en in names),
+    }
+    return _result_mail(deps, "missing_requirement", event_id, member, context)
+
+
+def held_for_requirement_alert(
+    deps: Deps, event_id: int, member: Member, course: Course, missing: list[Course | int]
+) -> list[OutgoingMessage]:
+    """Staff hear of a pass held because a required course was not held when the quiz finished."""
+    named = ", ".join(f"{item.id} ({item.title})" if isinstance(item, Course) else str(item) for item in missing)
+    return event_alert(
+        deps,
+        event_id,
+        "missing_requirement",
+        "Pass held: a required course is missing",
+        f"Member {member.id} passed course {course.id} ({course.title}) without holding the required course(s) {named} "
+        "when the quiz finished. No training was added and the member was told what to take first. Once the member "
+        f"holds them, replay the event to grant it: `flask replay-event {event_id}`.",
+        member_id=member.id,
+        course_id=course.id,
     )

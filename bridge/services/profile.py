@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from bridge.adapters.fabman import Course, FabmanClient, FabmanNotFound, Member
-from bridge.domain import attempts, cooldown, courses
+from bridge.domain import attempts, cooldown, courses, requirements
 from bridge.domain.links import quiz_url
 from bridge.errors import NotFound
 from bridge.services.deps import Deps
@@ -54,12 +55,13 @@ def absolved_trainings(deps: Deps, member_id: int, *, include_offline: bool = Fa
     return sorted(listed, key=lambda item: (item["title"].casefold(), item["id"]))
 
 
-def _offer(deps: Deps, member: Member, course: Course) -> dict[str, Any]:
+def _offer(deps: Deps, member: Member, course: Course, missing: tuple[int, ...] = ()) -> dict[str, Any]:
     """A course as offered to one member: names, links and attempts.
 
     While the member waits after a failed attempt (section 12) there is no
     link and `available_at` says when the next attempt opens (ISO, TIMEZONE);
-    otherwise `available_at` is null.
+    otherwise `available_at` is null. A missing required course (section 15)
+    also means no link; `missing` names it.
     """
     allowed = courses.max_attempts(course, deps.settings.max_course_attempts)
     used = attempts.attempts_used(member.metadata, course.id)
@@ -67,7 +69,7 @@ def _offer(deps: Deps, member: Member, course: Course) -> dict[str, Any]:
     hours = cooldown.schedule(course, deps.settings.cooldown_hours)
     waiting = cooldown.waiting_until(member.metadata, course.id, hours, deps.now()) if left > 0 else None
     cm_url = courses.setting(course, "cm_url")
-    open_now = left > 0 and waiting is None and courses.is_online(course)
+    open_now = left > 0 and waiting is None and courses.is_online(course) and not missing
     link = quiz_url(cm_url, deps.codec.encode(member.id, course.id)) if open_now else None
     cs_name, en_name = courses.display_names(course)
     return {
@@ -82,7 +84,16 @@ def _offer(deps: Deps, member: Member, course: Course) -> dict[str, Any]:
         "max_attempts": allowed,
         "attempts_left": left,
         "available_at": waiting.astimezone(deps.settings.tz).isoformat(timespec="seconds") if waiting else None,
+        "missing": list(missing),
     }
+
+
+def missing_requirements(member: Member, course: Course, known: dict[int, Course], today: dt.date) -> tuple[int, ...]:
+    """Required courses the member does not hold now; with unmeetable requirements, the ids that break them."""
+    problem = requirements.problem_of(course, known)
+    if problem is not None:
+        return problem.blocking
+    return requirements.missing(course, courses.active_course_ids(member.trainings or (), today))
 
 
 def available_trainings(deps: Deps, member_id: int) -> list[dict[str, Any]]:
@@ -90,10 +101,14 @@ def available_trainings(deps: Deps, member_id: int) -> list[dict[str, Any]]:
     today = deps.today()
     member = load_member(deps.fabman, member_id)
     held = courses.active_course_ids(member.trainings or (), today)
+    known = deps.fabman.courses()
     offers = [
-        _offer(deps, member, course)
-        for course in deps.fabman.courses().values()
-        if courses.is_online(course) and course.id not in held and courses.visible_to(course, member)
+        {key: value for key, value in _offer(deps, member, course).items() if key != "missing"}
+        for course in known.values()
+        if courses.is_online(course)
+        and course.id not in held
+        and courses.visible_to(course, member)
+        and not missing_requirements(member, course, known, today)
     ]
     return sorted(offers, key=lambda item: (item["title"].casefold(), item["id"]))
 
@@ -109,6 +124,7 @@ LINK_FIELDS = (
     "attempts_left",
     "max_attempts",
     "available_at",
+    "missing",
 )
 
 
@@ -118,5 +134,5 @@ def training_links(deps: Deps, member_id: int, course_id: int) -> dict[str, Any]
     course = load_course(deps.fabman, course_id)
     if not courses.visible_to(course, member):
         raise NotFound(f"training course {course_id} is not offered to member {member_id}")
-    offer = _offer(deps, member, course)
+    offer = _offer(deps, member, course, missing_requirements(member, course, deps.fabman.courses(), deps.today()))
     return {key: offer[key] for key in LINK_FIELDS}

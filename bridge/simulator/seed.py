@@ -18,14 +18,16 @@ Training courses (id: title, kind, default duration, equipment unlocked):
  2 Laserová řezačka          online, 1 year, equipment 1
  3 3D tisk – Prusa           online, no expiry, equipment 2
  4 CNC frézka                online, 1 year, max_attempts 5, equipment 3
- 5 Vinylový řezací plotr     online, 6 months, equipment 4
+ 5 Vinylový řezací plotr     online, 6 months, equipment 4, renew_on_use
+                             (each permitted use of the plotter renews it)
  6 Pájení                    online, no expiry
  7 Stolní soustruh           presence-only (not_online), 1 year, equipment 5
  8 Svařování MIG             presence-only (not_online), 2 years
  9 Správce dílny             online, admin_only, no expiry
 10 Laser Rayjet (vyřazeno)   archived (has a cm_url, but not online)
 11 Šicí stroj                metadata null, no expiry
-12 Vakuová formovačka        online, 2 weeks; courses_cm has only cm_url and cs_name
+12 Vakuová formovačka        online, 2 weeks; courses_cm has only cm_url, cs_name
+                             and requires 1 (Bezpečnost v dílně first)
 
 Members (id: name, what the member shows); `DEMO_MEMBER_NOTES` holds the same:
 
@@ -158,7 +160,9 @@ def demo_state(today: date | None = None) -> SimState:
     )
     vinyl = state.add_course(
         "Vinylový řezací plotr",
-        metadata=_courses_cm(DEMO_QUIZZES[5], "Vinylový řezací plotr", "Vinyl cutter", "plotr", "Vn1lC7tR4pQ"),
+        metadata=_courses_cm(
+            DEMO_QUIZZES[5], "Vinylový řezací plotr", "Vinyl cutter", "plotr", "Vn1lC7tR4pQ", renew_on_use=True
+        ),
         default_duration=6,
         default_duration_unit="month",
         resources=[plotter["id"]],
@@ -189,7 +193,7 @@ def demo_state(today: date | None = None) -> SimState:
     sewing = state.add_course("Šicí stroj")
     vacuum = state.add_course(
         "Vakuová formovačka",
-        metadata={"courses_cm": {"cm_url": _QUIZ_URL + DEMO_QUIZZES[12], "cs_name": "Vakuová formovačka"}},
+        metadata={"courses_cm": {"cm_url": _QUIZ_URL + DEMO_QUIZZES[12], "cs_name": "Vakuová formovačka", "requires": [1]}},
         default_duration=2,
         default_duration_unit="week",
     )

@@ -219,6 +219,15 @@ class SimState:
             self._courses[course["id"]] = course
             return _copy(course)
 
+    def update_course(self, course_id: int, **changes: Any) -> Json:
+        """Change a course as staff would in Fabman's admin (e.g. `metadata=...`); lockVersion goes up by one."""
+        with self._lock:
+            course = self._require(self._courses, "training course", course_id)
+            course.update(_clone(changes))
+            course["lockVersion"] += 1
+            course["updatedAt"] = utc_timestamp()
+            return _copy(course)
+
     def add_member(
         self,
         first_name: str,

@@ -1,6 +1,8 @@
-"""Staff endpoints: reset attempts, inspect and replay ClassMarker events."""
+"""Staff endpoints: reset attempts, inspect and replay ClassMarker events, course statistics."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from flask import Blueprint, Response, jsonify
 
@@ -197,3 +199,29 @@ def list_evidence() -> Response:
     if as_csv:
         return Response(evidence_csv(rows), content_type="text/csv; charset=utf-8")
     return jsonify([evidence_record(row) for row in rows])
+
+
+@blueprint.get("/stats")
+@require_api_key
+@problems(401)
+def course_stats() -> Response:
+    """How each course does, month by month over the last 12 months.
+    ---
+    tags: [admin]
+    description: >
+      One row per course and month (YYYY-MM in TIMEZONE, oldest first) for
+      every course with a result or a holder in the window: results received
+      (by the month their quiz finished), passes, fails, the share of members
+      whose first attempt fell in the month who passed it, the median score,
+      and members holding an active training at the month's end (as the
+      ledger knows it). From the bridge's store alone. The console's
+      Statistics page shows the same table with a chart per course and its CSV.
+    security: [{FabmanApiKey: []}]
+    responses:
+      200:
+        description: The rows, by course id, then month.
+        content:
+          application/json:
+            schema: {type: array, items: {$ref: '#/components/schemas/CourseMonth'}}
+    """
+    return jsonify([dataclasses.asdict(row) for row in bridge_of().course_stats()])

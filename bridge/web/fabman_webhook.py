@@ -34,9 +34,13 @@ def fabman_webhook() -> Response:
       A `resourceLog_created` whose `details.log` is `denied` / `noPermission`
       is `stored`; after the answer the member is mailed the personal quiz
       links of the online courses that unlock that equipment (at most once per
-      member and equipment in 7 days). The body is a hint, never a source of
-      text: names in the mail come from Fabman's API. Event, member and
-      resource ids must be positive and below 2^53, else `400`.
+      member and equipment in 7 days). A `resourceLog_created` whose log is
+      `allowed` (a use Fabman permitted) is `stored` as well; after the answer
+      it renews the member's trainings of courses with `renew_on_use` that
+      unlock that equipment (at most once per member, course and day; no mail).
+      The body is a hint, never a source of text: names in the mail come
+      from Fabman's API. Event, member and resource ids must be positive and
+      below 2^53, else `400`.
     security: [{FabmanWebhookToken: []}]
     requestBody:
       required: true

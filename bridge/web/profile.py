@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import Blueprint, Response, jsonify
 
 from bridge.application import bridge_of
@@ -62,6 +64,33 @@ def available_trainings(member_id: int) -> Response:
             schema: {type: array, items: {$ref: '#/components/schemas/AvailableTraining'}}
     """
     return jsonify([shape(AvailableTraining, offer) for offer in bridge_of().available_trainings(member_id)])
+
+
+@blueprint.get("/training_overview/<int:member_id>")
+@require_api_key
+@problems(401, 404, UPSTREAM)
+def training_overview(member_id: int) -> Response:
+    """Where the member stands with every course they can see, and what to do next.
+    ---
+    tags: [profile]
+    description: >
+      One object per course the member can see (admin-only courses only for
+      admins and owners; archived courses only where the member holds or held
+      a record). `state` is exactly one of held, expiring, expired, available,
+      waiting, out_of_attempts, needs_prerequisite, in_person; `next_step`
+      says what to do, one sentence in Czech and in English; `quiz_url` is
+      set only when the member may take the quiz now.
+    security: [{FabmanApiKey: []}]
+    parameters:
+      - {name: member_id, in: path, required: true, schema: {type: integer, minimum: 1}}
+    responses:
+      200:
+        description: Every visible course, sorted by title.
+        content:
+          application/json:
+            schema: {type: array, items: {$ref: '#/components/schemas/CourseOverview'}}
+    """
+    return jsonify([dataclasses.asdict(item) for item in bridge_of().training_overview(member_id)])
 
 
 @blueprint.post("/get_training_links")

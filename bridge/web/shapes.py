@@ -19,7 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from bridge.domain.statistics import CourseMonth
 from bridge.domain.statuses import EventStatus
+from bridge.services.overview import CourseOverview
 
 _JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean"}
 WAITING = "While the member waits after a failed attempt: when the next attempt opens (ISO, in TIMEZONE); else null."
@@ -102,6 +104,9 @@ class TrainingLinks:
     attempts_left: int
     max_attempts: int = 0
     available_at: str | None = field(default=None, metadata=doc(WAITING, format="date-time"))
+    missing: list[int] = field(
+        default_factory=list, metadata=doc("Ids of required courses the member does not hold (then quiz_url is null).")
+    )
 
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "quiz_url": "https://www.classmarker.com/online-test/start/?quiz=lsr41d8a0c2b7&cm_user_id=gAAAAABp...",
@@ -114,6 +119,7 @@ class TrainingLinks:
         "attempts_left": 3,
         "max_attempts": 3,
         "available_at": None,
+        "missing": [],
     }
 
 
@@ -420,6 +426,8 @@ SHAPES: tuple[type[Any], ...] = (
     ConsistencyProof,
     PurgeSummary,
     AbsolvedTraining,
+    CourseOverview,
+    CourseMonth,
     AvailableTraining,
     TrainingLinks,
     AttemptsReset,

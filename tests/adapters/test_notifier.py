@@ -30,9 +30,13 @@ CONTEXTS = {
         "courses_web_link": None,
         "trainings": [
             {"course_cs": "Laserová řezačka", "course_en": "Laser cutter", "online": True, "quiz_url": None}
-            | format_dates(dt.date(2026, 1, 2))
+            | format_dates(dt.date(2026, 1, 2)),
+            {"course_cs": "Plotr", "course_en": "Vinyl cutter", "online": True, "quiz_url": None}
+            | {"unused_cs": "6 měsících", "unused_en": "6 months"}
+            | format_dates(dt.date(2026, 1, 3)),
         ],
     },
+    "missing_requirement": {"passed": True, "missing_cs": "„Bezpečnost v dílně“", "missing_en": '"Workshop safety"'},
     "too_early": {
         "passed": True,
         "percentage": 90.0,
@@ -69,7 +73,12 @@ EXPECTED = {
     "out_of_attempts": ("celkem 3", "all 3 allowed attempts", "https://courses.example/?id=1"),
     "error": ("referenční číslo 17", "reference number 17"),
     "expired": ("skončila 2. 1. 2026", "expired on 2 Jan 2026"),
-    "reminder": ("skončí 2. 1. 2026", "expires on 2 Jan 2026"),
+    "reminder": (
+        "skončí 2. 1. 2026", "expires on 2 Jan 2026", "vyprší po 6 měsících bez použití", "expires after 6 months without use",
+    ),  # fmt: skip
+    "missing_requirement": (
+        "Nejdříve jiné školení", "Another training first", "absolvujte „Bezpečnost v dílně“", 'take "Workshop safety" first',
+    ),  # fmt: skip
     "too_early": ("nejdříve 3. 1. 2026 v 14:30", "from 3 Jan 2026 at 14:30", "https://quiz.example/?cm_user_id=t"),
     "machine_denied": ("vás právě nepustilo", "just refused you", "https://quiz.example/?cm_user_id=t"),
     "refused": ("starší než 90 dní", "more than 90 days old", "https://quiz.example/?cm_user_id=t"),

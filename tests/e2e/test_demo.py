@@ -6,6 +6,7 @@ output, and every printed `curl` command is replayed against the port it names.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shlex
@@ -124,7 +125,7 @@ def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None
 
         assert f"  Swagger UI:       http://127.0.0.1:{port}/apidocs/" in guide
         assert requests.get(f"http://127.0.0.1:{port}/apidocs/", timeout=10).status_code == 200
-        assert len(commands) == 10
+        assert len(commands) == 14
         answers = {}
         for command in commands:
             assert re.search(rf" '?http://127\.0\.0\.1:{port}/", command), command
@@ -151,6 +152,21 @@ def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None
         checked = subprocess.run([sys.executable, *words[1:]], capture_output=True, text=True, timeout=60, check=False)
         assert checked.returncode == 0, checked.stderr
         assert checked.stdout.startswith(f"VALID: leaf {bundle['index']} is in the log")
+        # Courses that build on each other: Eva has no safety training, so the vacuum former names it as missing.
+        vacuum = next(item for item in answers["/training_overview/6"] if item["id"] == 12)
+        assert (vacuum["state"], vacuum["missing"]) == ("needs_prerequisite", [1])
+        assert vacuum["next_step"]["en"] == "Take Workshop safety first."
+        # A training that lives on use: Ondřej used the plotter, so his vinyl cutter training now lasts 6 months.
+        [key] = re.findall(r"\(API key (\S+)\)", "\n".join(guide))
+        a_month_on = (dt.date.today() + dt.timedelta(days=31)).isoformat()  # it ended in a week before the use
+
+        def vinyl_until() -> str | None:
+            listed = requests.get(f"http://127.0.0.1:{port}/absolved_trainings/9", headers={"Authorization": key}, timeout=10)
+            until = next(item["until_date"] for item in listed.json() if item["id"] == 5)
+            return until if until is not None and until > a_month_on else None
+
+        wait_until(vinyl_until, timeout=20, what="Ondřej's vinyl cutter training to be renewed on use")
+        assert any("a training that lives on use" in line for line in guide)
 
 
 def test_the_port_option_wins_over_port() -> None:

@@ -143,13 +143,14 @@ def test_no_mail_when_nothing_online_can_be_offered_and_other_events_are_stored_
 
         assert all(d.status == 200 for d in answers.values())
         assert '"status":"ok"' in answers[test.id].body
-        for ignored in (unknown, allowed, other_reason):
+        for ignored in (unknown, other_reason):
             assert '"status":"ignored"' in answers[ignored.id].body
             row = store.fabman_event(str(ignored.id))
             assert row is not None and row.status == "ignored"
         assert store.fabman_event(str(test.id)).outcome == "test"  # type: ignore[union-attr]
         assert handled(store, holds_it.id).outcome == "already_trained"
         assert handled(store, in_person.id).outcome == "no_online_course"
+        assert handled(store, allowed.id).outcome == "no_renewing_course"  # a use renews only courses that live on use
     assert smtp.messages == []
 
 

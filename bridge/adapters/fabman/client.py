@@ -216,12 +216,13 @@ class FabmanClient:
         date: dt.date,
         until_date: dt.date | None,
         notes: str,
+        from_date: dt.date | None = None,
     ) -> TrainingRecord:
-        """Create a training record; `untilDate` is always sent explicitly."""
+        """Create a training record; `untilDate` is always sent explicitly, `fromDate` is `date` unless given."""
         body = {
             "trainingCourse": int(course_id),
             "date": date.isoformat(),
-            "fromDate": date.isoformat(),
+            "fromDate": (from_date or date).isoformat(),
             "untilDate": until_date.isoformat() if until_date else None,
             "notes": notes,
         }

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bridge.adapters.store import statements
 from bridge.adapters.store.console import ConsoleQueries, SignInLimits
 from bridge.adapters.store.core import MIGRATIONS, StoreBase, changed, normalise_url, not_leased
+from bridge.adapters.store.courses import CourseQueries
 from bridge.adapters.store.evidence import COUNTED_FAILURES
 from bridge.adapters.store.jobs import JobQueries
 from bridge.adapters.store.models import InboxEvent, JobRun, LedgerEntry, OutboxMessage
@@ -38,7 +39,7 @@ _ERROR_LENGTH = 500
 __all__ = ["MIGRATIONS", "InboxEvent", "JobRun", "LedgerEntry", "OutboxMessage", "SignInLimits", "Store", "normalise_url"]
 
 
-class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQueries, StoreBase):
+class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQueries, CourseQueries, StoreBase):
     """The relational store behind the inbox, the outbox, the ledger and the jobs."""
 
     # -- inbox: receiving and claiming -------------------------------------
@@ -55,6 +56,8 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         course_id: int | None = None,
         claim_seconds: float | None = None,
         source: EventSource = EventSource.WEBHOOK,
+        percentage: float | None = None,
+        finished_at: dt.datetime | None = None,
     ) -> tuple[InboxEvent, bool]:
         """Store a received result durably once; the row and whether this call stored it.
 
@@ -77,6 +80,8 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
             "received_at": now,
             "updated_at": now,
             "source": source,
+            "percentage": percentage,
+            "finished_at": finished_at,
             **claim,
         }
         with self._write() as session:

@@ -63,6 +63,10 @@ class InboxEvent(Base):
     source: Mapped[str] = mapped_column(String(10), default="webhook", server_default="webhook")
     payload_sha256: Mapped[str | None] = mapped_column(String(64))
     payload_purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    percentage: Mapped[float | None] = mapped_column(Float)
+    """The score as ClassMarker sent it (kept for the statistics after the payload is purged)."""
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    """When the quiz was finished (ClassMarker's time_finished)."""
 
     @property
     def retrying_since(self) -> dt.datetime:

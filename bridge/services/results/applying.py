@@ -29,6 +29,7 @@ from bridge.domain.calendar import until_date
 from bridge.domain.results import QuizResult, notes_name_result, training_notes
 from bridge.services.deps import Deps
 from bridge.services.members import MetadataChange, update_metadata
+from bridge.services.results.prerequisites import unmet_requirements
 from bridge.services.results.receipts import NOT_COUNTED, TOO_EARLY, Applied, NotCounted, Rejected
 
 
@@ -52,6 +53,9 @@ def apply_result(deps: Deps, result: QuizResult, identity: QuizIdentity, *, waiv
         )
         if refusal is not None:
             raise NotCounted(refusal, member, course)
+        held_back = unmet_requirements(deps, result, member, course, replayed=waive_wait)
+        if held_back is not None:
+            return held_back
     allowed = courses.max_attempts(course, deps.settings.max_course_attempts)
     hours = cooldown.schedule(course, deps.settings.cooldown_hours)
     if result.passed:

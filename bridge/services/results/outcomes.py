@@ -13,6 +13,7 @@ from bridge.domain.results import QuizResult
 from bridge.domain.statuses import EventStatus
 from bridge.services import mails
 from bridge.services.deps import Deps
+from bridge.services.results.prerequisites import MISSING_REQUIREMENT, REQUIREMENT_NOT_COUNTED, missing_courses
 from bridge.services.results.receipts import NOT_COUNTED, TOO_EARLY, Applied, NotCounted, Receipt
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ def record_applied(deps: Deps, event: InboxEvent, result: QuizResult, applied: A
         messages = mails.failed(deps, event.id, member, course, result, applied.attempts_left, opens_at=applied.opens_at)
     elif applied.outcome == NOT_COUNTED:
         messages = mails.too_early(deps, event.id, member, course, result, applied.opens_at, passed=False)
+    elif applied.outcome == REQUIREMENT_NOT_COUNTED:
+        messages = mails.missing_requirement(deps, event.id, member, course, missing_courses(deps, applied), passed=False)
     else:
         messages = mails.out_of_attempts(
             deps, event.id, member, course, applied.allowed, passed=applied.outcome == "blocked_pass"
@@ -62,6 +65,20 @@ def not_counted(deps: Deps, event: InboxEvent, result: QuizResult, why: NotCount
     messages += mails.refused_alert(deps, event.id, why.member, why.course, result, refusal)
     deps.store.close_event(event.id, EventStatus.REJECTED, refusal.detail, outcome=refusal.reason, messages=messages)
     log.warning("event %s rejected (%s): %s", event.id, refusal.reason, refusal.detail)
+
+
+def hold_for_requirement(deps: Deps, event: InboxEvent, applied: Applied) -> None:
+    """queued -> rejected (`missing_requirement`): a pass without a required course grants nothing (section 15).
+
+    The member hears what to take first; staff get an alert and may replay the
+    event once the member holds the required course.
+    """
+    missing = missing_courses(deps, applied)
+    reason = "required course(s) not held when the quiz finished: " + ", ".join(map(str, applied.missing))
+    messages = mails.missing_requirement(deps, event.id, applied.member, applied.course, missing, passed=True)
+    messages += mails.held_for_requirement_alert(deps, event.id, applied.member, applied.course, missing)
+    deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome=MISSING_REQUIREMENT, messages=messages)
+    log.info("event %s held: %s", event.id, reason)
 
 
 def _ledger_row(deps: Deps, result: QuizResult, applied: Applied) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from bridge.domain.statuses import EventStatus
 from bridge.services.deps import Deps
 from bridge.services.results import outcomes
 from bridge.services.results.applying import apply_result
+from bridge.services.results.prerequisites import MISSING_REQUIREMENT
 from bridge.services.results.receipts import TOO_EARLY, NotCounted, Receipt, Rejected
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,8 @@ def apply_claimed(deps: Deps, event: InboxEvent) -> Receipt:
         member_id, course_id = identity.member_id, identity.course_id
         if (event.member_id, event.course_id) != (member_id, course_id):
             deps.store.note_identity(event.id, member_id, course_id)
-        # Only a staff replay puts a held (too early) pass back in the queue: it waives the wait.
-        applied = apply_result(deps, result, identity, waive_wait=event.outcome == TOO_EARLY)
+        # Only a staff replay puts a held pass back in the queue: it waives the wait (and judges requirements today).
+        applied = apply_result(deps, result, identity, waive_wait=event.outcome in (TOO_EARLY, MISSING_REQUIREMENT))
     except NotCounted as why:
         outcomes.not_counted(deps, event, result, why)
         return Receipt(EventStatus.REJECTED, event.id, outcome=why.refusal.reason, detail=str(why))
@@ -56,6 +57,9 @@ def apply_claimed(deps: Deps, event: InboxEvent) -> Receipt:
     if applied.outcome == TOO_EARLY:
         outcomes.hold(deps, event, result, applied)
         return Receipt(EventStatus.REJECTED, event.id, outcome=TOO_EARLY, detail="started during the waiting period; held")
+    if applied.outcome == MISSING_REQUIREMENT:
+        outcomes.hold_for_requirement(deps, event, applied)
+        return Receipt(EventStatus.REJECTED, event.id, outcome=MISSING_REQUIREMENT, detail="a required course is missing; held")
     outcomes.record_applied(deps, event, result, applied)
     return Receipt(EventStatus.APPLIED, event.id, outcome=applied.outcome)
 

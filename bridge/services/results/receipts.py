@@ -59,3 +59,5 @@ class Applied:
     until: dt.date | None = None
     opens_at: dt.datetime | None = None
     """When the next attempt opens, while the member waits (section 12)."""
+    missing: tuple[int, ...] = ()
+    """Required courses the member did not hold (section 15)."""

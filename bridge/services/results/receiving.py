@@ -69,6 +69,8 @@ def receive(
         course_id=identity.course_id if identity else None,
         claim_seconds=deps.settings.lease_seconds if claim else None,
         source=source,
+        percentage=result.percentage,
+        finished_at=result.time_finished,
     )
     if not created:
         log.info("result %s delivered again; event %s is %s", result.result_id, event.id, event.status)

@@ -16,9 +16,11 @@ from bridge.adapters.fabman import FabmanError
 from bridge.application import bridge_of
 from bridge.domain.statuses import EventStatus, MessageStatus
 from bridge.errors import NotFound
+from bridge.services import statistics
 from bridge.services.console import EXPIRING_DAYS, MAX_EXPIRING_DAYS, OVERVIEW_STATUSES, evidence_csv
 from bridge.web.inputs import MAX_ID
 from bridge.web.staff import filters
+from bridge.web.staff.charts import course_chart
 from bridge.web.staff.session import blueprint, error_page, t
 
 VERDICTS = ("passed", "failed")
@@ -163,6 +165,31 @@ def evidence_download() -> ResponseReturnValue:
     response.content_type = "text/csv; charset=utf-8"
     today = bridge_of().patient.today().isoformat()
     response.headers["Content-Disposition"] = f'attachment; filename="evidence-{today}.csv"'
+    return response
+
+
+@blueprint.get("/stats")
+def stats() -> str:
+    """How each course does: per course a chart of its 12 months and the table (section 18)."""
+    bridge = bridge_of()
+    rows = bridge.course_stats()
+    names = statistics.course_names(bridge.patient)
+    index = 0 if g.lang == "cs" else 1
+    courses = []
+    for course_id in dict.fromkeys(row.course_id for row in rows):
+        months = [row for row in rows if row.course_id == course_id]
+        name = names.get(course_id, (f"#{course_id}", f"#{course_id}"))[index]
+        courses.append((course_id, name, months, course_chart(months, title=t("stats.chart", course=name), lang=g.lang)))
+    return render_template("staff/stats.html", courses=courses)
+
+
+@blueprint.get("/stats.csv")
+def stats_download() -> ResponseReturnValue:
+    """The statistics as CSV: UTF-8, a header row, one row per course and month."""
+    bridge = bridge_of()
+    response = make_response(statistics.stats_csv(bridge.course_stats(), statistics.course_names(bridge.patient)))
+    response.content_type = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="course-stats-{bridge.patient.today().isoformat()}.csv"'
     return response
 
 
