@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 
 from bridge.application import Bridge
 from bridge.clock import SettableClock
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import SmtpSink
-from tests.console.test_browser import browser, served, shoot, sign_in_from_the_mail, visit  # noqa: F401 - fixtures
+from tests.console.test_browser import app, browser, port, served, shoot, sign_in_from_the_mail, visit  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,8 @@ def play_a_year(client: FlaskClient, bridge: Bridge, clock: SettableClock) -> No
         percentage = rng.choice((35, 55, 72, 81, 86, 90, 94, 100))
         clock.set(when)
         payload = result_payload(
-            bridge.codec.encode(member, course), result_id=70000 + number, passed=percentage >= 80, percentage=percentage
+            bridge.codec.encode(member, course), result_id=70000 + number, passed=percentage >= 80, percentage=percentage,
+            quiz=quiz_of(course),
         )
         payload["result"]["time_started"] = int(when.timestamp()) - 600
         payload["result"]["time_finished"] = int(when.timestamp())

@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from bridge.application import Bridge, bridge_of
 from bridge.clock import SettableClock
 from bridge.services.statistics import CSV_COLUMNS
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import SmtpSink
 from tests.console.conftest import OWNER, sign_in
 from tests.support import problem
@@ -38,7 +38,7 @@ def play(client: FlaskClient, bridge: Bridge, clock: SettableClock, when: dt.dat
     clock.set(when)
     payload = result_payload(
         bridge.codec.encode(member, course), result_id=result_id, passed=percentage >= 80, percentage=percentage,
-        requires_grading=grading,
+        requires_grading=grading, quiz=quiz_of(course),
     )  # fmt: skip
     payload["result"]["time_started"] = int(when.timestamp()) - 600
     payload["result"]["time_finished"] = int(when.timestamp())

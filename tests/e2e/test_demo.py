@@ -125,7 +125,7 @@ def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None
 
         assert f"  Swagger UI:       http://127.0.0.1:{port}/apidocs/" in guide
         assert requests.get(f"http://127.0.0.1:{port}/apidocs/", timeout=10).status_code == 200
-        assert len(commands) == 14
+        assert len(commands) == 13
         answers = {}
         for command in commands:
             assert re.search(rf" '?http://127\.0\.0\.1:{port}/", command), command

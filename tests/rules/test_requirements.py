@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from bridge.application import Bridge
 from bridge.domain.calendar import today_in
 from bridge.simulator import FabmanSimulator
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import SmtpSink
 from tests.rules.conftest import PRAGUE, STAFF, mail_to
 from tests.support import text_of
@@ -29,7 +29,7 @@ SAFETY, VACUUM = 1, 12
 
 
 def deliver(client: FlaskClient, bridge: Bridge, member_id: int, result_id: int, *, passed: bool, finished: dt.datetime) -> int:
-    payload = result_payload(bridge.codec.encode(member_id, VACUUM), result_id=result_id, passed=passed)
+    payload = result_payload(bridge.codec.encode(member_id, VACUUM), result_id=result_id, passed=passed, quiz=quiz_of(VACUUM))
     payload["result"]["time_started"] = int(finished.timestamp()) - 420
     payload["result"]["time_finished"] = int(finished.timestamp())
     body, headers = signed(payload)
