@@ -218,11 +218,11 @@ class Evidence:
                 return
 
     def _check_ledger(self, report: VerifyReport, leaves: list[EvidenceLeaf]) -> None:
-        """Each granted leaf has its ledger row saying the same; no ledger row lacks its leaf."""
+        """Each granted or renewed leaf has its ledger row saying the same; no ledger row lacks its leaf."""
         ledger = {row.result_id: row for row in self.deps.store.ledger()}
         logged: set[str] = set()
         for leaf in leaves:
-            if leaf.event != EvidenceEvent.GRANTED:
+            if leaf.event not in PROOF_EVENTS:
                 continue
             try:
                 said = json.loads(leaf.leaf)

@@ -123,6 +123,7 @@ def _record(deps: Deps, row: FabmanEvent, member: Member, course: Course, record
         until_date=record.until_date,
         what=f"Renewed on use of equipment #{row.resource_id}",
         used_at=row.occurred_at,
+        email=member.email,
         evidence={
             "fabman_event": row.event_key,
             "resource_id": row.resource_id,

@@ -9,8 +9,13 @@ and once through gunicorn with Fabman's re-sends.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +28,7 @@ from bridge.clock import SettableClock
 from bridge.domain.calendar import add_months, today_in
 from bridge.simulator import FabmanSimulator, FabmanWebhookSender
 from harness import FABMAN_WEBHOOK_TOKEN
-from harness.launch import GunicornBridge, SmtpSink
+from harness.launch import ROOT, GunicornBridge, SmtpSink
 from tests.console.conftest import OWNER, sign_in
 from tests.rules.conftest import PRAGUE, mail_to
 from tests.rules.test_fabman_webhook import handled
@@ -151,3 +156,44 @@ def test_staff_see_the_renewal_as_evidence_on_the_console(
 
     assert "Vinylový řezací plotr" in page and "Renewed on use of equipment #4" in page
     assert f"renewed:{ONDREJ}:{VINYL}:" in download and '""event"": ""renewed""' in download
+
+
+def test_a_renewal_is_a_renewed_leaf_whose_bundle_verifies_offline(
+    make_app: Callable[..., Flask], simulator: FabmanSimulator, smtp: SmtpSink, clock: SettableClock, store: Store, tmp_path: Path
+) -> None:
+    """Section 16: the renewal's ledger row and its `renewed` leaf are written together, and the proof holds."""
+    app = make_app(clock=clock)
+    client, bridge = app.test_client(), bridge_of(app)
+    assert used(client, simulator, store, ONDREJ, PLOTTER, 9301) == "renewed"
+    [row] = store.ledger(member_id=ONDREJ)
+    [leaf] = [leaf for leaf in store.evidence_leaves() if leaf.event == "renewed"]
+    said = json.loads(leaf.leaf)
+    assert (said["member_id"], said["course_id"], said["result_id"], said["fabman_record_id"]) == (
+        ONDREJ,
+        VINYL,
+        row.result_id,
+        row.fabman_record_id,
+    )
+    assert said["subject"] is not None and ONDREJ_MAIL not in leaf.leaf.decode("utf-8")
+
+    report = bridge.evidence.verify()
+    assert report.problems == [], report.problems
+    bundle = client.get(
+        f"/admin/evidence/proof?member_id={ONDREJ}&course_id={VINYL}", headers={"Authorization": simulator.api_key}
+    ).json
+    assert base64.b64decode(bundle["leaf"]) == leaf.leaf
+    (tmp_path / "bundle.json").write_text(json.dumps(bundle), encoding="utf-8")
+    checked = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "verify_evidence.py"),
+            str(tmp_path / "bundle.json"),
+            "--key",
+            bundle["public_key"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

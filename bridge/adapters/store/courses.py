@@ -30,7 +30,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 
 from bridge.adapters.store.core import StoreBase
+from bridge.adapters.store.evidence import EvidenceQueries
 from bridge.adapters.store.models import InboxEvent, LedgerEntry, UtcDateTime
+from bridge.domain.evidence import EvidenceEvent, LeafFields, utc_text
 from bridge.domain.statistics import CourseMonth, Month
 from bridge.domain.statuses import EventStatus
 
@@ -45,7 +47,7 @@ def renewal_key(member_id: int, course_id: int, day: dt.date) -> str:
     return f"{RENEWED}:{member_id}:{course_id}:{day.isoformat()}"
 
 
-class CourseQueries(StoreBase):
+class CourseQueries(EvidenceQueries, StoreBase):
     """Store methods of the course rules; mixed into :class:`~bridge.adapters.store.Store`."""
 
     def renewed_on(self, member_id: int, course_id: int, day: dt.date) -> bool:
@@ -67,14 +69,19 @@ class CourseQueries(StoreBase):
         evidence: dict[str, Any],
         what: str | None = None,
         used_at: dt.datetime | None = None,
+        email: str | None = None,
     ) -> bool:
-        """Record a renewal as evidence (a ledger row), once per member, course and day; True when this call did.
+        """Record a renewal as evidence, once per member, course and day; True when this call did.
 
-        `what` is shown where a pass shows its quiz, `used_at` where it shows when the quiz finished.
+        The ledger row and its `renewed` leaf in the evidence log are written in
+        one transaction (section 16), so `flask evidence verify` finds each in
+        the other. `what` is shown where a pass shows its quiz, `used_at` where
+        it shows when the quiz finished; `email` makes the leaf's `subject`.
         """
         now = self.now()
+        key = renewal_key(member_id, course_id, day)
         row = {
-            "result_id": renewal_key(member_id, course_id, day),
+            "result_id": key,
             "member_id": member_id,
             "course_id": course_id,
             "course_title": course_title[:255],
@@ -86,8 +93,20 @@ class CourseQueries(StoreBase):
             "time_finished": used_at,
             "granted_at": now,
         }
+        leaf = LeafFields(
+            event=EvidenceEvent.RENEWED,
+            member_id=member_id,
+            course_id=course_id,
+            result_id=key,
+            finished_at=utc_text(used_at),
+            recorded_at=utc_text(now),
+            fabman_record_id=fabman_record_id,
+        )
         with self._write() as session:
-            return self._insert_ignore(session, LedgerEntry, row)
+            if not self._insert_ignore(session, LedgerEntry, row):
+                return False
+            self.append_evidence(session, key, leaf, email=email)
+            return True
 
     # -- statistics (section 18) --------------------------------------------------------
 
