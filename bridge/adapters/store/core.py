@@ -146,6 +146,10 @@ class StoreBase:
             Base.metadata.drop_all(connection)
             connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
+    def _seeded_rows(self) -> list[tuple[Table, list[dict[str, Any]]]]:
+        """Rows the migrations write (a part of the store that seeds a table names them), restored by `empty`."""
+        return []
+
     def empty(self) -> None:
         """Every table empty and every id restarting at 1, as a freshly migrated store (tests only).
 
@@ -163,6 +167,8 @@ class StoreBase:
             if version == _head_revision() and present >= {table.name for table in tables}:
                 for table in tables:
                     connection.execute(table.delete())
+                for table, rows in self._seeded_rows():
+                    connection.execute(table.insert(), rows)
                 if not self.is_sqlite:
                     connection.execute(
                         text(

@@ -21,7 +21,7 @@ import datetime as dt
 import secrets
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Table, Text, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -111,6 +111,10 @@ _SALT = (
 
 class EvidenceQueries(StoreBase):
     """The evidence log's store methods; mixed into :class:`~bridge.adapters.store.Store`."""
+
+    def _seeded_rows(self) -> list[tuple[Table, list[dict[str, Any]]]]:
+        """The log's counter row, which migration 0008 writes."""
+        return [*super()._seeded_rows(), (_HEAD_TABLE, [{"name": HEAD, "size": 0}])]
 
     # -- appending -------------------------------------------------------------
 
