@@ -22,6 +22,7 @@ from flask import Blueprint, Flask, Response, send_from_directory
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 from werkzeug.exceptions import NotFound
 
+from bridge.domain.models import FABMAN_ID_LIMIT
 from bridge.web.shapes import components as shape_components
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -150,8 +151,13 @@ TEMPLATE: dict[str, Any] = {
                 "properties": {
                     "id": {
                         "oneOf": [
-                            {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
-                            {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,80}$"},
+                            {"type": "integer", "minimum": 1, "maximum": FABMAN_ID_LIMIT - 1},
+                            {
+                                "type": "string",
+                                "description": "an event key with a letter or one of _.: (digits alone: the id range)",
+                                "pattern": "^[A-Za-z0-9_.:-]*[A-Za-z_.:][A-Za-z0-9_.:-]*$",
+                                "maxLength": 80,
+                            },
                         ]
                     },
                     "type": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,80}$", "example": "resourceLog_created"},
