@@ -41,6 +41,8 @@ EXTENSION_KEY = "fablab_bridge"
 MAX_EVENT_ID = 2**31 - 1
 SHUTDOWN_SECONDS = 15.0
 """How long a stopping worker lets accepted results and a running job finish (gunicorn's graceful_timeout is 20)."""
+CALLER_WAIT_SECONDS = 30.0
+"""How long a cron or CLI run waits while another worker or instance runs the same job."""
 RETRY_WAIT_SECONDS = 60.0
 """How long a retry run waits for the appliers to try what it found due before it reports."""
 
@@ -198,9 +200,12 @@ class Bridge:
         return True
 
     def run_job(self, name: str, *, trigger: str, run: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Run a job now for the scheduler or the shell, recorded like an in-process run (`run` overrides its call)."""
-        job = self.job_table[name]
-        return self.jobs.record(job.name, trigger, run or job.run)
+        """Run a job now for the scheduler or the shell (`trigger`: cron, cli), through the one path the schedule
+        uses too: the job's lock (JobRunning when another worker holds it longer than 30 s), the run recorded,
+        its summary returned (`run` overrides the job's call, e.g. with a progress bar)."""
+        summary = self.jobs.run(self.job_table[name], by=trigger, call=run, wait_seconds=CALLER_WAIT_SECONDS)
+        assert summary is not None  # waited for the lock, and no `only_if`: it ran or raised
+        return summary
 
     def job_status(self) -> list[dict[str, Any]]:
         """Every job slot: whether it runs here, its schedule, and its last run."""

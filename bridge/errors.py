@@ -40,3 +40,9 @@ class NotFound(BridgeError):
 
 class ServiceNotConfigured(BridgeError):
     status, title, slug = 503, "Not configured", "not-configured"
+
+
+class JobRunning(BridgeError):
+    """The job is running elsewhere (another worker or instance) and did not finish while the caller waited."""
+
+    status, title, slug = 409, "Job running", "job-running"
