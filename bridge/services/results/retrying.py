@@ -45,7 +45,10 @@ def retry_due(
         wake()
         deadline = time.monotonic() + within
         left = dict(tried_before)
-        wait_idle(within)  # this process's appliers took what they could; another process may hold the rest
+        # This process's appliers take what they can; a worker told to stop (SIGTERM) stops waiting at once.
+        while not wait_idle(min(SETTLE_CHECK_SECONDS, max(0.0, deadline - time.monotonic()))):
+            if stopping() or time.monotonic() >= deadline:
+                break
         while left:
             for event_id, (status, attempts, lease_until) in deps.store.event_states(list(left)).items():
                 if status != EventStatus.QUEUED or (attempts > left[event_id] and lease_until is None):
