@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,6 +37,8 @@ from bridge.services.console import Console
 from bridge.services.deps import Deps
 from bridge.services.results import Receipt
 from bridge.services.staff_access import StaffAccess
+
+log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "fablab_bridge"
 MAX_EVENT_ID = 2**31 - 1
@@ -155,7 +158,10 @@ class Bridge:
 
     def _apply_accepted(self, event: InboxEvent) -> None:
         results.apply_claimed(self.applying, event)
-        self.send_mail(limit=10)
+        try:
+            self.send_mail(limit=10)
+        except Exception:  # noqa: BLE001 - the result is applied and its mail committed; the retry job sends it
+            log.warning("could not send the mail of event %s now; the retry job sends it", event.id, exc_info=True)
 
     def retry_due(self) -> dict[str, Any]:
         """The retry job: wake the appliers for due queued results and report them, finish Fabman events whose

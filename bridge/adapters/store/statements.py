@@ -90,6 +90,7 @@ def _claim_messages(*, only_ids: bool) -> Any:
         )
         .order_by(OUTBOX.c.id)
         .limit(bindparam("limit", type_=Integer()))
+        .with_for_update(skip_locked=True)  # PostgreSQL: concurrent senders take different rows, never deadlock
     )
     if only_ids:
         due = due.where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
