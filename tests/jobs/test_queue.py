@@ -64,12 +64,12 @@ class Recorder:
             self.in_flight[event.member_id] += 1
             self.most_at_once = max(self.most_at_once, sum(self.in_flight.values()))
         try:
-            self.hold(event)
-            self.store.mark_applied(event.id, "failed")
+            self.hold(event)  # its "Fabman calls"
         finally:
             with self.lock:
                 self.in_flight[event.member_id] -= 1
                 self.applied[event.id] += 1
+        self.store.mark_applied(event.id, "failed")  # as the use case: after its Fabman calls, the lease ends
 
 
 def appliers(store: Store, apply: Callable[[InboxEvent], object], concurrency: int = 4) -> Applier:
