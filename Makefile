@@ -16,14 +16,26 @@ supported = $(shell case '$(1)' in (3.1[1-9].*|3.[2-9][0-9].*|[4-9].*) echo yes;
 require_python = $(if $(call supported,$(call python_version,$(1))),,$(error FabLab Bridge needs Python 3.11 or newer; \
 	$(1) is $(or $(call python_version,$(1)),not installed) ($(2))))
 
-.PHONY: venv demo test test-fast test-sqlite test-postgres lint audit run bench bench-console reliability reliability-ci clean
+# Test processes at once: the suite mostly waits (on the simulator's latency, Fabman's 2 s after a 429, SMTP),
+# so more workers than cores pay off; each PostgreSQL worker gets a database of its own (<name>_gw0, ...).
+TEST_WORKERS ?= 4
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+.PHONY: venv lock demo check test test-fast test-sqlite test-postgres lint audit run bench bench-console reliability reliability-ci clean
+
+# Production dependencies come from requirements.lock: every transitive package pinned with its hashes
+# (pip-compile --generate-hashes from requirements.txt, the readable list; `make lock` remakes it).
+$(BIN)/.installed: requirements.txt requirements.lock requirements-dev.txt
 	$(call require_python,$(PYTHON),set PYTHON=python3.11)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
+
+lock: venv ## remake requirements.lock from requirements.txt (every transitive dependency, with hashes)
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock requirements.txt
 
 venv: $(BIN)/.installed
 	$(if $(wildcard $(BIN)/python),$(call require_python,$(BIN)/python,built earlier: run make clean and then make PYTHON=python3.11))
@@ -39,15 +51,19 @@ test: venv ## the whole suite, on SQLite and (when reachable) PostgreSQL
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
-test-fast: venv ## unit tests only
-	$(BIN)/python -m pytest -q -m "not e2e"
+check: venv ## lint, types and every test that stays in its process (no socket, no server): the quick loop
+	$(MAKE) --no-print-directory lint
+	$(PYTEST) -m "not e2e"
+
+test-fast: venv ## every test that stays in its process
+	$(PYTEST) -m "not e2e"
 
 test-sqlite: venv
-	$(BIN)/python -m pytest -q --cov --cov-report=term:skip-covered
+	$(PYTEST) --cov --cov-report=term:skip-covered
 
 test-postgres: venv
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
-		TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest -q; \
+		TEST_DATABASE_URL=$(PG_TEST_URL) $(PYTEST) --store-only; \
 	else \
 		echo "PostgreSQL not reachable at $(PG_TEST_URL): PostgreSQL pass skipped"; \
 		if [ -n "$$CI" ]; then exit 1; fi; \
@@ -68,10 +84,10 @@ bench: venv ## benchmark on SQLite and PostgreSQL (BENCH_POSTGRES_URL): gunicorn
 bench-console: venv ## the staff console's pages over 100,000 results and 20,000 ledger rows (part of make bench)
 	$(BIN)/python -m bench.console
 
-reliability: venv ## full reliability run (gunicorn + Fabman simulator + SMTP, faults); rewrites RELIABILITY.md
-	$(BIN)/python -m reliability --report RELIABILITY.md
+reliability: venv ## full reliability run (gunicorn + Fabman simulator + SMTP, faults); rewrites docs/reliability.md
+	$(BIN)/python -m reliability --report docs/reliability.md
 
-reliability-ci: venv ## the same scenarios at CI size (a few minutes); RELIABILITY.md untouched
+reliability-ci: venv ## the same scenarios at CI size (a few minutes); docs/reliability.md untouched
 	$(BIN)/python -m reliability --quick
 
 # Only what can be rebuilt: the venv and caches. Never instance/, which holds the default SQLite store

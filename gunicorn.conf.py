@@ -15,6 +15,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 worker_connections = threads
 timeout = 60
 graceful_timeout = 20
+# gunicorn writes no access log unless asked (--access-logfile); when it does, each line names the path
+# without its query string, which can carry a secret (a sign-in link's or Fabman's webhook token).
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 
 
 def worker_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature

@@ -36,6 +36,7 @@ exit status is 0 either way, since the figures are the result.
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import json
 import math
@@ -85,11 +86,13 @@ class Secrets:
     webhook_secret: str
     cron_token: str
     secret_key: str
+    evidence_signing_key: str
 
     @classmethod
     def generate(cls) -> Secrets:
         """New random values."""
-        return cls(Fernet.generate_key().decode("ascii"), *(secrets.token_urlsafe(24) for _ in range(3)))
+        signing = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+        return cls(Fernet.generate_key().decode("ascii"), *(secrets.token_urlsafe(24) for _ in range(3)), signing)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -163,6 +166,10 @@ def bridge_env(simulator: SimulatorProcess, database_url: str, run_secrets: Secr
         "TIMEZONE": TIMEZONE,
         "SWEEP_AT": "off",
         "DIGEST_WEEKDAY": "off",
+        "EVIDENCE_SIGNING_KEY": run_secrets.evidence_signing_key,
+        "CHECKPOINT_AT": "off",
+        "PAYLOAD_RETENTION_DAYS": "off",
+        "MAIL_RETENTION_DAYS": "off",
     }
 
 

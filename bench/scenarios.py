@@ -72,6 +72,7 @@ class Workload:
             raise ValueError("the account has no online course to benchmark")
         self.members = members
         self.online = [course.id for course in online]
+        self.quizzes = {course.id: courses.quiz_key(course) for course in online}
         self.for_everyone = [course.id for course in online if not courses.is_admin_only(course)]
         self.api_key = api_key
         self.webhook_secret = webhook_secret
@@ -109,8 +110,8 @@ class Workload:
         return self.result_for(lane.member(self.members), self.course(lane.rng), passed=passed)
 
     def course(self, rng: random.Random) -> int:
-        """A random online course (every result names one)."""
-        return rng.choice(self.online)
+        """A random online course any member may take (a result for an admin-only one would be rejected, rule 4.10)."""
+        return rng.choice(self.for_everyone)
 
     def result_for(self, member_id: int, course_id: int, *, passed: bool) -> Call:
         """ClassMarker delivering a signed link result of one member's quiz of one course."""
@@ -119,7 +120,7 @@ class Workload:
             "payload_type": "single_user_test_results_link",
             "payload_status": "live",
             "test": {"test_id": 2044187, "test_name": f"Course {course_id} - safety"},
-            "link": {"link_id": 1288001, "link_name": "Bench", "link_url_id": "bench"},
+            "link": {"link_id": 1288001, "link_name": "Bench", "link_url_id": self.quizzes[course_id]},
             "result": {
                 "link_result_id": result_id,
                 "first": "Bench",

@@ -11,10 +11,12 @@ import os
 from flask import Flask
 from flask_cors import CORS
 from flask_mail import Mail
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient
 from bridge.adapters.mail import DiscordTransport, MailRenderer, Outbox, SmtpTransport
+from bridge.adapters.signing import signing_key
 from bridge.adapters.store import Store
 from bridge.application import EXTENSION_KEY, Bridge
 from bridge.clock import Clock, SystemClock
@@ -37,9 +39,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock:
         settings = load_settings()
     app = Flask(__name__, instance_relative_config=False)
     configure_app(app, settings)
+    register_proxies(app, settings.trusted_proxies)
     configure_logging()
     register_extensions(app, settings, migrate=migrate, clock=clock or SystemClock())
-    register_observability(app, track_time=settings.track_time)
+    register_observability(app, track_time=settings.track_time, hsts=settings.is_prod)
     register_blueprints(app)
     register_errorhandlers(app)
     register_cors(app, settings.cors_origins)
@@ -70,6 +73,17 @@ def configure_app(app: Flask, settings: Settings) -> None:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+
+def register_proxies(app: Flask, trusted: int) -> None:
+    """Believe `X-Forwarded-For`/`-Proto` only as deep as TRUSTED_PROXIES reverse proxies (0: not at all).
+
+    Each trusted proxy appends the address it saw; werkzeug's ProxyFix takes
+    the entry `trusted` places from the right, so a client's own entries in
+    front of it never decide its address (the sign-in rate limit counts it).
+    """
+    if trusted > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted)  # type: ignore[method-assign]
 
 
 def register_extensions(app: Flask, settings: Settings, *, migrate: bool, clock: Clock) -> None:
@@ -105,10 +119,11 @@ def register_extensions(app: Flask, settings: Settings, *, migrate: bool, clock:
         settings,
         store=store,
         fabman=fabman,
-        codec=CmUserIdCodec(settings.fernet_keys),
+        codec=CmUserIdCodec(settings.fernet_keys, now=clock.now),
         renderer=renderer,
         outbox=outbox,
         clock=clock,
+        evidence_key=signing_key(settings.evidence_signing_key, app.instance_path),
     )
 
 

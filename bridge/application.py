@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, current_app
 
 from bridge.adapters.classmarker import ClassMarkerClient
@@ -26,15 +27,17 @@ from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient, RateGate
 from bridge.adapters.mail import FlushReport, MailRenderer, Outbox
 from bridge.adapters.store import InboxEvent, JobRun, Store
-from bridge.background import Applier, Job, JobRunner
+from bridge.background import Applier, Job, JobRunner, PromptSender
 from bridge.clock import Clock
 from bridge.config import Settings
 from bridge.domain.schedule import DailyAt, Every, WeeklyAt
-from bridge.domain.statuses import EventStatus
+from bridge.domain.statuses import Channel, EventStatus
 from bridge.errors import NotFound, ServiceNotConfigured
 from bridge.services import admin, digest, expiry, machine_denied, profile, reconcile, results
 from bridge.services.console import Console
 from bridge.services.deps import Deps
+from bridge.services.evidence import Evidence
+from bridge.services.privacy import Privacy
 from bridge.services.results import Receipt
 from bridge.services.staff_access import StaffAccess
 
@@ -49,7 +52,7 @@ CALLER_WAIT_SECONDS = 30.0
 RETRY_WAIT_SECONDS = 60.0
 """How long a retry run waits for the appliers to try what it found due before it reports."""
 
-JOB_NAMES = ("retry", "expiry_sweep", "reconciliation", "digest")
+JOB_NAMES = ("retry", "expiry_sweep", "reconciliation", "digest", "checkpoint", "purge")
 """Every job staff see, in the order they see them."""
 DEFAULT_SWEEP_AT = dt.time(3, 15)
 _CLASSMARKER_LOCK = threading.Lock()
@@ -68,8 +71,10 @@ class Bridge:
         renderer: MailRenderer,
         outbox: Outbox,
         clock: Clock,
+        evidence_key: Ed25519PrivateKey | None = None,
     ) -> None:
         self.settings = settings
+        self._evidence_key = evidence_key or Ed25519PrivateKey.generate()
         self.store = store
         self.fabman = fabman
         self.codec = codec
@@ -90,6 +95,8 @@ class Bridge:
         self.job_table = self._job_table()
         scheduled = [job for name, job in self.job_table.items() if self._scheduled(name)]
         self.jobs = JobRunner(store, scheduled, tz=settings.tz, clock=clock, tick_seconds=min(5.0, settings.retry_every_seconds))
+        self.prompt = PromptSender(lambda ids: outbox.flush(limit=len(ids), ids=ids))
+        outbox.transports[Channel.STAFF_SIGN_IN] = self.staff_access
 
     def start_background(self) -> None:
         """Start looking for other processes' work and the in-process jobs (a serving worker calls this;
@@ -102,11 +109,13 @@ class Bridge:
         """Stop taking work; finish or give back what this process holds (SIGTERM, worker exit)."""
         self.jobs.stop(timeout)
         self.applier.shutdown(timeout)
+        self.prompt.shutdown(timeout)
         self.send_mail(limit=20)
 
     def close(self) -> None:
         """Release connections (tests and shutdown)."""
         self.applier.shutdown(0)
+        self.prompt.shutdown(0)
         self.jobs.stop(0)
         self.fabman.close()
         if self._classmarker is not None:
@@ -192,6 +201,7 @@ class Bridge:
                 "reconciliation", Every(settings.reconcile_minutes * 60), self.reconcile, lease_seconds=300.0
             ),
             "digest": Job("digest", WeeklyAt(settings.digest_weekday or 0, settings.digest_at), self.digest, lease_seconds=120.0),
+            **self.privacy.jobs(),
         }
 
     def _scheduled(self, name: str) -> bool:
@@ -203,6 +213,8 @@ class Bridge:
             return self.settings.digest_weekday is not None
         if name == "reconciliation":
             return self.reconciliation_enabled
+        if name in self.privacy.jobs():
+            return self.privacy.scheduled(name)
         return True
 
     def run_job(self, name: str, *, trigger: str, run: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -336,12 +348,24 @@ class Bridge:
         self.send_mail(limit=10)
         return receipt
 
+    # -- evidence and personal data (contract sections 16 and 17) -----------------
+
+    @functools.cached_property
+    def evidence(self) -> Evidence:
+        """The evidence log: checkpoints, proof bundles, consistency proofs, verification."""
+        return Evidence(self.patient, self._evidence_key)
+
+    @functools.cached_property
+    def privacy(self) -> Privacy:
+        """Retention, erasure and export of members' personal data (and the daily checkpoint and purge jobs)."""
+        return Privacy(self.patient, self.evidence)
+
     # -- staff console ------------------------------------------------------------
 
     @functools.cached_property
     def staff_access(self) -> StaffAccess:
-        """Who may use the staff console: sign-in links, sessions, the sign-in rate limit."""
-        return StaffAccess(self.patient)
+        """Who may use the staff console: sign-in links (sent by the outbox's prompt lane), sessions, the rate limit."""
+        return StaffAccess(self.patient, send_soon=self.prompt.submit)
 
     @functools.cached_property
     def console(self) -> Console:

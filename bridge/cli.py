@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from flask.cli import with_appcontext
 
 from bridge.adapters.fabman import FabmanError
 from bridge.application import MAX_EVENT_ID, Bridge, bridge_of
-from bridge.errors import JobRunning, NotFound, ServiceNotConfigured
+from bridge.errors import Conflict, JobRunning, NotFound, ServiceNotConfigured
 from bridge.services import expiry
 from bridge.services.admin import describe_event
 from bridge.services.console import EvidenceFilter, Period, evidence_csv, evidence_record
@@ -125,23 +126,101 @@ def jobs() -> None:
     _echo_json(bridge_of().job_status())
 
 
-@click.command("evidence")
-@click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), required=True, help="Fabman member id.")
+@click.group("evidence", invoke_without_command=True)
+@click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), help="Fabman member id.")
 @click.option("--course", "course_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), help="Training course id.")
 @click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="Granted on or after (YYYY-MM-DD).")
 @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Granted on or before (YYYY-MM-DD).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row and every ledger column, instead of JSON.")
+@click.pass_context
 @with_appcontext
 def evidence(
-    member_id: int, course_id: int | None, date_from: dt.datetime | None, date_to: dt.datetime | None, as_csv: bool
+    context: click.Context,
+    member_id: int | None,
+    course_id: int | None,
+    date_from: dt.datetime | None,
+    date_to: dt.datetime | None,
+    as_csv: bool,
 ) -> None:
-    """Print the ledger's proof of a member's trainings (did they pass, when, with what score)."""
+    """Print the ledger's proof of a member's trainings (--member), or run `checkpoint` / `verify` on the evidence log."""
+    if context.invoked_subcommand is not None:
+        return
+    if member_id is None:
+        raise click.UsageError("Missing option '--member' (or a command: checkpoint, verify).")
     period = Period(date_from.date() if date_from else None, date_to.date() if date_to else None)
     rows = bridge_of().console.evidence_rows(EvidenceFilter(member_id=member_id, course_id=course_id, period=period))
     if as_csv:
         click.echo(evidence_csv(rows), nl=False)
     else:
         _echo_json([evidence_record(row) for row in rows])
+
+
+@evidence.command("checkpoint")
+@with_appcontext
+def evidence_checkpoint() -> None:
+    """Sign a checkpoint of the evidence log now, keep it and mail it to EVIDENCE_WITNESS_EMAILS."""
+    try:
+        _echo_json(bridge_of().run_job("checkpoint", trigger="cli"))
+    except JobRunning as error:
+        raise click.ClickException(error.detail) from None
+
+
+@evidence.command("verify")
+@with_appcontext
+def evidence_verify() -> None:
+    """Recompute every checkpoint from the stored leaves, check signatures and the ledger; exit 1 naming the first bad index."""
+    report = bridge_of().evidence.verify()
+    first = report.first_bad_index
+    if first is None:
+        click.echo(f"evidence log holds: {report.size} leaves, {report.checkpoints} checkpoints verified")
+        return
+    reasons = [why for index, why in report.problems if index == first]
+    click.echo(f"evidence index {first} does not hold: {reasons[0]}", err=True)
+    for index, why in sorted(report.problems)[1:]:
+        click.echo(f"  also index {index}: {why}", err=True)
+    raise SystemExit(1)
+
+
+@click.group("privacy")
+def privacy() -> None:
+    """Members' personal data: purge past retention, erase a deleted member, export what is held."""
+
+
+@privacy.command("purge")
+@with_appcontext
+def privacy_purge() -> None:
+    """Remove raw webhook bodies and sent mail bodies past PAYLOAD_RETENTION_DAYS / MAIL_RETENTION_DAYS; the counts."""
+    try:
+        _echo_json(bridge_of().run_job("purge", trigger="cli"))
+    except JobRunning as error:
+        raise click.ClickException(error.detail) from None
+
+
+@privacy.command("erase")
+@click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), required=True, help="Fabman member id.")
+@with_appcontext
+def privacy_erase(member_id: int) -> None:
+    """Erase a member Fabman no longer has (GET /members/ID must answer 404); keeps the pseudonymous evidence."""
+    try:
+        _echo_json(bridge_of().privacy.erase(member_id, by=f"cli:{_shell_user()}"))
+    except (Conflict, FabmanError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _shell_user() -> str:
+    """Who ran a command, for the staff log (a container may have no user name)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@privacy.command("export")
+@click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), required=True, help="Fabman member id.")
+@with_appcontext
+def privacy_export(member_id: int) -> None:
+    """Print everything the bridge holds about a member as one JSON document."""
+    _echo_json(bridge_of().privacy.export(member_id))
 
 
 def _unknown_length() -> Iterator[None]:
@@ -243,4 +322,5 @@ commands = [
     reconcile,
     review_result,
     evidence,
+    privacy,
 ]

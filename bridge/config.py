@@ -11,6 +11,7 @@ together, so a new setting is added in all three places or the suite fails.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import math
 import os
@@ -43,6 +44,7 @@ VARIABLES: tuple[str, ...] = (
     "FERNET_KEY",
     "MAX_COURSE_ATTEMPTS",
     "COOLDOWN_HOURS",
+    "QUIZ_LINK_DAYS",
     "FABMAN_CONCURRENCY",
     "CRONJOB_TOKEN",
     "REMINDER_DAYS",
@@ -74,6 +76,12 @@ VARIABLES: tuple[str, ...] = (
     "STAFF_EMAILS",
     "STAFF_LINK_MINUTES",
     "STAFF_SESSION_HOURS",
+    "EVIDENCE_SIGNING_KEY",
+    "CHECKPOINT_AT",
+    "EVIDENCE_WITNESS_EMAILS",
+    "EVIDENCE_TSA_URL",
+    "PAYLOAD_RETENTION_DAYS",
+    "MAIL_RETENTION_DAYS",
     "BE_ENV",
     "SECRET_KEY",
     "FLASK_SECRET_KEY",
@@ -81,6 +89,7 @@ VARIABLES: tuple[str, ...] = (
     "TIMEZONE",
     "TRACK_TIME",
     "CORS_ORIGINS",
+    "TRUSTED_PROXIES",
     "PORT",
 )
 
@@ -142,6 +151,8 @@ class Settings:
     fabman_concurrency: int = 8
     # Training rules (contract sections 12 and 13).
     cooldown_hours: tuple[float, ...] = (0.0,)
+    quiz_link_days: int = 90
+    """How long a quiz link's token is accepted, counted to the result's `time_started` (contract 4.10)."""
     fabman_webhook_token: str | None = field(default=None, repr=False)
     # Reconciliation with ClassMarker's results API (contract section 11): off without the key and the secret.
     classmarker_api_url: str = DEFAULT_CLASSMARKER_API_URL
@@ -152,6 +163,15 @@ class Settings:
     staff_emails: frozenset[str] = frozenset()
     staff_link_minutes: int = 15
     staff_session_hours: int = 12
+    # How many reverse proxies in front of the bridge set X-Forwarded-For/-Proto (third wave); 0 trusts none.
+    trusted_proxies: int = 0
+    # Evidence and personal data (contract sections 16 and 17).
+    evidence_signing_key: str | None = field(default=None, repr=False)
+    checkpoint_at: dt.time | None = dt.time(2, 45)
+    evidence_witness_emails: tuple[str, ...] = ()
+    evidence_tsa_url: str | None = None
+    payload_retention_days: int | None = 100
+    mail_retention_days: int | None = 30
 
     @property
     def is_prod(self) -> bool:
@@ -162,6 +182,15 @@ class Settings:
     def console_enabled(self) -> bool:
         """Production serves the staff console only with PUBLIC_URL: a sign-in link is never built from a Host header."""
         return self.public_url is not None or not self.is_prod
+
+    @property
+    def link_base(self) -> str:
+        """Where links in mail point (sign-in links): PUBLIC_URL, else in development this machine's PORT.
+
+        Never the request's Host header: a link built from it would carry a
+        sign-in token to whatever host the requester named.
+        """
+        return self.public_url or f"http://localhost:{self.port}"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -297,6 +326,44 @@ def _staff_emails(raw: str | None) -> frozenset[str]:
     return frozenset(addresses)
 
 
+def _emails(name: str, raw: str | None) -> tuple[str, ...]:
+    """Comma-separated addresses, in the order given."""
+    addresses = tuple(a.strip() for a in (raw or "").split(",") if a.strip())
+    for address in addresses:
+        local, at, domain = address.partition("@")
+        if not (at and local and "." in domain) or any(c.isspace() for c in address):
+            raise ConfigError(f"{name} must be a comma-separated list of e-mail addresses")
+    return addresses
+
+
+def _days_or_off(name: str, raw: str) -> int | None:
+    """A number of days (1 or more), or `off`."""
+    if raw.strip().lower() == "off":
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of days (1 or more) or off") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be a number of days (1 or more) or off")
+    return value
+
+
+def _signing_key(raw: str | None, *, is_prod: bool) -> str | None:
+    """EVIDENCE_SIGNING_KEY: base64 of a 32-byte Ed25519 seed; required in prod."""
+    if raw is None:
+        if is_prod:
+            raise ConfigError("EVIDENCE_SIGNING_KEY is required when BE_ENV=prod")
+        return None
+    try:
+        seed = base64.b64decode(raw, validate=True)
+    except ValueError:
+        seed = b""
+    if len(seed) != 32:
+        raise ConfigError("EVIDENCE_SIGNING_KEY must be base64 of a 32-byte Ed25519 seed")
+    return raw
+
+
 def _fernet_keys(raw: str) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in raw.split(",") if k.strip())
     if not keys:
@@ -332,6 +399,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     is_prod = be_env == "prod"
 
     verify = parse_bool("VERIFY_CLASSMARKER_REQUESTS", get("VERIFY_CLASSMARKER_REQUESTS") or "true")
+    if not verify and is_prod:
+        raise ConfigError("VERIFY_CLASSMARKER_REQUESTS cannot be off when BE_ENV=prod (anyone could post a passed result)")
     secret = get("CLASSMARKER_WEBHOOK_SECRET")
     if verify and secret is None and is_prod:
         raise ConfigError("CLASSMARKER_WEBHOOK_SECRET is required when VERIFY_CLASSMARKER_REQUESTS is on")
@@ -398,6 +467,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         digest_at=_parse_time("DIGEST_AT", get("DIGEST_AT") or "07:00") or dt.time(7, 0),
         fabman_concurrency=_parse_int("FABMAN_CONCURRENCY", get("FABMAN_CONCURRENCY") or "8", minimum=1),
         cooldown_hours=_hours_list("COOLDOWN_HOURS", get("COOLDOWN_HOURS") or "0"),
+        quiz_link_days=_parse_int("QUIZ_LINK_DAYS", get("QUIZ_LINK_DAYS") or "90", minimum=1),
         fabman_webhook_token=get("FABMAN_WEBHOOK_TOKEN"),
         classmarker_api_url=classmarker_api_url,
         classmarker_api_key=get("CLASSMARKER_API_KEY"),
@@ -406,7 +476,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         staff_emails=_staff_emails(get("STAFF_EMAILS")),
         staff_link_minutes=_parse_int("STAFF_LINK_MINUTES", get("STAFF_LINK_MINUTES") or "15", minimum=1),
         staff_session_hours=_parse_int("STAFF_SESSION_HOURS", get("STAFF_SESSION_HOURS") or "12", minimum=1),
+        trusted_proxies=_parse_int("TRUSTED_PROXIES", get("TRUSTED_PROXIES") or "0"),
+        evidence_signing_key=_signing_key(get("EVIDENCE_SIGNING_KEY"), is_prod=is_prod),
+        checkpoint_at=_parse_time("CHECKPOINT_AT", get("CHECKPOINT_AT") or "02:45", allow_off=True),
+        evidence_witness_emails=_emails("EVIDENCE_WITNESS_EMAILS", get("EVIDENCE_WITNESS_EMAILS")),
+        evidence_tsa_url=None if (tsa := get("EVIDENCE_TSA_URL")) is None else _tsa_url(tsa),
+        payload_retention_days=_days_or_off("PAYLOAD_RETENTION_DAYS", get("PAYLOAD_RETENTION_DAYS") or "100"),
+        mail_retention_days=_days_or_off("MAIL_RETENTION_DAYS", get("MAIL_RETENTION_DAYS") or "30"),
     )
+
+
+def _tsa_url(raw: str) -> str:
+    """EVIDENCE_TSA_URL: an http(s) URL (a time-stamping authority's may have a path)."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in raw:
+        raise ConfigError("EVIDENCE_TSA_URL must be an http(s) URL such as https://tsa.example/tsr")
+    return raw
 
 
 def default_database_url(instance_path: str) -> str:

@@ -46,3 +46,7 @@ class JobRunning(BridgeError):
     """The job is running elsewhere (another worker or instance) and did not finish while the caller waited."""
 
     status, title, slug = 409, "Job running", "job-running"
+
+
+class Conflict(BridgeError):
+    status, title, slug = 409, "Conflict", "conflict"

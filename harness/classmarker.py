@@ -5,8 +5,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bridge.adapters.fabman.wire import course_from_json
+from bridge.domain.courses import quiz_key
 from bridge.domain.results import sign
+from bridge.simulator import SimState
+from bridge.simulator.seed import DEMO_QUIZZES
 from harness import WEBHOOK_SECRET
+
+LASER_QUIZ = DEMO_QUIZZES[2]
+"""The demo laser cutter course's quiz key: the sample result below was taken through its link."""
+
+
+def quiz_of(course_id: int) -> str:
+    """The quiz key (`link_url_id`) of a demo course: what a result taken through its link names."""
+    return DEMO_QUIZZES[course_id]
+
+
+def quizzes_in(state: SimState) -> dict[int, str]:
+    """Each course's quiz key in a simulated Fabman (generated data sets too), read as the bridge reads it."""
+    found = {course["id"]: quiz_key(course_from_json(course)) for course in state.courses()}
+    return {course_id: quiz for course_id, quiz in found.items() if quiz is not None}
 
 
 def result_payload(
@@ -17,8 +35,14 @@ def result_payload(
     percentage: Any = 90,
     requires_grading: str = "No",
     test_name: str = "Laser cutter - safety",
+    quiz: str | None = LASER_QUIZ,
 ) -> dict[str, Any]:
-    """A ClassMarker link result shaped as ClassMarker sends it."""
+    """A ClassMarker link result shaped as ClassMarker sends it, taken through the link of `quiz`.
+
+    `quiz` is the `quiz` key of the start URL the taker opened (ClassMarker's
+    `link.link_url_id`): the laser cutter's unless another is named; None
+    sends a link without one.
+    """
     result: dict[str, Any] = {
         "link_result_id": result_id,
         "first": "Petra",
@@ -38,11 +62,14 @@ def result_payload(
     }
     if token is not None:
         result["cm_user_id"] = token
+    link: dict[str, Any] = {"link_id": 1288001, "link_name": "Laser cutter (members)"}
+    if quiz is not None:
+        link["link_url_id"] = quiz
     return {
         "payload_type": "single_user_test_results_link",
         "payload_status": "live",
         "test": {"test_id": 2044187, "test_name": test_name},
-        "link": {"link_id": 1288001, "link_name": "Laser cutter (members)", "link_url_id": "q7b2d9e1f0a3c4"},
+        "link": link,
         "result": result,
     }
 

@@ -7,6 +7,7 @@ the terminal reaches only the driver, which then stops them in order.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import os
@@ -54,7 +55,10 @@ def children_of(pid: int) -> list[int]:
 
 
 class SmtpSink:
-    """A real SMTP server on loopback that keeps every message it accepts, or refuses them all while `refuse` is set."""
+    """A real SMTP server on loopback that keeps every message it accepts, or refuses them all while `refuse` is set.
+
+    `delay` (seconds) makes it answer each message as slowly as a real provider does.
+    """
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
@@ -62,13 +66,16 @@ class SmtpSink:
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self.refuse = False
+        self.delay = 0.0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refuse:
             return "451 Temporarily unavailable"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._lock:
-            self.messages.append(message)  # type: ignore[arg-type]
+            self.messages.append(message)
         return "250 OK"
 
     def start(self) -> Self:
@@ -82,6 +89,7 @@ class SmtpSink:
         with self._lock:
             self.messages.clear()
         self.refuse = False
+        self.delay = 0.0
 
     def to(self, address: str) -> list[EmailMessage]:
         """Messages addressed to one recipient."""

@@ -8,5 +8,5 @@ lost or refused (reconciliation with its results API must bring those in). Every
 world shows afterwards (training records and member metadata in the
 simulator, mail in the SMTP server, rows in the bridge's store), never from
 what the bridge answered. It exits non-zero when anything is lost or doubled,
-and writes RELIABILITY.md with the guarantees, the scenarios and the figures.
+and writes docs/reliability.md with the guarantees, the scenarios and the figures.
 """

@@ -99,6 +99,7 @@ def take_quizzes(account: ClassMarkerAccount, world: World, planned: Iterable[Pl
     for result in planned:
         account.take_quiz(
             world.codec.encode(result.member_id, result.course_id),
+            quiz=world.quizzes[result.course_id],
             percentage=90 if result.passed else 40,
             passed=result.passed,
             result_id=int(result.result_id),

@@ -1,4 +1,4 @@
-"""The run's table on the terminal, and RELIABILITY.md written from the same figures."""
+"""The run's table on the terminal, and docs/reliability.md written from the same figures."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def _bullet(line: str) -> str:
 
 
 def markdown(tallies: Sequence[Tally], info: RunInfo, scenarios: Iterable[tuple[str, str]]) -> str:
-    """RELIABILITY.md: guarantees, scenarios and the last figures, all from the run."""
+    """docs/reliability.md: guarantees, scenarios and the last figures, all from the run."""
     verdict = "all guarantees held" if all(t.ok for t in tallies) else "SOME GUARANTEES BROKE"
     out = [
         "# Reliability",

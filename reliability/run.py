@@ -1,4 +1,4 @@
-"""`python -m reliability [--quick] [--only NAME] [--database-url URL] [--postgres URL] [--report RELIABILITY.md]`.
+"""`python -m reliability [--quick] [--only NAME] [--database-url URL] [--postgres URL] [--report docs/reliability.md]`.
 
 The two-instance scenarios run on a PostgreSQL database the run creates for
 itself (`reliability_<pid>`, through the server's maintenance database given

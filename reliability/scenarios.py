@@ -183,7 +183,8 @@ def plan_results(state: SimState, count: int, rng: random.Random, first_id: int 
     """
     online = [course_from_json(c) for c in state.courses()]
     online = [c for c in online if courses.is_online(c) and not courses.is_admin_only(c)]
-    pairs = [(member, course) for member in state.members() for course in online]
+    active = [member for member in state.members() if member["state"] == "active"]  # rule 4.10: no result counts for a locked one
+    pairs = [(member, course) for member in active for course in online]
     rng.shuffle(pairs)
     planned: list[PlannedResult] = []
     per_member: Counter[int] = Counter()

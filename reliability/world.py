@@ -33,7 +33,7 @@ from bridge.domain.statuses import EventStatus
 from bridge.simulator import FabmanSimulator, SimState
 from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 from harness import CRON_TOKEN, WEBHOOK_SECRET
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quizzes_in, result_payload, signed
 from harness.launch import GunicornBridge, SmtpSink, free_port
 
 WORKERS = 3
@@ -201,6 +201,8 @@ class World:
         classmarker: ClassMarkerAccount | None = None,
     ) -> None:
         self.simulator = FabmanSimulator(state)
+        self.quizzes = quizzes_in(state)
+        """Each course's quiz key: a result names the quiz it was taken through (contract 4.10)."""
         self.classmarker = ClassMarkerApiSimulator(classmarker) if classmarker is not None else None
         """ClassMarker's results API for the account, when the scenario reconciles; the bridge gets its credentials."""
         self.smtp = CountingSmtpSink()
@@ -336,6 +338,7 @@ class World:
             percentage=90 if passed else 40,
             requires_grading="Yes" if grading else "No",
             test_name=f"Course {course_id} quiz",
+            quiz=self.quizzes[course_id],
         )
         return json.dumps(body).encode("utf-8")
 

@@ -10,6 +10,7 @@ test that tries is stopped, so `-m "not e2e"` stays fast.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,9 +34,41 @@ from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimul
 from bridge.simulator.seed import demo_state
 from harness import CRON_TOKEN, FABMAN_WEBHOOK_TOKEN, WEBHOOK_SECRET
 from harness.launch import SmtpSink
-from tests.support import no_sockets_or_processes
+from tests.support import no_sockets_or_processes, own_database
 
 FERNET_KEY = Fernet.generate_key().decode("ascii")
+EVIDENCE_SIGNING_KEY = base64.b64encode(os.urandom(32)).decode("ascii")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets a PostgreSQL database of its own (`<name>_gw0`, ...), made on first use."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if worker and url.startswith("postgres"):
+        os.environ["TEST_DATABASE_URL"] = own_database(url, worker)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-only",
+        action="store_true",
+        help="run only the tests that reach the store (the PostgreSQL pass: the others cannot differ from the SQLite pass)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --store-only, keep the tests that use the store fixture or read TEST_DATABASE_URL themselves."""
+    if not config.getoption("--store-only"):
+        return
+    kept: list[pytest.Item] = []
+    left: list[pytest.Item] = []
+    for item in items:
+        source = getattr(item, "module", None)
+        reads_url = source is not None and "TEST_DATABASE_URL" in Path(str(source.__file__)).read_text(encoding="utf-8")
+        (kept if "database_url" in getattr(item, "fixturenames", ()) or reads_url else left).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+    items[:] = kept
 
 
 def is_e2e(request: pytest.FixtureRequest) -> bool:
@@ -77,9 +110,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
         return
     store = Store(url)
-    store.drop_all()
+    store.empty()
     store.dispose()
     yield url
+
+
+@pytest.fixture
+def bare_database_url(database_url: str) -> str:
+    """A store with no schema at all, for tests of the migrations themselves."""
+    if not database_url.startswith("sqlite"):
+        store = Store(database_url)
+        store.drop_all()
+        store.dispose()
+    return database_url
 
 
 @pytest.fixture
@@ -110,6 +153,7 @@ def env(simulator: FabmanSimulator, smtp: SmtpSink, database_url: str) -> dict[s
         # A bridge served by gunicorn runs its own jobs; tests that want them turn them on.
         "JOBS": "off",
         "FABMAN_WEBHOOK_TOKEN": FABMAN_WEBHOOK_TOKEN,
+        "EVIDENCE_SIGNING_KEY": EVIDENCE_SIGNING_KEY,
     }
 
 
@@ -118,8 +162,9 @@ class ServerLikeClient(FlaskClient):
 
     Work a view defers until its answer is out (`call_on_close`, e.g. sending
     queued mail after the webhook answered) then runs before the test looks,
-    and so do the results the webhook handed to the app's apply pool: the
-    client waits (a condition, with a deadline) until the pool is idle.
+    and so do the results the webhook handed to the app's apply pool and the
+    sign-in requests handed to the outbox's prompt lane: the client waits (a
+    condition, with a deadline) until both are idle.
     """
 
     def open(self, *args: Any, **kwargs: Any) -> TestResponse:
@@ -127,9 +172,11 @@ class ServerLikeClient(FlaskClient):
         if not kwargs.get("buffered"):
             response.make_sequence()
             response.close()
-        applier = bridge_of(self.application).applier
-        if not applier.wait_idle(timeout=60):
-            raise AssertionError(f"the apply pool still holds {applier.busy()} event(s) after 60 s")
+        bridge = bridge_of(self.application)
+        if not bridge.applier.wait_idle(timeout=60):
+            raise AssertionError(f"the apply pool still holds {bridge.applier.busy()} event(s) after 60 s")
+        if not bridge.prompt.wait_idle(timeout=60):
+            raise AssertionError(f"the outbox's prompt lane still holds {bridge.prompt.busy()} message(s) after 60 s")
         return response
 
 

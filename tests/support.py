@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 REACHING_OUT = {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"}
 STARTING_PROCESSES = {"subprocess.Popen", "os.system", "os.posix_spawn", "os.fork", "os.forkpty", "os.exec", "os.spawn"}
@@ -94,3 +96,14 @@ def no_sockets_or_processes(test: str) -> Iterator[None]:
         guard.armed_for = previous
     if previous is None and guard.refused:
         pytest.fail(f"{test} opened a socket or started a process: {'; '.join(guard.refused)}", pytrace=False)
+
+
+def own_database(url: str, suffix: str) -> str:
+    """The URL of database `<name>_<suffix>` on the same PostgreSQL server, created when it does not exist yet."""
+    base = make_url(url)
+    name = f"{base.database}_{suffix}"
+    server = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(server, autocommit=True) as connection:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False)

@@ -7,13 +7,20 @@ bytes (a version byte and two unsigned 32-bit ids): a Fernet token of under 16
 plaintext bytes is 100 characters, and without its `==` padding 98, none of
 which need URL escaping. Tokens of the older bridge, which encrypted the text
 ``"<member_id>-<course_id>"``, still decode so links already sent keep working.
+
+Every Fernet token carries the moment it was made. Decoding returns it, so a
+result can be held to the age its link had when the quiz was started
+(`QUIZ_LINK_DAYS`, contract 4.10); tokens are made by the app's clock, so a
+test that travels in time makes links of that time.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import struct
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -34,22 +41,26 @@ class QuizIdentity:
 
     member_id: int
     course_id: int
+    issued_at: dt.datetime | None = field(default=None, compare=False)
+    """When the token was made (Fernet's timestamp, UTC)."""
 
 
 class CmUserIdCodec:
     """Encrypts and decrypts `cm_user_id` tokens; built once, shared by all requests."""
 
-    def __init__(self, keys: tuple[str, ...] | list[str]) -> None:
+    def __init__(self, keys: tuple[str, ...] | list[str], *, now: Callable[[], dt.datetime] | None = None) -> None:
         if not keys:
             raise ValueError("at least one Fernet key is needed")
         self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self._now = now or (lambda: dt.datetime.now(dt.UTC))
 
     def encode(self, member_id: int, course_id: int) -> str:
         """Seal a member and course into a token of at most 100 URL-safe characters."""
         for name, value in (("member_id", member_id), ("course_id", course_id)):
             if not 0 <= value <= _MAX_ID:
                 raise ValueError(f"{name} must be between 0 and 2**32-1")
-        token = self._fernet.encrypt(_PACKED.pack(_VERSION, member_id, course_id)).decode("ascii")
+        made_at = int(self._now().timestamp())
+        token = self._fernet.encrypt_at_time(_PACKED.pack(_VERSION, member_id, course_id), made_at).decode("ascii")
         return token.rstrip("=")
 
     def decode(self, token: str) -> QuizIdentity:
@@ -59,14 +70,15 @@ class CmUserIdCodec:
         padded = token.strip() + "=" * (-len(token.strip()) % 4)
         try:
             plaintext = self._fernet.decrypt(padded.encode("ascii"))
-        except (InvalidToken, UnicodeEncodeError, ValueError, TypeError):
+            made_at = dt.datetime.fromtimestamp(self._fernet.extract_timestamp(padded.encode("ascii")), dt.UTC)
+        except (InvalidToken, UnicodeEncodeError, ValueError, TypeError, OverflowError, OSError):
             raise InvalidCmUserId("cm_user_id does not decrypt with any configured key") from None
         if len(plaintext) == _PACKED.size and plaintext[0] == _VERSION:
             _, member_id, course_id = _PACKED.unpack(plaintext)
-            return QuizIdentity(member_id, course_id)
+            return QuizIdentity(member_id, course_id, made_at)
         legacy = _LEGACY.fullmatch(plaintext)
         if legacy:
-            return QuizIdentity(int(legacy.group(1)), int(legacy.group(2)))
+            return QuizIdentity(int(legacy.group(1)), int(legacy.group(2)), made_at)
         raise InvalidCmUserId("cm_user_id decrypts to an unknown format")
 
 

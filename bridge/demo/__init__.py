@@ -10,7 +10,9 @@ recovery of a result whose webhook was lost, all on the port it was given
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import shlex
 import socket
 import sys
@@ -31,7 +33,7 @@ from bridge.domain.calendar import today_in
 from bridge.domain.results import sign
 from bridge.simulator import FabmanSimulator
 from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
-from bridge.simulator.seed import demo_state
+from bridge.simulator.seed import DEMO_QUIZZES, demo_state
 
 DEMO_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo's public, printed value
 DEMO_CRON_TOKEN = "demo-cron-token"  # noqa: S105 - the demo's public, printed value
@@ -47,6 +49,9 @@ DEMO_RESULTS = [(5, 6, True, "Martin", "Svoboda"), (2, 4, False, "Jan", "Novák"
 LOST_MEMBER = 12
 """Markéta: she passed the workshop safety quiz, but its webhook never reached the bridge."""
 LOST_COURSE = 1
+PROOF_MEMBER, PROOF_COURSE = 5, 6
+"""Martin's soldering pass (the first sample result): the evidence bundle the guide fetches."""
+VERIFY_TOOL = Path(__file__).resolve().parents[2] / "tools" / "verify_evidence.py"
 
 
 def demo_environment(fabman_url: str, api_key: str, folder: Path) -> dict[str, str]:
@@ -72,6 +77,8 @@ def demo_environment(fabman_url: str, api_key: str, folder: Path) -> dict[str, s
         "SWEEP_AT": "off",
         # The printed console sign-in link should still work after a coffee (production: 15 minutes).
         "STAFF_LINK_MINUTES": "1440",
+        # Evidence checkpoints are signed with a key of this demo only (production keeps its own out of the store).
+        "EVIDENCE_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode("ascii"),
     }
 
 
@@ -84,13 +91,13 @@ def classmarker_environment(api: ClassMarkerApiSimulator) -> dict[str, str]:
     }
 
 
-def sample_result(token: str, *, passed: bool = True, result_id: int = 88123401) -> dict[str, Any]:
-    """A ClassMarker link result as ClassMarker would send it."""
+def sample_result(token: str, course_id: int, *, passed: bool = True, result_id: int = 88123401) -> dict[str, Any]:
+    """A ClassMarker link result as ClassMarker would send it, taken through the quiz link of the demo course."""
     return {
         "payload_type": "single_user_test_results_link",
         "payload_status": "live",
         "test": {"test_id": 2044187, "test_name": "Laserová řezačka – bezpečnost"},
-        "link": {"link_id": 1288001, "link_name": "Laser (members)", "link_url_id": "laser01"},
+        "link": {"link_id": 1288000 + course_id, "link_name": "Members", "link_url_id": DEMO_QUIZZES[course_id]},
         "result": {
             "link_result_id": result_id, "first": "Petra", "last": "Dvořáková", "email": "petra@example.org",
             "percentage": 90 if passed else 40, "points_scored": 9 if passed else 4, "points_available": 10,
@@ -125,7 +132,7 @@ def sample_results(app: Flask) -> None:
     """A few results for the console to show: Martin passes soldering, Jan fails the CNC quiz, a forged link is rejected."""
     bridge = bridge_of(app)
     for number, (member_id, course_id, passed, first, last) in enumerate(DEMO_RESULTS, start=1):
-        payload = sample_result(bridge.codec.encode(member_id, course_id), passed=passed, result_id=88120000 + number)
+        payload = sample_result(bridge.codec.encode(member_id, course_id), course_id, passed=passed, result_id=88120000 + number)
         payload["result"].update(first=first, last=last)
         if member_id == 0:
             payload["result"]["cm_user_id"] = "gAAAAAforged" + payload["result"]["cm_user_id"][12:]
@@ -137,7 +144,7 @@ def print_guide(app: Flask, base: str, folder: Path, refusal: Path) -> None:
     """Print what to open and what to paste."""
     found = bridge_of(app)
     token = found.codec.encode(DEMO_MEMBER, DEMO_COURSE)
-    body = json.dumps(sample_result(token), ensure_ascii=False).encode("utf-8")
+    body = json.dumps(sample_result(token, DEMO_COURSE), ensure_ascii=False).encode("utf-8")
     body_file = folder / "classmarker-result.json"
     body_file.write_bytes(body)
     key = found.settings.fabman_api_key
@@ -168,6 +175,12 @@ def print_guide(app: Flask, base: str, folder: Path, refusal: Path) -> None:
         f"  curl -s -X POST {base}/cron/reconcile -H 'CronjobToken: {DEMO_CRON_TOKEN}'",
         f"  curl -s {base}/absolved_trainings/{LOST_MEMBER} -H {auth}",
         f"  curl -s {base}/ready",
+        "  # signed evidence: Martin's soldering pass as a bundle anyone can check offline (docs/evidence.md);",
+        "  # the demo made a checkpoint as it started, and the second line checks the bundle without the bridge:",
+        f"  curl -s '{base}/admin/evidence/proof?member_id={PROOF_MEMBER}&course_id={PROOF_COURSE}' -H {auth} "
+        f"-o {shlex.quote(str(folder / 'evidence-bundle.json'))}",
+        f"  python3 {shlex.quote(str(VERIFY_TOOL))} {shlex.quote(str(folder / 'evidence-bundle.json'))} "
+        f"--key {found.evidence.public_key}",
         "",
         f"Staff console (signed in as {DEMO_STAFF}, the sample FabLab's owner; the link works once):",
         f"  {base}/staff/link?token={found.staff_access.issue_link(DEMO_STAFF)}",
@@ -201,15 +214,19 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000) -> None:
     simulator = FabmanSimulator(demo_state(today_in(ZoneInfo(DEMO_TIMEZONE)))).start()
     classmarker = ClassMarkerApiSimulator(ClassMarkerAccount(webhook_secret=DEMO_SECRET)).start()
     try:
+        reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared, not bound
         environment = demo_environment(simulator.base_url, simulator.api_key, folder)
-        settings = load_settings({**environment, **classmarker_environment(classmarker)})
+        # Sign-in links in mail start with PUBLIC_URL, never with a request's Host: the demo names itself.
+        public = {"PUBLIC_URL": f"http://{reachable}:{port}"}
+        settings = load_settings({**environment, **classmarker_environment(classmarker), **public})
         app = create_app(settings)
         bridge = bridge_of(app)
         safety_quiz = {"test_id": 2044100, "test_name": "Bezpečnost v dílně"}
-        classmarker.account.take_quiz(bridge.codec.encode(LOST_MEMBER, LOST_COURSE), percentage=85, test=safety_quiz)
+        lost = bridge.codec.encode(LOST_MEMBER, LOST_COURSE)
+        classmarker.account.take_quiz(lost, percentage=85, test=safety_quiz, quiz=DEMO_QUIZZES[LOST_COURSE])
         sample_results(app)
+        bridge.run_job("checkpoint", trigger="demo")
         email_dispatched.connect(_show_mail, app)
-        reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared, not bound
         print_guide(app, f"http://{reachable}:{port}", folder, refusal_event(simulator, folder))
         bridge.start_background()
         try:

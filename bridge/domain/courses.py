@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from bridge.domain.models import Course, Member, TrainingRecord
 
@@ -28,6 +29,24 @@ def is_online(course: Course) -> bool:
         and bool(setting(course, "cm_url").strip())
         and not _flag(setting(course, "not_online"))
     )
+
+
+def quiz_key(course: Course) -> str | None:
+    """The `quiz` query parameter of the course's `cm_url` (None when there is none, or more than one).
+
+    It is the key ClassMarker reports back as the result's `link.link_url_id`,
+    so it ties a result to the one course whose quiz it is (contract 4.10).
+    """
+    cm_url = setting(course, "cm_url")
+    if not isinstance(cm_url, str):
+        return None
+    try:
+        values = parse_qs(urlsplit(cm_url.strip()).query).get("quiz", [])
+    except ValueError:
+        return None
+    if len(values) != 1:
+        return None
+    return values[0].strip() or None
 
 
 def is_admin_only(course: Course) -> bool:

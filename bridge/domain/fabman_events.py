@@ -5,6 +5,11 @@ re-sends and delivers late, so the `id` is what makes an event the same
 event. The bridge acts on one kind: an activity log entry saying a member was
 denied at a machine for lack of training (`resourceLog_created`,
 `details.log.type == "denied"`, `reason == "noPermission"`).
+
+Nothing signs these events, so the body is a hint, not a source of text: it
+says which member was refused at which machine, and the bridge asks Fabman's
+API for their names. Its ids must be Fabman ids (positive, below 2^53);
+anything else is refused with a 400, never stored.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.domain.calendar import parse_moment
+from bridge.domain.models import FABMAN_ID_LIMIT
 
 TEST = "test"
 RESOURCE_LOG_CREATED = "resourceLog_created"
 DENIED = "denied"
 NO_PERMISSION = "noPermission"
+MEMBER_DELETED = "member_deleted"
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,80}")
 """What an event id (as text) and an event type may be: they are stored and logged."""
 
@@ -37,7 +44,6 @@ class FabmanWebhookEvent:
     occurred_at: dt.datetime | None
     member_id: int | None
     resource_id: int | None
-    resource_name: str | None
     log_type: str | None
     reason: str | None
 
@@ -58,28 +64,33 @@ class FabmanWebhookEvent:
         )
 
 
+    @property
+    def is_member_deletion(self) -> bool:
+        """Fabman says a member was deleted (a hint: Fabman is asked before anything is erased, section 17)."""
+        return self.type == MEMBER_DELETED and self.member_id is not None
+
+
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _id(value: Any) -> int | None:
-    """An id given as a number, a digit string or an object with an `id`."""
+def _id(value: Any, name: str) -> int | None:
+    """An id given as a number, a digit string or an object with an `id`; None when there is none.
+
+    A number outside Fabman's range (positive, below 2^53) is not an id of
+    Fabman's: InvalidFabmanEvent naming the field.
+    """
     if isinstance(value, dict):
         value = value.get("id")
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip()) or None
-    return None
-
-
-def _text(value: Any) -> str | None:
-    if not isinstance(value, str):
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.strip().isascii():
+        value = int(value.strip())
+    if not isinstance(value, int):
         return None
-    text = "".join(char if char.isprintable() else " " for char in value).strip()
-    return text[:200] or None
+    if not 0 < value < FABMAN_ID_LIMIT:
+        raise InvalidFabmanEvent(f"{name} is outside Fabman's id range (a positive integer below 2^53)")
+    return value
 
 
 def parse_event(payload: Any) -> FabmanWebhookEvent:
@@ -90,8 +101,10 @@ def parse_event(payload: Any) -> FabmanWebhookEvent:
     if isinstance(raw_id, bool) or not isinstance(raw_id, (int, str)):
         raise InvalidFabmanEvent("id is missing")
     key = str(raw_id).strip()
-    if not NAME.fullmatch(key):
+    if not NAME.fullmatch(key.lstrip("-")):
         raise InvalidFabmanEvent("id is not an event id (a number, or up to 80 letters, digits and _.:-)")
+    if isinstance(raw_id, int) or key.lstrip("-").isdigit():
+        key = str(_id(int(key), "id"))
     event_type = payload.get("type")
     if not isinstance(event_type, str) or not NAME.fullmatch(event_type.strip()):
         raise InvalidFabmanEvent("type is missing or not an event type")
@@ -102,9 +115,8 @@ def parse_event(payload: Any) -> FabmanWebhookEvent:
         key=key,
         type=event_type.strip(),
         occurred_at=parse_moment(payload.get("createdAt")),
-        member_id=_id(entry.get("member")) or _id(details.get("member")),
-        resource_id=_id(entry.get("resource")) or _id(resource),
-        resource_name=_text(resource.get("name")),
+        member_id=_id(entry.get("member"), "details.log.member") or _id(details.get("member"), "details.member"),
+        resource_id=_id(entry.get("resource"), "details.log.resource") or _id(resource, "details.resource"),
         log_type=entry.get("type") if isinstance(entry.get("type"), str) else None,
         reason=entry.get("reason") if isinstance(entry.get("reason"), str) else None,
     )

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PRIVILEGED = frozenset({"admin", "owner"})
+FABMAN_ID_LIMIT = 2**53
+"""Fabman's ids (members, courses, equipment, webhook events) are positive and below 2^53; anything else is not an id."""
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -35,6 +37,15 @@ class Course:
     def courses_cm(self) -> dict[str, Any]:
         """The bridge's own settings for the course (empty when absent)."""
         return _object(_object(self.metadata).get("courses_cm"))
+
+
+@dataclass(frozen=True)
+class Equipment:
+    """A machine in Fabman (a `resource`): its name in mail comes from here, never from a webhook's body."""
+
+    id: int
+    name: str
+    state: str
 
 
 @dataclass(frozen=True)

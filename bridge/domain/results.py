@@ -57,6 +57,8 @@ class QuizResult:
     test_name: str | None
     link_id: str | None
     email: str | None
+    quiz: str | None = None
+    """The `link_url_id` of the link the quiz was taken through: the `quiz` key of its start URL (contract 4.10)."""
 
     def evidence(self) -> dict[str, Any]:
         """What the ledger keeps as proof (no cm_user_id, no IP address)."""
@@ -65,6 +67,7 @@ class QuizResult:
             "test_id": self.test_id,
             "test_name": self.test_name,
             "link_id": self.link_id,
+            "quiz": self.quiz,
             "percentage": self.percentage,
             "points_scored": self.points_scored,
             "points_available": self.points_available,
@@ -157,7 +160,7 @@ def parse_delivery(payload: Any) -> Delivery:
             result_id=result_id,
             cm_user_id=str(token).strip(),
             passed=passed,
-            requires_grading=str(result.get("requires_grading", "")).strip().lower() == "yes",
+            requires_grading=awaiting_grading(result.get("requires_grading")),
             percentage=_number(result.get("percentage")),
             points_scored=_number(result.get("points_scored")),
             points_available=_number(result.get("points_available")),
@@ -168,8 +171,29 @@ def parse_delivery(payload: Any) -> Delivery:
             test_name=_text(test.get("test_name")),
             link_id=_identifier(link.get("link_id")),
             email=_text(result.get("email")),
+            quiz=link_quiz(link),
         ),
     )
+
+
+def awaiting_grading(value: Any) -> bool:
+    """Strict: only `No` (any case) or no value at all means graded; anything else waits for the graded re-send.
+
+    A value the bridge does not know (`"Pending"`, `true`, `""`) must never
+    count as graded: ClassMarker sends the result again once it is.
+    """
+    if value is None:
+        return False
+    return not (isinstance(value, str) and value.strip().lower() == "no")
+
+
+def link_quiz(link: Any) -> str | None:
+    """The quiz a result was taken through: its link's `link_url_id` (None when missing or not a key).
+
+    Anyone can open any quiz's start URL with any `cm_user_id`, so this
+    field, not the token, says which quiz a result is for.
+    """
+    return _identifier(link.get("link_url_id")) if isinstance(link, dict) else None
 
 
 def training_notes(result: QuizResult) -> str:

@@ -33,6 +33,20 @@ REPLAYABLE: tuple[EventStatus, ...] = (EventStatus.QUEUED, EventStatus.DEAD, Eve
 """Statuses staff may put back in the queue."""
 
 
+class RejectReason(StrEnum):
+    """Why a result that decrypted to a real member and course did not count (contract 4.10).
+
+    Kept as the rejected event's `outcome`, so staff see it in the console and
+    the admin API; the event's `last_error` says it in words.
+    """
+
+    WRONG_QUIZ = "wrong_quiz"
+    COURSE_NOT_ONLINE = "course_not_online"
+    ADMIN_ONLY = "admin_only"
+    MEMBER_NOT_ACTIVE = "member_not_active"
+    LINK_TOO_OLD = "link_too_old"
+
+
 class EventSource(StrEnum):
     """How a result first reached the bridge: its webhook, or reconciliation with ClassMarker's API (the webhook gap)."""
 
@@ -54,3 +68,9 @@ class Channel(StrEnum):
     MAIL = "mail"
     ALERT_MAIL = "alert_mail"
     DISCORD = "discord"
+    STAFF_SIGN_IN = "staff_sign_in"
+    """A request for a console sign-in link: the sender decides whether the address is staff and mails the link.
+
+    Its row holds the address asked for and never the link (a credential);
+    once handled, it is dropped rather than kept as sent.
+    """

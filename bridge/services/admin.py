@@ -7,6 +7,7 @@ from typing import Any
 from bridge.adapters.fabman import FabmanClient, FabmanNotFound
 from bridge.adapters.store import InboxEvent
 from bridge.domain import attempts
+from bridge.domain.statuses import EventStatus
 from bridge.errors import NotFound
 from bridge.services.members import update_metadata
 
@@ -40,6 +41,7 @@ def describe_event(event: InboxEvent) -> dict[str, Any]:
         "attempts": event.attempts,
         "next_attempt_at": event.next_attempt_at.isoformat() if event.next_attempt_at else None,
         "last_error": event.last_error,
+        "reason": event.last_error if event.status == EventStatus.REJECTED else None,
         "received_at": event.received_at.isoformat() if event.received_at else None,
         "updated_at": event.updated_at.isoformat() if event.updated_at else None,
         "source": event.source,

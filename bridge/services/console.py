@@ -116,6 +116,8 @@ class Overview:
     today_counts: dict[str, int]
     week_counts: dict[str, int]
     mail_counts: dict[str, int]
+    verification_off: bool = False
+    """VERIFY_CLASSMARKER_REQUESTS is off (outside prod only): anyone may post a result; the page says so first."""
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,7 @@ class Console:
             today_counts=store.event_counts_since(_start_of(today, self.deps)),
             week_counts=store.event_counts_since(_start_of(week_from, self.deps)),
             mail_counts=store.message_counts((MessageStatus.PENDING, MessageStatus.DEAD)),
+            verification_off=not self.deps.settings.verify_classmarker_requests,
         )
 
     # -- results --------------------------------------------------------------------
@@ -508,23 +511,28 @@ def evidence_record(entry: LedgerEntry) -> dict[str, Any]:
     return record
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet takes for the start of a formula (OWASP's list): such a cell is prefixed with `'`."""
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV cell as text that a spreadsheet shows and never runs (`=HYPERLINK(...)` in a quiz name stays text)."""
+    if value is None:
+        text = ""
+    elif isinstance(value, dict):
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    else:
+        text = str(value)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def evidence_csv(entries: Iterable[LedgerEntry]) -> str:
-    """The ledger rows as CSV: a header row, every column, the evidence as JSON text."""
+    """The ledger rows as CSV: a header row, every column, the evidence as JSON text, no cell a formula."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EVIDENCE_COLUMNS)
     for entry in entries:
-        record = evidence_record(entry)
-        writer.writerow(
-            [
-                json.dumps(value, ensure_ascii=False, sort_keys=True)
-                if isinstance(value, dict)
-                else ""
-                if value is None
-                else value
-                for value in record.values()
-            ]
-        )
+        writer.writerow([csv_cell(value) for value in evidence_record(entry).values()])
     return buffer.getvalue()
 
 

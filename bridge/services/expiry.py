@@ -31,6 +31,7 @@ from bridge.domain.reminders import is_remindable, reminder_day_key
 from bridge.errors import BridgeError, NotFound
 from bridge.services import mails
 from bridge.services.deps import Deps
+from bridge.services.evidence import removal_fields
 from bridge.services.profile import load_course, load_member
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,7 @@ def _sweep_page(deps: Deps, page: list[Member], summary: SweepSummary, catalogue
     queued_now = deps.store.enqueue(message for _, messages in to_queue for message in messages)
     for notice, messages in to_queue:
         _count_mail(summary, notice, queued=bool(messages))
-    _delete(deps.fabman, announced, summary, pool)
+    _delete(deps, announced, summary, pool)
     _send(deps.outbox, queued_now + reminded)
 
 
@@ -297,10 +298,10 @@ def _mark(member: Member, record: TrainingRecord) -> ReminderMark:
     return (member.id, record.id, record.until_date)
 
 
-def _delete(fabman: FabmanClient, announced: list[_Notice], summary: SweepSummary, pool: ThreadPoolExecutor) -> None:
-    """Remove announced records a few at a time; a failure is noted against its member."""
+def _delete(deps: Deps, announced: list[_Notice], summary: SweepSummary, pool: ThreadPoolExecutor) -> None:
+    """Remove announced records a few at a time; a failure is noted against its member, a removal logged as evidence."""
     running: list[tuple[_Notice, Future[bool]]] = [
-        (notice, pool.submit(fabman.delete_training, notice.member.id, notice.record.id)) for notice in announced
+        (notice, pool.submit(deps.fabman.delete_training, notice.member.id, notice.record.id)) for notice in announced
     ]
     for notice, future in running:
         try:
@@ -310,6 +311,10 @@ def _delete(fabman: FabmanClient, announced: list[_Notice], summary: SweepSummar
             summary.add_error(notice.member.id, notice.record.id, error)
         else:
             summary.removed += removed
+            if removed:
+                record, member = notice.record, notice.member
+                fields = removal_fields(member.id, record.course_id, record.id, deps.now())
+                deps.store.record_evidence(f"removed:{member.id}:{record.id}", fields, email=member.email)
 
 
 def _send(outbox: Outbox, count: int) -> None:

@@ -17,15 +17,14 @@ Handling that fails (Fabman unreachable) leaves the event `failed`;
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from typing import Any
 
 from bridge.adapters.fabman import FabmanError, FabmanNotFound
 from bridge.adapters.store.rules import FabmanEvent
 from bridge.domain import courses
-from bridge.domain.fabman_events import FabmanWebhookEvent, parse_event
-from bridge.services import mails
+from bridge.domain.fabman_events import MEMBER_DELETED, FabmanWebhookEvent, parse_event
+from bridge.services import mails, privacy
 from bridge.services.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def receive(deps: Deps, body: bytes, payload: Any) -> tuple[dict[str, Any], int 
     that is not an event.
     """
     event = parse_event(payload)
-    to_handle = event.is_machine_denial
+    to_handle = event.is_machine_denial or event.is_member_deletion
     row, created = deps.store.receive_fabman_event(
         event_key=event.key,
         event_type=event.type,
@@ -60,6 +59,9 @@ def receive(deps: Deps, body: bytes, payload: Any) -> tuple[dict[str, Any], int 
         return {"status": "ok", **answer, "detail": "test event received"}, None
     if not to_handle:
         return {"status": "ignored", **answer, "detail": _why_ignored(event)}, None
+    if event.is_member_deletion:
+        log.info("Fabman event %s: member %s deleted", event.key, event.member_id)
+        return {"status": "stored", **answer, "detail": "member deleted; erased here once Fabman confirms it"}, row.id
     log.info("Fabman event %s: member %s denied at equipment %s", event.key, event.member_id, event.resource_id)
     return {"status": "stored", **answer, "detail": "denied at a machine; the member is offered the training"}, row.id
 
@@ -76,7 +78,7 @@ def handle(deps: Deps, event_id: int) -> str | None:
     if row is None:
         return None
     try:
-        outcome = _offer_training(deps, row)
+        outcome = privacy.erase_on_event(deps, row) if row.type == MEMBER_DELETED else _offer_training(deps, row)
     except FabmanError as error:
         log.warning("Fabman event %s not handled yet (attempt %s): %s", row.event_key, row.attempts, error)
         deps.store.finish_fabman_event(row.id, "failed", None, str(error))
@@ -104,7 +106,6 @@ def retry(deps: Deps) -> dict[str, int]:
 def _offer_training(deps: Deps, row: FabmanEvent) -> str:
     """Mail the member the courses that unlock the equipment; the outcome for the store."""
     assert row.member_id is not None and row.resource_id is not None  # only denials of a member are handled
-    event = parse_event(json.loads(row.payload))
     try:
         member = deps.fabman.get_member(row.member_id, trainings=True, privileges=True)
     except FabmanNotFound:
@@ -122,9 +123,11 @@ def _offer_training(deps: Deps, row: FabmanEvent) -> str:
         return "already_trained"
     if not member.email:
         return "no_address"
-    equipment = event.resource_name or f"#{row.resource_id}"
-    messages = mails.machine_denied(
-        deps, member, equipment, offered, key=f"machine:{member.id}:{row.resource_id}:{row.event_key}"
-    )
+    try:
+        equipment = deps.fabman.get_equipment(row.resource_id)  # its name from Fabman, never from the unsigned body
+    except FabmanNotFound:
+        return "unknown_equipment"
+    name = equipment.name or f"#{equipment.id}"
+    messages = mails.machine_denied(deps, member, name, offered, key=f"machine:{member.id}:{row.resource_id}:{row.event_key}")
     queued = deps.store.offer_machine_mail(member.id, row.resource_id, messages, window=OFFER_WINDOW, event_id=row.id)
     return "mailed" if queued else "mailed_recently"

@@ -14,6 +14,7 @@ from typing import Any
 from bridge.adapters.fabman import Course, Member, TrainingRecord
 from bridge.adapters.mail import format_dates
 from bridge.domain import attempts, cooldown, courses
+from bridge.domain.binding import Refusal
 from bridge.domain.links import courses_web_link, quiz_url
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.results import QuizResult
@@ -96,6 +97,53 @@ def held_pass_alert(
         member_id=member.id,
         course_id=course.id,
     )
+
+
+def refused(
+    deps: Deps, event_id: int, member: Member, course: Course, result: QuizResult, refusal: Refusal
+) -> list[OutgoingMessage]:
+    """ "Your result could not be counted, because ..., and what to do" (rule 4.10); a fresh link when the course may be taken."""
+    context = {
+        **_names(member, course),
+        "reason": str(refusal.reason),
+        "quiz_url": _fresh_link(deps, member, course),
+        "courses_web_link": _personal_link(deps, member.id),
+        "link_days": deps.settings.quiz_link_days,
+    }
+    return _result_mail(deps, "refused", event_id, member, context)
+
+
+def refused_alert(
+    deps: Deps, event_id: int, member: Member, course: Course, result: QuizResult, refusal: Refusal
+) -> list[OutgoingMessage]:
+    """Staff hear once of a result that broke rule 4.10: the course, and for a wrong quiz both quiz keys."""
+    quizzes = ""
+    if refusal.reason == "wrong_quiz":
+        quizzes = (
+            f" The result came from quiz {refusal.result_quiz or '(no link_url_id)'}; course {course.id} "
+            f"({course.title}) has quiz {refusal.course_quiz or '(no quiz in its cm_url)'}. A member who pastes one "
+            "course's cm_user_id onto another quiz's start URL looks exactly like this."
+        )
+    return event_alert(
+        deps,
+        event_id,
+        "rejected",
+        "ClassMarker result not counted",
+        f"Event {event_id} (ClassMarker result #{result.result_id}, member {member.id}, course {course.id} "
+        f"{course.title}) was rejected: {refusal.detail}.{quizzes} Nothing was written to Fabman, no attempt was "
+        "counted, and the member was told why.",
+        member_id=member.id,
+        course_id=course.id,
+    )
+
+
+def _fresh_link(deps: Deps, member: Member, course: Course) -> str | None:
+    """A new personal quiz link when the member may take the course now (section 3 rules), else None."""
+    allowed = courses.max_attempts(course, deps.settings.max_course_attempts)
+    may_take = member.state == "active" and courses.visible_to(course, member)
+    if not may_take or attempts.attempts_left(member.metadata, course.id, allowed) <= 0:
+        return None
+    return _quiz_link(deps, member, course)
 
 
 def _quiz_link(deps: Deps, member: Member, course: Course) -> str | None:
@@ -324,20 +372,32 @@ def _how_to_review(deps: Deps, event_id: int) -> str:
 
 
 def needs_review(
-    deps: Deps, event_id: int, result_id: str, quiz: str | None, why: str, *, member_id: int | None, course_id: int | None
+    deps: Deps,
+    event_id: int,
+    result_id: str,
+    quiz: str | None,
+    why: str,
+    *,
+    member_id: int | None,
+    course_id: int | None,
+    quiz_unknown: bool = False,
 ) -> list[OutgoingMessage]:
-    """Staff must judge a polled result the bridge cannot (no `passed`, no pass mark): nothing is guessed."""
+    """Staff must judge a polled result the bridge cannot (no `passed`, no pass mark, or no quiz): nothing is guessed."""
+    found = f"Reconciliation found ClassMarker result #{result_id} ({quiz or 'unnamed quiz'}) {why}"
+    stored = f"It is stored as event {event_id} (needs_review) and nothing was written to Fabman."
+    if quiz_unknown:
+        message = (
+            f"{found}, so the bridge cannot tell whether it was taken through the quiz of its course, and a result "
+            f"counts only for that quiz (rule 4.10). {stored} It is never applied as it stands: look it up in "
+            "ClassMarker, and if it is genuine record the training in Fabman by hand."
+        )
+    else:
+        message = (
+            f"{found}, so the bridge cannot tell a pass from a fail. {stored} Look the result up in ClassMarker, "
+            f"then {_how_to_review(deps, event_id)}: the bridge then applies it like any result."
+        )
     return event_alert(
-        deps,
-        event_id,
-        "needs_review",
-        "ClassMarker result needs review",
-        f"Reconciliation found ClassMarker result #{result_id} ({quiz or 'unnamed quiz'}) {why}, so the bridge "
-        f"cannot tell a pass from a fail. It is stored as event {event_id} (needs_review) and nothing was written "
-        f"to Fabman. Look the result up in ClassMarker, then {_how_to_review(deps, event_id)}: the bridge then "
-        "applies it like any result.",
-        member_id=member_id,
-        course_id=course_id,
+        deps, event_id, "needs_review", "ClassMarker result needs review", message, member_id=member_id, course_id=course_id
     )
 
 

@@ -15,7 +15,12 @@ whichever of webhook and poll arrives first win (the other is a duplicate).
   is found too.
 - Judging: ClassMarker's `passed`; without it, `percentage >=
   percentage_passmark`; without either, the result is stored `needs_review`
-  and staff are alerted, never guessed. In-progress results are skipped (they
+  and staff are alerted, never guessed.
+- Its quiz (contract 4.10): a result is held to the quiz of its token's
+  course through the `link_url_id` of the link it names, from the answer's
+  `links` list, or else from the account's links (`GET /v1.json`, asked at
+  most once a run). When neither tells it, the result is stored
+  `needs_review` (staff alerted) and never applied as it stands. In-progress results are skipped (they
   come back once finished); `requires_grading: Yes` is stored awaiting
   grading, as from the webhook.
 - Never hammering: at most 20 requests an hour, counted in the store across
@@ -28,6 +33,7 @@ whichever of webhook and poll arrives first win (the other is a duplicate).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -89,10 +95,11 @@ def reconcile(deps: Deps, api: ClassMarkerClient, *, since: int | None = None) -
     tally = Tally()
     stopped: str | None = None
     resume: int | None = after
+    links = _LinkBook(deps, api)
     try:
         for page in api.recent_results(after, permit=lambda: deps.store.take_api_request(REQUESTS_PER_HOUR)):
             tally.pages += 1
-            _take_page(deps, page, tally)
+            _take_page(deps, page, tally, links)
             if page.newest_finished is not None:
                 deps.store.note_finished_seen(page.newest_finished)
             resume = page.next_after if page.more else None
@@ -174,7 +181,25 @@ def result_key(result: LinkResult) -> str:
     return f"{result.result_id}{UNGRADED}" if result.requires_grading else result.result_id
 
 
-def _take_page(deps: Deps, page: ResultsPage, tally: Tally) -> None:
+class _LinkBook:
+    """The account's links (`GET /v1.json`), asked for once a run and only when a listing lacks a result's link."""
+
+    def __init__(self, deps: Deps, api: ClassMarkerClient) -> None:
+        self._deps = deps
+        self._api = api
+        self._quizzes: dict[str, str] | None = None
+
+    def with_quiz(self, result: LinkResult) -> LinkResult:
+        """The result with its link's `link_url_id` filled in when the account's links know it."""
+        if result.quiz is not None:
+            return result
+        if self._quizzes is None:
+            self._quizzes = self._api.link_quizzes(permit=lambda: self._deps.store.take_api_request(REQUESTS_PER_HOUR))
+        quiz = self._quizzes.get(str(result.link.get("link_id")))
+        return dataclasses.replace(result, link={**result.link, "link_url_id": quiz}) if quiz else result
+
+
+def _take_page(deps: Deps, page: ResultsPage, tally: Tally, links: _LinkBook) -> None:
     tally.unreadable += page.unreadable
     known = deps.store.known_result_keys(key for r in page.results for key in (r.result_id, result_key(r)))
     for result in page.results:
@@ -184,7 +209,8 @@ def _take_page(deps: Deps, page: ResultsPage, tally: Tally) -> None:
         elif result.cm_user_id is None:
             tally.ignored += 1  # as from the webhook: taken without a personal link, nobody to credit
         elif result_key(result) not in known and result.result_id not in known:
-            _take(deps, result, tally)  # (a graded result already in the inbox makes its ungraded listing old news)
+            # (a graded result already in the inbox makes its ungraded listing old news)
+            _take(deps, links.with_quiz(result), tally)
 
 
 def _take(deps: Deps, result: LinkResult, tally: Tally) -> None:
@@ -192,8 +218,8 @@ def _take(deps: Deps, result: LinkResult, tally: Tally) -> None:
     passed = judge(result)
     payload = as_webhook(result, passed)
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    if passed is None:
-        if _store_unjudged(deps, result, body):
+    if passed is None or (result.quiz is None and not result.requires_grading):
+        if _store_unjudged(deps, result, body, passed):
             tally.new += 1
             if result.requires_grading:
                 tally.awaiting_grading += 1
@@ -225,8 +251,12 @@ def _count(tally: Tally, receipt: Receipt) -> None:
         setattr(tally, str(receipt.status), getattr(tally, str(receipt.status)) + 1)
 
 
-def _store_unjudged(deps: Deps, result: LinkResult, body: bytes) -> bool:
-    """A result without `passed` and without a pass mark: awaiting grading if it is, else needs_review with an alert."""
+def _store_unjudged(deps: Deps, result: LinkResult, body: bytes, passed: bool | None) -> bool:
+    """A result the bridge cannot judge: awaiting grading if it is, else needs_review with an alert.
+
+    Either it has no `passed` and no pass mark, or the listing does not say
+    which quiz it was taken through (its link's `link_url_id`).
+    """
     member_id = course_id = None
     try:
         identity = deps.codec.decode(result.cm_user_id or "")
@@ -245,7 +275,12 @@ def _store_unjudged(deps: Deps, result: LinkResult, body: bytes) -> bool:
             course_id=course_id,
         )
         return created
-    why = "without `passed` and without a percentage" if result.percentage is None else "without `passed` and without a pass mark"
+    if passed is not None:
+        why = "without the quiz it was taken through (its link's link_url_id is not in the listing)"
+    elif result.percentage is None:
+        why = "without `passed` and without a percentage"
+    else:
+        why = "without `passed` and without a pass mark"
     _, created = deps.store.store_polled(
         result_key=result_key(result),
         status=EventStatus.NEEDS_REVIEW,
@@ -254,7 +289,14 @@ def _store_unjudged(deps: Deps, result: LinkResult, body: bytes) -> bool:
         member_id=member_id,
         course_id=course_id,
         alerts=lambda event_id: mails.needs_review(
-            deps, event_id, result.result_id, test_name, why, member_id=member_id, course_id=course_id
+            deps,
+            event_id,
+            result.result_id,
+            test_name,
+            why,
+            member_id=member_id,
+            course_id=course_id,
+            quiz_unknown=passed is not None,
         ),
     )
     if created:

@@ -1,15 +1,18 @@
 """Who may use the staff console and how they get in: a one-time link by mail, then a session.
 
 Fabman members with `admin` or `owner` privileges and the addresses in
-STAFF_EMAILS may sign in (contract section 9). Nobody learns from the bridge
-who is staff: the web answers every request for a link alike, before this
-module even looks the address up, and sends the link after the answer is out.
+STAFF_EMAILS may sign in (contract section 9), and only while they still
+may: a session's holder is confirmed again at most every
+RIGHTS_CHECK_EVERY and before every state-changing request, and the session
+ends the moment the answer is no (third wave).
 
-The link is a credential, so it is never written down: the store keeps only
-a hash of its token, and the mail goes straight to SMTP instead of through
-the outbox (whose rows keep their bodies). When SMTP fails the staff member
-asks again; the log says so. Sessions are store rows too (a hash of the
-cookie's id), so signing out ends a session even for a copied cookie.
+Nobody learns from the bridge who is staff. A request for a link does the
+same two writes for every address (count it, queue it in the outbox) and is
+answered; the outbox sender then asks Fabman, and mails a link only to staff.
+The queued row never holds the link: the sender makes the token when it
+sends, the store keeps only its hash, and the row is dropped once handled.
+Sessions are store rows too (a hash of the cookie's id), so signing out ends
+a session even for a copied cookie.
 """
 
 from __future__ import annotations
@@ -18,19 +21,34 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.adapters.fabman import FabmanError
+from bridge.adapters.store import SignInLimits
 from bridge.adapters.store.models import OutboxMessage
+from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import Channel
 from bridge.services.deps import Deps
 
 log = logging.getLogger("bridge.staff")
 
-LINK_REQUESTS_ALLOWED = 5
 LINK_REQUEST_WINDOW = dt.timedelta(minutes=15)
-"""At most 5 requests for a link per 15 minutes, per address and per client address."""
+LINK_REQUEST_LIMITS = SignInLimits(pair=5, address=20, client=20)
+"""Per 15 minutes: 5 requests for one address from one client; 20 for one address, and 20 from one client, in all.
+
+A flood for the owner's address from another client spends that client's
+own 5; the wider per-address cap still keeps the owner's mailbox from a
+flood sent from many clients.
+"""
+RIGHTS_CHECK_EVERY = dt.timedelta(minutes=5)
+"""How long a confirmation that a session's holder is staff holds for reading pages."""
+SIGN_IN_LINK_PATH = "/staff/link"
+
+
+class RightsUnconfirmed(Exception):
+    """Fabman could not say whether the holder is still staff, so a state-changing request must not go ahead."""
 
 
 @dataclass(frozen=True)
@@ -60,37 +78,74 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def staff_ref(email: str) -> str:
+    """How logs name a staff member: a stable pseudonym, never the address (the staff log in the store has it)."""
+    return "staff-" + digest(normalised(email))[:10]
+
+
 def audit(deps: Deps, staff: str, action: str, target: str | None = None, detail: str | None = None) -> None:
-    """Record a staff action in the store for good, and log it."""
+    """Record a staff action in the store for good, and log it (naming the staff member by pseudonym)."""
     deps.store.record_staff_action(staff, action, target, detail)
-    log.info("staff action: %s %s %s%s", staff, action, target or "-", f" ({detail})" if detail else "")
+    log.info("staff action: %s %s %s%s", staff_ref(staff), action, target or "-", f" ({detail})" if detail else "")
 
 
 class StaffAccess:
-    """Sign-in links, sessions and the sign-in rate limit."""
+    """Sign-in links, sessions, the rights behind them and the sign-in rate limit.
 
-    def __init__(self, deps: Deps) -> None:
+    It is also the outbox's transport for sign-in requests (`send`).
+    """
+
+    def __init__(self, deps: Deps, *, send_soon: Callable[[int], object] | None = None) -> None:
         self.deps = deps
+        self._send_soon = send_soon
 
-    def count_request(self, email: str, client: str) -> bool:
-        """Count a request for a link; False when the address or the client has asked too often lately."""
-        return self.deps.store.note_sign_in_request(
-            digest(normalised(email)), client, window=LINK_REQUEST_WINDOW, limit=LINK_REQUESTS_ALLOWED
+    def request_link(self, email: str, client: str, *, next_path: str | None = None) -> bool:
+        """Count and queue a request for a link, the same for any address; False when over the rate limit."""
+        address = normalised(email)
+        request = OutgoingMessage(
+            dedupe_key=f"staff-sign-in:{uuid.uuid4().hex}",
+            channel=Channel.STAFF_SIGN_IN,
+            recipient=address,
+            subject="Console sign-in requested",
+            body_text=next_path or "",
         )
+        queued = self.deps.store.request_sign_in(
+            digest(address), client, window=LINK_REQUEST_WINDOW, limits=LINK_REQUEST_LIMITS, request=request
+        )
+        if queued is None:
+            return False
+        if self._send_soon is not None:
+            self._send_soon(queued)
+        return True
 
-    def is_staff(self, email: str) -> bool:
-        """In STAFF_EMAILS, or an active Fabman admin or owner with exactly this address."""
+    def holds_rights(self, email: str) -> bool:
+        """In STAFF_EMAILS, or an active Fabman admin or owner with exactly this address; FabmanError when unknown."""
         address = normalised(email)
         if address in self.deps.settings.staff_emails:
             return True
-        try:
-            found = self.deps.fabman.find_members(address, privileges=True)
-        except FabmanError as error:
-            log.warning("could not ask Fabman whether a console sign-in address is staff: %s", error)
-            return False
+        found = self.deps.fabman.find_members(address, privileges=True)
         return any(
             normalised(member.email or "") == address and member.is_privileged and member.state == "active" for member in found
         )
+
+    def send(self, message: OutboxMessage) -> None:
+        """The outbox's transport for a sign-in request: mail a link if the address is staff, else nothing.
+
+        A request older than a link's lifetime is dropped (its asker has gone);
+        Fabman or SMTP failing raises, so the outbox tries again later.
+        """
+        lifetime = dt.timedelta(minutes=self.deps.settings.staff_link_minutes)
+        address = normalised(message.recipient or "")
+        if not address or self.deps.now() - message.created_at > lifetime:
+            log.info("console sign-in request %s dropped: older than a link lives", message.id)
+            return
+        if not self.holds_rights(address):
+            log.info("console sign-in requested for an address that is not staff; nothing sent")
+            return
+        token = self.issue_link(address, next_path=message.body_text or None)
+        link = f"{self.deps.settings.link_base}{SIGN_IN_LINK_PATH}?token={token}"
+        self.deps.outbox.transports[Channel.MAIL].send(self._link_mail(address, link, token))
+        log.info("console sign-in link sent to %s", staff_ref(address))
 
     def issue_link(self, email: str, *, next_path: str | None = None) -> str:
         """A new one-time token for a staff address, valid STAFF_LINK_MINUTES (only its hash is stored)."""
@@ -98,22 +153,6 @@ class StaffAccess:
         expires = self.deps.now() + dt.timedelta(minutes=self.deps.settings.staff_link_minutes)
         self.deps.store.add_sign_in_link(digest(token), normalised(email), next_path, expires)
         return token
-
-    def send_link(self, email: str, *, link_for: Callable[[str], str], next_path: str | None = None) -> bool:
-        """Mail a sign-in link if the address is staff; whether one went out. Runs after the answer."""
-        address = normalised(email)
-        if not self.is_staff(address):
-            log.info("console sign-in requested for an address that is not staff; nothing sent")
-            return False
-        token = self.issue_link(address, next_path=next_path)
-        message = self._link_mail(address, link_for(token), token)
-        try:
-            self.deps.outbox.transports[Channel.MAIL].send(message)
-        except Exception as error:  # noqa: BLE001 - the staff member asks again; the link is never stored
-            log.warning("console sign-in link for %s not sent: %s", address, type(error).__name__)
-            return False
-        log.info("console sign-in link sent to %s", address)
-        return True
 
     def _link_mail(self, address: str, link: str, token: str) -> OutboxMessage:
         """The sign-in mail (Czech and English), shaped as the SMTP transport takes it; never stored."""
@@ -148,10 +187,34 @@ class StaffAccess:
         audit(self.deps, link.email, "sign-in")
         return SignedIn(session_id, link.email, link.next_path)
 
-    def session(self, session_id: str) -> StaffMember | None:
-        """Who holds this session, unless it ended or expired."""
-        found = self.deps.store.live_staff_session(digest(session_id))
-        return StaffMember(found.email, found.expires_at) if found is not None else None
+    def session(self, session_id: str, *, changing: bool = False) -> StaffMember | None:
+        """Who holds this session, unless it ended, expired or its holder is no longer staff.
+
+        The holder's rights are confirmed again when the last confirmation is
+        RIGHTS_CHECK_EVERY old, and always before a state-changing request
+        (`changing`); a holder who lost them has the session ended there and
+        then. When Fabman cannot answer, pages stay readable (asked again on
+        the next request) but a change raises RightsUnconfirmed.
+        """
+        id_hash = digest(session_id)
+        found = self.deps.store.live_staff_session(id_hash)
+        if found is None:
+            return None
+        now = self.deps.now()
+        if changing or now - (found.checked_at or found.created_at) >= RIGHTS_CHECK_EVERY:
+            try:
+                still_staff = self.holds_rights(found.email)
+            except FabmanError as error:
+                log.warning("could not confirm that %s is still staff: %s", staff_ref(found.email), type(error).__name__)
+                if changing:
+                    raise RightsUnconfirmed from error
+                return StaffMember(found.email, found.expires_at)
+            if not still_staff:
+                if self.deps.store.end_staff_session(id_hash):
+                    audit(self.deps, found.email, "session-ended", detail="no longer staff")
+                return None
+            self.deps.store.staff_session_checked(id_hash, now)
+        return StaffMember(found.email, found.expires_at)
 
     def sign_out(self, session_id: str) -> None:
         """End the session now."""

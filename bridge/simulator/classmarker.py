@@ -41,11 +41,13 @@ from typing import Any
 import requests
 from werkzeug.wrappers import Request, Response
 
+from .seed import DEMO_QUIZZES
 from .server import _POLL_INTERVAL, _KeepAliveServer
 from .state import Json
 
 SIGNATURE_HEADER = "X-Classmarker-Hmac-Sha256"
 RECENT_LINK_RESULTS = "/v1/links/recent_results.json"
+ACCOUNT = "/v1.json"
 MAX_LIMIT = 200
 TIMESTAMP_TOLERANCE = timedelta(minutes=5)
 DEFAULT_LOOKBACK = timedelta(days=14)
@@ -57,7 +59,8 @@ SIM_API_SECRET = "sim-classmarker-secret"  # noqa: S105 - the simulator's own, p
 SIM_WEBHOOK_SECRET = "sim-webhook-secret"  # noqa: S105 - the simulator's own, public credential
 
 DEFAULT_TEST = {"test_id": 2044187, "test_name": "Laser cutter - safety"}
-DEFAULT_LINK = {"link_id": 1288001, "link_name": "Laser cutter (members)", "link_url_id": "q7b2d9e1f0a3c4"}
+DEFAULT_LINK = {"link_id": 1288001, "link_name": "Laser cutter (members)", "link_url_id": DEMO_QUIZZES[2]}
+"""The laser cutter's quiz link of the demo FabLab (course 2): a result names the quiz it was taken through."""
 _result_ids = itertools.count(88_000_001)
 _result_ids_lock = threading.Lock()
 
@@ -184,6 +187,7 @@ class ClassMarkerAccount:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._results: dict[int, SimResult] = {}
+        self._links: dict[str, int] = {DEMO_QUIZZES[2]: 1_288_001}
 
     def take_quiz(
         self,
@@ -198,6 +202,7 @@ class ClassMarkerAccount:
         requires_grading: bool = False,
         test: Json | None = None,
         link: Json | None = None,
+        quiz: str | None = None,
         api_omits: Iterable[str] = (),
         api_strings: bool = False,
         result_id: int | None = None,
@@ -206,7 +211,9 @@ class ClassMarkerAccount:
 
         `passed` defaults to percentage >= passmark (ClassMarker's own
         verdict). `finished_at` defaults to now; `in_progress` leaves it
-        unfinished (see :meth:`finish`).
+        unfinished (see :meth:`finish`). `quiz` is the start URL's `quiz`
+        key the taker opened (the link's `link_url_id`; each quiz has its own
+        link); without it (or `link`), the laser cutter's quiz link.
         """
         finished = _seconds(finished_at if finished_at is not None else self.clock())
         if passed is None:
@@ -221,7 +228,7 @@ class ClassMarkerAccount:
             time_finished=None if in_progress else finished,
             requires_grading=requires_grading,
             test={**DEFAULT_TEST, **(test or {})},
-            link={**DEFAULT_LINK, **(link or {})},
+            link={**(DEFAULT_LINK if quiz is None else self._link_of(quiz)), **(link or {})},
             api_omits=frozenset(api_omits),
             api_strings=api_strings,
         )
@@ -230,6 +237,12 @@ class ClassMarkerAccount:
                 raise ValueError(f"result {result.link_result_id} exists")
             self._results[result.link_result_id] = result
         return dataclasses.replace(result)
+
+    def _link_of(self, quiz: str) -> Json:
+        """The account's link whose start URL has `?quiz=<quiz>`: one link per quiz, numbered as first used."""
+        with self._lock:
+            link_id = self._links.setdefault(quiz, 1_288_001 + len(self._links))
+        return {"link_id": link_id, "link_name": f"Quiz {quiz} (members)", "link_url_id": quiz}
 
     def finish(self, result_id: int, at: datetime | int | None = None) -> SimResult:
         """An in-progress result is finished (now, or at `at`)."""
@@ -285,6 +298,10 @@ class ClassMarkerApiSimulator:
       (`next_finished_after_timestamp` is one second before the finish of the
       first repeated one; 0 gives the last result's own finish time).
     - `page_limit`: the largest page it gives, whatever `limit` asks.
+    - `list_links`: False leaves the `links` list out of the results'
+      answers (so a result's `link_url_id` cannot be told from the listing);
+      `describe_links`: False leaves them out of `GET /v1.json` too (the
+      account's groups, links and tests).
     - :meth:`fail_next` queues error answers (`status: error`), and
       :meth:`break_next` queues HTTP failures without a JSON body.
     """
@@ -294,6 +311,8 @@ class ClassMarkerApiSimulator:
         self.request_limit: int | None = None
         self.overlap = 1
         self.page_limit = MAX_LIMIT
+        self.list_links = True
+        self.describe_links = True
         self._host = host
         self._port = port
         self._lock = threading.Lock()
@@ -383,7 +402,7 @@ class ClassMarkerApiSimulator:
         now = self.account.clock()
         body = self._checked(request, now)
         if body is None:
-            body = self._listing(request, now)
+            body = self._account(request, now) if request.path == ACCOUNT else self._listing(request, now)
         self._note(request, signed, body["status"], len(body.get("results") or []))
         return Response(json.dumps(body), content_type="application/json")
 
@@ -400,7 +419,7 @@ class ClassMarkerApiSimulator:
             return self._status(request, now, "request_limit_reached")
         if error is not None:
             return self._error(request, now, *error)
-        if request.path != RECENT_LINK_RESULTS:
+        if request.path not in (RECENT_LINK_RESULTS, ACCOUNT):
             return self._error(request, now, "not_found", "Unknown request path")
         if args.get("api_key") != self.account.api_key:
             return self._error(request, now, "invalid_api_key", "The API key is not valid")
@@ -436,13 +455,24 @@ class ClassMarkerApiSimulator:
         body = self._status(request, now, "ok" if page else "no_results")
         body.update(
             finished_after_timestamp_used=after,
-            links=_distinct("link", "link_id", page),
+            links=_distinct("link", "link_id", page) if self.list_links else [],
             tests=_distinct("test", "test_id", page),
             results=[{"result": r.api_view()} for r in page],
             num_results_available=len(listed),
             num_results_returned=len(page),
             more_results_exist=more,
             next_finished_after_timestamp=next_after,
+        )
+        return body
+
+    def _account(self, request: Request, now: datetime) -> Json:
+        """`GET /v1.json`: the account's links (each with its `link_url_id`) and tests, of every result taken."""
+        results = self.account.results()
+        body = self._status(request, now, "ok")
+        body.update(
+            groups=[],
+            links=_distinct("link", "link_id", results) if self.describe_links else [],
+            tests=_distinct("test", "test_id", results),
         )
         return body
 

@@ -69,6 +69,19 @@ _QUIZ_URL = "https://www.classmarker.com/online-test/start/?quiz="
 _WIKI_URL = "https://wiki.example.org/fablab/"
 _YT_URL = "https://www.youtube.com/watch?v="
 
+DEMO_QUIZZES: dict[int, str] = {
+    1: "bzp7c1e2a9f04",
+    2: "lsr41d8a0c2b7",
+    3: "prs9e3b17f5d2",
+    4: "cnc0a7f3e6b91",
+    5: "vnl5b2d8c4e13",
+    6: "pjn8f1c6a3d70",
+    9: "spr2e9a4b7c16",
+    10: "rjt6c0e1f8a35",
+    12: "vkf3d5a9e2c48",
+}
+"""Each demo course's ClassMarker quiz key (the `quiz` of its `cm_url`, ClassMarker's `link_url_id`), by course id."""
+
 DEMO_MEMBER_NOTES: dict[int, str] = {
     1: "Petra Dvořáková: active Bezpečnost, expired Laser, online courses available",
     2: "Jan Novák: CNC failed twice (3 of 5 left), Laser out of attempts",
@@ -122,35 +135,35 @@ def demo_state(today: date | None = None) -> SimState:
 
     safety = state.add_course(
         "Bezpečnost v dílně",
-        metadata=_courses_cm("bzp7c1e2a9f04", "Bezpečnost v dílně", "Workshop safety", "bezpecnost", "q3X9bZpT1aE"),
+        metadata=_courses_cm(DEMO_QUIZZES[1], "Bezpečnost v dílně", "Workshop safety", "bezpecnost", "q3X9bZpT1aE"),
         default_duration=1,
         notes="<p>Povinné pro všechny členy před prvním použitím dílny.</p>",
     )
     laser = state.add_course(
         "Laserová řezačka",
-        metadata=_courses_cm("lsr41d8a0c2b7", "Laserová řezačka", "Laser cutter", "laser", "Lr8mQe2Vx0k"),
+        metadata=_courses_cm(DEMO_QUIZZES[2], "Laserová řezačka", "Laser cutter", "laser", "Lr8mQe2Vx0k"),
         default_duration=1,
         resources=[laser_cutter["id"]],
     )
     printer = state.add_course(
         "3D tisk – Prusa",
-        metadata=_courses_cm("prs9e3b17f5d2", "3D tisk – Prusa", "3D printing – Prusa", "3d-tisk", "P3dW9nLs7Yc"),
+        metadata=_courses_cm(DEMO_QUIZZES[3], "3D tisk – Prusa", "3D printing – Prusa", "3d-tisk", "P3dW9nLs7Yc"),
         resources=[prusa["id"]],
     )
     cnc = state.add_course(
         "CNC frézka",
-        metadata=_courses_cm("cnc0a7f3e6b91", "CNC frézka", "CNC milling machine", "cnc", max_attempts=5),
+        metadata=_courses_cm(DEMO_QUIZZES[4], "CNC frézka", "CNC milling machine", "cnc", max_attempts=5),
         default_duration=1,
         resources=[mill["id"]],
     )
     vinyl = state.add_course(
         "Vinylový řezací plotr",
-        metadata=_courses_cm("vnl5b2d8c4e13", "Vinylový řezací plotr", "Vinyl cutter", "plotr", "Vn1lC7tR4pQ"),
+        metadata=_courses_cm(DEMO_QUIZZES[5], "Vinylový řezací plotr", "Vinyl cutter", "plotr", "Vn1lC7tR4pQ"),
         default_duration=6,
         default_duration_unit="month",
         resources=[plotter["id"]],
     )
-    soldering = state.add_course("Pájení", metadata=_courses_cm("pjn8f1c6a3d70", "Pájení", "Soldering", "pajeni", "Sd0lD3rInG5"))
+    soldering = state.add_course("Pájení", metadata=_courses_cm(DEMO_QUIZZES[6], "Pájení", "Soldering", "pajeni", "Sd0lD3rInG5"))
     lathe = state.add_course(
         "Stolní soustruh",
         metadata=_courses_cm(None, "Stolní soustruh", "Bench lathe", "soustruh", not_online=True),
@@ -165,18 +178,18 @@ def demo_state(today: date | None = None) -> SimState:
     )
     supervisor = state.add_course(
         "Správce dílny",
-        metadata=_courses_cm("spr2e9a4b7c16", "Správce dílny", "Workshop supervisor", "spravce", admin_only=True),
+        metadata=_courses_cm(DEMO_QUIZZES[9], "Správce dílny", "Workshop supervisor", "spravce", admin_only=True),
     )
     old_laser = state.add_course(
         "Laser Rayjet (vyřazeno)",
-        metadata=_courses_cm("rjt6c0e1f8a35", "Laser Rayjet", "Rayjet laser", "rayjet"),
+        metadata=_courses_cm(DEMO_QUIZZES[10], "Laser Rayjet", "Rayjet laser", "rayjet"),
         state="archived",
         default_duration=1,
     )
     sewing = state.add_course("Šicí stroj")
     vacuum = state.add_course(
         "Vakuová formovačka",
-        metadata={"courses_cm": {"cm_url": _QUIZ_URL + "vkf3d5a9e2c48", "cs_name": "Vakuová formovačka"}},
+        metadata={"courses_cm": {"cm_url": _QUIZ_URL + DEMO_QUIZZES[12], "cs_name": "Vakuová formovačka"}},
         default_duration=2,
         default_duration_unit="week",
     )

@@ -343,6 +343,22 @@ class SimState:
             self._require(self._members, "member", member_id)
             self._privileges[member_id] = privileges
 
+    def edit_course(self, course_id: int, **changes: Any) -> Json:
+        """Staff edit a course in Fabman's admin (`state`, `metadata`, ...): outside the API subset."""
+        with self._lock:
+            course = self._require(self._courses, "training course", course_id)
+            course.update(_clone(changes))
+            course["lockVersion"] += 1
+            course["updatedAt"] = utc_timestamp()
+            return _copy(course)
+
+    def set_member_state(self, member_id: int, state: str) -> None:
+        """Staff lock (or unlock) a member's account: outside the API subset."""
+        with self._lock:
+            member = self._require(self._members, "member", member_id)
+            member["state"] = state
+            member["updatedAt"] = utc_timestamp()
+
     def delete_training(self, member_id: int, record_id: int) -> None:
         """Remove one of the member's training records; another member's record counts as unknown."""
         with self._lock:
@@ -352,6 +368,15 @@ class SimState:
                 raise UnknownRecordError("training record", record_id)
             records.remove(record_id)
             del self._trainings[record_id]
+
+    def delete_member(self, member_id: int) -> None:
+        """Delete a member with their training records, as staff would in Fabman's admin (`GET` answers 404 after)."""
+        with self._lock:
+            self._require(self._members, "member", member_id)
+            for record_id in self._member_trainings.pop(member_id, []):
+                self._trainings.pop(record_id, None)
+            del self._members[member_id]
+            self._privileges.pop(member_id, None)
 
     # -- reading ---------------------------------------------------------
 

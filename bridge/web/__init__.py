@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from bridge.web import admin, cron, fabman_webhook, health, profile, webhook
+from bridge.web import admin, cron, evidence, fabman_webhook, health, profile, webhook
 from bridge.web.staff import register_staff
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount every client's endpoints, and the staff console."""
-    for module in (profile, webhook, cron, admin, health, fabman_webhook):
+    for module in (profile, webhook, cron, admin, health, fabman_webhook, evidence):
         app.register_blueprint(module.blueprint)
     register_staff(app)

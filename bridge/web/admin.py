@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from bridge.application import bridge_of
 from bridge.domain.statuses import EventStatus
-from bridge.errors import ValidationFailed
 from bridge.services.admin import describe_event
-from bridge.services.console import evidence_record
+from bridge.services.console import EvidenceFilter, Period, evidence_csv, evidence_record
 from bridge.web.auth import require_api_key
-from bridge.web.inputs import choice, json_object, positive_id
+from bridge.web.inputs import choice, json_object, positive_id, query_date, query_id, query_int
 from bridge.web.openapi import UPSTREAM, problems
 from bridge.web.shapes import AttemptsReset, Event, JobStatus, WebhookReceipt, shape
-from bridge.web.staff.filters import bounded_int, evidence_filter
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -61,10 +59,8 @@ def list_events() -> Response:
             schema: {type: array, items: {$ref: '#/components/schemas/Event'}}
     """
     status = choice("status", EventStatus)
-    limit = request.args.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= 500:
-        raise ValidationFailed("limit must be an integer from 1 to 500", field="limit")
-    events = bridge_of().events(status=EventStatus(status) if status else None, limit=int(limit))
+    limit = query_int("limit", default=100, low=1, high=500)
+    events = bridge_of().events(status=EventStatus(status) if status else None, limit=limit)
     return jsonify([shape(Event, describe_event(e)) for e in events])
 
 
@@ -136,7 +132,7 @@ def list_jobs() -> Response:
 
 @blueprint.get("/evidence")
 @require_api_key
-@problems(401, 422)
+@problems(400, 401, 422)
 def list_evidence() -> Response:
     """The training ledger: proof of each training the bridge granted.
     ---
@@ -145,8 +141,13 @@ def list_evidence() -> Response:
       The same search as the staff console's evidence page: by member, course
       and the date the training was granted (local dates in TIMEZONE, both
       ends included), newest first. Each row carries every ledger column.
+      `format=csv` gives the same rows as the console's CSV download (a cell
+      that a spreadsheet would run as a formula starts with `'`). A parameter
+      that is given must be readable: an empty or unreadable value is a 422
+      naming it (never a wider search); one given twice is a 400.
     security: [{FabmanApiKey: []}]
     parameters:
+      - {name: format, in: query, required: false, schema: {type: string, enum: [json, csv], default: json}}
       - {name: member_id, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 2147483647}}
       - {name: course_id, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 2147483647}}
       - {name: from, in: query, required: false, schema: {type: string, format: date}}
@@ -183,9 +184,16 @@ def list_evidence() -> Response:
                   until_date: {type: string, format: date, nullable: true}
                   evidence: {type: object, nullable: true}
                   granted_at: {type: string, format: date-time}
+          text/csv:
+            schema: {type: string, description: "UTF-8, a header row, every ledger column (format=csv)."}
     """
-    wanted = evidence_filter(request.args)
-    limit = bounded_int(request.args, "limit", default=1000, low=1, high=10_000)
-    offset = bounded_int(request.args, "offset", default=0, low=0, high=10**9)
+    as_csv = choice("format", ("json", "csv")) == "csv"
+    wanted = EvidenceFilter(
+        member_id=query_id("member_id"), course_id=query_id("course_id"), period=Period(query_date("from"), query_date("to"))
+    )
+    limit = query_int("limit", default=1000, low=1, high=10_000)
+    offset = query_int("offset", default=0, low=0, high=10**9)
     rows = bridge_of().console.evidence_rows(wanted, offset=offset, limit=limit)
+    if as_csv:
+        return Response(evidence_csv(rows), content_type="text/csv; charset=utf-8")
     return jsonify([evidence_record(row) for row in rows])

@@ -2,14 +2,25 @@
 
 Each view's docstring carries its own operation (summary on the first line);
 the shared schemas, responses and security schemes live here.
+
+flasgger builds the document; the page is the bridge's own
+(`templates/flasgger/index.html`, `static/apidocs/init.js`) over a current
+Swagger UI release from the packaged distribution `swagger-ui-bundle-v2`
+(swagger-ui-dist's files), served from `/apidocs/ui/`: nothing from a CDN,
+and flasgger's bundled Swagger UI 3.x is not served at all. The page ignores
+`?url=` and `?configUrl=` (`queryConfigEnabled: false`), so a link cannot
+make it show another API and send the staff member's key there.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flasgger import Swagger
-from flask import Flask
+from flask import Blueprint, Flask, Response, send_from_directory
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+from werkzeug.exceptions import NotFound
 
 from bridge.web.shapes import components as shape_components
 
@@ -219,6 +230,15 @@ TEMPLATE: dict[str, Any] = {
                 "properties": {
                     "status": {"type": "string"},
                     "checks": {"type": "object", "additionalProperties": {"type": "boolean"}},
+                    "classmarker_verification": {
+                        "type": "boolean",
+                        "description": "VERIFY_CLASSMARKER_REQUESTS: false only outside prod, and then `warnings` says so.",
+                    },
+                    "warnings": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "What works but is unsafe, e.g. ClassMarker verification off.",
+                    },
                     "jobs": {
                         "type": "object",
                         "description": "Each job: whether it runs in-process here, and its last run (null: never run).",
@@ -274,6 +294,13 @@ TEMPLATE: dict[str, Any] = {
     },
 }
 
+SWAGGER_UI = Path(str(swagger_ui_path))
+"""swagger-ui-dist's files, as the `swagger-ui-bundle-v2` distribution installs them."""
+SWAGGER_UI_FILES = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "favicon-16x16.png"})
+"""The files the page uses; the distribution's own index.html (which points at a demo API elsewhere) is not served."""
+UI_ROUTE = "/apidocs/ui"
+PAGE_STATIC = Path(__file__).resolve().parents[1] / "static" / "apidocs"
+
 CONFIG: dict[str, Any] = {
     "openapi": "3.0.3",
     "headers": [],
@@ -281,12 +308,28 @@ CONFIG: dict[str, Any] = {
         {"endpoint": "apispec", "route": "/apispec.json", "rule_filter": lambda rule: True, "model_filter": lambda tag: True}
     ],
     "static_url_path": "/flasgger_static",
+    "static_folder": str(PAGE_STATIC),
     "swagger_ui": True,
     "specs_route": "/apidocs/",
     "title": "FabLab Bridge API",
+    "swagger_ui_bundle_js": f"{UI_ROUTE}/swagger-ui-bundle.js",
+    "swagger_ui_css": f"{UI_ROUTE}/swagger-ui.css",
+    "favicon": f"{UI_ROUTE}/favicon-32x32.png",
+    "ui_params": {"queryConfigEnabled": False},
 }
+
+swagger_ui = Blueprint("swagger_ui", __name__, url_prefix=UI_ROUTE)
+
+
+@swagger_ui.get("/<name>")
+def swagger_ui_file(name: str) -> Response:
+    """One of Swagger UI's files, from the installed distribution."""
+    if name not in SWAGGER_UI_FILES:
+        raise NotFound()
+    return send_from_directory(SWAGGER_UI, name, max_age=3600)
 
 
 def register_docs(app: Flask) -> Swagger:
-    """Serve Swagger UI and the OpenAPI document."""
+    """Serve Swagger UI (a current release, from the bridge itself) and the OpenAPI document."""
+    app.register_blueprint(swagger_ui)
     return Swagger(app, template=TEMPLATE, config=CONFIG, merge=False)

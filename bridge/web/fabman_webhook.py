@@ -34,7 +34,9 @@ def fabman_webhook() -> Response:
       A `resourceLog_created` whose `details.log` is `denied` / `noPermission`
       is `stored`; after the answer the member is mailed the personal quiz
       links of the online courses that unlock that equipment (at most once per
-      member and equipment in 7 days).
+      member and equipment in 7 days). The body is a hint, never a source of
+      text: names in the mail come from Fabman's API. Event, member and
+      resource ids must be positive and below 2^53, else `400`.
     security: [{FabmanWebhookToken: []}]
     requestBody:
       required: true

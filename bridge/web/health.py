@@ -11,6 +11,11 @@ from bridge.web.problems import problem_response
 
 blueprint = Blueprint("health", __name__)
 
+VERIFICATION_OFF = (
+    "ClassMarker verification is off (VERIFY_CLASSMARKER_REQUESTS=false): results are accepted without a signature, "
+    "so anyone can post a passed result. Production (BE_ENV=prod) refuses to start this way."
+)
+
 
 @blueprint.get("/health")
 def health() -> Response:
@@ -64,7 +69,17 @@ def ready() -> Response:
     if failing:
         return problem_response(503, "Not ready", f"failing checks: {', '.join(failing)}", "not-ready", checks=checks)
     jobs = {job["name"]: {"enabled": job["enabled"], "last_run": _when(job["last_run"])} for job in found.job_status()}
-    return jsonify({"status": "ready", "checks": checks, "jobs": jobs, "reconciliation": found.reconciliation_status()})
+    warnings = [] if settings.verify_classmarker_requests else [VERIFICATION_OFF]
+    return jsonify(
+        {
+            "status": "ready",
+            "checks": checks,
+            "classmarker_verification": settings.verify_classmarker_requests,
+            "warnings": warnings,
+            "jobs": jobs,
+            "reconciliation": found.reconciliation_status(),
+        }
+    )
 
 
 def _when(run: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ real expiry sweep that deletes trainings.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -89,4 +90,52 @@ def unix_seconds(name: str) -> int | None:
     value = raw.strip()
     if not (value.isascii() and value.isdigit()) or int(value) >= 2**33:
         raise BadRequest(f"query parameter '{name}' must be a time in UNIX seconds (e.g. 1763712000)", field=name)
+    return int(value)
+
+
+def _given(name: str) -> str | None:
+    """A query parameter's one value, stripped; None when absent; 422 naming it when given empty."""
+    raw = _query_value(name)
+    if raw is None:
+        return None
+    value = raw.strip()
+    if not value:
+        raise ValidationFailed(f"query parameter '{name}' is empty; leave it out to not filter by it", field=name)
+    return value
+
+
+def query_id(name: str) -> int | None:
+    """An optional id in the query: None when absent; 422 naming it when empty or not a positive integer.
+
+    `?member_id=` is refused rather than read as "any member": a search
+    that silently widens is a wrong answer to "did member X pass".
+    """
+    value = _given(name)
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID):
+        raise ValidationFailed(f"query parameter '{name}' must be a positive integer up to {MAX_ID}", field=name)
+    return int(value)
+
+
+def query_date(name: str) -> dt.date | None:
+    """An optional YYYY-MM-DD date in the query: None when absent; 422 naming it when empty or unreadable."""
+    value = _given(name)
+    if value is None:
+        return None
+    if len(value) == 10 and value.isascii():
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValidationFailed(f"query parameter '{name}' must be a date as YYYY-MM-DD", field=name)
+
+
+def query_int(name: str, *, default: int, low: int, high: int) -> int:
+    """An optional integer in the query within [low, high]: the default when absent; 422 naming it otherwise."""
+    value = _given(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+        raise ValidationFailed(f"query parameter '{name}' must be an integer from {low} to {high}", field=name)
     return int(value)

@@ -155,7 +155,13 @@ class Event:
     id: int
     result_id: str = field(metadata=doc("ClassMarker's link_result_id (with `:ungraded` while it waits for grading)."))
     status: str = field(metadata=doc(enum=EventStatus))
-    outcome: str | None = field(metadata=doc("What applying did: granted, failed, out_of_attempts, blocked_pass, ..."))
+    outcome: str | None = field(
+        metadata=doc(
+            "What applying did: granted, failed, out_of_attempts, blocked_pass, ...; for a rejected result why "
+            "(rejected, too_early, or a rule 4.10 reason: wrong_quiz, course_not_online, admin_only, "
+            "member_not_active, link_too_old)."
+        )
+    )
     member_id: int | None
     course_id: int | None
     passed: bool | None
@@ -163,6 +169,7 @@ class Event:
     attempts: int = field(metadata=doc("How often processing was tried."))
     next_attempt_at: str | None = field(metadata=doc(format="date-time"))
     last_error: str | None
+    reason: str | None = field(metadata=doc("Why a rejected result did not count, in words; null unless rejected."))
     received_at: str | None = field(metadata=doc(format="date-time"))
     updated_at: str | None = field(metadata=doc(format="date-time"))
     source: str = field(metadata=doc("How the result reached the bridge.", enum=("webhook", "poll")))
@@ -179,6 +186,7 @@ class Event:
         "attempts": 1,
         "next_attempt_at": None,
         "last_error": None,
+        "reason": None,
         "received_at": "2026-12-02T09:14:03+00:00",
         "updated_at": "2026-12-02T09:14:03+00:00",
         "source": "webhook",
@@ -201,7 +209,7 @@ class JobRun:
 class JobStatus:
     """One of the bridge's jobs: whether it runs in-process here, its schedule, its last run."""
 
-    name: str = field(metadata=doc(enum=("retry", "expiry_sweep", "reconciliation", "digest")))
+    name: str = field(metadata=doc(enum=("retry", "expiry_sweep", "reconciliation", "digest", "checkpoint", "purge")))
     enabled: bool
     schedule: str | None
     last_run: JobRun | None = field(metadata=doc("Null: it never ran."))
@@ -297,7 +305,120 @@ class FabmanEventReceipt:
     }
 
 
+@dataclass(frozen=True, kw_only=True)
+class EvidenceKey:
+    """What a bundle is checked with: the log's public key and name (section 16)."""
+
+    public_key: str = field(metadata=doc("base64 of the 32-byte Ed25519 public key that signs checkpoints."))
+    origin: str = field(metadata=doc("The log's name: FABLAB_NAME followed by ' training evidence'."))
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "public_key": "0nq4ckl3YH9DS1Jb9bxYpP9GnD6b8cQ2Zc3n6v0lPqY=",
+        "origin": "FabLab Brno training evidence",
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class TreeHead:
+    """A checkpoint's signed part: canonical JSON of these four keys is what the signature covers."""
+
+    origin: str
+    size: int = field(metadata=doc("How many leaves the tree holds."))
+    root: str = field(metadata=doc("RFC 6962 root hash, lower-case hex."))
+    time: str = field(metadata=doc("When it was signed, ISO 8601 UTC.", format="date-time"))
+
+
+CHECKPOINT_EXAMPLE: dict[str, Any] = {
+    "origin": "FabLab Brno training evidence",
+    "size": 3,
+    "root": "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "time": "2026-12-07T01:45:00Z",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedCheckpoint:
+    """One kept checkpoint with its Ed25519 signature and, when an authority stamped it, the RFC 3161 token."""
+
+    checkpoint: TreeHead
+    signature: str = field(metadata=doc("base64 Ed25519 signature of the checkpoint's canonical JSON."))
+    public_key: str = field(metadata=doc("base64 of the public key it verifies with."))
+    tsa_token: str | None = field(default=None, metadata=doc("base64 DER RFC 3161 TimeStampToken over the canonical JSON."))
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "checkpoint": CHECKPOINT_EXAMPLE,
+        "signature": "q1b2...==",
+        "public_key": "0nq4ckl3YH9DS1Jb9bxYpP9GnD6b8cQ2Zc3n6v0lPqY=",
+        "tsa_token": None,
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvidenceBundle:
+    """A member's latest granted or renewed event of a course, with all it takes to check it offline."""
+
+    leaf: str = field(metadata=doc("base64 of the leaf bytes exactly as hashed (UTF-8 JSON)."))
+    index: int = field(metadata=doc("The leaf's index in the log (from 0)."))
+    inclusion: list[str] = field(metadata=doc("RFC 6962 inclusion proof: hex hashes from the leaf up."))
+    checkpoint: TreeHead
+    signature: str
+    public_key: str
+    tsa_token: str | None = field(default=None, metadata=doc("Present when the checkpoint was time-stamped."))
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "leaf": "eyJjb3Vyc2VfaWQiOjYsImV2ZW50IjoiZ3JhbnRlZCIsLi4ufQ==",
+        "index": 2,
+        "inclusion": ["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
+        "checkpoint": CHECKPOINT_EXAMPLE,
+        "signature": "q1b2...==",
+        "public_key": "0nq4ckl3YH9DS1Jb9bxYpP9GnD6b8cQ2Zc3n6v0lPqY=",
+        "tsa_token": "MIIE...",
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsistencyProof:
+    """That the log of `second` leaves extends the log of `first` leaves (RFC 6962 2.1.2)."""
+
+    first: int
+    second: int
+    proof: list[str] = field(metadata=doc("Hex hashes."))
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "first": 2,
+        "second": 5,
+        "proof": [
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+        ],
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurgeSummary:
+    """What a retention purge removed (section 17)."""
+
+    payloads_purged: int = field(metadata=doc("Raw ClassMarker webhook bodies removed."))
+    fabman_payloads_purged: int = field(metadata=doc("Bodies of Fabman's webhook events removed (handled or ignored ones)."))
+    mail_bodies_purged: int = field(metadata=doc("Bodies of sent mail removed."))
+    payload_retention_days: int | None = field(metadata=doc("PAYLOAD_RETENTION_DAYS; null: off."))
+    mail_retention_days: int | None = field(metadata=doc("MAIL_RETENTION_DAYS; null: off."))
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "payloads_purged": 12,
+        "fabman_payloads_purged": 3,
+        "mail_bodies_purged": 40,
+        "payload_retention_days": 100,
+        "mail_retention_days": 30,
+    }
+
+
 SHAPES: tuple[type[Any], ...] = (
+    EvidenceKey,
+    SignedCheckpoint,
+    EvidenceBundle,
+    ConsistencyProof,
+    PurgeSummary,
     AbsolvedTraining,
     AvailableTraining,
     TrainingLinks,

@@ -40,6 +40,12 @@ CONTEXTS = {
         "opens_cs": "3. 1. 2026 v 14:30",
         "opens_en": "3 Jan 2026 at 14:30",
     },
+    "refused": {
+        "reason": "link_too_old",
+        "link_days": 90,
+        "quiz_url": "https://quiz.example/?cm_user_id=t",
+        "courses_web_link": "https://courses.example/?id=1",
+    },
     "machine_denied": {
         "equipment": "Laserová řezačka (Laser cutter)",
         "courses_web_link": None,
@@ -66,6 +72,7 @@ EXPECTED = {
     "reminder": ("skončí 2. 1. 2026", "expires on 2 Jan 2026"),
     "too_early": ("nejdříve 3. 1. 2026 v 14:30", "from 3 Jan 2026 at 14:30", "https://quiz.example/?cm_user_id=t"),
     "machine_denied": ("vás právě nepustilo", "just refused you", "https://quiz.example/?cm_user_id=t"),
+    "refused": ("starší než 90 dní", "more than 90 days old", "https://quiz.example/?cm_user_id=t"),
 }
 
 

@@ -59,8 +59,8 @@ def head_revision(store: Store) -> str | None:
         return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def test_migrations_build_an_empty_database_and_are_idempotent(database_url: str) -> None:
-    store = Store(database_url)
+def test_migrations_build_an_empty_database_and_are_idempotent(bare_database_url: str) -> None:
+    store = Store(bare_database_url)
     try:
         assert not TABLES & set(inspect(store.engine).get_table_names())
 
@@ -75,15 +75,15 @@ def test_migrations_build_an_empty_database_and_are_idempotent(database_url: str
         store.dispose()
 
 
-def test_several_processes_migrating_at_once_all_succeed(database_url: str) -> None:
+def test_several_processes_migrating_at_once_all_succeed(bare_database_url: str) -> None:
     script = "import sys; from bridge.adapters.store import Store; s = Store(sys.argv[1]); s.migrate(); s.dispose()"
     processes = [
-        subprocess.Popen([sys.executable, "-c", script, database_url], cwd=ROOT, stderr=subprocess.PIPE) for _ in range(3)
+        subprocess.Popen([sys.executable, "-c", script, bare_database_url], cwd=ROOT, stderr=subprocess.PIPE) for _ in range(3)
     ]
     errors = [p.communicate(timeout=60)[1].decode() for p in processes]
 
     assert [p.returncode for p in processes] == [0, 0, 0], errors
-    store = Store(database_url)
+    store = Store(bare_database_url)
     try:
         assert head_revision(store) == newest_revision()
         assert set(inspect(store.engine).get_table_names()) >= TABLES
@@ -91,10 +91,10 @@ def test_several_processes_migrating_at_once_all_succeed(database_url: str) -> N
         store.dispose()
 
 
-def test_a_store_made_by_the_first_release_is_upgraded_in_place(database_url: str) -> None:
+def test_a_store_made_by_the_first_release_is_upgraded_in_place(bare_database_url: str) -> None:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
-    store = Store(database_url)
+    store = Store(bare_database_url)
     try:
         with store.engine.begin() as connection:
             config.attributes["connection"] = connection

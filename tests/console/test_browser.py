@@ -24,8 +24,10 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -40,10 +42,10 @@ from bridge.domain.statuses import EventStatus
 from bridge.services.console import EVIDENCE_COLUMNS
 from bridge.simulator import FabmanSimulator
 from harness import CRON_TOKEN
-from harness.classmarker import result_payload, signed
-from harness.launch import ROOT, SmtpSink
+from harness.classmarker import quiz_of, result_payload, signed
+from harness.launch import ROOT, SmtpSink, free_port
 from harness.wait import wait_until
-from tests.console.conftest import LINK, OWNER, links_in
+from tests.console.conftest import LINK, OWNER, STAFF_EMAILS, links_in
 
 pytestmark = pytest.mark.e2e
 
@@ -104,9 +106,21 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 @pytest.fixture
-def served(app: Flask) -> Iterator[str]:
+def port() -> int:
+    """The loopback port the console is served on, known before the app is built (PUBLIC_URL names it)."""
+    return free_port()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], clock: SettableClock, port: int) -> Flask:
+    """The console's bridge, its sign-in links pointing where the browser finds it (PUBLIC_URL)."""
+    return make_app(clock=clock, STAFF_EMAILS=STAFF_EMAILS, PUBLIC_URL=f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture
+def served(app: Flask, port: int) -> Iterator[str]:
     """The app on a loopback port, served in a thread."""
-    server = make_server("127.0.0.1", 0, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    server = make_server("127.0.0.1", port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -123,7 +137,11 @@ def results(served: str, bridge: Bridge, simulator: FabmanSimulator, clock: Sett
     def deliver(member_id: int, course_id: int, result_id: int, *, passed: bool, test_name: str, forged: bool = False) -> int:
         token = bridge.codec.encode(member_id, course_id)
         payload = result_payload(
-            "gAAAAAforged" + token[12:] if forged else token, result_id=result_id, passed=passed, test_name=test_name
+            "gAAAAAforged" + token[12:] if forged else token,
+            result_id=result_id,
+            passed=passed,
+            test_name=test_name,
+            quiz=quiz_of(course_id),
         )
         body, headers = signed(payload)
         return int(http.post(f"{served}/add_classmarker_training", data=body, headers=headers, timeout=10).json()["event_id"])
@@ -289,6 +307,29 @@ def test_evidence_downloads_as_csv_in_the_browser(browser: object, served: str, 
     rows = list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8"))))
     assert rows[0] == list(EVIDENCE_COLUMNS)
     assert [row[rows[0].index("course_title")] for row in rows[1:]] == ["Pájení"]
+
+
+def test_evidence_bundle_downloads_in_the_browser_and_verifies_offline(
+    browser: object, served: str, smtp: SmtpSink, results: dict[str, int], tmp_path: Path
+) -> None:
+    """Section 16: each evidence row offers its signed proof; the file checks out with tools/verify_evidence.py."""
+    sign_in_from_the_mail(browser, served, smtp)
+    visit(browser, f"{served}/staff/evidence?lang=en")
+    shows(browser, "Proof (JSON)")
+    shoot(browser, "evidence-bundle")
+
+    click(browser, "a.bundle")
+    downloads: Path = browser.downloads  # type: ignore[attr-defined]
+    saved = wait_until(lambda: [p for p in downloads.iterdir() if p.suffix == ".json"], timeout=30, what="the bundle download")[0]
+    bundle = json.loads(saved.read_text(encoding="utf-8"))
+    assert saved.name.startswith(f"evidence-{MARTIN}-{SOLDERING}-")
+    key = requests.get(f"{served}/evidence/key", timeout=10).json()["public_key"]
+    checked = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "verify_evidence.py"), str(saved), "--key", key],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(base64.b64decode(bundle["leaf"]))["member_id"] == MARTIN
 
 
 def test_the_language_switch(browser: object, served: str, smtp: SmtpSink, results: dict[str, int]) -> None:

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge
 from bridge.services.console import EVIDENCE_COLUMNS
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quiz_of, result_payload, signed
 from tests.support import problem
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +23,9 @@ MARTIN, EVA, SOLDERING, SAFETY = 5, 6, 6, 1
 def passes(client: FlaskClient, bridge: Bridge) -> None:
     """Martin passes Pájení and Bezpečnost, Eva passes Pájení."""
     for result_id, (member_id, course_id) in enumerate(((MARTIN, SOLDERING), (MARTIN, SAFETY), (EVA, SOLDERING)), start=7001):
-        body, headers = signed(result_payload(bridge.codec.encode(member_id, course_id), result_id=result_id))
+        body, headers = signed(
+            result_payload(bridge.codec.encode(member_id, course_id), result_id=result_id, quiz=quiz_of(course_id))
+        )
         assert client.post("/add_classmarker_training", data=body, headers=headers).json["status"] == "accepted"
     assert len(bridge.store.find_ledger()[0]) == 3
 

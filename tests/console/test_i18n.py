@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from bridge.application import JOB_NAMES
-from bridge.domain.statuses import EventStatus, MessageStatus
+from bridge.domain.statuses import EventStatus, MessageStatus, RejectReason
 from bridge.web.staff.i18n import MESSAGES
 
 BRIDGE = Path(__file__).resolve().parents[2] / "bridge"
@@ -30,6 +30,7 @@ def test_every_key_the_console_uses_is_translated() -> None:
     used |= {f"status.{status}" for status in EventStatus} | {f"mail.{status}" for status in MessageStatus}
     used |= {f"timeline.now_{status}" for status in EventStatus} | {f"job.{name}" for name in JOB_NAMES}
     used |= {f"outcome.{outcome}" for outcome in ("granted", "failed", "out_of_attempts", "blocked_pass", "rejected")}
+    used |= {f"outcome.{reason}" for reason in RejectReason}
     used |= {f"action.{action}" for action in ("sign-in", "sign-out", "replay", "reset")}
     used |= {f"training.{state}" for state in ("active", "expiring", "expired")}
     assert len(used) > 100

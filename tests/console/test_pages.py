@@ -25,7 +25,7 @@ from bridge.domain.statuses import EventStatus
 from bridge.services.console import EVIDENCE_COLUMNS
 from bridge.simulator import FabmanSimulator
 from harness import CRON_TOKEN
-from harness.classmarker import result_payload, signed
+from harness.classmarker import LASER_QUIZ, quiz_of, result_payload, signed
 from harness.launch import SmtpSink
 from tests.console.conftest import OWNER, form_post, sign_in, staff_log
 
@@ -46,8 +46,8 @@ class Morning:
     tokens: list[str]
 
 
-def deliver(client: FlaskClient, token: str, result_id: int, *, passed: bool, test_name: str) -> int:
-    body, headers = signed(result_payload(token, result_id=result_id, passed=passed, test_name=test_name))
+def deliver(client: FlaskClient, token: str, result_id: int, *, passed: bool, test_name: str, quiz: str = LASER_QUIZ) -> int:
+    body, headers = signed(result_payload(token, result_id=result_id, passed=passed, test_name=test_name, quiz=quiz))
     answer = client.post("/add_classmarker_training", data=body, headers=headers)
     assert answer.status_code == 200, answer.json
     return int(answer.json["event_id"])
@@ -61,10 +61,10 @@ def morning(client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, clo
     clock.advance(hours=49)
     client.post("/cron/retry", headers={"CronjobToken": CRON_TOKEN})
     simulator.faults.down = False
-    granted = deliver(client, tokens[1], 5002, passed=True, test_name="Soldering")
-    failed = deliver(client, tokens[2], 5003, passed=False, test_name="CNC mill")
+    granted = deliver(client, tokens[1], 5002, passed=True, test_name="Soldering", quiz=quiz_of(SOLDERING))
+    failed = deliver(client, tokens[2], 5003, passed=False, test_name="CNC mill", quiz=quiz_of(CNC))
     forged = "gAAAAAforged" + tokens[2][12:]
-    rejected = deliver(client, forged, 5004, passed=True, test_name="CNC mill")
+    rejected = deliver(client, forged, 5004, passed=True, test_name="CNC mill", quiz=quiz_of(CNC))
     statuses = {event_id: bridge.event(event_id).status for event_id in (dead, granted, failed, rejected)}
     assert statuses == {dead: "dead", granted: "applied", failed: "applied", rejected: "rejected"}
     return Morning(dead, granted, failed, rejected, [*tokens, forged])

@@ -21,6 +21,7 @@ from bridge.domain.statuses import EventStatus
 from bridge.simulator import FabmanSimulator
 from bridge.simulator.classmarker import ClassMarkerAccount
 from harness import CRON_TOKEN
+from harness.classmarker import quiz_of
 from harness.launch import SmtpSink
 from tests.console.conftest import OWNER, STAFF_EMAILS, csrf_token, form_post, sign_in, staff_log
 from tests.support import text_of
@@ -37,7 +38,12 @@ def app(reconciling: Callable[..., Flask], clock: SettableClock) -> Flask:
 
 def unjudged(client: FlaskClient, bridge: Bridge, account: ClassMarkerAccount, member_id: int, course_id: int) -> int:
     """A result ClassMarker lists without `passed` and without a pass mark, found by reconciliation: its event id."""
-    account.take_quiz(bridge.codec.encode(member_id, course_id), percentage=95, api_omits={"passed", "percentage_passmark"})
+    account.take_quiz(
+        bridge.codec.encode(member_id, course_id),
+        quiz=quiz_of(course_id),
+        percentage=95,
+        api_omits={"passed", "percentage_passmark"},
+    )
     summary = client.post("/cron/reconcile", headers={"CronjobToken": CRON_TOKEN}).json
     assert summary is not None and summary["needs_review"] == 1
     [event] = [e for e in bridge.store.events() if e.member_id == member_id and e.status == EventStatus.NEEDS_REVIEW]

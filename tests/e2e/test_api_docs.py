@@ -34,7 +34,7 @@ def documented_routes(app: Flask) -> list[tuple[str, str]]:
     """(method, OpenAPI path) of every API route the app serves."""
     routes = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static" or rule.endpoint.startswith(("flasgger.", "staff.")):
+        if rule.endpoint == "static" or rule.endpoint.startswith(("flasgger.", "swagger_ui.", "staff.")):
             continue  # Swagger's own pages and the staff console (HTML for browsers) are not the API
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         routes += [(method.lower(), path) for method in sorted((rule.methods or set()) - IGNORED_METHODS)]

@@ -146,11 +146,15 @@ def test_ready_when_store_and_configuration_are_complete(client: FlaskClient) ->
     assert response.json == {
         "status": "ready",
         "checks": {"store": True, "webhook_secret": True, "cronjob_token": True, "mail_sender": True},
+        "classmarker_verification": True,
+        "warnings": [],
         "jobs": {  # the test environment has JOBS=off
             "retry": {"enabled": False, "last_run": None},
             "expiry_sweep": {"enabled": False, "last_run": None},
             "reconciliation": {"enabled": False, "last_run": None},
             "digest": {"enabled": False, "last_run": None},
+            "checkpoint": {"enabled": False, "last_run": None},
+            "purge": {"enabled": False, "last_run": None},
         },
         "reconciliation": {  # off: the test environment has no ClassMarker API credentials
             "enabled": False,

@@ -88,10 +88,10 @@ def demo(*args: str, **environment: str) -> Iterator[Demo]:
 
 
 def _replay(command: str) -> requests.Response:
-    """Run a printed `curl -s [-X METHOD] URL [-H ...] [-d ... | --data-binary @file]` with requests."""
+    """Run a printed `curl -s [-X METHOD] URL [-H ...] [-d ... | --data-binary @file] [-o file]` with requests."""
     words = iter(shlex.split(command))
     assert next(words) == "curl"
-    method, url, headers, body = "GET", "", {}, None
+    method, url, headers, body, output = "GET", "", {}, None, None
     for word in words:
         if word == "-s":
             continue
@@ -104,9 +104,14 @@ def _replay(command: str) -> requests.Response:
             body = next(words).encode("utf-8")
         elif word == "--data-binary":
             body = Path(next(words).removeprefix("@")).read_bytes()
+        elif word == "-o":
+            output = Path(next(words))
         else:
             url = word
-    return requests.request(method, url, headers=headers, data=body, timeout=10)
+    answer = requests.request(method, url, headers=headers, data=body, timeout=10)
+    if output is not None:
+        output.write_bytes(answer.content)
+    return answer
 
 
 def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None:
@@ -119,13 +124,13 @@ def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None
 
         assert f"  Swagger UI:       http://127.0.0.1:{port}/apidocs/" in guide
         assert requests.get(f"http://127.0.0.1:{port}/apidocs/", timeout=10).status_code == 200
-        assert len(commands) == 9
+        assert len(commands) == 10
         answers = {}
         for command in commands:
             assert re.search(rf" '?http://127\.0\.0\.1:{port}/", command), command
             answer = _replay(command)
             assert answer.status_code == 200, (command, answer.text)
-            answers[answer.url.removeprefix(f"http://127.0.0.1:{port}")] = answer.json()
+            answers[answer.url.removeprefix(f"http://127.0.0.1:{port}").split("?")[0]] = answer.json()
 
         assert answers["/add_classmarker_training"]["status"] == "accepted"
         # The result whose webhook was lost is found in the simulated ClassMarker's API and granted.
@@ -135,8 +140,17 @@ def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None
         # The "training granted" mail, printed instead of sent, with a readable subject.
         running.wait_for_line("--- mail to petra.dvorakova@example.org: Školení splněno: Laserová řezačka / Training completed")
         # Fabman's webhook: Petra refused at the laser cutter gets the training's quiz link.
-        assert answers["/fabman_webhook?token=demo-fabman-token"]["status"] == "stored"
+        assert answers["/fabman_webhook"]["status"] == "stored"
         running.wait_for_line("--- mail to petra.dvorakova@example.org: Školení k zařízení Laserová řezačka / Training for")
+        # Signed evidence: the bundle the guide fetched verifies offline with the printed command.
+        bundle = answers["/admin/evidence/proof"]
+        assert bundle["checkpoint"]["origin"] == "FabLab Brno training evidence" and bundle["checkpoint"]["size"] >= 2
+        [verify] = [line.strip() for line in guide if "verify_evidence.py" in line and not line.strip().startswith("#")]
+        words = shlex.split(verify)
+        assert words[0] == "python3" and words[-2] == "--key"
+        checked = subprocess.run([sys.executable, *words[1:]], capture_output=True, text=True, timeout=60, check=False)
+        assert checked.returncode == 0, checked.stderr
+        assert checked.stdout.startswith(f"VALID: leaf {bundle['index']} is in the log")
 
 
 def test_the_port_option_wins_over_port() -> None:

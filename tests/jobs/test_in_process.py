@@ -19,7 +19,7 @@ import requests
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.store import Store
 from bridge.simulator import FabmanSimulator
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import GunicornBridge, SmtpSink
 from harness.wait import wait_until
 
@@ -57,7 +57,7 @@ def deliver(
     url: str, env: dict[str, str], member_id: int, course_id: int, result_id: int, *, passed: bool = True
 ) -> dict[str, str]:
     token = CmUserIdCodec([env["FERNET_KEY"]]).encode(member_id, course_id)
-    body, headers = signed(result_payload(token, result_id=result_id, passed=passed))
+    body, headers = signed(result_payload(token, result_id=result_id, passed=passed, quiz=quiz_of(course_id)))
     response = requests.post(url + WEBHOOK, data=body, headers=headers, timeout=10)
     assert response.status_code == 200
     return dict(response.json())

@@ -26,19 +26,24 @@ def test_every_job_is_listed_with_its_schedule_and_never_run(make_app: Callable[
         "expiry_sweep": (True, "daily at 03:15", None),
         "reconciliation": (True, "every 900 s", None),
         "digest": (True, "weekly on mon at 07:00", None),
+        "checkpoint": (True, "daily at 02:45", None),
+        "purge": (True, "daily at 03:45", None),
     }
 
 
 def test_switched_off_jobs_and_reconciliation_without_credentials_are_not_run(
     make_app: Callable[..., Flask], api_headers: dict[str, str]
 ) -> None:
-    jobs = jobs_of(make_app(JOBS="on", SWEEP_AT="off", DIGEST_WEEKDAY="off"), api_headers)
+    switched_off = {"SWEEP_AT": "off", "DIGEST_WEEKDAY": "off", "CHECKPOINT_AT": "off"}
+    jobs = jobs_of(make_app(JOBS="on", PAYLOAD_RETENTION_DAYS="off", MAIL_RETENTION_DAYS="off", **switched_off), api_headers)
 
     assert {name: job["enabled"] for name, job in jobs.items()} == {
         "retry": True,
         "expiry_sweep": False,
         "reconciliation": False,
         "digest": False,
+        "checkpoint": False,
+        "purge": False,
     }
 
 

@@ -19,6 +19,7 @@ from bridge.application import Bridge, bridge_of
 from bridge.clock import SettableClock
 from bridge.simulator import FabmanSimulator
 from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerWebhookSender, SimResult
+from harness.classmarker import quiz_of
 from harness.launch import SmtpSink
 from tests.reconcile.conftest import PETRA, STAFF, WEBHOOK, ServedBridge, course_records
 
@@ -32,7 +33,9 @@ def take_quizzes(account: ClassMarkerAccount, bridge: Bridge, clock: SettableClo
     """Members pass the soldering quiz, a minute apart, in the last half hour."""
     start = clock.now() - dt.timedelta(minutes=30)
     return [
-        account.take_quiz(bridge.codec.encode(member, SOLDERING), finished_at=start + dt.timedelta(minutes=minute))
+        account.take_quiz(
+            bridge.codec.encode(member, SOLDERING), quiz=quiz_of(SOLDERING), finished_at=start + dt.timedelta(minutes=minute)
+        )
         for minute, member in enumerate(members)
     ]
 
@@ -115,7 +118,7 @@ def test_webhook_and_poll_of_the_same_result_at_once_on_two_instances_apply_it_o
 ) -> None:
     """The served bridge takes the webhook while a second instance on the same store polls, released together."""
     other = reconciling(clock)
-    results = [account.take_quiz(served.bridge.codec.encode(PETRA, SOLDERING))]
+    results = [account.take_quiz(served.bridge.codec.encode(PETRA, SOLDERING), quiz=quiz_of(SOLDERING))]
     start = threading.Barrier(2)
     answers: dict[str, Any] = {}
 

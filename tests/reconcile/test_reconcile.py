@@ -22,7 +22,7 @@ from bridge.application import Bridge, bridge_of
 from bridge.clock import SettableClock
 from bridge.simulator import FabmanSimulator
 from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator, SimResult
-from harness.classmarker import signed
+from harness.classmarker import quiz_of, signed
 from harness.launch import SmtpSink
 from tests.reconcile.conftest import LASER, PETRA, STAFF, WEBHOOK, course_records, token
 from tests.support import problem, text_of
@@ -201,7 +201,9 @@ def test_without_passed_a_percentage_below_the_pass_mark_fails(
     smtp: SmtpSink,
     cron_headers: dict[str, str],
 ) -> None:
-    account.take_quiz(token(bridge, MARKETA, SAFETY), percentage=79.5, passmark=80, api_omits={"passed"}, api_strings=True)
+    account.take_quiz(
+        token(bridge, MARKETA, SAFETY), quiz=quiz_of(SAFETY), percentage=79.5, passmark=80, api_omits={"passed"}, api_strings=True
+    )
 
     summary = reconcile(client, cron_headers)
 
@@ -288,7 +290,7 @@ def test_a_result_awaiting_grading_is_stored_and_only_the_graded_one_counts(
     ungraded = account.take_quiz(token(bridge, PETRA, LASER), percentage=40, requires_grading=True)
     first = reconcile(client, cron_headers)
     clock.advance(hours=3)
-    account.take_quiz(token(bridge, MARKETA, SAFETY))  # the watermark moves on past the ungraded result
+    account.take_quiz(token(bridge, MARKETA, SAFETY), quiz=quiz_of(SAFETY))  # the watermark moves on past the ungraded result
     reconcile(client, cron_headers)
     clock.advance(hours=3)
     account.grade(ungraded.link_result_id, percentage=85)  # graded; its finish time stays where it was
@@ -361,7 +363,9 @@ def test_the_watermark_is_the_newest_result_seen_minus_an_hour_and_at_most_14_da
 ) -> None:
     now = clock.now()
     taken = account.take_quiz(token(bridge, PETRA, LASER), finished_at=now - dt.timedelta(hours=3))
-    account.take_quiz(token(bridge, EVA, SOLDERING), in_progress=True)  # started later; never moves the watermark
+    account.take_quiz(
+        token(bridge, EVA, SOLDERING), quiz=quiz_of(SOLDERING), in_progress=True
+    )  # started later; never moves the watermark
 
     first = reconcile(client, cron_headers)
     second = reconcile(client, cron_headers)
@@ -388,7 +392,9 @@ def test_pages_are_followed_to_the_end_and_overlaps_are_applied_once(
     members = [PETRA, MARKETA, EVA, 14, 15]
     start = clock.now() - dt.timedelta(minutes=50)
     taken = [
-        account.take_quiz(token(bridge, member, SOLDERING), finished_at=start + dt.timedelta(minutes=minutes))
+        account.take_quiz(
+            token(bridge, member, SOLDERING), quiz=quiz_of(SOLDERING), finished_at=start + dt.timedelta(minutes=minutes)
+        )
         for minutes, member in enumerate(members)
     ]
     classmarker.page_limit, classmarker.overlap = 2, 1
@@ -500,7 +506,11 @@ def test_a_stopped_run_keeps_what_earlier_pages_brought_and_the_cli_exits_1(
     clock: SettableClock,
 ) -> None:
     for minutes, member in enumerate((PETRA, MARKETA, EVA)):
-        account.take_quiz(token(bridge, member, SOLDERING), finished_at=clock.now() - dt.timedelta(minutes=30 - minutes))
+        account.take_quiz(
+            token(bridge, member, SOLDERING),
+            quiz=quiz_of(SOLDERING),
+            finished_at=clock.now() - dt.timedelta(minutes=30 - minutes),
+        )
     classmarker.page_limit = 1
     classmarker.request_limit = 1
 
@@ -526,7 +536,8 @@ def test_at_most_20_requests_an_hour_are_made_by_all_bridges_together(
     for minute in range(25):
         member = 14 + minute % 10
         finished = clock.now() - dt.timedelta(minutes=60 - minute)
-        account.take_quiz(codec.encode(member, SOLDERING if minute < 10 else SAFETY), finished_at=finished)
+        course = SOLDERING if minute < 10 else SAFETY
+        account.take_quiz(codec.encode(member, course), quiz=quiz_of(course), finished_at=finished)
     classmarker.page_limit, classmarker.overlap = 1, 0
 
     one = reconcile(first.test_client(), cron_headers)
@@ -560,7 +571,7 @@ def test_a_growing_gap_alerts_staff_once_a_day(
     account.take_quiz(token(bridge, PETRA, LASER))
     first = reconcile(client, cron_headers)
     clock.advance(hours=1)
-    account.take_quiz(token(bridge, MARKETA, SAFETY))
+    account.take_quiz(token(bridge, MARKETA, SAFETY), quiz=quiz_of(SAFETY))
     second = reconcile(client, cron_headers)
     clock.advance(hours=1)
     quiet = reconcile(client, cron_headers)
@@ -572,7 +583,7 @@ def test_a_growing_gap_alerts_staff_once_a_day(
     assert "CLASSMARKER_WEBHOOK_SECRET" in text_of(alert) and "/add_classmarker_training" in text_of(alert)
 
     clock.advance(days=1)
-    account.take_quiz(token(bridge, EVA, SOLDERING))
+    account.take_quiz(token(bridge, EVA, SOLDERING), quiz=quiz_of(SOLDERING))
     next_day = reconcile(client, cron_headers)
 
     assert counts(next_day, "new", "gap", "gap_total") == (1, 1, 3)

@@ -168,7 +168,15 @@ def test_a_course_sets_its_own_waiting_period(
 
     with GunicornBridge(env, workers=2, threads=4) as bridge:
         fail = deliver(
-            bridge.url, env, MARKETA, own["id"], 7001, passed=False, started=finished - dt.timedelta(minutes=5), finished=finished
+            bridge.url,
+            env,
+            MARKETA,
+            own["id"],
+            7001,
+            passed=False,
+            started=finished - dt.timedelta(minutes=5),
+            finished=finished,
+            quiz="trt1",
         )
         assert settled(store, int(fail["event_id"])).outcome == "failed"
         trotec = offer(bridge.url, simulator, MARKETA, own["id"])

@@ -25,7 +25,7 @@ from bridge.application import Bridge, bridge_of
 from bridge.config import ConfigError, load_settings
 from bridge.simulator import FabmanSimulator
 from harness import CRON_TOKEN, WEBHOOK_SECRET
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import GunicornBridge, SmtpSink, free_port
 from tests.support import text_of
 
@@ -113,9 +113,9 @@ def test_a_full_scenario_leaks_no_secret_and_no_token(
     key = {"Authorization": simulator.api_key}
     cron = {"CronjobToken": CRON_TOKEN}
 
-    def webhook(token: str, result_id: int, *, passed: bool = True) -> str:
-        """Deliver a result; what became of it, as the store (and /admin/events) tells it."""
-        body, headers = signed(result_payload(token, result_id=result_id, passed=passed))
+    def webhook(token: str, result_id: int, *, passed: bool = True, course: int = 2) -> str:
+        """Deliver a result taken through the course's quiz; what became of it, as the store (and /admin/events) tells it."""
+        body, headers = signed(result_payload(token, result_id=result_id, passed=passed, quiz=quiz_of(course)))
         answer = seen.keep(client.post("/add_classmarker_training", data=body, headers=headers)).get_json()
         event = bridge.store.get_event(answer["event_id"])
         assert event is not None
@@ -136,7 +136,7 @@ def test_a_full_scenario_leaks_no_secret_and_no_token(
     garbage = "gAAAAAB" + "x" * 91
     tokens |= {passed, failed, ghost, garbage}
     assert webhook(passed, 910001) == "applied"
-    assert webhook(failed, 910002, passed=False) == "applied"
+    assert webhook(failed, 910002, passed=False, course=4) == "applied"
     assert webhook(ghost, 910003) == "rejected"
     assert webhook(garbage, 910004) == "rejected"
     body, _ = signed(result_payload(passed, result_id=910005))
@@ -149,7 +149,7 @@ def test_a_full_scenario_leaks_no_secret_and_no_token(
     later = bridge.codec.encode(4, 1)
     tokens.add(later)
     simulator.faults.down = True
-    assert webhook(later, 910006) == "queued"
+    assert webhook(later, 910006, course=1) == "queued"
     assert seen.keep(client.get("/available_trainings/4", headers=key)).status_code == 503
     seen.keep(client.post("/cron/retry", headers=cron))
     simulator.faults.down = False
@@ -161,7 +161,7 @@ def test_a_full_scenario_leaks_no_secret_and_no_token(
     tokens.add(broken)
     simulator.faults.fail_next(1, 400, method="PUT")
     simulator.faults.fail_next(1, 400, method="POST")
-    assert webhook(broken, 910007, passed=False) == "error"
+    assert webhook(broken, 910007, passed=False, course=1) == "error"
 
     # Staff look at what happened, over HTTP and in the shell.
     events = seen.keep(client.get("/admin/events", headers=key)).get_json()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from cryptography.fernet import Fernet
 
@@ -10,6 +12,7 @@ from bridge.config import ConfigError, Settings, load_settings
 KEY_A = Fernet.generate_key().decode("ascii")
 KEY_B = Fernet.generate_key().decode("ascii")
 API_KEY = "fabman-api-key-7f3a9c"
+SIGNING_KEY = "c2lnbmluZy1rZXktb2YtdGhlLXRlc3RzLTMyLWJ5dGU="  # base64 of 32 bytes
 BOOLEANS = ("VERIFY_CLASSMARKER_REQUESTS", "TRACK_TIME", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_SUPPRESS_SEND")
 
 
@@ -20,7 +23,8 @@ def minimal(**changes: str) -> dict[str, str]:
 
 def production(**changes: str) -> dict[str, str]:
     """Everything a production bridge needs, plus changes."""
-    return {**minimal(BE_ENV="prod", SECRET_KEY="flask-secret-91b2", CLASSMARKER_WEBHOOK_SECRET="cm-secret-5d2e"), **changes}
+    production_only = {"SECRET_KEY": "flask-secret-91b2", "CLASSMARKER_WEBHOOK_SECRET": "cm-secret-5d2e"}
+    return {**minimal(BE_ENV="prod", EVIDENCE_SIGNING_KEY=SIGNING_KEY, **production_only), **changes}
 
 
 def config_error(env: dict[str, str]) -> str:
@@ -101,6 +105,7 @@ def test_integers_are_parsed() -> None:
         KEY_A[:-2],  # truncated
         "A" * 44,  # 33 bytes
     ],
+    ids=["prose", "five-bytes", "truncated", "33-bytes"],
 )
 def test_an_invalid_fernet_key_is_refused_without_printing_it(raw: str) -> None:
     message = config_error(minimal(FERNET_KEY=raw))
@@ -154,6 +159,7 @@ def test_required_values_are_required_everywhere(name: str, blank: str | None) -
         ("CLASSMARKER_WEBHOOK_SECRET", "CLASSMARKER_WEBHOOK_SECRET"),
         ("FABMAN_API_KEY", "FABMAN_API_KEY"),
         ("FERNET_KEY", "FERNET_KEY"),
+        ("EVIDENCE_SIGNING_KEY", "EVIDENCE_SIGNING_KEY"),
     ],
 )
 def test_production_stops_on_a_missing_required_value(missing: str, named: str) -> None:
@@ -163,7 +169,7 @@ def test_production_stops_on_a_missing_required_value(missing: str, named: str) 
     message = config_error(env)
 
     assert named in message
-    for secret in (API_KEY, KEY_A, "flask-secret-91b2", "cm-secret-5d2e"):
+    for secret in (API_KEY, KEY_A, "flask-secret-91b2", "cm-secret-5d2e", SIGNING_KEY):
         assert secret not in message
 
 
@@ -174,13 +180,27 @@ def test_development_runs_without_the_production_only_values() -> None:
     assert settings.classmarker_webhook_secret is None
 
 
-def test_production_needs_no_webhook_secret_when_verification_is_off() -> None:
-    env = production(VERIFY_CLASSMARKER_REQUESTS="off")
-    del env["CLASSMARKER_WEBHOOK_SECRET"]
+def test_development_needs_no_webhook_secret_when_verification_is_off() -> None:
+    settings = load_settings(minimal(VERIFY_CLASSMARKER_REQUESTS="off"))
 
-    settings = load_settings(env)
+    assert not settings.is_prod and settings.verify_classmarker_requests is False
+    assert settings.classmarker_webhook_secret is None
 
-    assert settings.is_prod and settings.verify_classmarker_requests is False
+
+def test_production_does_not_start_with_verification_off() -> None:
+    """Third wave: with BE_ENV=prod, VERIFY_CLASSMARKER_REQUESTS=false stops the start (tests/security has the attack)."""
+    message = config_error(production(VERIFY_CLASSMARKER_REQUESTS="off"))
+
+    assert "VERIFY_CLASSMARKER_REQUESTS" in message
+    for secret in (API_KEY, KEY_A, "flask-secret-91b2", "cm-secret-5d2e"):
+        assert secret not in message
+
+
+def test_quiz_link_days_defaults_to_90_and_must_be_a_positive_integer() -> None:
+    assert load_settings(minimal()).quiz_link_days == 90
+    assert load_settings(minimal(QUIZ_LINK_DAYS="30")).quiz_link_days == 30
+    for wrong in ("0", "-5", "ninety", "1.5"):
+        assert "QUIZ_LINK_DAYS" in config_error(minimal(QUIZ_LINK_DAYS=wrong))
 
 
 @pytest.mark.parametrize("name", ["SECRET_KEY", "FLASK_SECRET_KEY"])
@@ -235,3 +255,49 @@ def test_secrets_stay_out_of_the_settings_repr() -> None:
         assert secret not in text
     assert "web-secret-3390" not in text and "secret-6677" not in text
     assert isinstance(settings, Settings)
+
+
+def test_evidence_and_privacy_settings_have_the_contract_defaults() -> None:
+    settings = load_settings(minimal())
+
+    assert settings.evidence_signing_key is None  # outside prod: generated and kept in the instance folder
+    assert settings.checkpoint_at == dt.time(2, 45)
+    assert settings.evidence_witness_emails == ()
+    assert settings.evidence_tsa_url is None
+    assert (settings.payload_retention_days, settings.mail_retention_days) == (100, 30)
+
+
+def test_evidence_and_privacy_settings_are_read_and_off_turns_them_off() -> None:
+    settings = load_settings(
+        minimal(
+            EVIDENCE_SIGNING_KEY=SIGNING_KEY,
+            CHECKPOINT_AT="off",
+            EVIDENCE_WITNESS_EMAILS="notary@example.org, board@fablab.example",
+            EVIDENCE_TSA_URL="http://127.0.0.1:8318/tsr",
+            PAYLOAD_RETENTION_DAYS="OFF",
+            MAIL_RETENTION_DAYS="7",
+        )
+    )
+
+    assert settings.evidence_signing_key == SIGNING_KEY and settings.checkpoint_at is None
+    assert settings.evidence_witness_emails == ("notary@example.org", "board@fablab.example")
+    assert settings.evidence_tsa_url == "http://127.0.0.1:8318/tsr"
+    assert (settings.payload_retention_days, settings.mail_retention_days) == (None, 7)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("EVIDENCE_SIGNING_KEY", "bm90LTMyLWJ5dGVz"),
+        ("EVIDENCE_SIGNING_KEY", "not base64 at all!"),
+        ("CHECKPOINT_AT", "25:00"),
+        ("EVIDENCE_WITNESS_EMAILS", "notary"),
+        ("EVIDENCE_TSA_URL", "ftp://tsa.example"),
+        ("PAYLOAD_RETENTION_DAYS", "0"),
+        ("MAIL_RETENTION_DAYS", "soon"),
+    ],
+)
+def test_a_bad_evidence_or_privacy_value_stops_the_start_naming_the_variable(name: str, value: str) -> None:
+    message = config_error(minimal(**{name: value}))
+
+    assert message.startswith(name) and value not in message

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from bridge.adapters.store import Store
 from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
-from harness.classmarker import result_payload, signed
+from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import GunicornBridge, SmtpSink
 from harness.wait import wait_until
 from tests.webhook.conftest import (
@@ -132,7 +132,7 @@ def test_crash_after_fabman_counted_the_attempt_does_not_count_it_twice(
 ) -> None:
     simulator.faults.fail_next(1, 503, method="PUT", after_apply=True)
 
-    response = deliver(client, result_payload(token(bridge, JAN, CNC), passed=False))
+    response = deliver(client, result_payload(token(bridge, JAN, CNC), quiz=quiz_of(CNC), passed=False))
 
     assert settled(bridge, response).status == "queued"
     assert [e["attempts"] for e in failed_courses(simulator, JAN) if e["id"] == CNC] == [3]

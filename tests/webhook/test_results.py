@@ -11,7 +11,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from bridge.application import Bridge
 from bridge.simulator import FabmanSimulator
 from harness import WEBHOOK_SECRET
-from harness.classmarker import result_payload
+from harness.classmarker import quiz_of, result_payload
 from harness.launch import SmtpSink
 from tests.support import text_of
 from tests.webhook.conftest import (
@@ -154,7 +154,7 @@ def test_first_failure_creates_the_entry_at_one_and_keeps_other_metadata(
 ) -> None:
     before = simulator.state.member(MARKETA)
 
-    response = deliver(client, result_payload(token(bridge, MARKETA, SAFETY), passed=False, percentage=40))
+    response = deliver(client, result_payload(token(bridge, MARKETA, SAFETY), quiz=quiz_of(SAFETY), passed=False, percentage=40))
 
     assert (settled(bridge, response).status, settled(bridge, response).outcome) == ("applied", "failed")
     after = simulator.state.member(MARKETA)
@@ -174,7 +174,7 @@ def test_first_failure_creates_the_entry_at_one_and_keeps_other_metadata(
 def test_failure_counts_one_more_and_touches_nothing_else(
     client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
-    response = deliver(client, result_payload(token(bridge, JAN, CNC), passed=False))
+    response = deliver(client, result_payload(token(bridge, JAN, CNC), quiz=quiz_of(CNC), passed=False))
 
     assert settled(bridge, response).outcome == "failed"
     metadata = simulator.state.member(JAN)["metadata"]
@@ -192,7 +192,7 @@ def test_conflicting_update_is_reread_and_retried(
 ) -> None:
     simulator.faults.fail_next(1, 409, method="PUT")
 
-    response = deliver(client, result_payload(token(bridge, JAN, CNC), passed=False))
+    response = deliver(client, result_payload(token(bridge, JAN, CNC), quiz=quiz_of(CNC), passed=False))
 
     assert settled(bridge, response).outcome == "failed"
     assert [(m, s) for m, _, s in writes(simulator)] == [("PUT", 409), ("PUT", 200)]
@@ -205,7 +205,7 @@ def test_last_attempt_sends_the_out_of_attempts_mail_with_the_personal_link(
 ) -> None:
     set_failed(simulator, EVA, SAFETY, 2)
 
-    response = deliver(client, result_payload(token(bridge, EVA, SAFETY), passed=False))
+    response = deliver(client, result_payload(token(bridge, EVA, SAFETY), quiz=quiz_of(SAFETY), passed=False))
 
     assert settled(bridge, response).outcome == "out_of_attempts"
     assert failed_courses(simulator, EVA) == [{"id": SAFETY, "title": "Bezpečnost v dílně", "attempts": 3}]
@@ -276,7 +276,7 @@ def test_pass_order_is_create_then_delete_older_then_clear_the_failed_entry(
 def test_pass_clears_only_the_course_entry(
     client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
-    response = deliver(client, result_payload(token(bridge, JAN, CNC)))
+    response = deliver(client, result_payload(token(bridge, JAN, CNC), quiz=quiz_of(CNC)))
 
     assert settled(bridge, response).outcome == "granted"
     assert len(course_records(simulator, JAN, CNC)) == 1
@@ -288,7 +288,7 @@ def test_pass_clears_only_the_course_entry(
 def test_pass_of_a_course_without_expiry_has_no_until_date(
     client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
-    deliver(client, result_payload(token(bridge, PETRA, PRINTER)))
+    deliver(client, result_payload(token(bridge, PETRA, PRINTER), quiz=quiz_of(PRINTER)))
 
     [record] = course_records(simulator, PETRA, PRINTER)
     assert record["untilDate"] is None
@@ -362,7 +362,7 @@ def test_unexpected_error_is_replayable_from_the_cli(
     client: FlaskClient, runner: FlaskCliRunner, bridge: Bridge, simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:
     simulator.faults.fail_next(1, 403, method="PUT")
-    deliver(client, result_payload(token(bridge, MARKETA, SAFETY), passed=False))
+    deliver(client, result_payload(token(bridge, MARKETA, SAFETY), quiz=quiz_of(SAFETY), passed=False))
     event = only_event(bridge.store)
     assert event.status == "error"
     assert failed_courses(simulator, MARKETA) == []

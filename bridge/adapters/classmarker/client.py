@@ -29,12 +29,14 @@ from bridge.adapters.classmarker.errors import (
     ClassMarkerUnavailable,
     RequestBudgetSpent,
 )
-from bridge.adapters.classmarker.wire import Json, ResultsPage, read_page
+from bridge.adapters.classmarker.wire import Json, ResultsPage, read_link_quizzes, read_page
 from bridge.clock import Clock
 
 log = logging.getLogger(__name__)
 
 RECENT_LINK_RESULTS = "/v1/links/recent_results.json"
+ACCOUNT = "/v1.json"
+"""The account's groups, links and tests: each link's `link_url_id`."""
 MAX_LIMIT = 200
 """ClassMarker's largest (and default) page."""
 _TEXT_LENGTH = 200
@@ -102,6 +104,16 @@ class ClassMarkerClient:
             if page.next_after is None or page.next_after <= after:
                 raise ClassMarkerBadAnswer("ClassMarker said more results exist but gave no later next_finished_after_timestamp")
             after = page.next_after
+
+    def link_quizzes(self, *, permit: Callable[[], bool] | None = None) -> dict[str, str]:
+        """Each of the account's links (`GET /v1.json`) by `link_id`, to the quiz key its start URL names.
+
+        For results whose listing did not carry their link (rule 4.10 needs
+        the `link_url_id`). `permit` as for :meth:`recent_results`.
+        """
+        if permit is not None and not permit():
+            raise RequestBudgetSpent("the bridge's request budget for ClassMarker's API is spent for this hour")
+        return read_link_quizzes(self._get(ACCOUNT, {}))
 
     def _signed(self) -> dict[str, Any]:
         timestamp = int(self._clock.now().timestamp())

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.adapters.classmarker.errors import ClassMarkerBadAnswer
+from bridge.domain.results import awaiting_grading, link_quiz
 
 Json = dict[str, Any]
 IN_PROGRESS = "ip"
@@ -37,6 +38,11 @@ class LinkResult:
     test: Json
     link: Json
     fields: Json
+
+    @property
+    def quiz(self) -> str | None:
+        """The `link_url_id` of the link the result names, from the answer's `links` (None when not listed)."""
+        return link_quiz(self.link)
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,12 @@ def read_page(answer: Json, seen: set[str]) -> ResultsPage:
     )
 
 
+def read_link_quizzes(answer: Json) -> dict[str, str]:
+    """`GET /v1.json`: each of the account's links by `link_id`, to its `link_url_id` (the quiz key of its start URL)."""
+    found = {link_id: link_quiz(link) for link_id, link in _named(answer.get("links"), "link", "link_id").items()}
+    return {link_id: quiz for link_id, quiz in found.items() if quiz is not None}
+
+
 def _link_result(item: Any, tests: dict[str, Json], links: dict[str, Json]) -> LinkResult | None:
     fields = item.get("result") if isinstance(item, dict) and isinstance(item.get("result"), dict) else item
     if not isinstance(fields, dict):
@@ -100,7 +112,7 @@ def _link_result(item: Any, tests: dict[str, Json], links: dict[str, Json]) -> L
         passed=flag(fields.get("passed")),
         percentage=number(fields.get("percentage")),
         percentage_passmark=number(fields.get("percentage_passmark")),
-        requires_grading=str(fields.get("requires_grading") or "").strip().lower() == "yes",
+        requires_grading=awaiting_grading(fields.get("requires_grading")),
         cm_user_id=_text(fields.get("cm_user_id")),
         test=tests.get(test_id or "", {"test_id": fields.get("test_id")}),
         link=links.get(link_id or "", {"link_id": fields.get("link_id")}),

@@ -32,8 +32,8 @@ from bridge.adapters.fabman.errors import (
     FabmanTimeout,
     FabmanUnavailable,
 )
-from bridge.adapters.fabman.wire import course_from_json, member_from_json, record_from_json
-from bridge.domain.models import Course, Member, TrainingRecord
+from bridge.adapters.fabman.wire import course_from_json, equipment_from_json, member_from_json, record_from_json
+from bridge.domain.models import Course, Equipment, Member, TrainingRecord
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +302,14 @@ class FabmanClient:
         if course is None:
             raise FabmanNotFound(f"training course {int(course_id)} not found", status=404)
         return course
+
+    def get_equipment(self, resource_id: int) -> Equipment:
+        """One machine (`GET /resources/{id}`); FabmanNotFound for an unknown id."""
+        return equipment_from_json(_json(self._request("GET", f"resources/{int(resource_id)}")))
+
+    def read_course(self, course_id: int) -> Course:
+        """One course as Fabman holds it now, past the cache (applying a result must see today's cm_url and state)."""
+        return course_from_json(_json(self._request("GET", f"training-courses/{int(course_id)}")))
 
     def forget_courses(self) -> None:
         """Drop the course cache (after staff change courses, and in tests)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bridge.domain.models import Course, Member, TrainingRecord
+from bridge.domain.models import Course, Equipment, Member, TrainingRecord
 
 
 def parse_date(value: Any) -> dt.date | None:
@@ -53,6 +53,12 @@ def _ids(value: Any) -> tuple[int, ...]:
         elif isinstance(candidate, str) and candidate.strip().isdigit():
             found.append(int(candidate))
     return tuple(found)
+
+
+def equipment_from_json(data: dict[str, Any]) -> Equipment:
+    """`GET /resources/{id}`: the equipment's id, name and state."""
+    name = data.get("name")
+    return Equipment(id=int(data["id"]), name=name if isinstance(name, str) else "", state=str(data.get("state") or "active"))
 
 
 def record_from_json(data: dict[str, Any]) -> TrainingRecord:

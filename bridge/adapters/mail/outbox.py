@@ -21,6 +21,9 @@ from bridge.domain.statuses import Channel
 
 log = logging.getLogger(__name__)
 
+FORGOTTEN_WHEN_HANDLED = frozenset({Channel.STAFF_SIGN_IN})
+"""Channels whose rows are dropped once handled: a sign-in request names whatever address was typed in."""
+
 
 class Transport(Protocol):
     """A way out for a message."""
@@ -75,7 +78,10 @@ class Outbox:
                     self.store.postpone_message(message.id, error, self.store.now() + self._backoff(message.attempts))
                     failed += 1
             else:
-                self.store.mark_sent(message.id)
+                if message.channel in FORGOTTEN_WHEN_HANDLED:
+                    self.store.forget_message(message.id)
+                else:
+                    self.store.mark_sent(message.id)
                 sent += 1
         return FlushReport(sent=sent, failed=failed, dead=dead)
 

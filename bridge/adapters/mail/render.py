@@ -14,7 +14,7 @@ from bridge.domain.statuses import Channel
 log = logging.getLogger(__name__)
 
 MEMBER_MAIL_KINDS = frozenset(
-    {"granted", "failed", "out_of_attempts", "error", "expired", "reminder", "too_early", "machine_denied"}
+    {"granted", "failed", "out_of_attempts", "error", "expired", "reminder", "too_early", "machine_denied", "refused"}
 )
 STAFF_MAIL_KINDS = frozenset({"digest"})
 """Bilingual mail to the staff address (not alerts: those are plain text, also to Discord)."""

@@ -20,13 +20,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from bridge.adapters.store import statements
-from bridge.adapters.store.console import ConsoleQueries
+from bridge.adapters.store.console import ConsoleQueries, SignInLimits
 from bridge.adapters.store.core import MIGRATIONS, StoreBase, changed, normalise_url, not_leased
+from bridge.adapters.store.evidence import COUNTED_FAILURES
 from bridge.adapters.store.jobs import JobQueries
 from bridge.adapters.store.listening import InboxListener
 from bridge.adapters.store.models import InboxEvent, JobRun, LedgerEntry, OutboxMessage
+from bridge.adapters.store.privacy import PrivacyQueries
 from bridge.adapters.store.reconcile import ReconcileQueries
 from bridge.adapters.store.rules import RulesQueries
+from bridge.domain.evidence import EvidenceEvent
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import REPLAYABLE, EventSource, EventStatus, MessageStatus
 
@@ -50,12 +53,13 @@ __all__ = [
     "JobRun",
     "LedgerEntry",
     "OutboxMessage",
+    "SignInLimits",
     "Store",
     "normalise_url",
 ]
 
 
-class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, StoreBase):
+class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQueries, StoreBase):
     """The relational store behind the inbox, the outbox, the ledger and the jobs."""
 
     # -- inbox: receiving and claiming -------------------------------------
@@ -232,11 +236,24 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, StoreBas
     def mark_applied(
         self, event_id: int, outcome: str, *, ledger: dict[str, Any] | None = None, messages: Iterable[OutgoingMessage] = ()
     ) -> None:
-        """queued -> applied, with its ledger row and its mail, in one transaction."""
+        """queued -> applied, with its ledger row, its evidence leaf and its mail, in one transaction.
+
+        A grant appends a `granted` leaf, a counted failed attempt a `failed` one (section 16).
+        """
         now = self.now()
         with self._write() as session:
             if ledger is not None:
-                self._insert_ignore(session, LedgerEntry, {"granted_at": now, **ledger})
+                row = {"granted_at": now, **ledger}
+                self._insert_ignore(session, LedgerEntry, row)
+                self._result_evidence(
+                    session, event_id, EvidenceEvent.GRANTED, member_id=row["member_id"], course_id=row["course_id"],
+                    fabman_record_id=row.get("fabman_record_id"), recorded_at=row["granted_at"],
+                )  # fmt: skip
+            elif outcome in COUNTED_FAILURES:
+                self._result_evidence(
+                    session, event_id, EvidenceEvent.FAILED, member_id=None, course_id=None, fabman_record_id=None,
+                    recorded_at=now,
+                )  # fmt: skip
             self._enqueue(session, messages, now)
             session.execute(statements.MARK_APPLIED, {"event_id": event_id, "outcome": outcome, "now": now})
 
@@ -285,7 +302,12 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, StoreBas
             requeued = changed(
                 session,
                 update(InboxEvent)
-                .where(InboxEvent.id == event_id, InboxEvent.status.in_(statuses), not_leased(InboxEvent.lease_until, now))
+                .where(
+                    InboxEvent.id == event_id,
+                    InboxEvent.status.in_(statuses),
+                    not_leased(InboxEvent.lease_until, now),
+                    InboxEvent.payload_purged_at.is_(None),  # its body is gone: nothing left to apply
+                )
                 .values(status=EventStatus.QUEUED, next_attempt_at=None, retry_from=now, updated_at=now),
             )
             if requeued:

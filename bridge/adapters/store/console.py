@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, func, select, text, update
@@ -24,9 +25,20 @@ from bridge.adapters.store.models import (
     StaffSignInLink,
     StaffSignInRequest,
 )
+from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import EventStatus, MessageStatus
 
 Row = TypeVar("Row")
+
+
+@dataclass(frozen=True)
+class SignInLimits:
+    """Most requests for a sign-in link within the window: per address and client together, per address, per client."""
+
+    pair: int
+    address: int
+    client: int
+
 
 _SIGN_IN_LOCK = 7_240_612
 """PostgreSQL advisory lock that makes counting and recording a sign-in request one step across instances."""
@@ -153,12 +165,19 @@ class ConsoleQueries(StoreBase):
 
     # -- signing in ------------------------------------------------------------
 
-    def note_sign_in_request(self, address_hash: str, client: str, *, window: dt.timedelta, limit: int) -> bool:
-        """Count a request for a sign-in link unless the address or the client has had `limit` within `window`.
+    def request_sign_in(
+        self, address_hash: str, client: str, *, window: dt.timedelta, limits: SignInLimits, request: OutgoingMessage
+    ) -> int | None:
+        """Count a request for a sign-in link and queue it for the outbox sender; None when over a limit.
 
-        Counting and recording are one transaction under a lock (SQLite's write
-        lock, a PostgreSQL advisory lock), so workers and instances sharing the
-        store never let a sixth request through between them.
+        The limits count the address and the client together (`pair`), and
+        each alone with wider caps, so a flood for one address from other
+        clients uses up their own pairs before it reaches the owner's. The
+        same two writes happen for every address, staff or not: whether it is
+        staff is decided by the outbox sender, after the answer. Counting,
+        recording and queueing are one transaction under a lock (SQLite's
+        write lock, a PostgreSQL advisory lock), so workers and instances
+        sharing the store never let one request too many through.
         """
         now = self.now()
         since = now - window
@@ -167,12 +186,31 @@ class ConsoleQueries(StoreBase):
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SIGN_IN_LOCK})
             session.execute(delete(StaffSignInRequest).where(StaffSignInRequest.requested_at < since))
             recent = select(func.count()).select_from(StaffSignInRequest).where(StaffSignInRequest.requested_at >= since)
-            by_address = session.scalar(recent.where(StaffSignInRequest.address_hash == address_hash)) or 0
-            by_client = session.scalar(recent.where(StaffSignInRequest.client == client)) or 0
-            if by_address >= limit or by_client >= limit:
-                return False
+            by_address = recent.where(StaffSignInRequest.address_hash == address_hash)
+            by_pair = session.scalar(by_address.where(StaffSignInRequest.client == client[:64])) or 0
+            by_address_only = session.scalar(by_address) or 0
+            by_client = session.scalar(recent.where(StaffSignInRequest.client == client[:64])) or 0
+            if by_pair >= limits.pair or by_address_only >= limits.address or by_client >= limits.client:
+                return None
             session.add(StaffSignInRequest(address_hash=address_hash, client=client[:64], requested_at=now))
-            return True
+            queued = OutboxMessage(
+                dedupe_key=request.dedupe_key,
+                channel=request.channel,
+                recipient=request.recipient,
+                subject=request.subject,
+                body_text=request.body_text,
+                status=MessageStatus.PENDING,
+                attempts=0,
+                created_at=now,
+            )
+            session.add(queued)
+            session.flush()
+            return queued.id
+
+    def forget_message(self, message_id: int) -> None:
+        """Drop an outbox row for good (a handled sign-in request: its address is nobody's business afterwards)."""
+        with self._write() as session:
+            session.execute(delete(OutboxMessage).where(OutboxMessage.id == message_id))
 
     def add_sign_in_link(self, token_hash: str, email: str, next_path: str | None, expires_at: dt.datetime) -> None:
         """Keep a new link's hash; links used or expired long ago are dropped on the way."""
@@ -213,6 +251,11 @@ class ConsoleQueries(StoreBase):
                     StaffSession.id_hash == id_hash, StaffSession.ended_at.is_(None), StaffSession.expires_at > now
                 )
             ).first()
+
+    def staff_session_checked(self, id_hash: str, at: dt.datetime) -> None:
+        """The session's holder was confirmed as staff at `at`."""
+        with self._write() as session:
+            session.execute(update(StaffSession).where(StaffSession.id_hash == id_hash).values(checked_at=at))
 
     def end_staff_session(self, id_hash: str) -> bool:
         """Sign out: the session ends now; False when it had ended already."""

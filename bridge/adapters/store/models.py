@@ -61,6 +61,8 @@ class InboxEvent(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.now())
     retry_from: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     source: Mapped[str] = mapped_column(String(10), default="webhook", server_default="webhook")
+    payload_sha256: Mapped[str | None] = mapped_column(String(64))
+    payload_purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
     @property
     def retrying_since(self) -> dt.datetime:
@@ -89,6 +91,7 @@ class OutboxMessage(Base):
     member_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.now())
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    body_purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class LedgerEntry(Base):
@@ -205,6 +208,8 @@ class StaffSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    checked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    """When the holder was last confirmed as staff (Fabman or STAFF_EMAILS); None: at `created_at`."""
 
 
 class StaffSignInRequest(Base):

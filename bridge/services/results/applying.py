@@ -3,6 +3,14 @@
 Safe to repeat: a record whose notes name the result, or a result id already
 counted in the member's metadata, means this result's effect is there already.
 
+Before anything is written, the result is held to rule 4.10
+(:mod:`bridge.domain.binding`): taken through the quiz of the token's course,
+the course still online and active and visible to the member, the member
+active, the link not older than `QUIZ_LINK_DAYS` when the quiz started.
+Otherwise :class:`NotCounted` is raised and Fabman is left alone. A result
+whose effect Fabman already shows (a crash after the write) is finished, not
+judged again.
+
 A result started inside the waiting period after a failure (contract section
 12, :mod:`bridge.domain.cooldown`) changes nothing: a pass comes back as
 `too_early` (held until staff replay it; a replay waives the wait), a fail
@@ -14,33 +22,48 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from bridge.adapters.codec import QuizIdentity
 from bridge.adapters.fabman import Course, FabmanNotFound, FabmanUnavailable, Member, TrainingRecord
-from bridge.domain import attempts, cooldown, courses
+from bridge.domain import attempts, binding, cooldown, courses
 from bridge.domain.calendar import until_date
 from bridge.domain.results import QuizResult, notes_name_result, training_notes
 from bridge.services.deps import Deps
 from bridge.services.members import MetadataChange, update_metadata
-from bridge.services.results.receipts import NOT_COUNTED, TOO_EARLY, Applied, Rejected
+from bridge.services.results.receipts import NOT_COUNTED, TOO_EARLY, Applied, NotCounted, Rejected
 
 
-def apply_result(deps: Deps, result: QuizResult, member_id: int, course_id: int, *, waive_wait: bool = False) -> Applied:
-    """Change Fabman for one result (idempotent); raises Rejected or FabmanError.
+def apply_result(deps: Deps, result: QuizResult, identity: QuizIdentity, *, waive_wait: bool = False) -> Applied:
+    """Change Fabman for one result (idempotent); raises Rejected (NotCounted under rule 4.10) or FabmanError.
 
     `waive_wait` (a staff replay of a held pass) applies a pass started inside the waiting period.
     """
+    member_id, course_id = identity.member_id, identity.course_id
     try:
-        member = deps.fabman.get_member(member_id, trainings=True, privileges=False)
-    except FabmanNotFound:
-        raise Rejected(f"member {member_id} does not exist in Fabman") from None
-    try:
-        course = deps.fabman.course(course_id)
+        course = deps.fabman.read_course(course_id)  # as Fabman holds it now: its quiz and state decide (4.10)
     except FabmanNotFound:
         raise Rejected(f"training course {course_id} does not exist in Fabman") from None
+    try:
+        member = deps.fabman.get_member(member_id, trainings=True, privileges=courses.is_admin_only(course))
+    except FabmanNotFound:
+        raise Rejected(f"member {member_id} does not exist in Fabman") from None
+    if not _effect_shown(result, member, course):
+        refusal = binding.refusal(
+            result, course, member, issued_at=identity.issued_at, link_days=deps.settings.quiz_link_days, now=deps.now()
+        )
+        if refusal is not None:
+            raise NotCounted(refusal, member, course)
     allowed = courses.max_attempts(course, deps.settings.max_course_attempts)
     hours = cooldown.schedule(course, deps.settings.cooldown_hours)
     if result.passed:
         return _apply_pass(deps, result, member, course, allowed, hours if not waive_wait else ())
     return _apply_fail(deps, result, member, course, allowed, hours)
+
+
+def _effect_shown(result: QuizResult, member: Member, course: Course) -> bool:
+    """Fabman already shows this result's effect: a record naming it, or its failed attempt counted."""
+    if result.passed:
+        return any(r.course_id == course.id and notes_name_result(r.notes, result.result_id) for r in member.trainings or ())
+    return attempts.was_counted(member.metadata, result.result_id)
 
 
 def _started(result: QuizResult) -> dt.datetime | None:

@@ -13,7 +13,7 @@ from bridge.domain.results import QuizResult
 from bridge.domain.statuses import EventStatus
 from bridge.services import mails
 from bridge.services.deps import Deps
-from bridge.services.results.receipts import NOT_COUNTED, TOO_EARLY, Applied, Receipt
+from bridge.services.results.receipts import NOT_COUNTED, TOO_EARLY, Applied, NotCounted, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,19 @@ def hold(deps: Deps, event: InboxEvent, result: QuizResult, applied: Applied) ->
     messages += mails.held_pass_alert(deps, event.id, member, course, result, applied.opens_at)
     deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome=TOO_EARLY, messages=messages)
     log.info("event %s held: %s", event.id, reason)
+
+
+def not_counted(deps: Deps, event: InboxEvent, result: QuizResult, why: NotCounted) -> None:
+    """queued -> rejected under rule 4.10: the reason is the outcome; one mail to the member, one alert to staff.
+
+    Nothing was written to Fabman and no attempt was counted. Both messages
+    are keyed by the event, so a replay that meets the same reason adds none.
+    """
+    refusal = why.refusal
+    messages = mails.refused(deps, event.id, why.member, why.course, result, refusal)
+    messages += mails.refused_alert(deps, event.id, why.member, why.course, result, refusal)
+    deps.store.close_event(event.id, EventStatus.REJECTED, refusal.detail, outcome=refusal.reason, messages=messages)
+    log.warning("event %s rejected (%s): %s", event.id, refusal.reason, refusal.detail)
 
 
 def _ledger_row(deps: Deps, result: QuizResult, applied: Applied) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Sequence
 
-from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId
+from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId, QuizIdentity
 from bridge.adapters.fabman import FabmanUnavailable
 from bridge.adapters.store import InboxEvent
 from bridge.domain.results import QuizResult, parse_delivery
@@ -14,7 +14,7 @@ from bridge.domain.statuses import EventStatus
 from bridge.services.deps import Deps
 from bridge.services.results import outcomes
 from bridge.services.results.applying import apply_result
-from bridge.services.results.receipts import TOO_EARLY, Receipt, Rejected
+from bridge.services.results.receipts import TOO_EARLY, NotCounted, Receipt, Rejected
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,15 @@ def apply_claimed(deps: Deps, event: InboxEvent) -> Receipt:
     member_id: int | None = None
     course_id: int | None = None
     try:
-        member_id, course_id = _identity(deps.codec, result)
+        identity = _identity(deps.codec, result)
+        member_id, course_id = identity.member_id, identity.course_id
         if (event.member_id, event.course_id) != (member_id, course_id):
             deps.store.note_identity(event.id, member_id, course_id)
         # Only a staff replay puts a held (too early) pass back in the queue: it waives the wait.
-        applied = apply_result(deps, result, member_id, course_id, waive_wait=event.outcome == TOO_EARLY)
+        applied = apply_result(deps, result, identity, waive_wait=event.outcome == TOO_EARLY)
+    except NotCounted as why:
+        outcomes.not_counted(deps, event, result, why)
+        return Receipt(EventStatus.REJECTED, event.id, outcome=why.refusal.reason, detail=str(why))
     except Rejected as why:
         outcomes.reject(deps, event, str(why), member_id=member_id, course_id=course_id)
         return Receipt(EventStatus.REJECTED, event.id, detail=str(why))
@@ -56,9 +60,8 @@ def apply_claimed(deps: Deps, event: InboxEvent) -> Receipt:
     return Receipt(EventStatus.APPLIED, event.id, outcome=applied.outcome)
 
 
-def _identity(codec: CmUserIdCodec, result: QuizResult) -> tuple[int, int]:
+def _identity(codec: CmUserIdCodec, result: QuizResult) -> QuizIdentity:
     try:
-        identity = codec.decode(result.cm_user_id)
+        return codec.decode(result.cm_user_id)
     except InvalidCmUserId as error:
         raise Rejected(f"cm_user_id rejected: {error}") from None
-    return identity.member_id, identity.course_id

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.adapters.fabman import Course, Member, TrainingRecord
+from bridge.domain.binding import Refusal
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,16 @@ NOT_COUNTED = "not_counted"
 
 class Rejected(Exception):
     """The result cannot be applied as it stands (bad token, unknown member or course)."""
+
+
+class NotCounted(Rejected):
+    """The result breaks rule 4.10 (wrong quiz, course no longer online, ...): rejected, and the member is told why."""
+
+    def __init__(self, refusal: Refusal, member: Member, course: Course) -> None:
+        super().__init__(refusal.detail)
+        self.refusal = refusal
+        self.member = member
+        self.course = course
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ staff member came from, with a line saying what happened.
 
 from __future__ import annotations
 
+import json
+
 from flask import flash, g, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -53,7 +55,9 @@ def results() -> str:
 def result(event_id: int) -> str:
     """One result: timeline, payload, mail, Fabman record, and Replay when it may be replayed."""
     bridge = bridge_of()
-    return render_template("staff/result.html", detail=bridge.console.result(bridge.event(event_id)))
+    event = bridge.event(event_id)
+    erased = bridge.store.erased_member(event.member_id) if event.member_id is not None else None
+    return render_template("staff/result.html", detail=bridge.console.result(event), erased=erased)
 
 
 @blueprint.post("/results/<int:event_id>/replay")
@@ -131,13 +135,24 @@ def reset_attempts(member_id: int) -> ResponseReturnValue:
 def evidence() -> str:
     """The ledger searched by member, course and dates."""
     wanted = filters.evidence_filter(request.args)
-    console = bridge_of().console
-    return render_template(
-        "staff/evidence.html",
-        page=console.evidence(wanted, filters.page_number(request.args)),
-        wanted=wanted,
-        courses=console.course_titles(),
-    )
+    bridge = bridge_of()
+    page = bridge.console.evidence(wanted, filters.page_number(request.args))
+    erased = bridge.store.erased_members(sorted({entry.member_id for entry in page.rows}))
+    return render_template("staff/evidence.html", page=page, wanted=wanted, courses=bridge.console.course_titles(), erased=erased)
+
+
+@blueprint.get("/evidence/bundle")
+def evidence_bundle() -> ResponseReturnValue:
+    """A row's signed proof as a JSON file (the same bundle as GET /admin/evidence/proof)."""
+    member_id = filters.bounded_int(request.args, "member", default=0, low=1, high=MAX_ID)
+    course_id = filters.bounded_int(request.args, "course", default=0, low=1, high=MAX_ID)
+    if not (member_id and course_id):
+        raise NotFound("choose a member and a course")
+    bundle = bridge_of().evidence.proof(member_id, course_id)
+    response = make_response(json.dumps(bundle, indent=2))
+    response.content_type = "application/json"
+    response.headers["Content-Disposition"] = f'attachment; filename="evidence-{member_id}-{course_id}-{bundle["index"]}.json"'
+    return response
 
 
 @blueprint.get("/evidence.csv")

@@ -4,7 +4,10 @@ The guard runs before every console view: the console must be on (PUBLIC_URL
 in production), every POST must carry a valid CSRF token (else `400` and
 nothing happens), and every page but the sign-in pages needs a live session
 (else a redirect to the sign-in page, which remembers where the user was
-going, as a path inside `/staff/` only: never an open redirect).
+going, as a path inside `/staff/` only: never an open redirect). A session
+lives only while its holder is staff: confirmed every 5 minutes, and again
+before every POST that changes something, so a demoted holder's POST ends
+the session and changes nothing.
 
 Errors on `/staff/` are pages for a browser and problem details (the API's one
 error shape) for any other client, chosen by the request's `Accept` header.
@@ -25,7 +28,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from bridge.application import bridge_of
 from bridge.errors import BridgeError
-from bridge.services.staff_access import StaffMember
+from bridge.services.staff_access import RightsUnconfirmed, StaffMember
 from bridge.web.problems import problem_response
 from bridge.web.staff.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_date, format_moment, translate
 
@@ -54,9 +57,12 @@ def guard() -> ResponseReturnValue | None:
     csrf.protect()
     if request.endpoint in SIGN_IN_ENDPOINTS:
         return None
-    staff = current_staff()
+    try:
+        staff = current_staff(changing=request.method == "POST" and request.endpoint != "staff.sign_out")
+    except RightsUnconfirmed:
+        return error_page(503, "error.rights_unconfirmed")
     if staff is None:
-        return redirect(sign_in_url(ended="sid" in session))
+        return redirect(sign_in_url(ended="sid" in session), 303 if request.method == "POST" else 302)
     g.staff = staff
     return None
 
@@ -80,12 +86,16 @@ def console_headers(response: Response) -> ResponseReturnValue:
     return response
 
 
-def current_staff() -> StaffMember | None:
-    """The signed-in staff member, or None (a dead session is dropped from the cookie)."""
+def current_staff(*, changing: bool = False) -> StaffMember | None:
+    """The signed-in staff member, or None (a dead session is dropped from the cookie).
+
+    `changing`: the request is about to change something, so the holder's
+    rights are confirmed now (RightsUnconfirmed when Fabman cannot say).
+    """
     session_id = session.get("sid")
     if not isinstance(session_id, str):
         return None
-    staff = bridge_of().staff_access.session(session_id)
+    staff = bridge_of().staff_access.session(session_id, changing=changing)
     if staff is None:
         session.pop("sid", None)
     return staff

@@ -1,14 +1,15 @@
 """Signing in by a one-time link in the mail, and signing out.
 
 `POST /staff/login` answers every address alike, and at once: it counts the
-request for the rate limit and redirects to "check your mail". Whether the
-address is staff is decided after the answer is out (Fabman is asked then,
-and the mail sent), so neither the answer nor its timing tells who is staff.
+request for the rate limit, queues it in the outbox and redirects to "check
+your mail". Whether the address is staff is decided by the outbox sender on
+its own thread (Fabman is asked then, and the mail sent), so neither the
+answer nor its timing tells who is staff. The link in the mail starts with
+PUBLIC_URL, never with the Host the request named.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 
 from flask import make_response, redirect, render_template, request, session, url_for
@@ -16,8 +17,6 @@ from flask.typing import ResponseReturnValue
 
 from bridge.application import bridge_of
 from bridge.web.staff.session import blueprint, current_staff, error_page, safe_next, wants_html
-
-log = logging.getLogger(__name__)
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 MAX_EMAIL_LENGTH = 320
@@ -39,22 +38,11 @@ def request_link() -> ResponseReturnValue:
     next_path = safe_next(request.form.get("next"))
     if not email or len(email) > MAX_EMAIL_LENGTH or "@" not in email:
         return _login_page(status=400, notice="login.bad_email", email=email)
-    access = bridge_of().staff_access
-    if not access.count_request(email, client_address()):
+    if not bridge_of().staff_access.request_link(email, client_address(), next_path=next_path):
         if not wants_html():
             return error_page(429, "login.too_many")
         return _login_page(status=429, notice="login.too_many", email=email)
-    link_root = _public_base() + url_for("staff.use_link") + "?token="
-
-    def send() -> None:
-        try:
-            access.send_link(email, link_for=lambda token: link_root + token, next_path=next_path)
-        except Exception:  # noqa: BLE001 - the answer is out; the staff member asks again
-            log.exception("sending a console sign-in link failed")
-
-    response = redirect(url_for("staff.login_sent"), 303)
-    response.call_on_close(send)
-    return response
+    return redirect(url_for("staff.login_sent"), 303)
 
 
 @blueprint.get("/login/sent")
@@ -92,21 +80,14 @@ def sign_out() -> ResponseReturnValue:
 
 
 def client_address() -> str:
-    """The client's address for the rate limit: the one the nearest proxy saw, else the socket's.
+    """The client's address for the rate limit.
 
-    Behind one reverse proxy every request comes from the proxy; it appends the
-    real client to `X-Forwarded-For`, so the last entry is the one to trust. A
-    client talking to the bridge directly can forge that entry, which only
-    spreads its own requests over more counters: the per-address limit holds.
+    `request.remote_addr` is the socket's peer, or, behind TRUSTED_PROXIES
+    reverse proxies, the address the outermost trusted one saw (werkzeug's
+    ProxyFix, set up by the app factory): an `X-Forwarded-For` a client
+    writes itself is never believed beyond that depth.
     """
-    forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
-    return (forwarded[-1] if forwarded else request.remote_addr or "unknown")[:64]
-
-
-def _public_base() -> str:
-    """Where links in mail point: PUBLIC_URL, or in development the address this request came to."""
-    configured = bridge_of().settings.public_url
-    return configured if configured else request.host_url.rstrip("/")
+    return (request.remote_addr or "unknown")[:64]
 
 
 def _login_page(*, status: int = 200, notice: str | None = None, email: str = "") -> ResponseReturnValue:

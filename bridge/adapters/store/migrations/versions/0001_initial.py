@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from bridge.adapters.store.models import UtcDateTime
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -30,12 +28,12 @@ def upgrade() -> None:
         sa.Column("passed", sa.Boolean()),
         sa.Column("test_name", sa.String(255)),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("next_attempt_at", UtcDateTime(), index=True),
-        sa.Column("lease_until", UtcDateTime()),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), index=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True)),
         sa.Column("last_error", sa.Text()),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("received_at", UtcDateTime(), nullable=False, server_default=sa.func.now()),
-        sa.Column("updated_at", UtcDateTime(), nullable=False, server_default=sa.func.now()),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     op.create_table(
         "outbox_messages",
@@ -48,13 +46,13 @@ def upgrade() -> None:
         sa.Column("body_html", sa.Text()),
         sa.Column("status", sa.String(20), nullable=False, index=True),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("next_attempt_at", UtcDateTime(), index=True),
-        sa.Column("lease_until", UtcDateTime()),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), index=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True)),
         sa.Column("last_error", sa.Text()),
         sa.Column("event_id", sa.Integer()),
         sa.Column("member_id", sa.BigInteger(), index=True),
-        sa.Column("created_at", UtcDateTime(), nullable=False, server_default=sa.func.now()),
-        sa.Column("sent_at", UtcDateTime()),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("sent_at", sa.DateTime(timezone=True)),
     )
     op.create_table(
         "training_ledger",
@@ -71,12 +69,12 @@ def upgrade() -> None:
         sa.Column("points_scored", sa.Float()),
         sa.Column("points_available", sa.Float()),
         sa.Column("percentage_passmark", sa.Float()),
-        sa.Column("time_started", UtcDateTime()),
-        sa.Column("time_finished", UtcDateTime()),
+        sa.Column("time_started", sa.DateTime(timezone=True)),
+        sa.Column("time_finished", sa.DateTime(timezone=True)),
         sa.Column("training_date", sa.String(10)),
         sa.Column("until_date", sa.String(10)),
         sa.Column("evidence", sa.JSON()),
-        sa.Column("granted_at", UtcDateTime(), nullable=False, server_default=sa.func.now()),
+        sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
 
 

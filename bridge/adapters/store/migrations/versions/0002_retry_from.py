@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from bridge.adapters.store.models import UtcDateTime
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -20,7 +18,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("inbox_events") as batch:
-        batch.add_column(sa.Column("retry_from", UtcDateTime(), nullable=True))
+        batch.add_column(sa.Column("retry_from", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from bridge.adapters.store.models import UtcDateTime
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -24,8 +22,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("name", sa.String(40), nullable=False),
         sa.Column("owner", sa.String(120), nullable=False),
-        sa.Column("started_at", UtcDateTime(), nullable=False),
-        sa.Column("finished_at", UtcDateTime(), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("summary", sa.JSON(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
     )
@@ -34,7 +32,7 @@ def upgrade() -> None:
         "job_locks",
         sa.Column("name", sa.String(40), primary_key=True),
         sa.Column("owner", sa.String(120), nullable=True),
-        sa.Column("lease_until", UtcDateTime(), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
     )
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from bridge.adapters.store.models import UtcDateTime
-
 revision = "0005"
 down_revision = "0006"
 branch_labels = None
@@ -25,16 +23,16 @@ def upgrade() -> None:
     op.create_table(
         "classmarker_requests",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("requested_at", UtcDateTime(), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_classmarker_requests_requested_at", "classmarker_requests", ["requested_at"])
     op.create_table(
         "reconcile_state",
         sa.Column("name", sa.String(40), primary_key=True),
-        sa.Column("newest_finished", UtcDateTime(), nullable=True),
-        sa.Column("resume_from", UtcDateTime(), nullable=True),
-        sa.Column("last_started_at", UtcDateTime(), nullable=True),
-        sa.Column("last_finished_at", UtcDateTime(), nullable=True),
+        sa.Column("newest_finished", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("resume_from", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_stopped", sa.Text(), nullable=True),
         sa.Column("last_summary", sa.JSON(), nullable=True),
     )

@@ -1,5 +1,8 @@
 """Training rules: Fabman's webhook events, "denied at a machine" offers, reminded training records.
 
+The file is named by its place in the chain (fourth); its revision id stays
+"0006", which stores migrated before the files were renamed already record.
+
 Revision ID: 0006
 Revises: 0003
 Create Date: 2026-12-02
@@ -9,8 +12,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
-from bridge.adapters.store.models import UtcDateTime
 
 revision = "0006"
 down_revision = "0003"
@@ -28,20 +29,20 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(40)),
         sa.Column("member_id", sa.BigInteger(), index=True),
         sa.Column("resource_id", sa.BigInteger()),
-        sa.Column("occurred_at", UtcDateTime()),
+        sa.Column("occurred_at", sa.DateTime(timezone=True)),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("lease_until", UtcDateTime()),
+        sa.Column("lease_until", sa.DateTime(timezone=True)),
         sa.Column("last_error", sa.Text()),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("received_at", UtcDateTime(), nullable=False, server_default=sa.func.now()),
-        sa.Column("handled_at", UtcDateTime()),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("handled_at", sa.DateTime(timezone=True)),
     )
     op.create_table(
         "machine_offers",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("member_id", sa.BigInteger(), nullable=False),
         sa.Column("resource_id", sa.BigInteger(), nullable=False),
-        sa.Column("offered_at", UtcDateTime(), nullable=False),
+        sa.Column("offered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("fabman_event_id", sa.Integer()),
         sa.UniqueConstraint("member_id", "resource_id", name="uq_machine_offers_member_resource"),
     )
@@ -52,7 +53,7 @@ def upgrade() -> None:
         sa.Column("record_id", sa.BigInteger(), nullable=False),
         sa.Column("until_date", sa.String(10), nullable=False),
         sa.Column("message_key", sa.String(160), nullable=False),
-        sa.Column("reminded_at", UtcDateTime(), nullable=False),
+        sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("member_id", "record_id", "until_date", name="uq_reminded_trainings_record_date"),
     )
 

@@ -5,6 +5,9 @@ and lists answer from an index at real sizes (100,000 results, 20,000 ledger
 rows): counts by day and status, the newest results of one status or course,
 the mail of one result, the ledger by date and by course.
 
+The file is named by its place in the chain (sixth); its revision id stays
+"0004", which stores migrated before the files were renamed already record.
+
 Revision ID: 0004
 Revises: 0005
 Create Date: 2026-12-03
@@ -14,8 +17,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
-from bridge.adapters.store.models import UtcDateTime
 
 revision = "0004"
 down_revision = "0005"
@@ -37,7 +38,7 @@ def upgrade() -> None:
     op.create_table(
         "staff_actions",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("at", UtcDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("staff", sa.String(320), nullable=False),
         sa.Column("action", sa.String(40), nullable=False),
         sa.Column("target", sa.String(200), nullable=True, index=True),
@@ -48,24 +49,24 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(64), primary_key=True),
         sa.Column("email", sa.String(320), nullable=False),
         sa.Column("next_path", sa.String(500), nullable=True),
-        sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.Column("expires_at", UtcDateTime(), nullable=False, index=True),
-        sa.Column("used_at", UtcDateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_table(
         "staff_sessions",
         sa.Column("id_hash", sa.String(64), primary_key=True),
         sa.Column("email", sa.String(320), nullable=False),
-        sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.Column("expires_at", UtcDateTime(), nullable=False, index=True),
-        sa.Column("ended_at", UtcDateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_table(
         "staff_sign_in_requests",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("address_hash", sa.String(64), nullable=False),
         sa.Column("client", sa.String(64), nullable=False),
-        sa.Column("requested_at", UtcDateTime(), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_staff_sign_in_requests_address", "staff_sign_in_requests", ["address_hash", "requested_at"])
     op.create_index("ix_staff_sign_in_requests_client", "staff_sign_in_requests", ["client", "requested_at"])
