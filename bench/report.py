@@ -53,7 +53,97 @@ def judge(report: dict[str, Any]) -> list[dict[str, Any]]:
     return verdicts
 
 
+EFFECTS_SHARE = 0.95
+EFFECTS_PER_SECOND = 110.0
+EFFECT_P95_MS = 500.0
+SEQUENTIAL_ANSWER_P50_MS = 15.0
+QUEUE_TARGET_CLIENTS = 8
+
+
+def _judge_queue(store: dict[str, Any], add: Any) -> None:
+    """Issue 20: nothing piles up at 8 clients; the sequential answer and effect; 0 errors, 0 doubles."""
+    name = store["label"]
+    for phase in store.get("load", []):
+        clients = phase["clients"]
+        add(f"{name}: load errors, {clients} clients", phase["errors"], "0", phase["errors"] == 0)
+        add(f"{name}: results applied twice, {clients} clients", phase["doubles"], "0", phase["doubles"] == 0)
+        if clients != QUEUE_TARGET_CLIENTS:
+            continue
+        share = phase["effects_share_of_answers"]
+        ok = (share or 0) >= EFFECTS_SHARE
+        add(f"{name}: effects/s share of answers/s, {clients} clients", share, f">= {EFFECTS_SHARE:g}", ok)
+        waiting = phase["waiting_2s_after"]
+        add(f"{name}: results waiting 2 s after the load, {clients} clients", waiting, "0", waiting == 0)
+        p95 = phase["effect_p95_ms"]
+        add(f"{name}: effect p95, {clients} clients (ms)", p95, f"<= {EFFECT_P95_MS:g}", p95 is not None and p95 <= EFFECT_P95_MS)
+        rate = phase["effects_per_second"]
+        add(f"{name}: effects/s, {clients} clients", rate, f">= {EFFECTS_PER_SECOND:g}", rate >= EFFECTS_PER_SECOND)
+    alone = store["answers"][0]
+    add(
+        f"{name}: sequential answer p50 (ms)",
+        alone["p50_ms"],
+        f"<= {SEQUENTIAL_ANSWER_P50_MS:g}",
+        alone["p50_ms"] <= SEQUENTIAL_ANSWER_P50_MS,
+    )
+    sequential = next((phase for phase in store["results"] if phase["clients"] == 1 and phase["kind"] == "fail"), None)
+    if sequential is not None:
+        goal = round(2 * store["round_trip"]["p50_ms"] + 10, 1)
+        effect = sequential["effect_p50_ms"]
+        add(
+            f"{name}: sequential effect p50, failing result (ms)",
+            effect,
+            f"<= {goal:g} (2 x round trip + 10)",
+            effect is not None and effect <= goal,
+        )
+
+
+def _load(report: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            s["label"],
+            phase["instances"],
+            phase["clients"],
+            phase["answers_per_second"],
+            phase["effects_per_second"],
+            phase["effects_share_of_answers"],
+            phase["effect_p50_ms"],
+            phase["effect_p95_ms"],
+            phase["effect_p99_ms"],
+            phase["waiting_at_stop"],
+            phase["waiting_2s_after"],
+            phase["errors"],
+            phase["doubles"],
+            _counts(phase["answers"]),
+        ]
+        for s in _measured(report)
+        for phase in s.get("load", [])
+    ]
+    return [
+        "Open load (issue 20): clients sending failing results back to back; effects from the simulator's log:",
+        _table(
+            [
+                "store",
+                "instances",
+                "clients",
+                "answers/s",
+                "effects/s",
+                "share",
+                "effect p50",
+                "p95",
+                "p99",
+                "waiting at stop",
+                "2 s later",
+                "errors",
+                "doubles",
+                "answers",
+            ],
+            rows,
+        ),
+    ]
+
+
 def _judge_store(store: dict[str, Any], add: Any) -> None:
+    _judge_queue(store, add)
     name = store["label"]
     alone, *loaded = store["answers"]
     add(f"{name}: webhook answer p50, 1 client (ms)", alone["p50_ms"], f"<= {ANSWER_P50_MS:g}", alone["p50_ms"] <= ANSWER_P50_MS)
@@ -150,7 +240,7 @@ def render(report: dict[str, Any]) -> str:
     parts = [
         f"FabLab Bridge benchmark ({settings['mode']}): {settings['members']} members, Fabman latency "
         f"{settings['latency_ms']:g} ms, gunicorn {settings['workers']} workers x {settings['threads']} threads, "
-        f"APPLY_WORKERS {settings['apply_workers']}, {settings['cpus']} CPUs",
+        f"FABMAN_CONCURRENCY {settings.get('fabman_concurrency')}, {settings['cpus']} CPUs",
         *_store_lines(report),
         "",
         "Fabman round trip (1 client reading members straight from the simulator; the profile endpoints' yardstick), ms:",
@@ -161,6 +251,8 @@ def render(report: dict[str, Any]) -> str:
                 for s in _measured(report)
             ],
         ),
+        "",
+        *_load(report),
         "",
         *_answers(report),
         "",

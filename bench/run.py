@@ -58,10 +58,12 @@ from cryptography.fernet import Fernet
 from bench.effects import effect_figures, run_results
 from bench.load import Call, Lane, Phase, run_phase
 from bench.processes import CpuSnapshot, cpu_seconds, machine_cpu, memory
+from bench.queue import load_figures, run_load
 from bench.report import judge, render
 from bench.scenarios import ENDPOINTS, RESULTS, Endpoint, Workload, online_courses
 from bench.stores import SQLITE, AppliedWatcher, StoreUnderTest, postgres, postgres_unreachable
 from bridge.adapters.fabman import FabmanClient
+from bridge.adapters.store import Store
 from bridge.domain import courses
 from bridge.domain.calendar import today_in
 from harness.launch import ROOT, GunicornBridge, SimulatorProcess
@@ -106,7 +108,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--levels", default="1,4,8,16", help="client counts of the profile endpoint's throughput phase")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
-    parser.add_argument("--apply-workers", type=int, default=None, help="APPLY_WORKERS of the bridge (default: its own)")
+    parser.add_argument(
+        "--fabman-concurrency", type=int, default=None, help="FABMAN_CONCURRENCY of the bridge (default: its own)"
+    )
+    parser.add_argument("--load-levels", default="8,32", help="clients of the open load phases (issue 20's figures)")
+    parser.add_argument(
+        "--only-load",
+        action="store_true",
+        help="only the sequential result, the 1-client answers and the open load phases (and no sweep)",
+    )
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL,
@@ -124,6 +134,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (0.4 if quick else 1.5)
     args.levels = _levels(args.levels)
     args.result_levels = _levels(args.result_levels)
+    args.load_levels = _levels(args.load_levels)
+    if args.only_load:
+        args.no_sweep = True
     return args
 
 
@@ -399,6 +412,55 @@ def measure_answers(
     }
 
 
+LOAD_SETTLE_SECONDS = 30.0
+"""After an open load phase, how long the bench waits for the last effects before it counts them."""
+
+
+def measure_load(
+    store: StoreUnderTest,
+    simulator: SimulatorProcess,
+    bridge: GunicornBridge,
+    workload: Workload,
+    url: str,
+    args: argparse.Namespace,
+    logs: Path,
+    run_secrets: Secrets,
+) -> list[dict[str, Any]]:
+    """Issue 20: `--load-levels` clients sending results back to back; on PostgreSQL over two instances.
+
+    SQLite is one instance (its file is local to one host); PostgreSQL gets a
+    second bridge on the same database, and client i talks to instance i mod 2.
+    """
+    figures = []
+    second = None
+    if store.key == "postgresql":
+        env = bridge_env(simulator, url, run_secrets)
+        second = gunicorn(env, args, logs / f"gunicorn-{store.key}-b.log").__enter__()
+    try:
+        ports = [bridge.port] + ([second.port] if second is not None else [])
+        checker = Store(url)
+        try:
+            for number, clients in enumerate(args.load_levels):
+                _progress(f"{store.label}: open load, {clients} clients on {len(ports)} instance(s)")
+                simulator.clear_requests()
+                phase = run_load(ports, workload, clients=clients, duration=args.duration, seed=800 + number)
+                try:
+                    wait_until(
+                        lambda: checker.count_events().get("queued", 0) == 0,
+                        timeout=LOAD_SETTLE_SECONDS,
+                        what="every result of the load applied",
+                    )
+                except WaitTimedOut as timed_out:
+                    _progress(f"not settled: {timed_out}")
+                figures.append(load_figures(phase, simulator.logged_requests(), checker.count_events()))
+        finally:
+            checker.dispose()
+    finally:
+        if second is not None:
+            second.__exit__(None, None, None)
+    return figures
+
+
 def expired_records(simulator: SimulatorProcess) -> tuple[int, int]:
     """(member pages, expired training records) as the bench itself counts them, before the sweep."""
     client = FabmanClient(simulator.base_url, f"Bearer {simulator.api_key}")
@@ -477,8 +539,8 @@ def _json_or_text(response: requests.Response) -> Any:
 
 def gunicorn(env: dict[str, str], args: argparse.Namespace, log_path: Path) -> GunicornBridge:
     """The bridge under gunicorn as the run's options size it; a worker may work 300 s on one sweep."""
-    if args.apply_workers is not None:
-        env = {**env, "APPLY_WORKERS": str(args.apply_workers)}
+    if args.fabman_concurrency is not None:
+        env = {**env, "FABMAN_CONCURRENCY": str(args.fabman_concurrency)}
     return GunicornBridge(env, workers=args.workers, threads=args.threads, timeout=300, log_path=log_path, ready_timeout=60)
 
 
@@ -517,7 +579,7 @@ def measure_store(
                     run_phase("127.0.0.1", bridge.port, workload.factory(endpoint.key), concurrency=16, duration=args.warmup)
             run_results("127.0.0.1", bridge.port, workload, watcher, clients=8, duration=args.warmup, passed=False, seed=7)
             start_memory = worker_memory(bridge)
-            if first:
+            if first and not args.only_load:
                 for endpoint in ENDPOINTS:
                     _progress(f"{store.label}: measuring {endpoint.label}")
                     report["endpoints"][endpoint.key] = measure_endpoint(
@@ -526,7 +588,10 @@ def measure_store(
                 _progress(f"{store.label}: measuring {SCALING_ENDPOINT} at {args.levels} clients")
                 report["scaling"] = measure_scaling(simulator, bridge, workload, args)
             runs = [(kind, 1, args.duration if kind.key == "fail" else args.duration / 2) for kind in RESULTS]
-            runs += [(RESULTS[0], clients, args.duration) for clients in args.result_levels]
+            if args.only_load:
+                runs = runs[:1]
+            else:
+                runs += [(RESULTS[0], clients, args.duration) for clients in args.result_levels]
             for number, (kind, clients, duration) in enumerate(runs):
                 _progress(f"{store.label}: {kind.label}, {clients} client(s) waiting for each effect")
                 figures["results"].append(
@@ -542,11 +607,13 @@ def measure_store(
                         seed=600 + number,
                     )
                 )
-            for number, (clients, duration) in enumerate(((1, args.duration / 2), (args.concurrency, args.duration))):
+            answer_phases = [(1, args.duration / 2)] + ([] if args.only_load else [(args.concurrency, args.duration)])
+            for number, (clients, duration) in enumerate(answer_phases):
                 _progress(f"{store.label}: webhook answers, {clients} client(s) back to back")
                 figures["answers"].append(
                     measure_answers(simulator, bridge, workload, watcher, clients=clients, duration=duration, seed=700 + number)
                 )
+            figures["load"] = measure_load(store, simulator, bridge, workload, url, args, logs, run_secrets)
             end_memory = worker_memory(bridge)
             figures["watcher"] = {
                 "polls": watcher.polls,
@@ -620,7 +687,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "levels": args.levels,
             "workers": args.workers,
             "threads": args.threads,
-            "apply_workers": args.apply_workers or "bridge default",
+            "fabman_concurrency": args.fabman_concurrency or "bridge default",
+            "load_levels": args.load_levels,
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "output": str(args.output),

@@ -11,10 +11,12 @@ configured timeout, retries of reads and deletes, 429s waited out).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -22,7 +24,7 @@ from flask import Flask, current_app
 
 from bridge.adapters.classmarker import ClassMarkerClient
 from bridge.adapters.codec import CmUserIdCodec
-from bridge.adapters.fabman import FabmanClient
+from bridge.adapters.fabman import FabmanClient, RateGate
 from bridge.adapters.mail import FlushReport, MailRenderer, Outbox
 from bridge.adapters.store import InboxEvent, JobRun, Store
 from bridge.background import Applier, Job, JobRunner, PromptSender
@@ -40,10 +42,16 @@ from bridge.services.privacy import Privacy
 from bridge.services.results import Receipt
 from bridge.services.staff_access import StaffAccess
 
+log = logging.getLogger(__name__)
+
 EXTENSION_KEY = "fablab_bridge"
 MAX_EVENT_ID = 2**31 - 1
 SHUTDOWN_SECONDS = 15.0
 """How long a stopping worker lets accepted results and a running job finish (gunicorn's graceful_timeout is 20)."""
+CALLER_WAIT_SECONDS = 30.0
+"""How long a cron or CLI run waits while another worker or instance runs the same job."""
+RETRY_WAIT_SECONDS = 60.0
+"""How long a retry run waits for the appliers to try what it found due before it reports."""
 
 JOB_NAMES = ("retry", "expiry_sweep", "reconciliation", "digest", "checkpoint", "purge")
 """Every job staff see, in the order they see them."""
@@ -75,7 +83,16 @@ class Bridge:
         self.clock = clock
         self._classmarker: ClassMarkerClient | None = None
         self.patient = Deps(settings, fabman, codec, store, renderer, outbox, clock)
-        self.applier = Applier(settings.apply_workers, self._apply_accepted, store.release_event)
+        self.rate_gate = RateGate()
+        self.applying = dataclasses.replace(self.patient, fabman=fabman.derive(rate_gate=self.rate_gate))
+        self.applier = Applier(
+            settings.fabman_concurrency,
+            apply=self._apply_accepted,
+            claim=self._claim_due,
+            release=store.release_events,
+            any_due=store.any_due,
+            gate=self.rate_gate,
+        )
         self.job_table = self._job_table()
         scheduled = [job for name, job in self.job_table.items() if self._scheduled(name)]
         self.jobs = JobRunner(store, scheduled, tz=settings.tz, clock=clock, tick_seconds=min(5.0, settings.retry_every_seconds))
@@ -83,7 +100,9 @@ class Bridge:
         outbox.transports[Channel.STAFF_SIGN_IN] = self.staff_access
 
     def start_background(self) -> None:
-        """Start the in-process jobs (a serving worker calls this; `flask` commands and tests do not)."""
+        """Start looking for other processes' work and the in-process jobs (a serving worker calls this;
+        `flask` commands and tests do not: their appliers apply only what they are woken for)."""
+        self.applier.start_polling(self.store.inbox_listener())
         if self.settings.jobs:
             self.jobs.start()
 
@@ -125,28 +144,50 @@ class Bridge:
     # -- ClassMarker results ----------------------------------------------
 
     def receive_result(self, body: bytes, payload: Any) -> Receipt:
-        """Store a verified delivery and answer; applying starts at once on this process's pool.
+        """Store a verified delivery and answer; applying starts at once on this process's appliers.
 
         Costs at most two short store transactions and no call to Fabman or
-        SMTP: a new result is stored already claimed when the pool has room
-        (`accepted`), else stored queued for the retry job (`queued`).
+        SMTP: a new result is stored already claimed when an applier is free
+        and no other result of the member is in flight (`accepted`), else
+        stored queued (`queued`) and the appliers are woken to drain it.
         """
         slot = self.applier.reserve()
-        receipt, claimed = results.receive(self.patient, body, payload, apply_now=slot)
+        try:
+            receipt, claimed = results.receive(self.patient, body, payload, apply_now=slot)
+        except BaseException:
+            if slot:
+                self.applier.cancel()
+            raise
         if claimed is not None:
             self.applier.submit(claimed)
-        elif slot:
+            return receipt
+        if slot:
             self.applier.cancel()
+        if receipt.status == EventStatus.QUEUED:
+            self.applier.wake(due=False)
         return receipt
 
+    def _claim_due(self, limit: int, *, fresh_only: bool, exclude: Sequence[int]) -> list[InboxEvent]:
+        return self.store.claim_due(limit, self.settings.lease_seconds, fresh_only=fresh_only, exclude=exclude)
+
     def _apply_accepted(self, event: InboxEvent) -> None:
-        results.apply_claimed(self.patient, event)
-        self.send_mail(limit=10)
+        results.apply_claimed(self.applying, event)
+        try:
+            self.send_mail(limit=10)
+        except Exception:  # noqa: BLE001 - the result is applied and its mail committed; the retry job sends it
+            log.warning("could not send the mail of event %s now; the retry job sends it", event.id, exc_info=True)
 
     def retry_due(self) -> dict[str, Any]:
-        """The retry job: apply due queued results, finish Fabman events whose handling failed, send unsent mail."""
+        """The retry job: wake the appliers for due queued results and report them, finish Fabman events whose
+        handling failed, send unsent mail."""
         fabman_events = self.retry_fabman_events()
-        summary = results.retry_due(self.patient, keep_going=lambda: not self.jobs.stopping())
+        summary = results.retry_due(
+            self.patient,
+            wake=self.applier.wake,
+            wait_idle=self.applier.wait_idle,
+            within=RETRY_WAIT_SECONDS,
+            stopping=self.jobs.stopping,
+        )
         return {**summary, **{f"fabman_events_{key}": value for key, value in fabman_events.items()}}
 
     # -- jobs ----------------------------------------------------------------
@@ -182,9 +223,12 @@ class Bridge:
         return True
 
     def run_job(self, name: str, *, trigger: str, run: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Run a job now for the scheduler or the shell, recorded like an in-process run (`run` overrides its call)."""
-        job = self.job_table[name]
-        return self.jobs.record(job.name, trigger, run or job.run)
+        """Run a job now for the scheduler or the shell (`trigger`: cron, cli), through the one path the schedule
+        uses too: the job's lock (JobRunning when another worker holds it longer than 30 s), the run recorded,
+        its summary returned (`run` overrides the job's call, e.g. with a progress bar)."""
+        summary = self.jobs.run(self.job_table[name], by=trigger, call=run, wait_seconds=CALLER_WAIT_SECONDS)
+        assert summary is not None  # waited for the lock, and no `only_if`: it ran or raised
+        return summary
 
     def job_status(self) -> list[dict[str, Any]]:
         """Every job slot: whether it runs here, its schedule, and its last run."""

@@ -16,7 +16,7 @@ from flask.cli import with_appcontext
 
 from bridge.adapters.fabman import FabmanError
 from bridge.application import MAX_EVENT_ID, Bridge, bridge_of
-from bridge.errors import Conflict, NotFound, ServiceNotConfigured
+from bridge.errors import Conflict, JobRunning, NotFound, ServiceNotConfigured
 from bridge.services import expiry
 from bridge.services.admin import describe_event
 from bridge.services.console import EvidenceFilter, Period, evidence_csv, evidence_record
@@ -48,7 +48,10 @@ def quiz_link(member_id: int, course_id: int) -> None:
 @with_appcontext
 def retry() -> None:
     """Apply queued ClassMarker results that are due and send unsent mail."""
-    _echo_json(bridge_of().run_job("retry", trigger="cli"))
+    try:
+        _echo_json(bridge_of().run_job("retry", trigger="cli"))
+    except JobRunning as error:
+        raise click.ClickException(error.detail) from None
 
 
 @click.command("show-event")
@@ -100,6 +103,8 @@ def expire_trainings(dry_run: bool) -> None:
                 summary = _sweep(bridge, dry_run, lambda page, _: bar.update(page))
         else:
             summary = _sweep(bridge, dry_run, _progress_line)
+    except JobRunning as error:
+        raise click.ClickException(error.detail) from None
     except FabmanError as error:
         raise click.ClickException(f"the sweep stopped, rerun it later: {error}") from None
     _echo_json(summary)
@@ -154,7 +159,10 @@ def evidence(
 @with_appcontext
 def evidence_checkpoint() -> None:
     """Sign a checkpoint of the evidence log now, keep it and mail it to EVIDENCE_WITNESS_EMAILS."""
-    _echo_json(bridge_of().run_job("checkpoint", trigger="cli"))
+    try:
+        _echo_json(bridge_of().run_job("checkpoint", trigger="cli"))
+    except JobRunning as error:
+        raise click.ClickException(error.detail) from None
 
 
 @evidence.command("verify")
@@ -182,7 +190,10 @@ def privacy() -> None:
 @with_appcontext
 def privacy_purge() -> None:
     """Remove raw webhook bodies and sent mail bodies past PAYLOAD_RETENTION_DAYS / MAIL_RETENTION_DAYS; the counts."""
-    _echo_json(bridge_of().run_job("purge", trigger="cli"))
+    try:
+        _echo_json(bridge_of().run_job("purge", trigger="cli"))
+    except JobRunning as error:
+        raise click.ClickException(error.detail) from None
 
 
 @privacy.command("erase")
@@ -234,8 +245,12 @@ def digest(dry_run: bool) -> None:
     The digest's text goes to stdout; what became of it (queued, already
     queued this week, no recipient, dry run) to stderr.
     """
+    bridge = bridge_of()
     try:
-        answer = bridge_of().digest(dry_run=dry_run)
+        # A real digest is a run of the digest job (recorded, under its lock); a dry run is not.
+        answer = bridge.digest(dry_run=True) if dry_run else bridge.run_job("digest", trigger="cli")
+    except JobRunning as error:
+        raise click.ClickException(error.detail) from None
     except FabmanError as error:
         raise click.ClickException(f"the digest could not read Fabman, run it again later: {error}") from None
     click.echo(f"Subject: {answer['subject']}\n")
@@ -262,7 +277,7 @@ def reconcile(since: str | None) -> None:
     start = None if since is None else _moment(since, bridge.settings.tz)
     try:
         summary = bridge.run_reconcile(trigger="cli", since=start)
-    except ServiceNotConfigured as error:
+    except (ServiceNotConfigured, JobRunning) as error:
         raise click.ClickException(error.detail) from None
     _echo_json(summary)
     if not summary["complete"]:

@@ -45,7 +45,7 @@ VARIABLES: tuple[str, ...] = (
     "MAX_COURSE_ATTEMPTS",
     "COOLDOWN_HOURS",
     "QUIZ_LINK_DAYS",
-    "APPLY_WORKERS",
+    "FABMAN_CONCURRENCY",
     "CRONJOB_TOKEN",
     "REMINDER_DAYS",
     "RETRY_BASE_SECONDS",
@@ -148,7 +148,7 @@ class Settings:
     reconcile_minutes: int = 15
     digest_weekday: int | None = 0
     digest_at: dt.time = dt.time(7, 0)
-    apply_workers: int = 8
+    fabman_concurrency: int = 8
     # Training rules (contract sections 12 and 13).
     cooldown_hours: tuple[float, ...] = (0.0,)
     quiz_link_days: int = 90
@@ -465,7 +465,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reconcile_minutes=_parse_int("RECONCILE_MINUTES", get("RECONCILE_MINUTES") or "15", minimum=1),
         digest_weekday=_parse_weekday("DIGEST_WEEKDAY", get("DIGEST_WEEKDAY") or "mon"),
         digest_at=_parse_time("DIGEST_AT", get("DIGEST_AT") or "07:00") or dt.time(7, 0),
-        apply_workers=_parse_int("APPLY_WORKERS", get("APPLY_WORKERS") or "8", minimum=1),
+        fabman_concurrency=_parse_int("FABMAN_CONCURRENCY", get("FABMAN_CONCURRENCY") or "8", minimum=1),
         cooldown_hours=_hours_list("COOLDOWN_HOURS", get("COOLDOWN_HOURS") or "0"),
         quiz_link_days=_parse_int("QUIZ_LINK_DAYS", get("QUIZ_LINK_DAYS") or "90", minimum=1),
         fabman_webhook_token=get("FABMAN_WEBHOOK_TOKEN"),

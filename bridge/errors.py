@@ -42,5 +42,11 @@ class ServiceNotConfigured(BridgeError):
     status, title, slug = 503, "Not configured", "not-configured"
 
 
+class JobRunning(BridgeError):
+    """The job is running elsewhere (another worker or instance) and did not finish while the caller waited."""
+
+    status, title, slug = 409, "Job running", "job-running"
+
+
 class Conflict(BridgeError):
     status, title, slug = 409, "Conflict", "conflict"

@@ -44,7 +44,7 @@ CLUSTER_ENV = {
     "RETRY_BASE_SECONDS": "1",
     "SWEEP_AT": "off",
     "DIGEST_WEEKDAY": "off",
-    "APPLY_WORKERS": "4",
+    "FABMAN_CONCURRENCY": "4",
 }
 """The bridge's own retry job, run often (the sweep and the digest are off: not under test here); a smaller apply pool
 keeps six workers within PostgreSQL's connections."""
@@ -266,7 +266,7 @@ def sigterm_burst(ctx: RunContext) -> Tally:
     state = generated_state(300, seed=ctx.seed + 13)
     planned = plan_results(state, ctx.sizes.instance_results, rng)
     before = snapshot(state, (r.member_id for r in planned))
-    env = {**CLUSTER_ENV, "LEASE_SECONDS": str(TERM_LEASE_SECONDS), "APPLY_WORKERS": "1"}
+    env = {**CLUSTER_ENV, "LEASE_SECONDS": str(TERM_LEASE_SECONDS), "FABMAN_CONCURRENCY": "1"}
     options: dict[str, Any] = {"graceful_timeout": DEPLOYED_GRACEFUL_SECONDS, "redeliveries": RESTART_REDELIVERIES}
     with ctx.cluster(state, "sigterm", env=env, **options) as world:
         world.simulator.faults.latency_ms = TERM_FABMAN_MS
@@ -293,7 +293,7 @@ def sigterm_burst(ctx: RunContext) -> Tally:
         stopped = restart["stopped"]
         ahead = restart["ahead"]
         tally.notes.append(
-            f"Fabman {TERM_FABMAN_MS} ms a request, APPLY_WORKERS=1, {BURST_PER_SECOND} results a second; SIGTERM to both "
+            f"Fabman {TERM_FABMAN_MS} ms a request, FABMAN_CONCURRENCY=1, {BURST_PER_SECOND} results a second; SIGTERM to both "
             f"masters after {restart['sent']} deliveries ({restart['backlog']} results queued or being applied; "
             + (f"a retry run in progress with about {ahead} results still ahead of it" if ahead else "no long retry run seen")
             + "); "
@@ -392,7 +392,7 @@ SCENARIOS = (
         "SIGTERM to both instances during a burst",
         f"Two instances on one PostgreSQL, jobs only, Fabman {TERM_FABMAN_MS} ms a request, "
         f"LEASE_SECONDS={TERM_LEASE_SECONDS}, gunicorn's graceful timeout {DEPLOYED_GRACEFUL_SECONDS} s as deployed. "
-        f"A burst of {BURST_PER_SECOND} results a second comes faster than the apply pools (APPLY_WORKERS=1) take it, so "
+        f"A burst of {BURST_PER_SECOND} results a second comes faster than the apply pools (FABMAN_CONCURRENCY=1) take it, so "
         "most are answered `queued` and the retry job works them off in long runs. When a retry run still has "
         f"{LONG_RUN_AHEAD} or more results ahead of it, both masters get SIGTERM (a deploy); ClassMarker's deliveries are "
         "refused meanwhile and re-sent. Once both have exited, the store must show nothing still leased to a "

@@ -60,7 +60,7 @@ OWN_JOBS = {
     "DIGEST_WEEKDAY": "off",
 }
 """The bridge's own jobs: retry every 2 s, reconciliation every minute (the shortest it takes), no sweep or digest."""
-RACE_ENV = {**OWN_JOBS, "APPLY_WORKERS": "4"}
+RACE_ENV = {**OWN_JOBS, "FABMAN_CONCURRENCY": "4"}
 GAP_ALERT = "webhook is probably misconfigured"
 WEBHOOK_THREADS = 4
 RECONCILE_JOB = "reconciliation"

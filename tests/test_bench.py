@@ -32,6 +32,7 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     postgres_url = os.environ.get("TEST_DATABASE_URL") or NOBODY_THERE
     output = tmp_path / "latest.json"
     args = "--quick --members 60 --sweep-members 60 --duration 0.4 --warmup 0.1 --levels 1,2 --concurrency 2 --result-levels 2"
+    args += " --load-levels 2,4"
     finished = subprocess.run(
         [sys.executable, "-m", "bench.run", *args.split(), "--latency-ms", str(LATENCY_MS)]
         + ["--postgres-url", postgres_url, "--output", str(output)],
@@ -52,6 +53,7 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     assert [store["label"] for store in measured] == ["SQLite"] + (["PostgreSQL"] if postgres_url != NOBODY_THERE else [])
     for store in measured:
         label = store["label"]
+        instances = 2 if label == "PostgreSQL" else 1
         assert [(phase["kind"], phase["clients"]) for phase in store["results"]] == [("fail", 1), ("pass", 1), ("fail", 2)]
         for phase in store["results"]:
             assert phase["results"] > 0 and phase["applied"] == phase["results"], (label, phase["final_statuses"])
@@ -64,6 +66,11 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
         for phase in store["answers"]:
             assert phase["requests"] > 0 and phase["errors"] == 0, (label, phase["statuses"])
             assert set(phase["answers"]) <= {"accepted", "queued"} and phase["fabman_max_per_answer"] == 0, label
+        assert [(phase["clients"], phase["instances"]) for phase in store["load"]] == [(2, instances), (4, instances)]
+        for phase in store["load"]:  # issue 20's open load: every stored result's effect found once in Fabman
+            assert phase["results"] > 0 and phase["errors"] == 0 and phase["doubles"] == 0, (label, phase["answers"])
+            assert phase["effects"] == phase["results"] and phase["never_applied"] == 0, (label, phase["final_statuses"])
+            assert phase["effect_p50_ms"] >= LATENCY_MS, label
         assert store["memory"] and all(worker["end_rss_mib"] > 0 for worker in store["memory"])
         assert store["round_trip"]["p50_ms"] >= LATENCY_MS
 

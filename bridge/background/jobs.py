@@ -10,10 +10,12 @@ renews its lease; a worker that dies lets the lease end, and the job is free.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +25,13 @@ from zoneinfo import ZoneInfo
 from bridge.adapters.store import Store
 from bridge.clock import Clock
 from bridge.domain.schedule import Every, Schedule
+from bridge.errors import JobRunning
 
 log = logging.getLogger(__name__)
 
 RUN_HISTORY_DAYS = 30
+LOCK_POLL_SECONDS = 0.2
+"""How often a cron or CLI caller looks whether a job another worker runs has ended."""
 PAUSE_AFTER_FAILURE = 600.0
 """Seconds before a job whose run failed (or was cut off) is tried again, unless it runs more often anyway."""
 
@@ -84,8 +89,8 @@ class JobRunner:
         while not self._stop.is_set():
             try:
                 self.run_due()
-            except Exception:  # noqa: BLE001 - the store may be briefly unreachable; the next tick tries again
-                log.exception("job pass failed")
+            except Exception:  # noqa: BLE001 - recorded (or the store was briefly unreachable); the next tick tries again
+                log.debug("job pass ended with an error", exc_info=True)
             self._stop.wait(self.tick_seconds)
 
     def run_due(self) -> list[str]:
@@ -94,16 +99,57 @@ class JobRunner:
         for job in self.jobs.values():
             if self._stop.is_set():
                 break
-            if self._due(job) and self.store.take_job(job.name, self.owner, job.lease_seconds):
-                try:
-                    if self._due(job):  # checked again under the lease: another instance may just have run it
-                        if self._first_start(job):
-                            continue
-                        self._run_holding_lease(job)
-                        ran.append(job.name)
-                finally:
-                    self.store.release_job(job.name, self.owner)
+            if not self._due(job):
+                continue
+            try:
+                summary = self.run(job, by=self.owner, only_if=functools.partial(self._due_now, job))
+            except Exception:  # noqa: BLE001 - recorded and logged; tried again after PAUSE_AFTER_FAILURE
+                log.debug("job %s ended with an error", job.name, exc_info=True)
+                continue
+            if summary is not None:
+                ran.append(job.name)
         return ran
+
+    def run(
+        self,
+        job: Job,
+        *,
+        by: str,
+        call: Callable[[], dict[str, Any]] | None = None,
+        only_if: Callable[[], bool] | None = None,
+        wait_seconds: float = 0.0,
+    ) -> dict[str, Any] | None:
+        """THE way a job runs, whoever starts it (the schedule, a cron endpoint, a `flask` command).
+
+        Takes the job's lease (waiting up to `wait_seconds` while another
+        worker or instance holds it; JobRunning after that), checks `only_if`
+        under it (None: the run was not needed after all), renews the lease
+        while `call` (the job's own use case unless given) runs, records the
+        run as started `by` with its summary or error, and gives the lease
+        back. Returns the summary; an error is recorded, logged and re-raised.
+        """
+        holder = self.owner if by == self.owner else f"{by}@{self.owner}"
+        deadline = time.monotonic() + wait_seconds
+        while not self.store.take_job(job.name, holder, job.lease_seconds):
+            if time.monotonic() >= deadline:
+                if wait_seconds:
+                    raise JobRunning(f"job {job.name} is running in another worker or instance; try again later")
+                return None
+            time.sleep(LOCK_POLL_SECONDS)  # the holder renews or releases its lease; nothing tells this process
+        heartbeat: _Heartbeat | None = None
+        try:
+            if only_if is not None and not only_if():
+                return None
+            heartbeat = _Heartbeat(self.store, job, holder)
+            return self._record(job.name, by, call or job.run)
+        finally:
+            if heartbeat is not None:
+                heartbeat.stop()
+            self.store.release_job(job.name, holder)
+
+    def _due_now(self, job: Job) -> bool:
+        """Checked again under the lease (another instance may just have run it), and not a first start."""
+        return self._due(job) and not self._first_start(job)
 
     def _first_start(self, job: Job) -> bool:
         """A daily or weekly job that never ran waits for its next scheduled time.
@@ -137,16 +183,7 @@ class JobRunner:
         )
         return job.schedule.due(succeeded.started_at if succeeded else None, now, self.tz)
 
-    def _run_holding_lease(self, job: Job) -> None:
-        heartbeat = _Heartbeat(self.store, job, self.owner)
-        try:
-            self.record(job.name, self.owner, job.run)
-        except Exception:  # noqa: BLE001 - recorded and logged; tried again after PAUSE_AFTER_FAILURE
-            log.warning("job %s will be tried again in %.0f s", job.name, _pause_after_failure(job))
-        finally:
-            heartbeat.stop()
-
-    def record(self, name: str, owner: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def _record(self, name: str, owner: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run a job's use case and record the run; its summary (an error is recorded, logged and re-raised)."""
         run_id = self.store.start_job_run(name, owner)
         try:
@@ -154,6 +191,8 @@ class JobRunner:
         except Exception as error:
             self.store.finish_job_run(run_id, error=f"{type(error).__name__}: {error}")
             log.exception("job %s failed", name)
+            if owner == self.owner:  # the schedule tries again after the pause; a caller hears of it
+                log.warning("job %s will be tried again in %.0f s", name, _pause_after_failure(self.jobs[name]))
             raise
         self.store.finish_job_run(run_id, summary=summary)
         self._prune_daily()

@@ -15,7 +15,7 @@ blueprint = Blueprint("cron", __name__)
 
 @blueprint.post("/cron/retry")
 @require_cron_token
-@problems(401, not_configured=True)
+@problems(401, not_configured=True, job=True)
 def retry() -> Response:
     """Apply queued ClassMarker results that are due and send unsent mail.
     ---
@@ -62,7 +62,7 @@ def training_expiration() -> Response:
 
 @blueprint.post("/cron/expire_trainings")
 @require_cron_token
-@problems(400, 401, 502, 504, not_configured=True)
+@problems(400, 401, 502, 504, not_configured=True, job=True)
 def expire_trainings() -> Response:
     """Announce and remove every expired training; send due reminders.
     ---
@@ -93,7 +93,7 @@ def expire_trainings() -> Response:
 
 @blueprint.post("/cron/reconcile")
 @require_cron_token
-@problems(400, 401, not_configured=True)
+@problems(400, 401, not_configured=True, job=True)
 def reconcile() -> Response:
     """Ask ClassMarker's results API for results the webhook never brought; store and apply them.
     ---

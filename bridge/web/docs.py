@@ -110,6 +110,9 @@ TEMPLATE: dict[str, Any] = {
             "Upstream": _problem_response("Fabman failed (502), is unavailable (503) or timed out (504)."),
             "TooLarge": _problem_response("The body is over 1 MiB."),
             "StillActive": _problem_response("The member's training of the course is still active; nothing was queued."),
+            "JobRunning": _problem_response(
+                "The job is running in another worker or instance and did not finish within 30 s; try again later."
+            ),
         },
         "schemas": {
             **shape_components(),

@@ -30,10 +30,11 @@ _SHARED = {
 }
 
 
-def problems(*codes: int | tuple[int, ...], not_configured: bool = False) -> Callable[[View], View]:
-    """Append the operation's problem responses to its docstring; `not_configured`: 503 means a secret is unset."""
+def problems(*codes: int | tuple[int, ...], not_configured: bool = False, job: bool = False) -> Callable[[View], View]:
+    """Append the operation's problem responses to its docstring; `not_configured`: 503 means a secret is unset;
+    `job`: the operation runs a job, and 409 means the job is running elsewhere."""
     given = {code for item in codes for code in (item if isinstance(item, tuple) else (item,))}
-    flat = sorted(given | {503} if not_configured else given)
+    flat = sorted((given | {503} if not_configured else given) | ({409} if job else set()))
     unknown = [code for code in flat if code not in _SHARED]
     if unknown:
         raise ValueError(f"no shared problem response for {unknown}")
@@ -42,14 +43,16 @@ def problems(*codes: int | tuple[int, ...], not_configured: bool = False) -> Cal
         doc = (view.__doc__ or "").rstrip()
         if not _responses_is_last(doc):
             raise ValueError(f"{view.__name__}: `responses:` must be the last key of the OpenAPI docstring")
-        lines = [f"      {code}: {{$ref: '#/components/responses/{_name(code, not_configured)}'}}" for code in flat]
+        lines = [f"      {code}: {{$ref: '#/components/responses/{_name(code, not_configured, job)}'}}" for code in flat]
         view.__doc__ = doc + "\n" + "\n".join(lines) + "\n"
         return view
 
     return document
 
 
-def _name(code: int, not_configured: bool) -> str:
+def _name(code: int, not_configured: bool, job: bool = False) -> str:
+    if code == 409 and job:
+        return "JobRunning"
     return "NotConfigured" if code == 503 and not_configured else _SHARED[code]
 
 

@@ -125,7 +125,7 @@ def test_sigterm_during_a_burst_loses_nothing_and_the_next_start_finishes_the_re
     """A slow Fabman keeps the pool busy; SIGTERM lets workers finish or give back what they accepted."""
     simulator.faults.latency_ms = 300
     results = range(7_000_001, 7_000_041)
-    with GunicornBridge({**env, "APPLY_WORKERS": "2"}, workers=2, threads=8) as first:
+    with GunicornBridge({**env, "FABMAN_CONCURRENCY": "2"}, workers=2, threads=8) as first:
         with ThreadPoolExecutor(max_workers=8) as pool:
             answers = list(pool.map(lambda result_id: deliver(first.url, env, JAN, CNC, result_id, passed=False), results))
         assert {answer["status"] for answer in answers} <= {"accepted", "queued"}
@@ -145,3 +145,27 @@ def test_sigterm_during_a_burst_loses_nothing_and_the_next_start_finishes_the_re
     counted = next(entry for entry in jan["metadata"]["courses_cm"]["failed_courses"] if entry["id"] == CNC)
     assert counted["attempts"] == 2 + 40  # the seed's two earlier failures, then each result once
     assert len({str(message["Message-ID"]) for message in smtp.to(JAN_MAIL)}) == 40
+
+
+def test_a_burst_larger_than_the_appliers_is_applied_at_once_not_at_the_next_retry_tick(
+    jobs_env: dict[str, str], simulator: FabmanSimulator, smtp: SmtpSink, store: Store
+) -> None:
+    """Issue 20: what does not fit the appliers waits in the inbox only until one is free (the tick is 30 s)."""
+    simulator.faults.latency_ms = 20
+    env = {**jobs_env, "RETRY_EVERY_SECONDS": "30", "FABMAN_CONCURRENCY": "2"}
+    results = range(7_100_001, 7_100_031)
+    with GunicornBridge(env, workers=2, threads=8) as bridge:
+        wait_until(lambda: store.last_job_run("retry") is not None, timeout=30, what="the first retry run")
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda result_id: deliver(bridge.url, env, JAN, CNC, result_id, passed=False), results))
+        sent = dt.datetime.now(dt.UTC)
+        assert "queued" in {answer["status"] for answer in answers}  # more than the appliers hold at once
+        wait_until(lambda: store.count_events() == {"applied": 30}, timeout=25, what="every result applied before the next tick")
+        done = dt.datetime.now(dt.UTC)
+        retries = len(store.job_runs(name="retry", limit=1000))
+
+    assert (done - sent).total_seconds() < 25
+    assert retries == 1  # no retry run came in between: the appliers drained the inbox themselves
+    [jan] = [m for m in simulator.state.members() if m["id"] == JAN]
+    counted = next(entry for entry in jan["metadata"]["courses_cm"]["failed_courses"] if entry["id"] == CNC)
+    assert counted["attempts"] == 2 + 30  # one member's results one after another: no lockVersion lost

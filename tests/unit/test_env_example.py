@@ -119,4 +119,4 @@ def test_the_example_filled_with_the_two_keys_loads() -> None:
 
     settings = load_settings(values)
 
-    assert (settings.fablab_name, settings.port, settings.jobs, settings.apply_workers) == ("FabLab Brno", 5000, True, 8)
+    assert (settings.fablab_name, settings.port, settings.jobs, settings.fabman_concurrency) == ("FabLab Brno", 5000, True, 8)

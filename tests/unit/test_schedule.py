@@ -93,7 +93,7 @@ def test_job_settings_are_read_and_off_turns_one_job_off() -> None:
         ("DIGEST_WEEKDAY", "monday"),
         ("DIGEST_AT", "off"),
         ("RECONCILE_MINUTES", "-1"),
-        ("APPLY_WORKERS", "0"),
+        ("FABMAN_CONCURRENCY", "0"),
     ],
 )
 def test_a_bad_job_setting_stops_the_start_naming_it(name: str, value: str) -> None:

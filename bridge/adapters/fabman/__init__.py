@@ -1,10 +1,11 @@
 """The typed Fabman API client, its models and its exceptions."""
 
-from bridge.adapters.fabman.client import FabmanClient
+from bridge.adapters.fabman.client import FabmanClient, RateGate
 from bridge.adapters.fabman.errors import (
     FabmanConflict,
     FabmanError,
     FabmanNotFound,
+    FabmanRateLimited,
     FabmanRejected,
     FabmanTimeout,
     FabmanUnavailable,
@@ -17,9 +18,11 @@ __all__ = [
     "FabmanConflict",
     "FabmanError",
     "FabmanNotFound",
+    "FabmanRateLimited",
     "FabmanRejected",
     "FabmanTimeout",
     "FabmanUnavailable",
     "Member",
+    "RateGate",
     "TrainingRecord",
 ]

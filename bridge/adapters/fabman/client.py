@@ -27,6 +27,7 @@ from bridge.adapters.fabman.errors import (
     FabmanConflict,
     FabmanError,
     FabmanNotFound,
+    FabmanRateLimited,
     FabmanRejected,
     FabmanTimeout,
     FabmanUnavailable,
@@ -41,6 +42,39 @@ CallObserver = Callable[[str, str, int | None, float], None]
 
 _SAFE_TO_REPEAT = frozenset({"GET", "DELETE"})
 RATE_LIMIT_WAIT = 2.0
+
+
+class RateGate:
+    """Shared by clients that should all stop when one of them meets Fabman's rate limit.
+
+    A 429 closes the gate for as long as Fabman asks; every call through a
+    client holding the gate waits at it before going out, so one process's
+    appliers pause together and then resume, instead of each spending its
+    own 429s (Fabman limits per client address).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._open_at = 0.0
+
+    def close_for(self, seconds: float) -> None:
+        """Nobody passes for `seconds` from now (a longer closing already in force stays)."""
+        with self._lock:
+            self._open_at = max(self._open_at, self._clock() + seconds)
+
+    def remaining(self) -> float:
+        """Seconds until the gate opens (0 when open)."""
+        return max(0.0, self._open_at - self._clock())
+
+    def wait(self) -> float:
+        """Wait until the gate is open; the seconds waited."""
+        waited = 0.0
+        while (remaining := self.remaining()) > 0:
+            self._sleep(remaining)
+            waited += remaining
+        return waited
 
 
 class FabmanClient:
@@ -75,6 +109,7 @@ class FabmanClient:
         self.page_size = page_size
         self.observer = observer
         self._sleep = sleep
+        self.rate_gate: RateGate | None = None
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
@@ -84,12 +119,17 @@ class FabmanClient:
         self._courses = _CourseCache(courses_cache_seconds, clock)
 
     def derive(
-        self, *, timeout: float | None = None, retries: int | None = None, rate_limit_budget: float | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        rate_limit_budget: float | None = None,
+        rate_gate: RateGate | None = None,
     ) -> FabmanClient:
         """A client sharing this one's connections and course cache, with other limits.
 
-        The webhook uses one with a short timeout and no retries, so a slow
-        Fabman queues the result instead of holding ClassMarker's request.
+        The appliers use one with their process's :class:`RateGate`, so a 429
+        pauses all of them for the time Fabman asks.
         """
         derived = copy.copy(self)
         if timeout is not None:
@@ -98,6 +138,8 @@ class FabmanClient:
             derived.retries = retries
         if rate_limit_budget is not None:
             derived.rate_limit_budget = rate_limit_budget
+        if rate_gate is not None:
+            derived.rate_gate = rate_gate
         return derived
 
     def close(self) -> None:
@@ -121,6 +163,8 @@ class FabmanClient:
         waited_for_rate = 0.0
         while True:
             attempt += 1
+            if self.rate_gate is not None:
+                self.rate_gate.wait()
             started = time.perf_counter()
             status: int | None = None
             try:
@@ -146,13 +190,18 @@ class FabmanClient:
                     return response
                 if status == 429:
                     wait = _retry_after(response)
+                    if self.rate_gate is not None:
+                        self.rate_gate.close_for(wait)
                     if waited_for_rate + wait <= self.rate_limit_budget:
                         log.info("fabman rate limit on %s %s, waiting %.1f s", method, path, wait)
                         waited_for_rate += wait
-                        self._sleep(wait)
+                        if self.rate_gate is None:
+                            self._sleep(wait)
                         attempt -= 1
                         continue
-                    raise FabmanUnavailable("Fabman rate limit persisted", status=429, method=method, path=path)
+                    raise FabmanRateLimited(
+                        f"Fabman rate limit persisted (asked to wait {wait:g} s)", retry_after=wait, method=method, path=path
+                    )
                 error = _error_for_status(status, method, path)
                 if not error.retryable:
                     raise error

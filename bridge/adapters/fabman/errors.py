@@ -39,3 +39,11 @@ class FabmanUnavailable(FabmanError):
 
 class FabmanTimeout(FabmanUnavailable):
     """No answer within the read timeout."""
+
+
+class FabmanRateLimited(FabmanUnavailable):
+    """429 for longer than the caller may wait: `retry_after` is how long Fabman asked for (2 s when it did not say)."""
+
+    def __init__(self, message: str, *, retry_after: float, method: str = "", path: str = "") -> None:
+        super().__init__(message, status=429, method=method, path=path)
+        self.retry_after = retry_after

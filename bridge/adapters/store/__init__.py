@@ -15,7 +15,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, func, select, update
+from sqlalchemy import Executable, func, select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from bridge.adapters.store import statements
@@ -24,6 +25,7 @@ from bridge.adapters.store.core import MIGRATIONS, StoreBase, changed, normalise
 from bridge.adapters.store.courses import CourseQueries
 from bridge.adapters.store.evidence import COUNTED_FAILURES
 from bridge.adapters.store.jobs import JobQueries
+from bridge.adapters.store.listening import InboxListener
 from bridge.adapters.store.models import InboxEvent, JobRun, LedgerEntry, OutboxMessage
 from bridge.adapters.store.privacy import PrivacyQueries
 from bridge.adapters.store.reconcile import ReconcileQueries
@@ -35,8 +37,27 @@ from bridge.domain.statuses import REPLAYABLE, EventSource, EventStatus, Message
 log = logging.getLogger(__name__)
 
 _ERROR_LENGTH = 500
+INBOX_CHANNEL = "fablab_bridge_inbox"
+"""The PostgreSQL channel on which a stored or released result wakes every instance's appliers."""
+_MEMBER_LOCK_BASE = 1 << 53
+"""Advisory lock keys of members: above every Fabman id (< 2^53) and apart from the migration lock."""
+_LOCK_MEMBERS = text(
+    "SELECT m FROM unnest(CAST(:members AS BIGINT[])) AS m WHERE pg_try_advisory_xact_lock(CAST(:base AS BIGINT) + m)"
+)
+_NOTIFY = text("SELECT pg_notify(:channel, '')")
 
-__all__ = ["MIGRATIONS", "InboxEvent", "JobRun", "LedgerEntry", "OutboxMessage", "SignInLimits", "Store", "normalise_url"]
+__all__ = [
+    "INBOX_CHANNEL",
+    "MIGRATIONS",
+    "InboxEvent",
+    "InboxListener",
+    "JobRun",
+    "LedgerEntry",
+    "OutboxMessage",
+    "SignInLimits",
+    "Store",
+    "normalise_url",
+]
 
 
 class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQueries, CourseQueries, StoreBase):
@@ -63,7 +84,10 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
 
         With `claim_seconds` a new event is stored already claimed by the
         caller (as :meth:`claim_event` would), in the same transaction, so the
-        worker that answers ClassMarker applies it without a second round trip.
+        worker that answers ClassMarker applies it without a second round trip;
+        unless another result of the same member is in flight (the returned
+        row then has no lease, and waits in the queue like any other).
+        A result stored unclaimed wakes the other instances (PostgreSQL NOTIFY).
         `source` says how the result first reached the bridge (webhook or poll).
         """
         now = self.now()
@@ -85,10 +109,14 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
             **claim,
         }
         with self._write() as session:
+            if claim and member_id is not None and not self._members_free(session, [member_id], now):
+                values = {**values, "lease_until": None, "attempts": 0}  # another result of the member is in flight
             row = self._insert_ignore_returning(session, InboxEvent, values)
             created = row is not None
             if row is None:
                 row = session.execute(statements.EVENT_BY_KEY, {"result_key": result_key}).one()
+            elif status == EventStatus.QUEUED and values.get("lease_until") is None:
+                self._notify_inbox(session)
         return statements.loaded(InboxEvent, row), created
 
     def claim_event(
@@ -98,13 +126,106 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         now = self.now()
         lease = {"now": now, "lease_end": now + dt.timedelta(seconds=lease_seconds)}
         with self._write() as session:
+            if not self.is_sqlite:
+                member_id = session.scalar(select(InboxEvent.member_id).where(InboxEvent.id == event_id))
+                if member_id is not None and not self._lock_members(session, [member_id]):
+                    return None
             row = session.execute(statements.CLAIM_EVENT, {"event_id": event_id, "statuses": list(statuses), **lease}).first()
         return statements.loaded(InboxEvent, row) if row is not None else None
 
+    def claim_due(
+        self, limit: int, lease_seconds: float, *, fresh_only: bool = False, exclude: Sequence[int] = ()
+    ) -> list[InboxEvent]:
+        """Lease up to `limit` due events, at most one per member and none of a member with a result in flight.
+
+        Results of one member share its metadata's lockVersion, so they are
+        applied one after another; different members' in parallel. With
+        `fresh_only` only results never tried are taken (a backlog, not a
+        retry); `exclude` are events the caller has just tried. On SQLite this
+        is one statement in SQLite's single writing transaction; on PostgreSQL
+        the candidates are locked with `FOR UPDATE SKIP LOCKED` (two claimers
+        never look at the same rows), their members with transaction-scoped
+        advisory locks, and only then is it checked, in a statement of its
+        own (so it sees every lease committed before the lock was won), that
+        no result of those members is in flight.
+        """
+        if limit <= 0:
+            return []
+        now = self.now()
+        lease = {"now": now, "lease_end": now + dt.timedelta(seconds=lease_seconds)}
+        excluded = list(exclude)
+        with self._write() as session:
+            if self.is_sqlite:
+                statement = statements.CLAIM_DUE_FRESH if fresh_only else statements.CLAIM_DUE
+                rows = session.execute(statement, {**lease, "limit": limit, "exclude": excluded}).all()
+            else:
+                rows = self._claim_due_locked(session, limit, lease, fresh_only=fresh_only, exclude=excluded)
+        return sorted((statements.loaded(InboxEvent, row) for row in rows), key=lambda event: event.id)
+
+    def _claim_due_locked(
+        self, session: Session, limit: int, lease: dict[str, Any], *, fresh_only: bool, exclude: list[int]
+    ) -> Sequence[Any]:
+        scan = {"now": lease["now"], "limit": max(4 * limit, 16), "exclude": exclude}
+        chosen: dict[int | None, int] = {}
+        for event_id, member_id, attempts in session.execute(statements.DUE_CANDIDATES, scan):
+            if fresh_only and attempts:
+                continue
+            key = member_id if member_id is not None else -event_id
+            chosen.setdefault(key, event_id)
+        members = [key for key in chosen if key is not None and key > 0]
+        free = self._members_free(session, members, lease["now"]) if members else set()
+        ids = [event_id for key, event_id in chosen.items() if key is None or key < 0 or key in free][:limit]
+        if not ids:
+            return []
+        return session.execute(statements.LEASE_EVENTS, {**lease, "ids": ids}).all()
+
+    def _members_free(self, session: Session, members: list[int], now: dt.datetime) -> set[int]:
+        """Of `members`, those with no result in flight, held so until this transaction ends (see claim_due)."""
+        candidates = members if self.is_sqlite else self._lock_members(session, members)
+        if not candidates:
+            return set()
+        busy = set(session.scalars(statements.BUSY_MEMBERS, {"members": candidates, "now": now}))
+        return {member for member in candidates if member not in busy}
+
+    def _lock_members(self, session: Session, members: list[int]) -> list[int]:
+        """PostgreSQL: win each member's advisory lock for this transaction, without waiting; those won."""
+        return list(session.scalars(_LOCK_MEMBERS, {"members": members, "base": _MEMBER_LOCK_BASE}))
+
+    def _notify_inbox(self, session: Session) -> None:
+        """PostgreSQL: wake every instance's listener when this transaction commits (SQLite instances poll)."""
+        if not self.is_sqlite:
+            session.execute(_NOTIFY, {"channel": INBOX_CHANNEL})
+
+    def any_due(self) -> bool:
+        """Whether any event is due and free (a read, no lock: the poll before a claim)."""
+        with self._read() as session:
+            return session.execute(statements.ANY_DUE, {"now": self.now()}).first() is not None
+
     def release_event(self, event_id: int) -> None:
         """Give a claimed event back untouched (a worker shutting down before it started on it)."""
+        self.release_events([event_id])
+
+    def release_events(self, event_ids: Sequence[int]) -> None:
+        """Give claimed events back untouched, due at once for any worker (which is woken)."""
+        if not event_ids:
+            return
         with self._write() as session:
-            session.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(lease_until=None, updated_at=self.now()))
+            session.execute(statements.RELEASE_EVENTS, {"ids": list(event_ids), "now": self.now()})
+            self._notify_inbox(session)
+
+    def event_states(self, event_ids: Sequence[int]) -> dict[int, tuple[str, int, dt.datetime | None]]:
+        """(status, attempts, lease end) of each of these events, as they stand now."""
+        if not event_ids:
+            return {}
+        with self._read() as session:
+            rows = session.execute(statements.EVENT_STATES, {"ids": list(event_ids)}).all()
+        return {int(row.id): (str(row.status), int(row.attempts), row.lease_until) for row in rows}
+
+    def inbox_listener(self) -> InboxListener | None:
+        """A dedicated connection that hears when results are stored or given back (PostgreSQL); None on SQLite."""
+        if self.is_sqlite:
+            return None
+        return InboxListener(make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False))
 
     def note_identity(self, event_id: int, member_id: int, course_id: int) -> None:
         """Remember whose result an event is, once its cm_user_id is decoded."""
@@ -183,19 +304,20 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         """
         now = self.now()
         with self._write() as session:
-            return bool(
-                changed(
-                    session,
-                    update(InboxEvent)
-                    .where(
-                        InboxEvent.id == event_id,
-                        InboxEvent.status.in_(statuses),
-                        not_leased(InboxEvent.lease_until, now),
-                        InboxEvent.payload_purged_at.is_(None),  # its body is gone: nothing left to apply
-                    )
-                    .values(status=EventStatus.QUEUED, next_attempt_at=None, retry_from=now, updated_at=now),
+            requeued = changed(
+                session,
+                update(InboxEvent)
+                .where(
+                    InboxEvent.id == event_id,
+                    InboxEvent.status.in_(statuses),
+                    not_leased(InboxEvent.lease_until, now),
+                    InboxEvent.payload_purged_at.is_(None),  # its body is gone: nothing left to apply
                 )
+                .values(status=EventStatus.QUEUED, next_attempt_at=None, retry_from=now, updated_at=now),
             )
+            if requeued:
+                self._notify_inbox(session)
+            return bool(requeued)
 
     # -- inbox: reading ---------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Integer, Row, String, Table, bindparam, select, update
+from sqlalchemy import Integer, Row, String, Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.sql.elements import BindParameter
 
 from bridge.adapters.store.core import not_leased
@@ -35,6 +35,16 @@ def loaded(model: type[Model], row: Row[Any]) -> Model:
     return model(**row._mapping)
 
 
+_HELD = INBOX.alias("held")
+
+
+def member_busy(member: Any) -> Any:
+    """Another result of this member is being applied (a live lease): its metadata's lockVersion is in use."""
+    return exists().where(
+        _HELD.c.member_id == member, _HELD.c.status == EventStatus.QUEUED, _HELD.c.lease_until >= _at("now")
+    )
+
+
 EVENT_BY_KEY = select(INBOX).where(INBOX.c.result_key == bindparam("result_key", type_=String()))
 """The inbox row of a result key. Parameters: result_key."""
 
@@ -44,11 +54,13 @@ CLAIM_EVENT = (
         INBOX.c.id == bindparam("event_id", type_=Integer()),
         INBOX.c.status.in_(bindparam("statuses", expanding=True)),
         not_leased(INBOX.c.lease_until, _at("now")),
+        ~member_busy(INBOX.c.member_id),
     )
     .values(lease_until=_at("lease_end"), attempts=INBOX.c.attempts + 1, updated_at=_at("now"))
     .returning(*INBOX.columns)
 )
-"""Lease an event in one of `statuses` that no live lease holds; its row, or none.
+"""Lease an event in one of `statuses` that no live lease holds, unless another result of its member is in
+flight; its row, or none.
 
 Parameters: event_id, statuses, now, lease_end.
 """
@@ -78,6 +90,7 @@ def _claim_messages(*, only_ids: bool) -> Any:
         )
         .order_by(OUTBOX.c.id)
         .limit(bindparam("limit", type_=Integer()))
+        .with_for_update(skip_locked=True)  # PostgreSQL: concurrent senders take different rows, never deadlock
     )
     if only_ids:
         due = due.where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
@@ -129,3 +142,80 @@ MESSAGE_DEAD = (
     .values(status=MessageStatus.DEAD, last_error=bindparam("error", type_=String()), next_attempt_at=None, lease_until=None)
 )
 """pending -> dead. Parameters: message_id, error."""
+
+
+# -- the inbox as a work queue ---------------------------------------------------
+
+_DUE = and_(
+    INBOX.c.status == EventStatus.QUEUED,
+    INBOX.c.next_attempt_at.is_(None) | (INBOX.c.next_attempt_at <= _at("now")),
+    not_leased(INBOX.c.lease_until, _at("now")),
+)
+"""Queued, due by its backoff, and held by no live lease. Parameters: now."""
+
+def _claim_due(*, fresh_only: bool) -> Any:
+    pick = (
+        select(func.min(INBOX.c.id))
+        .where(_DUE, ~member_busy(INBOX.c.member_id), INBOX.c.id.not_in(bindparam("exclude", expanding=True)))
+        .group_by(func.coalesce(INBOX.c.member_id, -INBOX.c.id))
+        .order_by(func.min(INBOX.c.id))
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    if fresh_only:
+        pick = pick.where(INBOX.c.attempts == 0)
+    return (
+        update(INBOX)
+        .where(INBOX.c.id.in_(pick.scalar_subquery()), _DUE)
+        .values(lease_until=_at("lease_end"), attempts=INBOX.c.attempts + 1, updated_at=_at("now"))
+        .returning(*INBOX.columns)
+    )
+
+
+CLAIM_DUE = _claim_due(fresh_only=False)
+"""SQLite: lease the oldest due event of up to `limit` members none of whose results is in flight; their rows.
+
+One statement in SQLite's one writing transaction at a time, so no two
+claimers can both find a member free. Parameters: now, lease_end, limit, exclude.
+"""
+
+CLAIM_DUE_FRESH = _claim_due(fresh_only=True)
+"""As :data:`CLAIM_DUE`, only among results never tried (a backlog, not a retry). Same parameters."""
+
+DUE_CANDIDATES = (
+    select(INBOX.c.id, INBOX.c.member_id, INBOX.c.attempts)
+    .where(_DUE, INBOX.c.id.not_in(bindparam("exclude", expanding=True)))
+    .order_by(INBOX.c.id)
+    .limit(bindparam("limit", type_=Integer()))
+    .with_for_update(skip_locked=True)
+)
+"""PostgreSQL: due events no other claimer is looking at (`FOR UPDATE SKIP LOCKED`). Parameters: now, limit, exclude."""
+
+BUSY_MEMBERS = select(INBOX.c.member_id).distinct().where(
+    INBOX.c.member_id.in_(bindparam("members", expanding=True)),
+    INBOX.c.status == EventStatus.QUEUED,
+    INBOX.c.lease_until >= _at("now"),
+)
+"""Which of `members` have a result in flight. Parameters: members, now."""
+
+LEASE_EVENTS = (
+    update(INBOX)
+    .where(INBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(lease_until=_at("lease_end"), attempts=INBOX.c.attempts + 1, updated_at=_at("now"))
+    .returning(*INBOX.columns)
+)
+"""Lease rows this claimer has locked and chosen. Parameters: ids, now, lease_end."""
+
+ANY_DUE = select(INBOX.c.id).where(_DUE).limit(1)
+"""Whether anything is due (a cheap read before a claiming write). Parameters: now."""
+
+RELEASE_EVENTS = (
+    update(INBOX)
+    .where(INBOX.c.id.in_(bindparam("ids", expanding=True)), INBOX.c.status == EventStatus.QUEUED)
+    .values(lease_until=None, updated_at=_at("now"))
+)
+"""Give leased events back untouched, due at once. Parameters: ids, now."""
+
+EVENT_STATES = select(INBOX.c.id, INBOX.c.status, INBOX.c.attempts, INBOX.c.lease_until).where(
+    INBOX.c.id.in_(bindparam("ids", expanding=True))
+)
+"""Where some events stand now (the retry job waits on these). Parameters: ids."""

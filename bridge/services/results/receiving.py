@@ -1,7 +1,7 @@
 """Receiving a verified ClassMarker delivery: what it is, and storing it once, before the answer.
 
 The answer never waits for Fabman or SMTP (contract 4.4): the delivery is
-stored durably, and when this process has an apply slot free the new event is
+stored durably, and when this process has an applier free the new event is
 stored already claimed, so applying can start the moment the answer is out.
 What can be known without Fabman is answered at once: a verify ping or a group
 result is ignored, a repeated result is a duplicate, a `cm_user_id` that does
@@ -40,8 +40,9 @@ def receive(
     """Store a verified delivery in one transaction (two for a rejected token).
 
     With `apply_now` a new, applicable event is stored claimed by the caller,
-    who must then apply it (status `accepted`); otherwise it stays `queued` for
-    the retry job. Reconciliation stores what it finds here too (`source`
+    who must then apply it (status `accepted`), unless another result of the
+    same member is being applied; otherwise it is stored `queued`, for the
+    first free applier of any process. Reconciliation stores what it finds here too (`source`
     poll), so a result is stored once whichever way arrives first.
     """
     delivery = parse_delivery(payload)
@@ -81,6 +82,6 @@ def receive(
     if refused is not None:
         outcomes.reject(deps, event, refused, member_id=None, course_id=None)
         return Received(Receipt(EventStatus.REJECTED, event.id, detail=refused))
-    if claim:
+    if claim and event.lease_until is not None:
         return Received(Receipt(ACCEPTED, event.id, detail="stored; being applied now"), claimed=event)
-    return Received(Receipt(EventStatus.QUEUED, event.id, detail="stored; the retry job applies it shortly"))
+    return Received(Receipt(EventStatus.QUEUED, event.id, detail="stored; applied as soon as an applier is free"))

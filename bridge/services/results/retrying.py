@@ -1,7 +1,13 @@
-"""The retry job and staff replays: both take events back through processing."""
+"""The retry job and staff replays.
+
+The retry job no longer applies results itself: it wakes the appliers (see
+:mod:`bridge.background.applier`) for what is due and reports what became of
+it. A staff replay puts one event back and processes it at once.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,21 +16,49 @@ from bridge.services.deps import Deps
 from bridge.services.results.processing import process
 from bridge.services.results.receipts import Receipt
 
+SETTLE_CHECK_SECONDS = 0.25
+"""How often a retry run looks again at results another process may be applying."""
 
-def retry_due(deps: Deps, *, limit: int = 200, keep_going: Callable[[], bool] = lambda: True) -> dict[str, Any]:
-    """Process queued events that are due, then send due mail; a summary of counts.
 
-    `keep_going` is asked before each event: a worker shutting down stops
-    taking events (those left stay queued and free for any other worker).
+def retry_due(
+    deps: Deps,
+    *,
+    wake: Callable[[], None],
+    wait_idle: Callable[[float], bool],
+    within: float,
+    stopping: Callable[[], bool] = lambda: False,
+    limit: int = 1000,
+) -> dict[str, Any]:
+    """Wake the appliers for the queued results that are due, wait until each was tried, then send due mail.
+
+    The appliers do the work (this process's, and any other's that takes one
+    first); the run waits at most `within` seconds, or until its worker is
+    stopping, and counts from the store what became of each result it found
+    due: `processed` were tried (and are now `applied`, `queued` again with
+    their backoff, `rejected`, `error` or `dead`), `waiting` were still due or
+    being applied when it stopped waiting.
     """
-    summary = {"processed": 0, "applied": 0, "queued": 0, "rejected": 0, "error": 0, "dead": 0}
-    for event_id in deps.store.due_event_ids(limit):
-        if not keep_going():
-            break
-        receipt = process(deps, event_id)
-        summary["processed"] += 1
-        if receipt.status in summary:
-            summary[receipt.status] += 1
+    due = deps.store.due_event_ids(limit)
+    tried_before = {event_id: attempts for event_id, (_, attempts, _) in deps.store.event_states(due).items()}
+    summary = {"processed": 0, "applied": 0, "queued": 0, "rejected": 0, "error": 0, "dead": 0, "waiting": 0}
+    if due:
+        wake()
+        deadline = time.monotonic() + within
+        left = dict(tried_before)
+        # This process's appliers take what they can; a worker told to stop (SIGTERM) stops waiting at once.
+        while not wait_idle(min(SETTLE_CHECK_SECONDS, max(0.0, deadline - time.monotonic()))):
+            if stopping() or time.monotonic() >= deadline:
+                break
+        while left:
+            for event_id, (status, attempts, lease_until) in deps.store.event_states(list(left)).items():
+                if status != EventStatus.QUEUED or (attempts > left[event_id] and lease_until is None):
+                    left.pop(event_id)
+                    summary["processed"] += 1
+                    summary[status if status in summary else "error"] += 1
+            if not left or time.monotonic() >= deadline or stopping():
+                break
+            time.sleep(SETTLE_CHECK_SECONDS)  # polling the store: the other process tells this one nothing
+        summary["waiting"] = len(left)
     report = deps.outbox.flush(limit=1000)
     return {**summary, "mails_sent": report.sent, "mails_failed": report.failed, "mails_dead": report.dead}
 
