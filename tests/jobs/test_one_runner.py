@@ -80,15 +80,23 @@ def test_a_cron_run_waits_while_another_worker_holds_the_job_and_never_runs_besi
     assert run.owner == "cron" and run.finished_at is not None
 
 
+EVIDENCE_JOBS = {"checkpoint", "purge"}
+
+
 @pytest.mark.parametrize(
     ("settings", "scheduled"),
     [
-        ({}, {"retry", "expiry_sweep", "digest"}),
-        ({"SWEEP_AT": "off"}, {"retry", "digest"}),
-        ({"DIGEST_WEEKDAY": "off"}, {"retry", "expiry_sweep"}),
-        ({"CLASSMARKER_API_KEY": "k", "CLASSMARKER_API_SECRET": "s"}, {"retry", "expiry_sweep", "digest", "reconciliation"}),
+        ({}, {"retry", "expiry_sweep", "digest", *EVIDENCE_JOBS}),
+        ({"SWEEP_AT": "off"}, {"retry", "digest", *EVIDENCE_JOBS}),
+        ({"DIGEST_WEEKDAY": "off"}, {"retry", "expiry_sweep", *EVIDENCE_JOBS}),
+        ({"CHECKPOINT_AT": "off"}, {"retry", "expiry_sweep", "digest", "purge"}),
+        ({"PAYLOAD_RETENTION_DAYS": "off", "MAIL_RETENTION_DAYS": "off"}, {"retry", "expiry_sweep", "digest", "checkpoint"}),
+        (
+            {"CLASSMARKER_API_KEY": "k", "CLASSMARKER_API_SECRET": "s"},
+            {"retry", "expiry_sweep", "digest", "reconciliation", *EVIDENCE_JOBS},
+        ),
     ],
-    ids=["defaults", "SWEEP_AT=off", "DIGEST_WEEKDAY=off", "ClassMarker keys"],
+    ids=["defaults", "SWEEP_AT=off", "DIGEST_WEEKDAY=off", "CHECKPOINT_AT=off", "retention off", "ClassMarker keys"],
 )
 def test_a_job_turned_off_is_not_scheduled_at_all(
     make_app: Callable[..., Flask], settings: dict[str, str], scheduled: set[str]
