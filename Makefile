@@ -70,7 +70,7 @@ test-postgres: venv
 	fi
 
 lint: venv
-	$(BIN)/ruff check bridge harness tests bench reliability main_run.py gunicorn.conf.py
+	$(BIN)/ruff check bridge sandbox harness tests bench reliability tools main_run.py gunicorn.conf.py
 	$(BIN)/mypy
 
 # --strict: a dependency the vulnerability service cannot look up fails the audit instead of passing unaudited.

@@ -63,8 +63,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.demo:
         from bridge.config import ConfigError, read_port
-        from bridge.demo import run_demo
 
+        try:
+            from sandbox.demo import run_demo
+        except ModuleNotFoundError:  # the production image ships the bridge only
+            raise SystemExit("the demo needs the repository's sandbox/ package, which this installation does not have") from None
         try:
             port = args.port or read_port()
         except ConfigError as error:

@@ -33,8 +33,8 @@ from bridge.adapters.store.models import InboxEvent, LedgerEntry, OutboxMessage
 from bridge.application import bridge_of
 from bridge.config import load_settings
 from bridge.domain.calendar import today_in
-from bridge.simulator import FabmanSimulator
-from bridge.simulator.seed import demo_state
+from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.seed import demo_state
 
 TARGET_MS = 50.0
 STATUSES = ["applied"] * 90 + ["rejected"] * 3 + ["error"] * 2 + ["dead"] * 2 + ["queued"] * 2 + ["awaiting_grading"]

@@ -8,9 +8,9 @@ from typing import Any
 from bridge.adapters.fabman.wire import course_from_json
 from bridge.domain.courses import quiz_key
 from bridge.domain.results import sign
-from bridge.simulator import SimState
-from bridge.simulator.seed import DEMO_QUIZZES
 from harness import WEBHOOK_SECRET
+from sandbox.simulator import SimState
+from sandbox.simulator.seed import DEMO_QUIZZES
 
 LASER_QUIZ = DEMO_QUIZZES[2]
 """The demo laser cutter course's quiz key: the sample result below was taken through its link."""

@@ -242,11 +242,11 @@ class GunicornBridge(ServerProcess):
 
 
 class SimulatorProcess(ServerProcess):
-    """`python -m bridge.simulator --seed generated` in its own process (sharing no GIL with a load generator)."""
+    """`python -m sandbox.simulator --seed generated` in its own process (sharing no GIL with a load generator)."""
 
     def __init__(self, members: int, latency_ms: float, log_path: Path, *, ready_timeout: float = 120.0) -> None:
         port = free_port()
-        args = [sys.executable, "-m", "bridge.simulator", "--seed", "generated", "--members", str(members)]
+        args = [sys.executable, "-m", "sandbox.simulator", "--seed", "generated", "--members", str(members)]
         args += ["--latency-ms", f"{latency_ms:g}", "--port", str(port), "--api-key", SIMULATOR_API_KEY]
         super().__init__(
             "Fabman simulator", args, port=port, log_path=log_path, ready_path="/_sim/stats", ready_timeout=ready_timeout

@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bridge.domain.statuses import EventStatus, MessageStatus
-from bridge.simulator import generated_state
 from harness.wait import WaitTimedOut, wait_until
 from reliability.checks import Tally
 from reliability.scenarios import (
@@ -36,6 +35,7 @@ from reliability.scenarios import (
     verify_results,
 )
 from reliability.world import INSTANCE_NAMES, Delivery, World, owner_pid, utc_now
+from sandbox.simulator import generated_state
 
 STORE = "postgresql"
 CLUSTER_ENV = {

@@ -24,8 +24,6 @@ from zoneinfo import ZoneInfo
 
 from bridge.adapters.store import JobRun
 from bridge.domain.statuses import EventSource
-from bridge.simulator import SimState, generated_state
-from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerWebhookSender, WebhookDelivery
 from harness import WEBHOOK_SECRET
 from harness.wait import WaitTimedOut, wait_until
 from reliability.checks import Json, PlannedResult, Tally, mail_kind
@@ -41,6 +39,8 @@ from reliability.scenarios import (
     verify_results,
 )
 from reliability.world import STAFF_EMAIL, World
+from sandbox.simulator import SimState, generated_state
+from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerWebhookSender, WebhookDelivery
 
 BRIDGE_TZ = ZoneInfo("Europe/Prague")
 """The bridge's TIMEZONE (its default): the day of the once-a-day alert."""

@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 from bridge.adapters.fabman.wire import course_from_json
 from bridge.domain import attempts, courses
 from bridge.domain.calendar import today_in
-from bridge.simulator import SimState, generated_state
 from harness import CRON_TOKEN
 from harness.wait import wait_until
 from reliability.checks import (
@@ -52,6 +51,7 @@ from reliability.checks import (
     expiry_plan,
 )
 from reliability.world import INSTANCE_NAMES, Delivery, World, owner_pid, utc_now
+from sandbox.simulator import SimState, generated_state
 
 RESULT_MAILS = ("granted", "failed", "out_of_attempts")
 DEFAULT_ATTEMPTS = 3

@@ -30,11 +30,11 @@ from cryptography.fernet import Fernet
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.store import InboxEvent, JobRun, Store
 from bridge.domain.statuses import EventStatus
-from bridge.simulator import FabmanSimulator, SimState
-from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 from harness import CRON_TOKEN, WEBHOOK_SECRET
 from harness.classmarker import quizzes_in, result_payload, signed
 from harness.launch import GunicornBridge, SmtpSink, free_port
+from sandbox.simulator import FabmanSimulator, SimState
+from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 
 WORKERS = 3
 THREADS = 4

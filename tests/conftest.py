@@ -29,11 +29,11 @@ from bridge.application import Bridge, bridge_of
 from bridge.clock import Clock, SettableClock
 from bridge.config import load_settings
 from bridge.domain.calendar import today_in
-from bridge.simulator import FabmanSimulator
-from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
-from bridge.simulator.seed import demo_state
 from harness import CRON_TOKEN, FABMAN_WEBHOOK_TOKEN, WEBHOOK_SECRET
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
+from sandbox.simulator.seed import demo_state
 from tests.support import no_sockets_or_processes, own_database
 
 FERNET_KEY = Fernet.generate_key().decode("ascii")

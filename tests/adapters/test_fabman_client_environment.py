@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bridge.adapters.fabman import FabmanClient
-from bridge.simulator import FabmanSimulator
+from sandbox.simulator import FabmanSimulator
 
 pytestmark = pytest.mark.e2e
 

@@ -40,11 +40,11 @@ from bridge.application import Bridge
 from bridge.clock import SettableClock
 from bridge.domain.statuses import EventStatus
 from bridge.services.console import EVIDENCE_COLUMNS
-from bridge.simulator import FabmanSimulator
 from harness import CRON_TOKEN
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import ROOT, SmtpSink, free_port
 from harness.wait import wait_until
+from sandbox.simulator import FabmanSimulator
 from tests.console.conftest import LINK, OWNER, STAFF_EMAILS, links_in
 
 pytestmark = pytest.mark.e2e

@@ -23,10 +23,10 @@ from bridge.application import Bridge
 from bridge.clock import SettableClock
 from bridge.domain.statuses import EventStatus
 from bridge.services.console import EVIDENCE_COLUMNS
-from bridge.simulator import FabmanSimulator
 from harness import CRON_TOKEN
 from harness.classmarker import LASER_QUIZ, quiz_of, result_payload, signed
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.console.conftest import OWNER, form_post, sign_in, staff_log
 
 pytestmark = pytest.mark.e2e

@@ -18,11 +18,11 @@ from flask.testing import FlaskClient
 from bridge.application import Bridge
 from bridge.clock import SettableClock
 from bridge.domain.statuses import EventStatus
-from bridge.simulator import FabmanSimulator
-from bridge.simulator.classmarker import ClassMarkerAccount
 from harness import CRON_TOKEN
 from harness.classmarker import quiz_of
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.classmarker import ClassMarkerAccount
 from tests.console.conftest import OWNER, STAFF_EMAILS, csrf_token, form_post, sign_in, staff_log
 from tests.support import text_of
 

@@ -9,8 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from bridge.application import Bridge
-from bridge.simulator import FabmanSimulator
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.console.conftest import OWNER, sign_in
 
 pytestmark = pytest.mark.e2e

@@ -14,8 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bridge.application import bridge_of
-from bridge.simulator import FabmanSimulator
 from harness.launch import GunicornBridge
+from sandbox.simulator import FabmanSimulator
 from tests.support import problem
 
 pytestmark = pytest.mark.e2e

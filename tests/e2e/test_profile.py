@@ -1,6 +1,6 @@
 """The three profile endpoints (contract section 3) against the Fabman simulator over real HTTP.
 
-Member ids are the seed's (bridge/simulator/seed.py): 1 Petra (member), 2 Jan
+Member ids are the seed's (sandbox/simulator/seed.py): 1 Petra (member), 2 Jan
 (failed CNC twice, out of attempts on Laser), 3 Tomáš (owner), 4 Lucie (admin),
 5 Martin (duplicate records), 6 Eva (presence-only course), 8 Kateřina
 (archived and null-metadata courses), 10 Zuzana (holds every online course),
@@ -25,7 +25,7 @@ from flask.testing import FlaskClient
 from bridge.adapters.codec import QuizIdentity
 from bridge.application import Bridge, bridge_of
 from bridge.domain.calendar import today_in
-from bridge.simulator import FabmanSimulator, SimState
+from sandbox.simulator import FabmanSimulator, SimState
 from tests.support import problem
 
 pytestmark = pytest.mark.e2e

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 
 from bridge.application import Bridge
 from bridge.domain.calendar import today_in
-from bridge.simulator import FabmanSimulator
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.support import problem
 
 pytestmark = pytest.mark.e2e

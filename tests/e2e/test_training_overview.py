@@ -1,6 +1,6 @@
 """GET /training_overview/<member_id> (contract section 14) against the seeded Fabman simulator.
 
-Each state of the table comes from a seeded member (bridge/simulator/seed.py):
+Each state of the table comes from a seeded member (sandbox/simulator/seed.py):
 1 Petra (safety held, laser expired), 2 Jan (out of attempts on laser),
 6 Eva (no safety, so the vacuum former needs it first), 9 Ondřej (vinyl, which renews on
 use, and safety both end within REMINDER_DAYS), 3 Tomáš (owner: the
@@ -22,7 +22,7 @@ from bridge.adapters.codec import QuizIdentity
 from bridge.application import Bridge
 from bridge.clock import SettableClock
 from bridge.domain.statuses import CourseState
-from bridge.simulator import FabmanSimulator
+from sandbox.simulator import FabmanSimulator
 from tests.e2e.test_api_docs import schema_validator, spec  # noqa: F401 - spec is a fixture
 from tests.e2e.test_profile import ENDPOINTS, WRONG_AUTHORIZATIONS, by_id, fabman_calls, token_of
 from tests.support import problem

@@ -15,10 +15,10 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge
 from bridge.clock import SettableClock
-from bridge.simulator import FabmanSimulator
 from harness import FABMAN_WEBHOOK_TOKEN
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import ROOT
+from sandbox.simulator import FabmanSimulator
 from tests.evidence.conftest import EVA, MARTIN, SAFETY, SOLDERING
 from tests.support import problem
 

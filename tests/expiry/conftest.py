@@ -33,8 +33,8 @@ import pytest
 
 from bridge.adapters.store import Store
 from bridge.domain.calendar import today_in
-from bridge.simulator import FabmanSimulator
-from bridge.simulator.state import SimState
+from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.state import SimState
 
 PRAGUE = ZoneInfo("Europe/Prague")
 MEMBERS = 120

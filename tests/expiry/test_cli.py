@@ -7,8 +7,8 @@ import json
 import pytest
 from flask.testing import FlaskCliRunner
 
-from bridge.simulator import FabmanSimulator
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.expiry.conftest import MEMBERS, PAGE, all_records, expired_in, expiry_mails, prague_today
 
 pytestmark = pytest.mark.e2e

@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bridge.application import Bridge
-from bridge.simulator import FabmanSimulator
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.expiry.conftest import (
     CRON,
     LASER,

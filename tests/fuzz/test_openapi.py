@@ -21,9 +21,9 @@ from schemathesis import GenerationMode
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from bridge.simulator import FabmanSimulator
-from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 from harness import CRON_TOKEN, FABMAN_WEBHOOK_TOKEN
+from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 
 pytestmark = pytest.mark.e2e
 

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId
 from bridge.application import Bridge, bridge_of
 from bridge.domain.results import Delivery, InvalidResult, parse_delivery
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import result_payload, signed
+from sandbox.simulator import FabmanSimulator
 
 WRITES = {"PUT", "POST", "PATCH", "DELETE"}
 DELETE = object()

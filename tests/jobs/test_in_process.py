@@ -18,10 +18,10 @@ import requests
 
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.store import Store
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import GunicornBridge, SmtpSink
 from harness.wait import wait_until
+from sandbox.simulator import FabmanSimulator
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ from werkzeug.serving import make_server
 
 from bridge.application import Bridge, bridge_of
 from bridge.clock import SettableClock
-from bridge.simulator import FabmanSimulator
-from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerWebhookSender
+from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerWebhookSender
 
 PETRA, JAN, LASER, CNC = 1, 2, 2, 4
 STAFF = "staff@fablab.example"

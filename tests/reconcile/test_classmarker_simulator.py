@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from bridge.clock import SettableClock
-from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator, ClassMarkerWebhookSender
 from harness import WEBHOOK_SECRET
+from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator, ClassMarkerWebhookSender
 from tests.reconcile.conftest import WEBHOOK, ServedBridge
 
 pytestmark = pytest.mark.e2e

@@ -17,10 +17,10 @@ from flask import Flask
 
 from bridge.application import Bridge, bridge_of
 from bridge.clock import SettableClock
-from bridge.simulator import FabmanSimulator
-from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerWebhookSender, SimResult
 from harness.classmarker import quiz_of
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerWebhookSender, SimResult
 from tests.reconcile.conftest import PETRA, STAFF, WEBHOOK, ServedBridge, course_records
 
 pytestmark = pytest.mark.e2e

@@ -20,10 +20,10 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge, bridge_of
 from bridge.clock import SettableClock
-from bridge.simulator import FabmanSimulator
-from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator, SimResult
 from harness.classmarker import quiz_of, signed
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator, SimResult
 from tests.reconcile.conftest import LASER, PETRA, STAFF, WEBHOOK, course_records, token
 from tests.support import problem, text_of
 
@@ -667,7 +667,7 @@ def test_the_api_credentials_appear_in_no_log_answer_or_record(
     texts.append(json.dumps(reconcile(client, cron_headers)))
     classmarker.stop()
     texts.append(json.dumps(reconcile(client, cron_headers)))
-    logged = [r.getMessage() for r in caplog.records if not r.name.startswith(("bridge.simulator", "werkzeug"))]
+    logged = [r.getMessage() for r in caplog.records if not r.name.startswith(("sandbox.simulator", "werkzeug"))]
     texts += [client.get("/ready").get_data(as_text=True), *logged, repr(bridge.settings)]
     texts += [f"{m['Subject']} {text_of(m)}" for m in smtp.messages]
     texts += [json.dumps(run.summary) + str(run.error) for run in bridge.store.job_runs(name="reconciliation")]

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from bridge.simulator import SimState
-from bridge.simulator.requests_log import LoggedRequest
 from reliability.checks import (
     JobSpan,
     PlannedResult,
@@ -27,6 +25,8 @@ from reliability.checks import (
 )
 from reliability.scenarios import plan_results
 from reliability.world import owner_pid
+from sandbox.simulator import SimState
+from sandbox.simulator.requests_log import LoggedRequest
 
 TODAY = dt.date(2026, 3, 10)
 

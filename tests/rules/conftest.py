@@ -20,10 +20,10 @@ import requests
 
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.store import InboxEvent, Store
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import SmtpSink
 from harness.wait import wait_until
+from sandbox.simulator import FabmanSimulator
 from tests.support import text_of
 
 PRAGUE = ZoneInfo("Europe/Prague")

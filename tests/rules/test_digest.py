@@ -23,9 +23,9 @@ from bridge.domain.calendar import today_in
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import Channel, EventStatus
 from bridge.services import digest
-from bridge.simulator import FabmanSimulator
 from harness.launch import ROOT, SmtpSink
 from harness.wait import wait_until
+from sandbox.simulator import FabmanSimulator
 from tests.rules.conftest import PRAGUE, STAFF
 from tests.support import text_of
 

@@ -17,10 +17,10 @@ from flask import Flask
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.store import Store
 from bridge.clock import SettableClock
-from bridge.simulator import FabmanSimulator, FabmanWebhookSender
 from harness import FABMAN_WEBHOOK_TOKEN
 from harness.launch import GunicornBridge, SmtpSink
 from harness.wait import wait_until
+from sandbox.simulator import FabmanSimulator, FabmanWebhookSender
 from tests.rules.conftest import english_moment, mail_to, mails_with, quiz_links, set_metadata, whole_minutes_ago
 from tests.support import problem, text_of
 

@@ -20,9 +20,9 @@ from bridge.clock import SettableClock
 from bridge.domain.calendar import today_in
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import Channel
-from bridge.simulator import FabmanSimulator
 from harness import CRON_TOKEN
 from harness.launch import GunicornBridge, SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.rules.conftest import PRAGUE, mails_with, quiz_links
 from tests.support import text_of
 

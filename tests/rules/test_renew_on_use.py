@@ -26,9 +26,9 @@ from bridge.adapters.store import Store
 from bridge.application import bridge_of
 from bridge.clock import SettableClock
 from bridge.domain.calendar import add_months, today_in
-from bridge.simulator import FabmanSimulator, FabmanWebhookSender
 from harness import FABMAN_WEBHOOK_TOKEN
 from harness.launch import ROOT, GunicornBridge, SmtpSink
+from sandbox.simulator import FabmanSimulator, FabmanWebhookSender
 from tests.console.conftest import OWNER, sign_in
 from tests.rules.conftest import PRAGUE, mail_to
 from tests.rules.test_fabman_webhook import handled

@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 
 from bridge.application import Bridge
 from bridge.domain.calendar import today_in
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.rules.conftest import PRAGUE, STAFF, mail_to
 from tests.support import text_of
 

@@ -13,8 +13,8 @@ import pytest
 
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.store import Store
-from bridge.simulator import FabmanSimulator
 from harness.launch import GunicornBridge, SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.rules.conftest import (
     PRAGUE,
     STAFF,

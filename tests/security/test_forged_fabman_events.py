@@ -16,9 +16,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from bridge.application import Bridge
-from bridge.simulator import FabmanSimulator
 from harness import FABMAN_WEBHOOK_TOKEN
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.support import text_of
 
 pytestmark = pytest.mark.e2e

@@ -15,10 +15,10 @@ from flask.testing import FlaskClient
 
 from bridge.application import Bridge, bridge_of
 from bridge.domain.results import sign
-from bridge.simulator import FabmanSimulator
 from harness import WEBHOOK_SECRET
 from harness.classmarker import result_payload, signed
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 
 pytestmark = pytest.mark.e2e
 

@@ -23,10 +23,10 @@ from werkzeug.test import TestResponse
 
 from bridge.application import Bridge, bridge_of
 from bridge.config import ConfigError, load_settings
-from bridge.simulator import FabmanSimulator
 from harness import CRON_TOKEN, WEBHOOK_SECRET
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import GunicornBridge, SmtpSink, free_port
+from sandbox.simulator import FabmanSimulator
 from tests.support import text_of
 
 pytestmark = pytest.mark.e2e

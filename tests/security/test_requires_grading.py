@@ -19,8 +19,8 @@ from bridge.adapters.classmarker.wire import read_page
 from bridge.application import Bridge
 from bridge.domain.results import parse_delivery
 from bridge.domain.statuses import EventStatus
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import result_payload, signed
+from sandbox.simulator import FabmanSimulator
 
 PETRA, LASER = 1, 2
 UNEXPECTED: list[Any] = ["Pending", "YES", " yes ", "", "true", True, 1, "maybe", {"graded": False}]

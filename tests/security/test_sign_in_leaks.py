@@ -31,9 +31,9 @@ from flask.testing import FlaskClient
 
 from bridge.application import Bridge
 from bridge.clock import SettableClock
-from bridge.simulator import FabmanSimulator
 from harness.launch import SmtpSink
 from harness.wait import wait_until
+from sandbox.simulator import FabmanSimulator
 from tests.console.conftest import OWNER, STAFF_EMAILS, ask_for_link, csrf_token, link_path, links_in
 
 pytestmark = pytest.mark.e2e

@@ -18,8 +18,8 @@ from flask.testing import FlaskClient
 
 from bridge.application import Bridge
 from bridge.clock import SettableClock
-from bridge.simulator import FabmanSimulator
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.console.conftest import ADMIN, LISTED, STAFF_EMAILS, csrf_token, sign_in, staff_log
 
 pytestmark = pytest.mark.e2e

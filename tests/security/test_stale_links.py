@@ -25,9 +25,9 @@ from flask.testing import FlaskClient
 from bridge.application import Bridge
 from bridge.clock import SettableClock
 from bridge.domain.statuses import EventStatus, RejectReason
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.support import text_of
 
 pytestmark = pytest.mark.e2e

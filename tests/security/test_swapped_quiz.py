@@ -23,11 +23,11 @@ from werkzeug.test import TestResponse
 from bridge.application import Bridge, bridge_of
 from bridge.clock import SettableClock
 from bridge.domain.statuses import EventStatus
-from bridge.simulator import FabmanSimulator
-from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 from harness import CRON_TOKEN
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 from tests.console.conftest import OWNER, sign_in
 from tests.support import text_of
 

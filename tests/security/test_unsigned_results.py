@@ -15,9 +15,9 @@ import pytest
 from flask import Flask
 
 from bridge.application import bridge_of
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import result_payload
 from harness.launch import ROOT, SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.console.conftest import OWNER, sign_in
 from tests.e2e.test_startup import start
 from tests.unit.test_config import API_KEY, production

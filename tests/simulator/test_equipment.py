@@ -9,8 +9,8 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from bridge.simulator import FabmanSimulator, SimState, demo_state
-from bridge.simulator.state import UnknownRecordError
+from sandbox.simulator import FabmanSimulator, SimState, demo_state
+from sandbox.simulator.state import UnknownRecordError
 
 TODAY = date(2025, 3, 15)
 TIMEOUT = 5

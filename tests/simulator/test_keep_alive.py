@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge.simulator import FabmanSimulator, demo_state
+from sandbox.simulator import FabmanSimulator, demo_state
 
 pytestmark = pytest.mark.e2e
 

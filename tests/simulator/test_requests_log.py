@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 import requests
 
-from bridge.simulator import FabmanSimulator, demo_state
+from sandbox.simulator import FabmanSimulator, demo_state
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import date
 
-from bridge.simulator import demo_state, generated_state
+from sandbox.simulator import demo_state, generated_state
 
 TODAY = date(2025, 3, 15)
 

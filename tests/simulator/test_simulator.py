@@ -10,7 +10,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from bridge.simulator import FabmanSimulator, SimState, demo_state
+from sandbox.simulator import FabmanSimulator, SimState, demo_state
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bridge.simulator import FabmanWebhookSender, demo_state
+from sandbox.simulator import FabmanWebhookSender, demo_state
 
 pytestmark = pytest.mark.e2e
 

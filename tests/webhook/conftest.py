@@ -23,8 +23,8 @@ from bridge.adapters.store import Store
 from bridge.adapters.store.models import InboxEvent
 from bridge.application import Bridge
 from bridge.clock import SettableClock
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import signed
+from sandbox.simulator import FabmanSimulator
 
 PRAGUE = ZoneInfo("Europe/Prague")
 STAFF = "staff@fablab.example"

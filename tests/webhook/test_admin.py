@@ -6,8 +6,8 @@ import pytest
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import result_payload
+from sandbox.simulator import FabmanSimulator
 from tests.webhook.conftest import deliver, failed_courses, token, writes
 
 pytestmark = pytest.mark.e2e

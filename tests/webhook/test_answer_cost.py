@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from bridge.application import Bridge
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import quiz_of, result_payload
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.webhook.conftest import STAFF, deliver, token
 
 pytestmark = pytest.mark.e2e

@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 
 from bridge.adapters.store import Store
 from bridge.application import Bridge
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import GunicornBridge, SmtpSink
 from harness.wait import wait_until
+from sandbox.simulator import FabmanSimulator
 from tests.webhook.conftest import (
     WEBHOOK,
     course_records,

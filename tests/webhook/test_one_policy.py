@@ -15,8 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge, bridge_of
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import result_payload
+from sandbox.simulator import FabmanSimulator
 from tests.webhook.conftest import course_records, deliver, only_event, token
 
 pytestmark = pytest.mark.e2e

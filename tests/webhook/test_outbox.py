@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bridge.application import Bridge, bridge_of
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import result_payload
 from harness.launch import SmtpSink, free_port
+from sandbox.simulator import FabmanSimulator
 from tests.support import text_of
 from tests.webhook.conftest import course_records, deliver, only_event, settled, token
 

@@ -9,10 +9,10 @@ import pytest
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge
-from bridge.simulator import FabmanSimulator
 from harness import WEBHOOK_SECRET
 from harness.classmarker import quiz_of, result_payload
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.support import text_of
 from tests.webhook.conftest import (
     STAFF,

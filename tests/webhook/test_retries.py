@@ -10,9 +10,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.adapters.store.models import InboxEvent
 from bridge.application import Bridge
-from bridge.simulator import FabmanSimulator
 from harness.classmarker import result_payload
 from harness.launch import SmtpSink
+from sandbox.simulator import FabmanSimulator
 from tests.support import text_of
 from tests.webhook.conftest import (
     STAFF,

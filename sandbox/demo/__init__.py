@@ -31,9 +31,9 @@ from bridge.application import bridge_of
 from bridge.config import load_settings
 from bridge.domain.calendar import today_in
 from bridge.domain.results import sign
-from bridge.simulator import FabmanSimulator
-from bridge.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
-from bridge.simulator.seed import DEMO_QUIZZES, demo_state
+from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
+from sandbox.simulator.seed import DEMO_QUIZZES, demo_state
 
 DEMO_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo's public, printed value
 DEMO_CRON_TOKEN = "demo-cron-token"  # noqa: S105 - the demo's public, printed value

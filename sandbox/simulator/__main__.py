@@ -1,4 +1,4 @@
-"""`python -m bridge.simulator`: serve a fake Fabman until Ctrl-C or SIGTERM, for manual tries and the demo."""
+"""`python -m sandbox.simulator`: serve a fake Fabman until Ctrl-C or SIGTERM, for manual tries and the demo."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .server import FabmanSimulator
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bridge.simulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sandbox.simulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", choices=("demo", "generated"), default="demo", help="which data set to serve")
