@@ -71,6 +71,7 @@ test-postgres: venv
 
 lint: venv
 	$(BIN)/ruff check bridge sandbox harness tests bench reliability tools main_run.py gunicorn.conf.py
+	$(BIN)/ruff format --check --quiet bridge sandbox harness tests bench reliability tools main_run.py gunicorn.conf.py
 	$(BIN)/mypy
 
 # --strict: a dependency the vulnerability service cannot look up fails the audit instead of passing unaudited.

@@ -20,7 +20,7 @@ graceful_timeout = 20
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 
 
-def worker_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+def worker_exit(server, worker):
     """On SIGTERM (or any worker exit): stop the jobs, finish or give back accepted results, send due mail."""
     extensions = getattr(getattr(worker, "wsgi", None), "extensions", {})
     bridge = extensions.get("fablab_bridge")

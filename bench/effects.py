@@ -106,7 +106,7 @@ def run_results(
     deadline = [0.0]
 
     def client(index: int) -> None:
-        rng = random.Random(seed * 1000 + index)  # noqa: S311 - picks members and courses, not secrets
+        rng = random.Random(seed * 1000 + index)
         members = Lane(rng, index, clients).members_in_turn(workload.members)
         mine = per_client[index]
         connection = http.client.HTTPConnection(host, port, timeout=60)

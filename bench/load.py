@@ -169,7 +169,7 @@ def run_phase(
     deadline = [0.0]
 
     def client(index: int) -> None:
-        lane = Lane(random.Random(seed * 1000 + index), index, concurrency)  # noqa: S311 - picks members, not secrets
+        lane = Lane(random.Random(seed * 1000 + index), index, concurrency)
         mine = samples[index]
         connection = http.client.HTTPConnection(host, port, timeout=120)
         ready.wait()

@@ -92,7 +92,7 @@ def profile_requests(client: Any, workload: Workload, args: argparse.Namespace) 
     """The profile endpoints, one request at a time."""
     for number, endpoint in enumerate(ENDPOINTS):
         factory = workload.factory(endpoint.key)
-        lane = Lane(random.Random(number))  # noqa: S311 - picks members, not secrets; one draw per endpoint
+        lane = Lane(random.Random(number))
         for _ in range(10):
             _send(client, factory(lane))
         calls = [factory(lane) for _ in range(args.requests)]
@@ -109,7 +109,7 @@ def profile_results(
     and the retry job then applies the results as one apply worker would.
     """
     bridge.applier.shutdown(0)
-    lane = Lane(random.Random(99))  # noqa: S311 - picks members, not secrets
+    lane = Lane(random.Random(99))
     for _ in range(10):
         _send(client, workload.result(lane, passed=False))
     bridge.retry_due()

@@ -62,7 +62,7 @@ def run_load(ports: list[int], workload: Workload, *, clients: int, duration: fl
     deadline = [0.0]
 
     def client(index: int) -> None:
-        rng = random.Random(seed * 1000 + index)  # noqa: S311 - picks members and courses, not secrets
+        rng = random.Random(seed * 1000 + index)
         lane = Lane(rng, index, clients)
         port = ports[index % len(ports)]
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)

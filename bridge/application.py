@@ -174,7 +174,7 @@ class Bridge:
         results.apply_claimed(self.applying, event)
         try:
             self.send_mail(limit=10)
-        except Exception:  # noqa: BLE001 - the result is applied and its mail committed; the retry job sends it
+        except Exception:
             log.warning("could not send the mail of event %s now; the retry job sends it", event.id, exc_info=True)
 
     def retry_due(self) -> dict[str, Any]:
@@ -202,9 +202,7 @@ class Bridge:
             "expiry_sweep": Job(
                 "expiry_sweep", DailyAt(settings.sweep_at or DEFAULT_SWEEP_AT), self.expire_trainings, lease_seconds=300.0
             ),
-            "reconciliation": Job(
-                "reconciliation", Every(settings.reconcile_minutes * 60), self.reconcile, lease_seconds=300.0
-            ),
+            "reconciliation": Job("reconciliation", Every(settings.reconcile_minutes * 60), self.reconcile, lease_seconds=300.0),
             "digest": Job("digest", WeeklyAt(settings.digest_weekday or 0, settings.digest_at), self.digest, lease_seconds=120.0),
             **self.privacy.jobs(),
         }

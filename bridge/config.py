@@ -263,6 +263,8 @@ def _parse_weekday(name: str, raw: str) -> int | None:
     if value not in WEEKDAYS:
         raise ConfigError(f"{name} must be one of {', '.join(WEEKDAYS)} or off")
     return WEEKDAYS.index(value)
+
+
 def _hours_list(name: str, raw: str) -> tuple[float, ...]:
     """A comma list of hours (numbers, 0 or more), e.g. `0,24,72`."""
     message = f"{name} must be a comma-separated list of hours (numbers, 0 or more)"

@@ -68,7 +68,7 @@ class SmtpSink:
         self.refuse = False
         self.delay = 0.0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.refuse:
@@ -130,7 +130,7 @@ class ServerProcess:
 
     def start(self) -> Self:
         """Start the process; return once it answers, or stop it and raise RuntimeError if it exits or stays silent."""
-        self._log = open(self.log_path, "wb") if self.log_path is not None else None  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "wb") if self.log_path is not None else None
         self.process = subprocess.Popen(  # noqa: S603 - the harness's own commands, run with this Python
             self.args,
             cwd=ROOT,

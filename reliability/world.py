@@ -57,7 +57,7 @@ class CountingSmtpSink(SmtpSink):
         super().__init__()
         self.refused = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse:
             self.refused += 1
         return await super().handle_DATA(server, session, envelope)

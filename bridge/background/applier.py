@@ -252,7 +252,7 @@ class Applier:
             with self._lock:
                 exclude = sorted(self._tried) if due else []
             events = self._claim(room, fresh_only=not due, exclude=exclude)
-        except Exception:  # noqa: BLE001 - the store may be briefly unreachable; the next wake or poll tries again
+        except Exception:
             log.exception("claiming due results failed")
         with self._lock:
             self._claiming = False
@@ -273,7 +273,7 @@ class Applier:
     def _run(self, event: InboxEvent) -> None:
         try:
             self._apply(event)
-        except Exception:  # noqa: BLE001 - the event keeps its lease; another claim takes it when the lease ends
+        except Exception:
             log.exception("applying event %s failed outside its use case; it is taken again when its lease ends", event.id)
         finally:
             with self._lock:

@@ -89,7 +89,7 @@ class JobRunner:
         while not self._stop.is_set():
             try:
                 self.run_due()
-            except Exception:  # noqa: BLE001 - recorded (or the store was briefly unreachable); the next tick tries again
+            except Exception:
                 log.debug("job pass ended with an error", exc_info=True)
             self._stop.wait(self.tick_seconds)
 
@@ -103,7 +103,7 @@ class JobRunner:
                 continue
             try:
                 summary = self.run(job, by=self.owner, only_if=functools.partial(self._due_now, job))
-            except Exception:  # noqa: BLE001 - recorded and logged; tried again after PAUSE_AFTER_FAILURE
+            except Exception:
                 log.debug("job %s ended with an error", job.name, exc_info=True)
                 continue
             if summary is not None:

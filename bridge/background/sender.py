@@ -45,7 +45,7 @@ class PromptSender:
     def _run(self, message_id: int) -> None:
         try:
             self._send([message_id])
-        except Exception:  # noqa: BLE001 - the message stays queued; the retry job sends it
+        except Exception:
             log.exception("sending outbox message %s failed outside the outbox; the retry job will send it", message_id)
         finally:
             with self._lock:

@@ -76,7 +76,6 @@ class FabmanWebhookEvent:
             and self.resource_id is not None
         )
 
-
     @property
     def is_member_deletion(self) -> bool:
         """Fabman says a member was deleted (a hint: Fabman is asked before anything is erased, section 17)."""

@@ -91,7 +91,7 @@ def handle(deps: Deps, event_id: int) -> str | None:
         log.warning("Fabman event %s not handled yet (attempt %s): %s", row.event_key, row.attempts, error)
         deps.store.finish_fabman_event(row.id, "failed", None, str(error))
         return "failed"
-    except Exception as error:  # noqa: BLE001 - one bad event must not stop the others; it is kept for staff
+    except Exception as error:
         log.exception("Fabman event %s failed unexpectedly", row.event_key)
         deps.store.finish_fabman_event(row.id, "failed", None, f"{type(error).__name__}: {error}")
         return "failed"

@@ -79,5 +79,5 @@ def _handle(bridge: Bridge, event_id: int) -> None:
     """Offer the training once Fabman has its answer; what fails here is retried by the retry job."""
     try:
         bridge.handle_fabman_event(event_id)
-    except Exception:  # noqa: BLE001 - the event stays stored; retry_fabman_events handles it later
+    except Exception:
         log.exception("handling Fabman event %s after the answer failed", event_id)

@@ -27,7 +27,7 @@ _JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean"}
 WAITING = "While the member waits after a failed attempt: when the next attempt opens (ISO, in TIMEZONE); else null."
 
 
-def doc(description: str | None = None, *, format: str | None = None, enum: Iterable[str] | None = None) -> dict[str, Any]:  # noqa: A002
+def doc(description: str | None = None, *, format: str | None = None, enum: Iterable[str] | None = None) -> dict[str, Any]:
     """A field's documentation, as dataclass field metadata."""
     return {k: v for k, v in {"description": description, "format": format, "enum": list(enum) if enum else None}.items() if v}
 

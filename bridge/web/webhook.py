@@ -33,7 +33,7 @@ def send_mail_after(response: Response) -> Response:
     def send() -> None:
         try:
             bridge.send_mail(limit=20)
-        except Exception:  # noqa: BLE001 - the outbox keeps the mail; the retry job sends it
+        except Exception:
             log.exception("sending queued mail after the response failed; /cron/retry will send it")
 
     response.call_on_close(send)

@@ -104,10 +104,20 @@ def sample_result(token: str, course_id: int, *, passed: bool = True, result_id:
         "test": {"test_id": 2044187, "test_name": "Laserová řezačka – bezpečnost"},
         "link": {"link_id": 1288000 + course_id, "link_name": "Members", "link_url_id": DEMO_QUIZZES[course_id]},
         "result": {
-            "link_result_id": result_id, "first": "Petra", "last": "Dvořáková", "email": "petra@example.org",
-            "percentage": 90 if passed else 40, "points_scored": 9 if passed else 4, "points_available": 10,
-            "requires_grading": "No", "time_started": 1763712000, "time_finished": 1763712420,
-            "duration": "00:07:00", "percentage_passmark": "80", "passed": passed, "cm_user_id": token,
+            "link_result_id": result_id,
+            "first": "Petra",
+            "last": "Dvořáková",
+            "email": "petra@example.org",
+            "percentage": 90 if passed else 40,
+            "points_scored": 9 if passed else 4,
+            "points_available": 10,
+            "requires_grading": "No",
+            "time_started": 1763712000,
+            "time_finished": 1763712420,
+            "duration": "00:07:00",
+            "percentage_passmark": "80",
+            "passed": passed,
+            "cm_user_id": token,
             "ip_address": "203.0.113.7",
         },
     }
@@ -178,7 +188,7 @@ def print_guide(app: Flask, base: str, folder: Path, refusal: Path, use: Path) -
         f"  curl -s {base}/absolved_trainings/{DEMO_MEMBER} -H {auth}",
         f"  curl -s {base}/available_trainings/{DEMO_MEMBER} -H {auth}",
         f"  curl -s -X POST {base}/get_training_links -H {auth} -H 'Content-Type: application/json' "
-        f"-d '{{\"member_id\": {DEMO_MEMBER}, \"training_id\": {DEMO_COURSE}}}'",
+        f'-d \'{{"member_id": {DEMO_MEMBER}, "training_id": {DEMO_COURSE}}}\'',
         "  # Fabman's webhook: Petra is refused at the laser cutter; her quiz link arrives by mail",
         f"  curl -s -X POST '{base}/fabman_webhook?token={DEMO_FABMAN_TOKEN}' -H 'Content-Type: application/json' "
         f"--data-binary @{refusal}",

@@ -160,9 +160,7 @@ def demo_state(today: date | None = None) -> SimState:
     )
     vinyl = state.add_course(
         "Vinylový řezací plotr",
-        metadata=_courses_cm(
-            DEMO_QUIZZES[5], "Vinylový řezací plotr", "Vinyl cutter", "plotr", "Vn1lC7tR4pQ", renew_on_use=True
-        ),
+        metadata=_courses_cm(DEMO_QUIZZES[5], "Vinylový řezací plotr", "Vinyl cutter", "plotr", "Vn1lC7tR4pQ", renew_on_use=True),
         default_duration=6,
         default_duration_unit="month",
         resources=[plotter["id"]],

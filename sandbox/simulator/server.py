@@ -110,7 +110,7 @@ class _KeepAliveHandler(WSGIRequestHandler):
         if logger.isEnabledFor(logging.DEBUG):
             super().log_request(code, size)
 
-    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 (werkzeug's signature)
+    def log(self, type: str, message: str, *args: Any) -> None:
         logger.debug("%s: " + message, type, *args)
 
 

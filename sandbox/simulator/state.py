@@ -301,7 +301,7 @@ class SimState:
         self,
         member_id: int | None,
         resource_id: int,
-        type: str = "denied",  # noqa: A002 - Fabman's field name
+        type: str = "denied",
         reason: str | None = None,
         *,
         created_at: str | None = None,

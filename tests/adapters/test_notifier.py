@@ -74,10 +74,16 @@ EXPECTED = {
     "error": ("referenční číslo 17", "reference number 17"),
     "expired": ("skončila 2. 1. 2026", "expired on 2 Jan 2026"),
     "reminder": (
-        "skončí 2. 1. 2026", "expires on 2 Jan 2026", "vyprší po 6 měsících bez použití", "expires after 6 months without use",
+        "skončí 2. 1. 2026",
+        "expires on 2 Jan 2026",
+        "vyprší po 6 měsících bez použití",
+        "expires after 6 months without use",
     ),  # fmt: skip
     "missing_requirement": (
-        "Nejdříve jiné školení", "Another training first", "absolvujte „Bezpečnost v dílně“", 'take "Workshop safety" first',
+        "Nejdříve jiné školení",
+        "Another training first",
+        "absolvujte „Bezpečnost v dílně“",
+        'take "Workshop safety" first',
     ),  # fmt: skip
     "too_early": ("nejdříve 3. 1. 2026 v 14:30", "from 3 Jan 2026 at 14:30", "https://quiz.example/?cm_user_id=t"),
     "machine_denied": ("vás právě nepustilo", "just refused you", "https://quiz.example/?cm_user_id=t"),

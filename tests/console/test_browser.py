@@ -101,7 +101,7 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the standard library's signature
+    def log_message(self, format: str, *args: object) -> None:
         return
 
 

@@ -172,7 +172,7 @@ def test_the_store_keeps_only_hashes_of_links_and_sessions(client: FlaskClient, 
             str(row)
             for table in ("staff_sign_in_links", "staff_sessions")
             for row in connection.exec_driver_sql(f"SELECT * FROM {table}")
-        )  # noqa: E501
+        )
     session_id = SecureCookieSessionInterface().get_signing_serializer(client.application).loads(cookie.value)["sid"]  # type: ignore[union-attr]
     assert token not in dump and session_id not in dump
     assert OWNER in dump

@@ -264,7 +264,7 @@ def authority(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     requests_seen: list[str] = []
 
     class Authority(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+        def do_POST(self) -> None:
             requests_seen.append(self.headers["Content-Type"])
             query = self.rfile.read(int(self.headers["Content-Length"]))
             (folder / "request.tsq").write_bytes(query)

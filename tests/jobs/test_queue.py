@@ -189,8 +189,8 @@ def test_while_fabman_asks_to_wait_the_appliers_take_nothing_more(store: Store) 
     pool.wake()
     assert pool.wait_idle(0.3) is False and recorder.applied == Counter()
     now[0] += 2.0
-    with pool._changed:  # noqa: SLF001 - the gate's fake clock moved; tell the waiting appliers to look again
-        pool._changed.notify_all()  # noqa: SLF001
+    with pool._changed:
+        pool._changed.notify_all()
     assert pool.wait_idle(10)
     assert store.count_events() == {"applied": 1}
     pool.shutdown(5)

@@ -32,7 +32,7 @@ from bridge.clock import SettableClock
 BASE = "https://classmarker.test"
 URL = BASE + "/v1/links/recent_results.json"
 KEY = "cm-key-7f3a"
-SECRET = "cm-secret-91bd"  # noqa: S105 - a test credential
+SECRET = "cm-secret-91bd"
 NOW = dt.datetime(2026, 11, 21, 8, 0, tzinfo=dt.UTC)
 
 

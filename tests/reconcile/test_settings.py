@@ -24,7 +24,8 @@ def test_the_api_url_loses_its_trailing_slash() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["api.classmarker.com", "ftp://api.classmarker.com", "https://", "https://api.classmarker.com/?key=1", "http://h:99999"]
+    "url",
+    ["api.classmarker.com", "ftp://api.classmarker.com", "https://", "https://api.classmarker.com/?key=1", "http://h:99999"],
 )
 def test_a_bad_api_url_stops_the_start_naming_the_variable(url: str) -> None:
     with pytest.raises(ConfigError) as raised:

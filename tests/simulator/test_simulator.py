@@ -112,12 +112,8 @@ def test_training_courses_are_listed_and_fetched(sim: FabmanSimulator, http: req
 # -- members --------------------------------------------------------------
 
 
-def test_member_embeds_trainings_with_their_courses_and_privileges(
-    sim: FabmanSimulator, http: requests.Session
-) -> None:
-    petra = http.get(
-        api(sim, "/members/1"), params=[("embed", "trainings"), ("embed", "privileges")], timeout=TIMEOUT
-    ).json()
+def test_member_embeds_trainings_with_their_courses_and_privileges(sim: FabmanSimulator, http: requests.Session) -> None:
+    petra = http.get(api(sim, "/members/1"), params=[("embed", "trainings"), ("embed", "privileges")], timeout=TIMEOUT).json()
     plain = http.get(api(sim, "/members/1"), timeout=TIMEOUT).json()
     owner = http.get(api(sim, "/members/3/privileges"), timeout=TIMEOUT).json()
 
@@ -147,9 +143,7 @@ def test_put_member_needs_the_current_lock_version(sim: FabmanSimulator, http: r
 
     stale = http.put(api(sim, "/members/2"), json={"lockVersion": version - 1, "metadata": {}}, timeout=TIMEOUT)
     missing = http.put(api(sim, "/members/2"), json={"metadata": {}}, timeout=TIMEOUT)
-    updated = http.put(
-        api(sim, "/members/2"), json={"lockVersion": version, "metadata": {"only": "this"}}, timeout=TIMEOUT
-    )
+    updated = http.put(api(sim, "/members/2"), json={"lockVersion": version, "metadata": {"only": "this"}}, timeout=TIMEOUT)
     again = http.put(api(sim, "/members/2"), json={"lockVersion": version, "metadata": {}}, timeout=TIMEOUT)
 
     assert (stale.status_code, missing.status_code) == (409, 409)
@@ -177,9 +171,7 @@ def test_put_member_ignores_unknown_and_read_only_fields(sim: FabmanSimulator, h
 
 
 def test_post_and_put_need_json_content_type(sim: FabmanSimulator, http: requests.Session) -> None:
-    put = http.put(
-        api(sim, "/members/1"), data='{"lockVersion": 1}', headers={"Content-Type": "text/plain"}, timeout=TIMEOUT
-    )
+    put = http.put(api(sim, "/members/1"), data='{"lockVersion": 1}', headers={"Content-Type": "text/plain"}, timeout=TIMEOUT)
     post = http.post(api(sim, "/members/1/trainings"), data={"trainingCourse": "3"}, timeout=TIMEOUT)
 
     assert (put.status_code, post.status_code) == (415, 415)
@@ -234,13 +226,9 @@ def test_post_training_for_an_unknown_member_is_404(sim: FabmanSimulator, http: 
 
 
 def test_untildate_from_course_duration_only_when_configured(sim: FabmanSimulator, http: requests.Session) -> None:
-    plain = http.post(
-        api(sim, "/members/1/trainings"), json={"trainingCourse": 5, "date": "2025-01-31"}, timeout=TIMEOUT
-    )
+    plain = http.post(api(sim, "/members/1/trainings"), json={"trainingCourse": 5, "date": "2025-01-31"}, timeout=TIMEOUT)
     sim.state.fill_until_date = True
-    filled = http.post(
-        api(sim, "/members/1/trainings"), json={"trainingCourse": 5, "date": "2025-01-31"}, timeout=TIMEOUT
-    )
+    filled = http.post(api(sim, "/members/1/trainings"), json={"trainingCourse": 5, "date": "2025-01-31"}, timeout=TIMEOUT)
 
     assert plain.json()["untilDate"] is None
     assert filled.json()["untilDate"] == "2025-07-31"
@@ -315,9 +303,7 @@ def test_down_answers_503_to_everything(sim: FabmanSimulator, http: requests.Ses
     assert sim.faults.faults_injected == 3
 
 
-def test_rate_limit_answers_429_with_retry_after_only_when_configured(
-    sim: FabmanSimulator, http: requests.Session
-) -> None:
+def test_rate_limit_answers_429_with_retry_after_only_when_configured(sim: FabmanSimulator, http: requests.Session) -> None:
     sim.faults.update(rate_limit_per_second=2)
     plain = [http.get(api(sim, "/members/1"), timeout=TIMEOUT) for _ in range(4)]
     sim.faults.update(retry_after=3)

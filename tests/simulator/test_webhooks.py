@@ -17,7 +17,7 @@ from sandbox.simulator import FabmanWebhookSender, demo_state
 pytestmark = pytest.mark.e2e
 
 TODAY = date(2025, 3, 15)
-TOKEN = "receiver-secret-token"  # noqa: S105 - a test value
+TOKEN = "receiver-secret-token"
 PETRA = 1
 LASER_CUTTER = 1
 
@@ -31,7 +31,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 receiver.posts.append(
                     {

@@ -40,7 +40,7 @@ class DiscordSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 sink.posts.append(json.loads(self.rfile.read(length) or b"null"))
                 self.send_response(sink.status)

@@ -40,9 +40,7 @@ _HELD = INBOX.alias("held")
 
 def member_busy(member: Any) -> Any:
     """Another result of this member is being applied (a live lease): its metadata's lockVersion is in use."""
-    return exists().where(
-        _HELD.c.member_id == member, _HELD.c.status == EventStatus.QUEUED, _HELD.c.lease_until >= _at("now")
-    )
+    return exists().where(_HELD.c.member_id == member, _HELD.c.status == EventStatus.QUEUED, _HELD.c.lease_until >= _at("now"))
 
 
 EVENT_BY_KEY = select(INBOX).where(INBOX.c.result_key == bindparam("result_key", type_=String()))
@@ -153,6 +151,7 @@ _DUE = and_(
 )
 """Queued, due by its backoff, and held by no live lease. Parameters: now."""
 
+
 def _claim_due(*, fresh_only: bool) -> Any:
     pick = (
         select(func.min(INBOX.c.id))
@@ -190,10 +189,14 @@ DUE_CANDIDATES = (
 )
 """PostgreSQL: due events no other claimer is looking at (`FOR UPDATE SKIP LOCKED`). Parameters: now, limit, exclude."""
 
-BUSY_MEMBERS = select(INBOX.c.member_id).distinct().where(
-    INBOX.c.member_id.in_(bindparam("members", expanding=True)),
-    INBOX.c.status == EventStatus.QUEUED,
-    INBOX.c.lease_until >= _at("now"),
+BUSY_MEMBERS = (
+    select(INBOX.c.member_id)
+    .distinct()
+    .where(
+        INBOX.c.member_id.in_(bindparam("members", expanding=True)),
+        INBOX.c.status == EventStatus.QUEUED,
+        INBOX.c.lease_until >= _at("now"),
+    )
 )
 """Which of `members` have a result in flight. Parameters: members, now."""
 

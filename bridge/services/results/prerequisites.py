@@ -59,4 +59,3 @@ def missing_courses(deps: Deps, applied: Applied) -> list[Course | int]:
     """The missing courses as Fabman names them (an unknown id stays an id)."""
     known = deps.fabman.courses()
     return [known.get(course_id, course_id) for course_id in applied.missing]
-

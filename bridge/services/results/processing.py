@@ -50,7 +50,7 @@ def apply_claimed(deps: Deps, event: InboxEvent) -> Receipt:
         return Receipt(EventStatus.REJECTED, event.id, detail=str(why))
     except FabmanUnavailable as error:
         return outcomes.defer(deps, event, error)
-    except Exception as error:  # noqa: BLE001 - contract rule 9: tell member and staff, keep the event
+    except Exception as error:
         log.exception("event %s failed unexpectedly", event.id)
         outcomes.fail(deps, event, result, error)
         return Receipt(EventStatus.ERROR, event.id, detail="unexpected error; staff were alerted")

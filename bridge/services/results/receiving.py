@@ -34,9 +34,7 @@ class Received(NamedTuple):
     claimed: InboxEvent | None = None
 
 
-def receive(
-    deps: Deps, body: bytes, payload: Any, *, apply_now: bool, source: EventSource = EventSource.WEBHOOK
-) -> Received:
+def receive(deps: Deps, body: bytes, payload: Any, *, apply_now: bool, source: EventSource = EventSource.WEBHOOK) -> Received:
     """Store a verified delivery in one transaction (two for a rejected token).
 
     With `apply_now` a new, applicable event is stored claimed by the caller,

@@ -91,4 +91,3 @@ def _rect(kind: str, x: float, y: float, width: float, height: float, label: str
         f'<rect class="{kind}" x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}">'
         f"<title>{escape(label)}</title></rect>"
     )
-
