@@ -63,7 +63,9 @@ def test_ten_concurrent_deliveries_to_three_gunicorn_workers_have_one_effect(
             responses = list(pool.map(post, range(10)))
 
         assert {r.status_code for r in responses} == {200}
-        assert Counter(r.json()["status"] for r in responses) == {"accepted": 1, "duplicate": 9}
+        statuses = Counter(r.json()["status"] for r in responses)
+        # One delivery stores it: handed to a free applier (`accepted`) or, all busy, queued for the next free one.
+        assert statuses["duplicate"] == 9 and statuses["accepted"] + statuses["queued"] == 1, statuses
         store = Store(env["DATABASE_URL"])
         try:
             wait_until(lambda: [e.status for e in store.events()] == ["applied"], timeout=30, what="the result applied")
