@@ -28,6 +28,7 @@ from bridge.adapters.fabman import FabmanClient, RateGate
 from bridge.adapters.mail import FlushReport, MailRenderer, Outbox
 from bridge.adapters.store import InboxEvent, JobRun, Store
 from bridge.background import Applier, Job, JobRunner, PromptSender
+from bridge.background.applier import ADMISSION_WAIT_SECONDS
 from bridge.clock import Clock
 from bridge.config import Settings
 from bridge.domain.schedule import DailyAt, Every, WeeklyAt
@@ -149,9 +150,11 @@ class Bridge:
         Costs at most two short store transactions and no call to Fabman or
         SMTP: a new result is stored already claimed when an applier is free
         and no other result of the member is in flight (`accepted`), else
-        stored queued (`queued`) and the appliers are woken to drain it.
+        stored queued (`queued`) and the appliers are woken to drain it. When
+        every applier is busy the answer first waits a moment for one
+        (`ADMISSION_WAIT_SECONDS`), so a burst does not leave a backlog behind.
         """
-        slot = self.applier.reserve()
+        slot = self.applier.reserve(wait=ADMISSION_WAIT_SECONDS)
         try:
             receipt, claimed = results.receive(self.patient, body, payload, apply_now=slot)
         except BaseException:

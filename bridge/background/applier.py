@@ -34,9 +34,11 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 """How often an idle process looks at the store for work another process left (at most once a second)."""
 LISTENER_RETRY_SECONDS = 10.0
+"""After the listening connection broke, how long the process only polls before it listens again."""
 MAX_TRIED = 5000
 """A drain of everything due stops after trying this many events (the next poll or retry run starts another)."""
-"""After the listening connection broke, how long the process only polls before it listens again."""
+ADMISSION_WAIT_SECONDS = 1.0
+"""How long the webhook's answer waits, when every applier of its process is busy, for one to free up."""
 
 
 class Claim(Protocol):
@@ -90,13 +92,25 @@ class Applier:
 
     # -- what the webhook and the jobs call -------------------------------------
 
-    def reserve(self) -> bool:
-        """Room for one more result now (an applier free, Fabman not pausing us); False otherwise."""
+    def reserve(self, wait: float = 0.0) -> bool:
+        """Room for one more result (an applier free, Fabman not pausing us), waiting up to `wait` s for one.
+
+        The webhook waits here when every applier of the process is busy: under
+        a burst the answers then keep pace with the appliers instead of leaving
+        a backlog behind them (backpressure). It never waits while Fabman asks
+        us to (the pause may be long) nor past `wait`; without room the result
+        is stored queued and the appliers take it when they can.
+        """
         with self._lock:
-            if self._closed or self._gate.remaining() > 0 or self._held() >= self.concurrency:
+            if wait > 0:
+                self._changed.wait_for(lambda: self._has_room() or self._closed or self._gate.remaining() > 0, timeout=wait)
+            if not self._has_room():
                 return False
             self._reserved += 1
             return True
+
+    def _has_room(self) -> bool:
+        return not self._closed and self._gate.remaining() <= 0 and self._held() < self.concurrency
 
     def cancel(self) -> None:
         """Give back a reservation that was not used (the result was a duplicate, ignored, not claimed...)."""

@@ -209,3 +209,34 @@ def test_a_claimed_event_is_not_taken_by_the_retry_job_until_its_lease_ends(stor
     assert (claimed.attempts, store.due_event_ids()) == (1, [])
     clock.advance(seconds=61)
     assert store.due_event_ids() == [claimed.id]
+
+
+def test_a_full_pool_makes_the_next_result_wait_for_an_applier_and_only_so_long(store: Store) -> None:
+    release = threading.Event()
+    started = threading.Event()
+
+    def apply(event: InboxEvent) -> None:
+        started.set()
+        assert release.wait(30)
+        store.mark_applied(event.id, "failed")
+
+    def claim(limit: int, *, fresh_only: bool, exclude: Sequence[int]) -> list[InboxEvent]:
+        return store.claim_due(limit, 60, fresh_only=fresh_only, exclude=exclude)
+
+    pool = Applier(1, apply=apply, claim=claim, release=store.release_events)
+    assert pool.reserve()
+    pool.submit(receive(store, "a", claim=True, member_id=1))
+    assert started.wait(10)
+
+    assert pool.reserve(wait=0.05) is False  # still busy when the wait ends: the webhook stores the result queued
+
+    answered: list[bool] = []
+    waiting = threading.Thread(target=lambda: answered.append(pool.reserve(wait=30)))
+    waiting.start()
+    wait_until(lambda: not waiting.is_alive() or pool.busy() == 1, timeout=10, what="the second result waiting")
+    assert answered == []  # it waits while the applier is busy
+    release.set()
+    waiting.join(30)
+    assert answered == [True]  # and takes the applier the first result left
+    pool.cancel()
+    pool.shutdown(timeout=10)
