@@ -99,6 +99,16 @@ def profile_requests(client: Any, workload: Workload, args: argparse.Namespace) 
         _profiled(endpoint.key, endpoint.label, len(calls), lambda calls=calls: sum(_send(client, call) for call in calls), args)
 
 
+def _apply_queued(bridge: Bridge) -> int:
+    """Claim and apply what is due one result at a time on this thread, as one applier does; how many."""
+    applied = 0
+    while events := bridge.store.claim_due(1, bridge.settings.lease_seconds, fresh_only=False, exclude=()):
+        for event in events:
+            bridge.apply_event(event)
+            applied += 1
+    return applied
+
+
 def profile_results(
     bridge: Bridge, client: Any, simulator: SimulatorProcess, workload: Workload, args: argparse.Namespace
 ) -> None:
@@ -106,24 +116,21 @@ def profile_results(
 
     The apply pool is shut first, so nothing runs beside the answers (they
     say `queued` instead of `accepted`, one read and one hand-over fewer)
-    and the retry job then applies the results as one apply worker would.
+    and they are then claimed and applied one by one on this thread, as one
+    applier does.
     """
     bridge.applier.shutdown(0)
     lane = Lane(random.Random(99))
     for _ in range(10):
         _send(client, workload.result(lane, passed=False))
-    bridge.retry_due()
+    _apply_queued(bridge)
     calls = [workload.result(lane, passed=False) for _ in range(args.requests)]
     label = "POST /add_classmarker_training (fail), the answer"
     _profiled("webhook", label, len(calls), lambda: sum(_send(client, call) for call in calls), args)
     simulator.clear_requests()
 
     def apply_all() -> float:
-        applied = 0
-        while processed := bridge.retry_due():
-            applied += processed["applied"]
-            if not processed["processed"]:
-                break
+        applied = _apply_queued(bridge)
         if applied != len(calls):
             raise RuntimeError(f"{applied} of {len(calls)} results applied")
         return _fabman_seconds(simulator)

@@ -88,7 +88,7 @@ class Bridge:
         self.applying = dataclasses.replace(self.patient, fabman=fabman.derive(rate_gate=self.rate_gate))
         self.applier = Applier(
             settings.fabman_concurrency,
-            apply=self._apply_accepted,
+            apply=self.apply_event,
             claim=self._claim_due,
             release=store.release_events,
             any_due=store.any_due,
@@ -173,7 +173,8 @@ class Bridge:
     def _claim_due(self, limit: int, *, fresh_only: bool, exclude: Sequence[int]) -> list[InboxEvent]:
         return self.store.claim_due(limit, self.settings.lease_seconds, fresh_only=fresh_only, exclude=exclude)
 
-    def _apply_accepted(self, event: InboxEvent) -> None:
+    def apply_event(self, event: InboxEvent) -> None:
+        """Apply one result this process has claimed (what each applier runs), then send its mail."""
         results.apply_claimed(self.applying, event)
         try:
             self.send_mail(limit=10)

@@ -31,11 +31,15 @@ PETRA, LASER = 1, 2
 
 
 def break_fabman(simulator: FabmanSimulator, how: str) -> None:
-    """Fabman fails for longer than the client keeps trying (two retries of a read, 6 s of 429 waits, 1 s timeouts)."""
+    """Fabman fails for longer than the client keeps trying (two retries of a read, 6 s of 429 waits, 1 s timeouts).
+
+    Applying reads the course and the member at the same time: six failing
+    GETs exhaust both reads' three tries, whichever takes which.
+    """
     if how == "down":
         simulator.faults.down = True
     elif how == "503":
-        simulator.faults.fail_next(3, 503, method="GET")
+        simulator.faults.fail_next(6, 503, method="GET")
     elif how == "429":
         simulator.faults.fail_next(1, 429, method="GET")
         simulator.faults.retry_after = 10

@@ -20,6 +20,8 @@ as `not_counted`.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from concurrent.futures import Future
 from typing import Any
 
 from bridge.adapters.codec import QuizIdentity
@@ -38,15 +40,7 @@ def apply_result(deps: Deps, result: QuizResult, identity: QuizIdentity, *, waiv
 
     `waive_wait` (a staff replay of a held pass) applies a pass started inside the waiting period.
     """
-    member_id, course_id = identity.member_id, identity.course_id
-    try:
-        course = deps.fabman.read_course(course_id)  # as Fabman holds it now: its quiz and state decide (4.10)
-    except FabmanNotFound:
-        raise Rejected(f"training course {course_id} does not exist in Fabman") from None
-    try:
-        member = deps.fabman.get_member(member_id, trainings=True, privileges=courses.is_admin_only(course))
-    except FabmanNotFound:
-        raise Rejected(f"member {member_id} does not exist in Fabman") from None
+    course, member = _read_course_and_member(deps, identity.course_id, identity.member_id)
     if not _effect_shown(result, member, course):
         refusal = binding.refusal(
             result, course, member, issued_at=identity.issued_at, link_days=deps.settings.quiz_link_days, now=deps.now()
@@ -61,6 +55,43 @@ def apply_result(deps: Deps, result: QuizResult, identity: QuizIdentity, *, waiv
     if result.passed:
         return _apply_pass(deps, result, member, course, allowed, hours if not waive_wait else ())
     return _apply_fail(deps, result, member, course, allowed, hours)
+
+
+def _read_course_and_member(deps: Deps, course_id: int, member_id: int) -> tuple[Course, Member]:
+    """The course as Fabman holds it now (its quiz and state decide, 4.10) and the member, read at the same time.
+
+    Two reads in one round trip instead of two: the course on a thread of its
+    own while this one reads the member (with privileges, which an admin-only
+    course needs). A missing course or member is a rejection, the course named first.
+    """
+    course_read: Future[Course] = Future()
+
+    def read_course() -> None:
+        try:
+            course_read.set_result(deps.fabman.read_course(course_id))
+        except BaseException as error:  # noqa: BLE001 - handed to the reading thread, which raises it
+            course_read.set_exception(error)
+
+    reader = threading.Thread(target=read_course, name="read-course", daemon=True)
+    reader.start()
+    member: Member | None = None
+    member_error: Exception | None = None
+    try:
+        member = deps.fabman.get_member(member_id, trainings=True, privileges=True)
+    except Exception as error:  # noqa: BLE001 - raised below, after the course has had its say
+        member_error = error
+    finally:
+        reader.join()
+    try:
+        course = course_read.result()
+    except FabmanNotFound:
+        raise Rejected(f"training course {course_id} does not exist in Fabman") from None
+    if isinstance(member_error, FabmanNotFound):
+        raise Rejected(f"member {member_id} does not exist in Fabman") from None
+    if member_error is not None:
+        raise member_error
+    assert member is not None
+    return course, member
 
 
 def _effect_shown(result: QuizResult, member: Member, course: Course) -> bool:
