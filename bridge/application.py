@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,7 +26,7 @@ from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient, RateGate
 from bridge.adapters.mail import FlushReport, MailRenderer, Outbox
 from bridge.adapters.store import InboxEvent, JobRun, Store
-from bridge.background import Applier, Job, JobRunner, PromptSender
+from bridge.background import Applier, Job, JobRunner, OutboxSender
 from bridge.background.applier import ADMISSION_WAIT_SECONDS
 from bridge.clock import Clock
 from bridge.config import Settings
@@ -42,8 +41,6 @@ from bridge.services.evidence import Evidence
 from bridge.services.privacy import Privacy
 from bridge.services.results import Receipt
 from bridge.services.staff_access import StaffAccess
-
-log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "fablab_bridge"
 MAX_EVENT_ID = 2**31 - 1
@@ -81,9 +78,10 @@ class Bridge:
         self.fabman = fabman
         self.codec = codec
         self.outbox = outbox
+        self.sender = OutboxSender(outbox)
         self.clock = clock
         self._classmarker: ClassMarkerClient | None = None
-        self.patient = Deps(settings, fabman, codec, store, renderer, outbox, clock)
+        self.patient = Deps(settings, fabman, codec, store, renderer, self.sender, clock)
         self.rate_gate = RateGate()
         self.applying = dataclasses.replace(self.patient, fabman=fabman.derive(rate_gate=self.rate_gate))
         self.applier = Applier(
@@ -97,7 +95,6 @@ class Bridge:
         self.job_table = self._job_table()
         scheduled = [job for name, job in self.job_table.items() if self._scheduled(name)]
         self.jobs = JobRunner(store, scheduled, tz=settings.tz, clock=clock, tick_seconds=min(5.0, settings.retry_every_seconds))
-        self.prompt = PromptSender(lambda ids: outbox.flush(limit=len(ids), ids=ids))
         outbox.transports[Channel.STAFF_SIGN_IN] = self.staff_access
 
     def start_background(self) -> None:
@@ -111,13 +108,12 @@ class Bridge:
         """Stop taking work; finish or give back what this process holds (SIGTERM, worker exit)."""
         self.jobs.stop(timeout)
         self.applier.shutdown(timeout)
-        self.prompt.shutdown(timeout)
-        self.send_mail(limit=20)
+        self.sender.shutdown(timeout)  # after the appliers: it sends the mail of what they finished
 
     def close(self) -> None:
         """Release connections (tests and shutdown)."""
         self.applier.shutdown(0)
-        self.prompt.shutdown(0)
+        self.sender.shutdown(0)
         self.jobs.stop(0)
         self.fabman.close()
         if self._classmarker is not None:
@@ -176,10 +172,6 @@ class Bridge:
     def apply_event(self, event: InboxEvent) -> None:
         """Apply one result this process has claimed (what each applier runs), then send its mail."""
         results.apply_claimed(self.applying, event)
-        try:
-            self.send_mail(limit=10)
-        except Exception:
-            log.warning("could not send the mail of event %s now; the retry job sends it", event.id, exc_info=True)
 
     def retry_due(self) -> dict[str, Any]:
         """The retry job: wake the appliers for due queued results and report them, finish Fabman events whose
@@ -250,10 +242,8 @@ class Bridge:
         return listed
 
     def replay(self, event_id: int) -> Receipt:
-        """Staff put a dead, failed or rejected event back and process it now, then send its mail."""
-        receipt = results.replay(self.patient, event_id)
-        self.send_mail(limit=10)
-        return receipt
+        """Staff put a dead, failed or rejected event back and process it now (its mail is sent right after)."""
+        return results.replay(self.patient, event_id)
 
     def event(self, event_id: int) -> InboxEvent:
         """One stored event; NotFound when there is none (ids past the store's integer range cannot exist)."""
@@ -288,9 +278,9 @@ class Bridge:
 
     # -- mail -------------------------------------------------------------------
 
-    def send_mail(self, *, limit: int = 100) -> FlushReport:
-        """Send what the outbox has due."""
-        return self.outbox.flush(limit=limit)
+    def send_mail(self) -> FlushReport:
+        """Have the outbox sender make a pass over everything due now and wait for it (as the retry job does)."""
+        return self.sender.send_due()
 
     # -- training rules (sections 12 and 13) -------------------------------------
 
@@ -354,10 +344,8 @@ class Bridge:
         return reconcile.status(self.patient)
 
     def review_result(self, event_id: int, *, passed: bool) -> Receipt:
-        """Staff judged a needs_review result (pass or fail): apply it with their verdict, then send its mail."""
-        receipt = reconcile.review(self.patient, event_id, passed=passed)
-        self.send_mail(limit=10)
-        return receipt
+        """Staff judged a needs_review result (pass or fail): apply it with their verdict (its mail is sent right after)."""
+        return reconcile.review(self.patient, event_id, passed=passed)
 
     # -- evidence and personal data (contract sections 16 and 17) -----------------
 
@@ -375,8 +363,8 @@ class Bridge:
 
     @functools.cached_property
     def staff_access(self) -> StaffAccess:
-        """Who may use the staff console: sign-in links (sent by the outbox's prompt lane), sessions, the rate limit."""
-        return StaffAccess(self.patient, send_soon=self.prompt.submit)
+        """Who may use the staff console: sign-in links (sent first by the outbox sender), sessions, the rate limit."""
+        return StaffAccess(self.patient, mail=self.outbox.transports[Channel.MAIL], send_soon=self.sender.hurry)
 
     @functools.cached_property
     def console(self) -> Console:

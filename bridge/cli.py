@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import json
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -20,6 +21,27 @@ from bridge.errors import Conflict, JobRunning, NotFound, ServiceNotConfigured
 from bridge.services import expiry
 from bridge.services.admin import describe_event
 from bridge.services.console import EvidenceFilter, Period, evidence_csv, evidence_record
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def with_bridge(command: Callable[P, R]) -> Callable[P, R]:
+    """Run a command in the app's context and return only once the outbox sender holds nothing.
+
+    A use case queues its mail and wakes the sender; a `flask` command waits
+    for that mail to be sent (or to fail and stay queued) before it exits,
+    so what it queued leaves as it would from a serving worker.
+    """
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        finally:
+            bridge_of().sender.wait_idle(timeout=None)
+
+    return with_appcontext(run)
 
 
 def _echo_json(value: Any) -> None:
@@ -35,7 +57,7 @@ def gen_fernet_key() -> None:
 @click.command("quiz-link")
 @click.argument("member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
 @click.argument("course_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
-@with_appcontext
+@with_bridge
 def quiz_link(member_id: int, course_id: int) -> None:
     """Print a member's personal quiz link for a course."""
     links = bridge_of().training_links(member_id, course_id)
@@ -45,7 +67,7 @@ def quiz_link(member_id: int, course_id: int) -> None:
 
 
 @click.command("retry")
-@with_appcontext
+@with_bridge
 def retry() -> None:
     """Apply queued ClassMarker results that are due and send unsent mail."""
     try:
@@ -56,7 +78,7 @@ def retry() -> None:
 
 @click.command("show-event")
 @click.argument("event_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
-@with_appcontext
+@with_bridge
 def show_event(event_id: int) -> None:
     """Show one stored ClassMarker event."""
     try:
@@ -68,7 +90,7 @@ def show_event(event_id: int) -> None:
 
 @click.command("replay-event")
 @click.argument("event_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
-@with_appcontext
+@with_bridge
 def replay_event(event_id: int) -> None:
     """Put a dead, failed or rejected event back and process it now."""
     receipt = bridge_of().replay(event_id)
@@ -80,7 +102,7 @@ def replay_event(event_id: int) -> None:
 @click.command("reset-attempts")
 @click.argument("member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
 @click.argument("course_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
-@with_appcontext
+@with_bridge
 def reset_attempts(member_id: int, course_id: int) -> None:
     """Clear a member's failed attempts of one course."""
     _echo_json(bridge_of().reset_attempts(member_id, course_id))
@@ -88,7 +110,7 @@ def reset_attempts(member_id: int, course_id: int) -> None:
 
 @click.command("expire-trainings")
 @click.option("--dry-run", is_flag=True, help="Report what would be done; mail and delete nothing.")
-@with_appcontext
+@with_bridge
 def expire_trainings(dry_run: bool) -> None:
     """Announce and remove expired trainings, send due reminders; print the summary as JSON.
 
@@ -120,7 +142,7 @@ def _sweep(bridge: Bridge, dry_run: bool, progress: expiry.Progress) -> dict[str
 
 
 @click.command("jobs")
-@with_appcontext
+@with_bridge
 def jobs() -> None:
     """Show each in-process job, its schedule and its last run."""
     _echo_json(bridge_of().job_status())
@@ -133,7 +155,7 @@ def jobs() -> None:
 @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Granted on or before (YYYY-MM-DD).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row and every ledger column, instead of JSON.")
 @click.pass_context
-@with_appcontext
+@with_bridge
 def evidence(
     context: click.Context,
     member_id: int | None,
@@ -156,7 +178,7 @@ def evidence(
 
 
 @evidence.command("checkpoint")
-@with_appcontext
+@with_bridge
 def evidence_checkpoint() -> None:
     """Sign a checkpoint of the evidence log now, keep it and mail it to EVIDENCE_WITNESS_EMAILS."""
     try:
@@ -166,7 +188,7 @@ def evidence_checkpoint() -> None:
 
 
 @evidence.command("verify")
-@with_appcontext
+@with_bridge
 def evidence_verify() -> None:
     """Recompute every checkpoint from the stored leaves, check signatures and the ledger; exit 1 naming the first bad index."""
     report = bridge_of().evidence.verify()
@@ -187,7 +209,7 @@ def privacy() -> None:
 
 
 @privacy.command("purge")
-@with_appcontext
+@with_bridge
 def privacy_purge() -> None:
     """Remove raw webhook bodies and sent mail bodies past PAYLOAD_RETENTION_DAYS / MAIL_RETENTION_DAYS; the counts."""
     try:
@@ -198,7 +220,7 @@ def privacy_purge() -> None:
 
 @privacy.command("erase")
 @click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), required=True, help="Fabman member id.")
-@with_appcontext
+@with_bridge
 def privacy_erase(member_id: int) -> None:
     """Erase a member Fabman no longer has (GET /members/ID must answer 404); keeps the pseudonymous evidence."""
     try:
@@ -217,7 +239,7 @@ def _shell_user() -> str:
 
 @privacy.command("export")
 @click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), required=True, help="Fabman member id.")
-@with_appcontext
+@with_bridge
 def privacy_export(member_id: int) -> None:
     """Print everything the bridge holds about a member as one JSON document."""
     _echo_json(bridge_of().privacy.export(member_id))
@@ -238,7 +260,7 @@ def _progress_line(page: int, summary: expiry.SweepSummary) -> None:
 
 @click.command("digest")
 @click.option("--dry-run", is_flag=True, help="Print the digest only; queue and send nothing.")
-@with_appcontext
+@with_bridge
 def digest(dry_run: bool) -> None:
     """Print the weekly staff digest and send it to FABLAB_SUPPORT_EMAIL (once per ISO week).
 
@@ -265,7 +287,7 @@ def digest(dry_run: bool) -> None:
     help="Start at this moment instead of the watermark: UNIX seconds or an ISO date/date-time "
     "(in TIMEZONE unless it says otherwise); may go back further than 14 days.",
 )
-@with_appcontext
+@with_bridge
 def reconcile(since: str | None) -> None:
     """Ask ClassMarker's results API for results the webhook never brought; store and apply them.
 
@@ -287,7 +309,7 @@ def reconcile(since: str | None) -> None:
 @click.command("review-result")
 @click.argument("event_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
 @click.argument("verdict", type=click.Choice(["passed", "failed"]))
-@with_appcontext
+@with_bridge
 def review_result(event_id: int, verdict: str) -> None:
     """Judge a result reconciliation stored as needs_review (VERDICT: passed or failed) and apply it."""
     receipt = bridge_of().review_result(event_id, passed=verdict == "passed")

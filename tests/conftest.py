@@ -160,11 +160,12 @@ def env(simulator: FabmanSimulator, smtp: SmtpSink, database_url: str) -> dict[s
 class ServerLikeClient(FlaskClient):
     """The test client, closing each response after reading it as a WSGI server does.
 
-    Work a view defers until its answer is out (`call_on_close`, e.g. sending
-    queued mail after the webhook answered) then runs before the test looks,
-    and so do the results the webhook handed to the app's apply pool and the
-    sign-in requests handed to the outbox's prompt lane: the client waits (a
-    condition, with a deadline) until both are idle.
+    Work a view defers until its answer is out (`call_on_close`, e.g.
+    handling a Fabman event after Fabman has its answer) then runs before the
+    test looks, and so do the results the webhook handed to the app's apply
+    pool and the mail the outbox sender was woken for: the client waits (a
+    condition, with a deadline) until the appliers and then the sender are
+    idle.
     """
 
     def open(self, *args: Any, **kwargs: Any) -> TestResponse:
@@ -175,8 +176,8 @@ class ServerLikeClient(FlaskClient):
         bridge = bridge_of(self.application)
         if not bridge.applier.wait_idle(timeout=60):
             raise AssertionError(f"the apply pool still holds {bridge.applier.busy()} event(s) after 60 s")
-        if not bridge.prompt.wait_idle(timeout=60):
-            raise AssertionError(f"the outbox's prompt lane still holds {bridge.prompt.busy()} message(s) after 60 s")
+        if not bridge.sender.wait_idle(timeout=60):
+            raise AssertionError(f"the outbox sender still holds {bridge.sender.busy()} piece(s) of work after 60 s")
         return response
 
 

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Protocol
 
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient
-from bridge.adapters.mail import MailRenderer, Outbox
+from bridge.adapters.mail import FlushReport, MailRenderer
 from bridge.adapters.store import Store
 from bridge.clock import Clock
 from bridge.config import Settings
 from bridge.domain.calendar import today_in
+
+
+class MailSender(Protocol):
+    """The outbox's one sender (:class:`bridge.background.OutboxSender`) as use cases see it: they queue, it sends."""
+
+    def wake(self) -> None:
+        """Messages were just committed to the outbox: send them soon, on the sender's thread (returns at once)."""
+        ...
+
+    def send_due(self) -> FlushReport:
+        """Send everything due now and wait for it (only the jobs that report mail sent: retry, reconciliation)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -23,7 +36,7 @@ class Deps:
     codec: CmUserIdCodec
     store: Store
     renderer: MailRenderer
-    outbox: Outbox
+    sender: MailSender
     clock: Clock
 
     def today(self) -> dt.date:

@@ -76,7 +76,7 @@ def digest(deps: Deps, *, dry_run: bool = False, webhook_gap: WebhookGap | None 
         log.warning("staff digest %s not sent: FABLAB_SUPPORT_EMAIL is not set", week)
         return {"status": "no_recipient", **answer}
     queued = deps.store.enqueue(messages)
-    deps.outbox.flush(limit=5)
+    deps.sender.wake()
     log.info("staff digest %s %s", week, "queued" if queued else "was already queued this week")
     return {"status": "queued" if queued else "already_queued", **answer}
 

@@ -77,7 +77,7 @@ class Evidence:
                 log.warning("checkpoint %s not time-stamped: %s", kept.id, error)
                 store.set_checkpoint_token(kept.id, None, str(error)[:300])
         store.enqueue(self._witness_mail(kept.id, document, signature))
-        self.deps.outbox.flush(limit=len(settings.evidence_witness_emails) + 1)
+        self.deps.sender.wake()
         answer = self.describe(store.checkpoint_of_size(size) or kept)
         log.info("evidence checkpoint %s: size %s", kept.id, size)
         return answer

@@ -23,7 +23,6 @@ from typing import Any
 from jinja2 import TemplateError
 
 from bridge.adapters.fabman import Course, FabmanClient, FabmanError, Member, TrainingRecord
-from bridge.adapters.mail import Outbox
 from bridge.adapters.store.rules import ReminderMail, ReminderMark
 from bridge.domain.expiry import expired_records, expiry_mail_key, is_expired, reminder_mail_key, reminder_records
 from bridge.domain.messages import OutgoingMessage
@@ -133,7 +132,7 @@ def announce_expiry(deps: Deps, member_id: int, course_id: int, *, today: dt.dat
     else:
         deps.store.enqueue(mails.unannounced_expiry(deps, key, member, course, record))
         status = "no_address"
-    deps.outbox.flush(limit=10)
+    deps.sender.wake()
     log.info("expiry of record %s (member %s, course %s): %s", record.id, member.id, course.id, status)
     return {"status": status, **answer}
 
@@ -215,7 +214,8 @@ def _sweep_page(deps: Deps, page: list[Member], summary: SweepSummary, catalogue
     owed = [notice for member in page for notice in _notices(member, summary, catalogue)]
     summary.expired_found += sum(notice.kind == "expired" for notice in owed)
     if not owed:
-        _send(deps.outbox, reminded)
+        if reminded:
+            deps.sender.wake()
         return
     already = deps.store.queued_keys(notice.key for notice in owed)
     if summary.dry_run:
@@ -241,7 +241,8 @@ def _sweep_page(deps: Deps, page: list[Member], summary: SweepSummary, catalogue
     for notice, messages in to_queue:
         _count_mail(summary, notice, queued=bool(messages))
     _delete(deps, announced, summary, pool)
-    _send(deps.outbox, queued_now + reminded)
+    if queued_now + reminded:
+        deps.sender.wake()
 
 
 def _count_mail(summary: SweepSummary, notice: _Notice, *, queued: bool) -> None:
@@ -317,18 +318,7 @@ def _delete(deps: Deps, announced: list[_Notice], summary: SweepSummary, pool: T
                 deps.store.record_evidence(f"removed:{member.id}:{record.id}", fields, email=member.email)
 
 
-def _send(outbox: Outbox, count: int) -> None:
-    """Send about as many due messages as were just queued; the retry job sends any left."""
-    remaining = count
-    while remaining > 0:
-        report = outbox.flush(limit=min(remaining, 100))
-        handled = report.sent + report.failed + report.dead
-        if handled == 0:
-            return
-        remaining -= handled
-
-
 def _alert_staff(deps: Deps, summary: SweepSummary) -> None:
     """One alert a day when records could not be removed (the next run retries them)."""
     deps.store.enqueue(mails.sweep_errors(deps, summary.today, summary.errors))
-    deps.outbox.flush(limit=5)
+    deps.sender.wake()

@@ -97,7 +97,7 @@ def handle(deps: Deps, event_id: int) -> str | None:
         return "failed"
     deps.store.finish_fabman_event(row.id, "handled", outcome)
     log.info("Fabman event %s handled: %s", row.event_key, outcome)
-    deps.outbox.flush(limit=5)
+    deps.sender.wake()
     return outcome
 
 

@@ -113,7 +113,7 @@ def reconcile(deps: Deps, api: ClassMarkerClient, *, since: int | None = None) -
     recent, total, _ = deps.store.webhook_gap(deps.now() - GAP_WINDOW)
     if tally.new:
         deps.store.enqueue(mails.webhook_gap(deps, deps.today(), recent, total))
-    sent = deps.outbox.flush(limit=1000)
+    sent = deps.sender.send_due()
     counts = asdict(tally)
     summary: dict[str, Any] = {key: counts.pop(key) for key in ("pages", "seen", "new", "applied", "needs_review")}
     summary.update(gap=recent, gap_total=total, **counts)

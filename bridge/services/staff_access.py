@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.adapters.fabman import FabmanError
+from bridge.adapters.mail import Transport
 from bridge.adapters.store import SignInLimits
 from bridge.adapters.store.models import OutboxMessage
 from bridge.domain.messages import OutgoingMessage
@@ -92,11 +93,14 @@ def audit(deps: Deps, staff: str, action: str, target: str | None = None, detail
 class StaffAccess:
     """Sign-in links, sessions, the rights behind them and the sign-in rate limit.
 
-    It is also the outbox's transport for sign-in requests (`send`).
+    It is also the outbox's transport for sign-in requests (`send`), which the
+    outbox sender calls; the link itself leaves through `mail`, the outbox's
+    mail transport, and is never queued.
     """
 
-    def __init__(self, deps: Deps, *, send_soon: Callable[[int], object] | None = None) -> None:
+    def __init__(self, deps: Deps, *, mail: Transport, send_soon: Callable[[int], object] | None = None) -> None:
         self.deps = deps
+        self._mail = mail
         self._send_soon = send_soon
 
     def request_link(self, email: str, client: str, *, next_path: str | None = None) -> bool:
@@ -144,7 +148,7 @@ class StaffAccess:
             return
         token = self.issue_link(address, next_path=message.body_text or None)
         link = f"{self.deps.settings.link_base}{SIGN_IN_LINK_PATH}?token={token}"
-        self.deps.outbox.transports[Channel.MAIL].send(self._link_mail(address, link, token))
+        self._mail.send(self._link_mail(address, link, token))
         log.info("console sign-in link sent to %s", staff_ref(address))
 
     def issue_link(self, email: str, *, next_path: str | None = None) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -13,31 +12,9 @@ from bridge.errors import BadRequest, Unauthorized
 from bridge.web.openapi import problems
 from bridge.web.shapes import WebhookReceipt, shape
 
-log = logging.getLogger(__name__)
-
 blueprint = Blueprint("webhook", __name__)
 
 SIGNATURE_HEADER = "X-Classmarker-Hmac-Sha256"
-
-
-def send_mail_after(response: Response) -> Response:
-    """Send the staff alert a rejected result queued, once the answer is out.
-
-    The alert is already committed to the outbox, so nothing is lost by
-    waiting; ClassMarker's request just never waits on an SMTP conversation.
-    What fails here stays queued for the retry job. (Mail about applied
-    results is sent by the apply pool.)
-    """
-    bridge = bridge_of()
-
-    def send() -> None:
-        try:
-            bridge.send_mail(limit=20)
-        except Exception:
-            log.exception("sending queued mail after the response failed; /cron/retry will send it")
-
-    response.call_on_close(send)
-    return response
 
 
 @blueprint.post("/add_classmarker_training")
@@ -89,5 +66,4 @@ def add_classmarker_training() -> Response:
         receipt = bridge_of().receive_result(body, payload)
     except InvalidResult as error:
         raise BadRequest(f"not a ClassMarker result: {error}") from None
-    answer = jsonify(shape(WebhookReceipt, receipt.as_json(), omit_none=True))
-    return send_mail_after(answer) if receipt.status == "rejected" else answer
+    return jsonify(shape(WebhookReceipt, receipt.as_json(), omit_none=True))

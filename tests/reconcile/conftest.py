@@ -48,9 +48,11 @@ class ServedBridge:
         self.bridge = bridge_of(app)
 
     def settle(self) -> None:
-        """Wait (with a deadline) until the results the webhook accepted are applied."""
+        """Wait (with a deadline) until the results the webhook accepted are applied and their mail handled."""
         if not self.bridge.applier.wait_idle(timeout=60):
             raise AssertionError("the apply pool did not finish within 60 s")
+        if not self.bridge.sender.wait_idle(timeout=60):
+            raise AssertionError("the outbox sender did not finish within 60 s")
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def test_the_mail_names_fabmans_equipment_not_the_attackers_text(
     response = client.post(WEBHOOK, json=denial())
 
     assert response.status_code == 200 and response.json["status"] == "stored"
-    bridge.outbox.flush()
+    bridge.send_mail()
     [mail] = smtp.to(PETRA_MAIL)
     text = text_of(mail) + str(mail["Subject"]) + str(mail.get_body(preferencelist=("html",)))
     assert "Laserová řezačka" in text  # Fabman's name of equipment 1 (GET /resources/1)
@@ -69,7 +69,7 @@ def test_a_denial_at_equipment_fabman_does_not_know_mails_nobody(
 
     assert response.json["status"] == "stored"
     assert bridge.store.fabman_event("5002").outcome == "unknown_equipment"  # type: ignore[union-attr]
-    bridge.outbox.flush()
+    bridge.send_mail()
     assert smtp.to(PETRA_MAIL) == []
 
 
@@ -100,7 +100,7 @@ def test_ids_outside_fabmans_range_are_400_and_nothing_is_stored(
     assert bridge.store.fabman_event(str(HUGE_IDS[attack]["id"])) is None
     assert bridge.store.fabman_events_to_handle(max_attempts=5) == []
     assert set(bridge.store.table_counts().values()) == {0}
-    bridge.outbox.flush()
+    bridge.send_mail()
     assert smtp.messages == []
 
 

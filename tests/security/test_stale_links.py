@@ -72,7 +72,7 @@ def refused(
     event = bridge.event(event_id)
     assert (event.status, event.outcome) == (EventStatus.REJECTED, reason)
     assert [r for r in simulator.requests if r.method != "GET"] == []
-    bridge.outbox.flush()
+    bridge.send_mail()
     assert len([m for m in smtp.to(STAFF) if "not counted" in str(m["Subject"])]) == 1
     [mail] = smtp.to(MAIL[member_id])
     assert SUBJECT in str(mail["Subject"])

@@ -2,11 +2,12 @@
 
 :class:`MailRenderer` turns a mail kind and its context into
 :class:`~bridge.domain.messages.OutgoingMessage` values; the store queues them
-in the same transaction that records what happened; :class:`Outbox` sends what
-is due through :class:`SmtpTransport` and :class:`DiscordTransport`.
+in the same transaction that records what happened; :class:`Outbox` claims what
+is due and sends it through :class:`SmtpTransport` and :class:`DiscordTransport`
+(for the outbox sender, :class:`bridge.background.OutboxSender`).
 """
 
-from bridge.adapters.mail.outbox import FlushReport, Outbox
+from bridge.adapters.mail.outbox import FlushReport, Outbox, Transport
 from bridge.adapters.mail.render import MEMBER_MAIL_KINDS, MailRenderer, format_dates
 from bridge.adapters.mail.transports import DeliveryFailed, DiscordTransport, SmtpTransport
 
@@ -18,5 +19,6 @@ __all__ = [
     "MailRenderer",
     "Outbox",
     "SmtpTransport",
+    "Transport",
     "format_dates",
 ]

@@ -1,14 +1,16 @@
-"""Sending what the outbox holds.
+"""Sending what the outbox holds: claim due messages under a lease, hand each to its channel's transport.
 
 Nothing is sent directly: a use case queues its messages in the same
-transaction that records what happened, and :meth:`Outbox.flush` sends what is
-due (right after the commit, and again from the retry job). So a mail is never
-lost when SMTP or Discord is down; it is sent once they are back. A failed send
-stays pending with backoff until it is older than the maximum age, then dies.
+transaction that records what happened, and the outbox sender
+(:class:`bridge.background.OutboxSender`, the only caller of this module's
+sending in the bridge) claims and sends them. So a mail is never lost when
+SMTP or Discord is down; it is sent once they are back. A failed send stays
+pending with backoff until it is older than the maximum age, then dies.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -17,7 +19,7 @@ from typing import Protocol
 
 from bridge.adapters.store import Store
 from bridge.adapters.store.models import OutboxMessage
-from bridge.domain.statuses import Channel
+from bridge.domain.statuses import Channel, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +37,19 @@ class Transport(Protocol):
 
 @dataclass(frozen=True)
 class FlushReport:
-    """What one flush did."""
+    """What a round of sending did: messages sent, failed (still pending) and given up (dead)."""
 
     sent: int = 0
     failed: int = 0
     dead: int = 0
+
+    def plus(self, status: MessageStatus) -> FlushReport:
+        """This report with one more message that ended `status` (`pending`: failed, tried again later)."""
+        if status == MessageStatus.SENT:
+            return dataclasses.replace(self, sent=self.sent + 1)
+        if status == MessageStatus.DEAD:
+            return dataclasses.replace(self, dead=self.dead + 1)
+        return dataclasses.replace(self, failed=self.failed + 1)
 
 
 class Outbox:
@@ -60,30 +70,36 @@ class Outbox:
         self.lease_seconds = lease_seconds
         self.retry_base_seconds = retry_base_seconds
 
+    def claim(self, limit: int, *, ids: list[int] | None = None) -> list[OutboxMessage]:
+        """Lease up to `limit` due messages (all due, or only `ids`) to this sender for LEASE_SECONDS, oldest first."""
+        return self.store.claim_messages(self.lease_seconds, limit=limit, ids=ids)
+
+    def send(self, message: OutboxMessage) -> MessageStatus:
+        """Send one claimed message: `sent`, `pending` (failed; tried again after its backoff) or `dead` (too old)."""
+        try:
+            self.transports[Channel(message.channel)].send(message)
+        except Exception as exc:  # noqa: BLE001 - any transport failure keeps the message queued
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "%s message %s not sent (attempt %d): %s", message.channel, message.id, message.attempts, type(exc).__name__
+            )
+            if self.store.now() - message.created_at > self.max_age:
+                self.store.mark_message_dead(message.id, error)
+                return MessageStatus.DEAD
+            self.store.postpone_message(message.id, error, self.store.now() + self._backoff(message.attempts))
+            return MessageStatus.PENDING
+        if message.channel in FORGOTTEN_WHEN_HANDLED:
+            self.store.forget_message(message.id)
+        else:
+            self.store.mark_sent(message.id)
+        return MessageStatus.SENT
+
     def flush(self, *, limit: int = 100, ids: list[int] | None = None) -> FlushReport:
-        """Send what is due now; failures stay queued with backoff, dead once older than the maximum age."""
-        sent = failed = dead = 0
-        for message in self.store.claim_messages(self.lease_seconds, limit=limit, ids=ids):
-            try:
-                self.transports[Channel(message.channel)].send(message)
-            except Exception as exc:  # noqa: BLE001 - any transport failure keeps the message queued
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "%s message %s not sent (attempt %d): %s", message.channel, message.id, message.attempts, type(exc).__name__
-                )
-                if self.store.now() - message.created_at > self.max_age:
-                    self.store.mark_message_dead(message.id, error)
-                    dead += 1
-                else:
-                    self.store.postpone_message(message.id, error, self.store.now() + self._backoff(message.attempts))
-                    failed += 1
-            else:
-                if message.channel in FORGOTTEN_WHEN_HANDLED:
-                    self.store.forget_message(message.id)
-                else:
-                    self.store.mark_sent(message.id)
-                sent += 1
-        return FlushReport(sent=sent, failed=failed, dead=dead)
+        """Claim what is due now and send it; failures stay queued with backoff, dead once older than the maximum age."""
+        report = FlushReport()
+        for message in self.claim(limit, ids=ids):
+            report = report.plus(self.send(message))
+        return report
 
     def _backoff(self, attempts: int) -> dt.timedelta:
         delay = min(3600.0, self.retry_base_seconds * 2 ** max(attempts - 1, 0)) * (0.5 + random.random())  # noqa: S311

@@ -30,7 +30,13 @@ def process(deps: Deps, event_id: int, *, statuses: Sequence[EventStatus] = (Eve
 
 
 def apply_claimed(deps: Deps, event: InboxEvent) -> Receipt:
-    """Apply an event this worker holds the lease of; record the outcome and queue mail."""
+    """Apply an event this worker holds the lease of; record the outcome and queue mail (the sender is woken)."""
+    receipt = _apply_claimed(deps, event)
+    deps.sender.wake()  # every outcome but a deferral committed mail or an alert with it
+    return receipt
+
+
+def _apply_claimed(deps: Deps, event: InboxEvent) -> Receipt:
     result = parse_delivery(json.loads(event.payload)).result
     assert result is not None
     member_id: int | None = None

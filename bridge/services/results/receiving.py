@@ -79,6 +79,7 @@ def receive(deps: Deps, body: bytes, payload: Any, *, apply_now: bool, source: E
     log.info("result %s stored as event %s (cm_user_id %s)", result.result_id, event.id, redact(result.cm_user_id))
     if refused is not None:
         outcomes.reject(deps, event, refused, member_id=None, course_id=None)
+        deps.sender.wake()  # the staff alert
         return Received(Receipt(EventStatus.REJECTED, event.id, detail=refused))
     if claim and event.lease_until is not None:
         return Received(Receipt(ACCEPTED, event.id, detail="stored; being applied now"), claimed=event)

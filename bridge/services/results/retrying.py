@@ -59,7 +59,7 @@ def retry_due(
                 break
             time.sleep(SETTLE_CHECK_SECONDS)  # polling the store: the other process tells this one nothing
         summary["waiting"] = len(left)
-    report = deps.outbox.flush(limit=1000)
+    report = deps.sender.send_due()
     return {**summary, "mails_sent": report.sent, "mails_failed": report.failed, "mails_dead": report.dead}
 
 
