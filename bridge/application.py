@@ -170,7 +170,7 @@ class Bridge:
         return self.store.claim_due(limit, self.settings.lease_seconds, fresh_only=fresh_only, exclude=exclude)
 
     def apply_event(self, event: InboxEvent) -> None:
-        """Apply one result this process has claimed (what each applier runs), then send its mail."""
+        """Apply one result this process has claimed (what each applier runs); its mail is queued and the sender woken."""
         results.apply_claimed(self.applying, event)
 
     def retry_due(self) -> dict[str, Any]:
