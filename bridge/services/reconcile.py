@@ -40,11 +40,10 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bridge.adapters.classmarker import ClassMarkerClient, ClassMarkerError, LinkResult, ResultsPage
-from bridge.adapters.classmarker.wire import number
+from bridge.adapters.classmarker import ClassMarkerClient, ClassMarkerError, InvalidResult, LinkResult, ResultsPage
+from bridge.adapters.classmarker.wire import as_webhook, stored_time_finished
 from bridge.adapters.codec import InvalidCmUserId
 from bridge.adapters.store.reconcile import UNGRADED
-from bridge.domain.results import LINK_RESULT, InvalidResult
 from bridge.domain.statuses import EventSource, EventStatus
 from bridge.services import mails
 from bridge.services.deps import Deps
@@ -147,7 +146,7 @@ def start_from(deps: Deps) -> int:
     if state is not None and state.newest_finished is not None:
         start = max(floor, min(state.newest_finished, now) - OVERLAP)  # a finish time in the future never freezes it
     for payload in deps.store.ungraded_payloads(now - GRADING_HOLD - OVERLAP):
-        finished = _finished_at(payload)
+        finished = stored_time_finished(payload)
         if finished is not None and finished > now - GRADING_HOLD:
             start = min(start, finished - dt.timedelta(seconds=1))
     return int(start.timestamp())
@@ -160,20 +159,6 @@ def judge(result: LinkResult) -> bool | None:
     if result.percentage is None or result.percentage_passmark is None:
         return None
     return result.percentage >= result.percentage_passmark
-
-
-def as_webhook(result: LinkResult, passed: bool | None) -> dict[str, Any]:
-    """The result in the webhook's JSON layout (test, link, result), with the judged `passed` where the API had none."""
-    fields = dict(result.fields)
-    if result.passed is None and passed is not None:
-        fields["passed"] = passed
-    return {
-        "payload_type": LINK_RESULT,
-        "payload_status": "live",
-        "test": dict(result.test),
-        "link": dict(result.link),
-        "result": fields,
-    }
 
 
 def result_key(result: LinkResult) -> str:
@@ -346,13 +331,3 @@ def status(deps: Deps) -> dict[str, Any]:
         "requests_per_hour": REQUESTS_PER_HOUR,
         "webhook_gap": webhook_gap(deps),
     }
-
-
-def _finished_at(payload: str) -> dt.datetime | None:
-    """A stored result's `time_finished`, read leniently (None when the payload has none)."""
-    try:
-        fields = json.loads(payload).get("result") or {}
-    except (ValueError, AttributeError):
-        return None
-    seconds = number(fields.get("time_finished")) if isinstance(fields, dict) else None
-    return dt.datetime.fromtimestamp(seconds, dt.UTC) if seconds and 0 < seconds < 2**33 else None

@@ -6,8 +6,9 @@ import json
 
 from flask import Blueprint, Response, jsonify, request
 
+from bridge.adapters.classmarker import InvalidResult
 from bridge.application import bridge_of
-from bridge.domain.results import InvalidResult, signature_valid
+from bridge.domain.results import signature_valid
 from bridge.errors import BadRequest, Unauthorized
 from bridge.web.openapi import problems
 from bridge.web.shapes import WebhookReceipt, shape

@@ -20,9 +20,10 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bridge.adapters.classmarker import InvalidResult, parse_delivery
 from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId
 from bridge.application import Bridge, bridge_of
-from bridge.domain.results import Delivery, InvalidResult, parse_delivery
+from bridge.domain.results import ResultDelivery
 from harness.classmarker import result_payload, signed
 from sandbox.simulator import FabmanSimulator
 
@@ -151,7 +152,7 @@ def test_parser_accepts_or_raises_invalid_result_for_any_json(payload: Any) -> N
         delivery = parse_delivery(payload)
     except InvalidResult:
         return
-    assert isinstance(delivery, Delivery)
+    assert isinstance(delivery, ResultDelivery)
     assert delivery.kind in {"verify", "group", "link"}
 
 

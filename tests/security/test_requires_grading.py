@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from bridge.adapters.classmarker import parse_delivery
 from bridge.adapters.classmarker.wire import read_page
 from bridge.application import Bridge
-from bridge.domain.results import parse_delivery
 from bridge.domain.statuses import EventStatus
 from harness.classmarker import result_payload, signed
 from sandbox.simulator import FabmanSimulator

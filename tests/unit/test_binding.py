@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from bridge.adapters.classmarker import parse_delivery
 from bridge.adapters.fabman.wire import course_from_json, member_from_json
 from bridge.domain import courses
 from bridge.domain.binding import refusal
 from bridge.domain.models import Course, Member
-from bridge.domain.results import QuizResult, parse_delivery
+from bridge.domain.results import QuizResult
 from bridge.domain.statuses import RejectReason
 from harness.classmarker import result_payload
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from bridge.domain.results import InvalidResult, notes_name_result, parse_delivery, sign, signature_valid, training_notes
+from bridge.adapters.classmarker import InvalidResult, parse_delivery
+from bridge.domain.results import notes_name_result, sign, signature_valid, training_notes
 from harness.classmarker import result_payload
 
 SECRET = "phrase"

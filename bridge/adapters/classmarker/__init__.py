@@ -1,4 +1,4 @@
-"""The typed client of ClassMarker's results API, its results and its exceptions."""
+"""ClassMarker: the typed client of its results API, the one reader of its result JSON, and their exceptions."""
 
 from bridge.adapters.classmarker.client import MAX_LIMIT, ClassMarkerClient, signature
 from bridge.adapters.classmarker.errors import (
@@ -7,9 +7,10 @@ from bridge.adapters.classmarker.errors import (
     ClassMarkerRateLimited,
     ClassMarkerRefused,
     ClassMarkerUnavailable,
+    InvalidResult,
     RequestBudgetSpent,
 )
-from bridge.adapters.classmarker.wire import LinkResult, ResultsPage
+from bridge.adapters.classmarker.wire import LinkResult, ResultsPage, parse_delivery
 
 __all__ = [
     "MAX_LIMIT",
@@ -19,8 +20,10 @@ __all__ = [
     "ClassMarkerRateLimited",
     "ClassMarkerRefused",
     "ClassMarkerUnavailable",
+    "InvalidResult",
     "LinkResult",
     "RequestBudgetSpent",
     "ResultsPage",
+    "parse_delivery",
     "signature",
 ]

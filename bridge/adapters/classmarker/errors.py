@@ -1,11 +1,16 @@
-"""What can go wrong asking ClassMarker's API, as reconciliation needs to tell it apart.
+"""What can go wrong reading ClassMarker: a webhook body that is no result, and the API's failures.
 
-ClassMarker reports errors in the body (`status`), not as HTTP codes. Every
-error's message is safe to log and store: it never holds the API key, the
-secret, the signature or a URL carrying them.
+ClassMarker's API reports errors in the body (`status`), not as HTTP codes,
+and reconciliation needs to tell them apart. Every error's message is safe to
+log and store: it never holds the API key, the secret, the signature or a URL
+carrying them.
 """
 
 from __future__ import annotations
+
+
+class InvalidResult(ValueError):
+    """A webhook body that is not a ClassMarker result the bridge understands (the webhook answers 400)."""
 
 
 class ClassMarkerError(Exception):

@@ -6,10 +6,11 @@ import json
 import logging
 from collections.abc import Sequence
 
+from bridge.adapters.classmarker import parse_delivery
 from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId, QuizIdentity
 from bridge.adapters.fabman import FabmanUnavailable
 from bridge.adapters.store import InboxEvent
-from bridge.domain.results import QuizResult, parse_delivery
+from bridge.domain.results import QuizResult
 from bridge.domain.statuses import EventStatus
 from bridge.services.deps import Deps
 from bridge.services.results import outcomes

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from typing import Any, NamedTuple
 
+from bridge.adapters.classmarker import parse_delivery
 from bridge.adapters.codec import InvalidCmUserId, redact
 from bridge.adapters.store import InboxEvent
-from bridge.domain.results import parse_delivery
 from bridge.domain.statuses import EventSource, EventStatus
 from bridge.services.deps import Deps
 from bridge.services.results import outcomes
