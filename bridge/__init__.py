@@ -61,7 +61,6 @@ def configure_app(app: Flask, settings: Settings) -> None:
         SECRET_KEY=settings.secret_key,
         DEBUG=False if settings.is_prod else app.config["DEBUG"],
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
-        JSON_SORT_KEYS=False,
         MAIL_SERVER=settings.mail_server,
         MAIL_PORT=settings.mail_port,
         MAIL_USERNAME=settings.mail_username,

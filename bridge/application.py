@@ -25,11 +25,12 @@ from bridge.adapters.classmarker import ClassMarkerClient
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient, RateGate
 from bridge.adapters.mail import FlushReport, MailRenderer, Outbox
-from bridge.adapters.store import InboxEvent, JobRun, Store
+from bridge.adapters.store import InboxEvent, JobRunRow, Store
 from bridge.background import Applier, Job, JobRunner, OutboxSender
 from bridge.background.applier import ADMISSION_WAIT_SECONDS
 from bridge.clock import Clock
 from bridge.config import Settings
+from bridge.domain.models import MAX_ID
 from bridge.domain.schedule import DailyAt, Every, WeeklyAt
 from bridge.domain.statistics import CourseMonth
 from bridge.domain.statuses import Channel, EventStatus
@@ -43,7 +44,6 @@ from bridge.services.results import Receipt
 from bridge.services.staff_access import StaffAccess
 
 EXTENSION_KEY = "fablab_bridge"
-MAX_EVENT_ID = 2**31 - 1
 SHUTDOWN_SECONDS = 15.0
 """How long a stopping worker lets accepted results and a running job finish (gunicorn's graceful_timeout is 20)."""
 CALLER_WAIT_SECONDS = 30.0
@@ -54,7 +54,6 @@ RETRY_WAIT_SECONDS = 60.0
 JOB_NAMES = ("retry", "expiry_sweep", "reconciliation", "digest", "checkpoint", "purge")
 """Every job staff see, in the order they see them."""
 DEFAULT_SWEEP_AT = dt.time(3, 15)
-_CLASSMARKER_LOCK = threading.Lock()
 
 
 class Bridge:
@@ -81,9 +80,11 @@ class Bridge:
         self.sender = OutboxSender(outbox)
         self.clock = clock
         self._classmarker: ClassMarkerClient | None = None
-        self.patient = Deps(settings, fabman, codec, store, renderer, self.sender, clock)
+        self._classmarker_lock = threading.Lock()
+        self.deps = Deps(settings, fabman, codec, store, renderer, self.sender, clock)
+        """What the use cases run on: settings, adapters and clock (`applying`, the appliers' copy, shares the rate gate)."""
         self.rate_gate = RateGate()
-        self.applying = dataclasses.replace(self.patient, fabman=fabman.derive(rate_gate=self.rate_gate))
+        self.applying = dataclasses.replace(self.deps, fabman=fabman.derive(rate_gate=self.rate_gate))
         self.applier = Applier(
             settings.fabman_concurrency,
             apply=self.apply_event,
@@ -124,19 +125,19 @@ class Bridge:
 
     def absolved_trainings(self, member_id: int, *, include_offline: bool = False) -> list[dict[str, Any]]:
         """The member's active trainings, the latest per course."""
-        return profile.absolved_trainings(self.patient, member_id, include_offline=include_offline)
+        return profile.absolved_trainings(self.deps, member_id, include_offline=include_offline)
 
     def available_trainings(self, member_id: int) -> list[dict[str, Any]]:
         """The online courses the member may take now, with quiz links."""
-        return profile.available_trainings(self.patient, member_id)
+        return profile.available_trainings(self.deps, member_id)
 
     def training_links(self, member_id: int, course_id: int) -> dict[str, Any]:
         """One course's personal quiz link and materials."""
-        return profile.training_links(self.patient, member_id, course_id)
+        return profile.training_links(self.deps, member_id, course_id)
 
     def training_overview(self, member_id: int) -> list[overview.CourseOverview]:
         """Where the member stands with every course they can see, and what to do next."""
-        return overview.training_overview(self.patient, member_id)
+        return overview.training_overview(self.deps, member_id)
 
     # -- ClassMarker results ----------------------------------------------
 
@@ -152,7 +153,7 @@ class Bridge:
         """
         slot = self.applier.reserve(wait=ADMISSION_WAIT_SECONDS)
         try:
-            receipt, claimed = results.receive(self.patient, body, payload, apply_now=slot)
+            receipt, claimed = results.receive(self.deps, body, payload, apply_now=slot)
         except BaseException:
             if slot:
                 self.applier.cancel()
@@ -178,7 +179,7 @@ class Bridge:
         handling failed, send unsent mail."""
         fabman_events = self.retry_fabman_events()
         summary = results.retry_due(
-            self.patient,
+            self.deps,
             wake=self.applier.wake,
             wait_idle=self.applier.wait_idle,
             within=RETRY_WAIT_SECONDS,
@@ -243,11 +244,11 @@ class Bridge:
 
     def replay(self, event_id: int) -> Receipt:
         """Staff put a dead, failed or rejected event back and process it now (its mail is sent right after)."""
-        return results.replay(self.patient, event_id)
+        return results.replay(self.deps, event_id)
 
     def event(self, event_id: int) -> InboxEvent:
         """One stored event; NotFound when there is none (ids past the store's integer range cannot exist)."""
-        found = self.store.get_event(event_id) if 0 < event_id <= MAX_EVENT_ID else None
+        found = self.store.get_event(event_id) if 0 < event_id <= MAX_ID else None
         if found is None:
             raise NotFound(f"event {event_id} does not exist")
         return found
@@ -260,21 +261,21 @@ class Bridge:
 
     def announce_expiry(self, member_id: int, course_id: int) -> dict[str, Any]:
         """Queue the expiry mail of one member's expired training of a course."""
-        return expiry.announce_expiry(self.patient, member_id, course_id)
+        return expiry.announce_expiry(self.deps, member_id, course_id)
 
     def expire_trainings(self, *, dry_run: bool = False, progress: expiry.Progress | None = None) -> dict[str, Any]:
         """The expiry sweep over every member."""
-        return expiry.expire_trainings(self.patient, dry_run=dry_run, progress=progress)
+        return expiry.expire_trainings(self.deps, dry_run=dry_run, progress=progress)
 
     # -- staff ----------------------------------------------------------------
 
     def reset_attempts(self, member_id: int, course_id: int) -> dict[str, Any]:
         """Clear a member's failed attempts of one course."""
-        return admin.reset_attempts(self.patient.fabman, member_id, course_id)
+        return admin.reset_attempts(self.deps.fabman, member_id, course_id)
 
     def course_stats(self) -> list[CourseMonth]:
         """How each course does, per month over the last 12 months (section 18)."""
-        return statistics.course_stats(self.patient)
+        return statistics.course_stats(self.deps)
 
     # -- mail -------------------------------------------------------------------
 
@@ -289,19 +290,19 @@ class Bridge:
 
         The webhook gap is shown when this bridge measures one (reconciliation is on), else "not measured".
         """
-        return digest.digest(self.patient, dry_run=dry_run, webhook_gap=self.webhook_gap if self.reconciliation_enabled else None)
+        return digest.digest(self.deps, dry_run=dry_run, webhook_gap=self.webhook_gap if self.reconciliation_enabled else None)
 
     def receive_fabman_event(self, body: bytes, payload: Any) -> tuple[dict[str, Any], int | None]:
         """Store one of Fabman's webhook events once; the answer and the stored denial to handle after it."""
-        return machine_denied.receive(self.patient, body, payload)
+        return machine_denied.receive(self.deps, body, payload)
 
     def handle_fabman_event(self, event_id: int) -> str | None:
         """Offer the training to a member denied at a machine (after Fabman has its answer)."""
-        return machine_denied.handle(self.patient, event_id)
+        return machine_denied.handle(self.deps, event_id)
 
     def retry_fabman_events(self) -> dict[str, int]:
         """Handle denials whose handling failed or was cut off (for the retry job)."""
-        return machine_denied.retry(self.patient)
+        return machine_denied.retry(self.deps)
 
     # -- reconciliation with ClassMarker's results API (contract section 11) ----
 
@@ -318,7 +319,7 @@ class Bridge:
             named = (("CLASSMARKER_API_KEY", key), ("CLASSMARKER_API_SECRET", secret))
             missing = " and ".join(name for name, value in named if not value)
             raise ServiceNotConfigured(f"reconciliation is off: set {missing} to turn it on")
-        with _CLASSMARKER_LOCK:
+        with self._classmarker_lock:
             if self._classmarker is None:
                 self._classmarker = ClassMarkerClient(settings.classmarker_api_url, key, secret, clock=self.clock)
             return self._classmarker
@@ -328,7 +329,7 @@ class Bridge:
 
         ServiceNotConfigured (503) without the API credentials.
         """
-        return reconcile.reconcile(self.patient, self.classmarker_api(), since=since)
+        return reconcile.reconcile(self.deps, self.classmarker_api(), since=since)
 
     def run_reconcile(self, *, trigger: str, since: int | None = None) -> dict[str, Any]:
         """Reconcile for the scheduler or the shell, recorded as a run of the reconciliation job."""
@@ -337,40 +338,40 @@ class Bridge:
 
     def webhook_gap(self) -> dict[str, Any]:
         """Results first found by polling (their webhook never came): in the last 24 h, in total, the last one's time."""
-        return reconcile.webhook_gap(self.patient)
+        return reconcile.webhook_gap(self.deps)
 
     def reconciliation_status(self) -> dict[str, Any]:
         """On or off, the last run and why it stopped, the request budget used and the webhook gap."""
-        return reconcile.status(self.patient)
+        return reconcile.status(self.deps)
 
     def review_result(self, event_id: int, *, passed: bool) -> Receipt:
         """Staff judged a needs_review result (pass or fail): apply it with their verdict (its mail is sent right after)."""
-        return reconcile.review(self.patient, event_id, passed=passed)
+        return reconcile.review(self.deps, event_id, passed=passed)
 
     # -- evidence and personal data (contract sections 16 and 17) -----------------
 
     @functools.cached_property
     def evidence(self) -> Evidence:
         """The evidence log: checkpoints, proof bundles, consistency proofs, verification."""
-        return Evidence(self.patient, self._evidence_key)
+        return Evidence(self.deps, self._evidence_key)
 
     @functools.cached_property
     def privacy(self) -> Privacy:
         """Retention, erasure and export of members' personal data (and the daily checkpoint and purge jobs)."""
-        return Privacy(self.patient, self.evidence)
+        return Privacy(self.deps, self.evidence)
 
     # -- staff console ------------------------------------------------------------
 
     @functools.cached_property
     def staff_access(self) -> StaffAccess:
         """Who may use the staff console: sign-in links (sent first by the outbox sender), sessions, the rate limit."""
-        return StaffAccess(self.patient, mail=self.outbox.transports[Channel.MAIL], send_soon=self.sender.hurry)
+        return StaffAccess(self.deps, mail=self.outbox.transports[Channel.MAIL], send_soon=self.sender.hurry)
 
     @functools.cached_property
     def console(self) -> Console:
         """The staff console's pages and its audited actions (replay, review, reset attempts)."""
         return Console(
-            self.patient,
+            self.deps,
             replay=self.replay,
             review=lambda event_id, passed: self.review_result(event_id, passed=passed),
             reset_attempts=self.reset_attempts,
@@ -383,7 +384,7 @@ def bridge_of(app: Flask | None = None) -> Bridge:
     return target.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
 
 
-def describe_run(run: JobRun) -> dict[str, Any]:
+def describe_run(run: JobRunRow) -> dict[str, Any]:
     """One job run for staff and scripts."""
     took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
     return {

@@ -16,7 +16,8 @@ from cryptography.fernet import Fernet
 from flask.cli import with_appcontext
 
 from bridge.adapters.fabman import FabmanError
-from bridge.application import MAX_EVENT_ID, Bridge, bridge_of
+from bridge.application import Bridge, bridge_of
+from bridge.domain.models import MAX_ID
 from bridge.errors import Conflict, JobRunning, NotFound, ServiceNotConfigured
 from bridge.services import expiry
 from bridge.services.admin import describe_event
@@ -55,8 +56,8 @@ def gen_fernet_key() -> None:
 
 
 @click.command("quiz-link")
-@click.argument("member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
-@click.argument("course_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
+@click.argument("member_id", type=click.IntRange(min=1, max=MAX_ID))
+@click.argument("course_id", type=click.IntRange(min=1, max=MAX_ID))
 @with_bridge
 def quiz_link(member_id: int, course_id: int) -> None:
     """Print a member's personal quiz link for a course."""
@@ -77,7 +78,7 @@ def retry() -> None:
 
 
 @click.command("show-event")
-@click.argument("event_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
+@click.argument("event_id", type=click.IntRange(min=1, max=MAX_ID))
 @with_bridge
 def show_event(event_id: int) -> None:
     """Show one stored ClassMarker event."""
@@ -89,7 +90,7 @@ def show_event(event_id: int) -> None:
 
 
 @click.command("replay-event")
-@click.argument("event_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
+@click.argument("event_id", type=click.IntRange(min=1, max=MAX_ID))
 @with_bridge
 def replay_event(event_id: int) -> None:
     """Put a dead, failed or rejected event back and process it now."""
@@ -100,8 +101,8 @@ def replay_event(event_id: int) -> None:
 
 
 @click.command("reset-attempts")
-@click.argument("member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
-@click.argument("course_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
+@click.argument("member_id", type=click.IntRange(min=1, max=MAX_ID))
+@click.argument("course_id", type=click.IntRange(min=1, max=MAX_ID))
 @with_bridge
 def reset_attempts(member_id: int, course_id: int) -> None:
     """Clear a member's failed attempts of one course."""
@@ -149,8 +150,8 @@ def jobs() -> None:
 
 
 @click.group("evidence", invoke_without_command=True)
-@click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), help="Fabman member id.")
-@click.option("--course", "course_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), help="Training course id.")
+@click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_ID), help="Fabman member id.")
+@click.option("--course", "course_id", type=click.IntRange(min=1, max=MAX_ID), help="Training course id.")
 @click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="Granted on or after (YYYY-MM-DD).")
 @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Granted on or before (YYYY-MM-DD).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row and every ledger column, instead of JSON.")
@@ -219,7 +220,7 @@ def privacy_purge() -> None:
 
 
 @privacy.command("erase")
-@click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), required=True, help="Fabman member id.")
+@click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_ID), required=True, help="Fabman member id.")
 @with_bridge
 def privacy_erase(member_id: int) -> None:
     """Erase a member Fabman no longer has (GET /members/ID must answer 404); keeps the pseudonymous evidence."""
@@ -238,7 +239,7 @@ def _shell_user() -> str:
 
 
 @privacy.command("export")
-@click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_EVENT_ID), required=True, help="Fabman member id.")
+@click.option("--member", "member_id", type=click.IntRange(min=1, max=MAX_ID), required=True, help="Fabman member id.")
 @with_bridge
 def privacy_export(member_id: int) -> None:
     """Print everything the bridge holds about a member as one JSON document."""
@@ -307,7 +308,7 @@ def reconcile(since: str | None) -> None:
 
 
 @click.command("review-result")
-@click.argument("event_id", type=click.IntRange(min=1, max=MAX_EVENT_ID))
+@click.argument("event_id", type=click.IntRange(min=1, max=MAX_ID))
 @click.argument("verdict", type=click.Choice(["passed", "failed"]))
 @with_bridge
 def review_result(event_id: int, verdict: str) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bridge.adapters.store import JobRun
+from bridge.adapters.store import JobRunRow
 from bridge.domain.statuses import EventSource
 from harness import WEBHOOK_SECRET
 from harness.wait import WaitTimedOut, wait_until
@@ -40,7 +40,7 @@ from reliability.scenarios import (
 )
 from reliability.world import STAFF_EMAIL, World
 from sandbox.simulator import SimState, generated_state
-from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerWebhookSender, WebhookDelivery
+from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerWebhookDelivery, ClassMarkerWebhookSender
 
 BRIDGE_TZ = ZoneInfo("Europe/Prague")
 """The bridge's TIMEZONE (its default): the day of the once-a-day alert."""
@@ -89,7 +89,7 @@ def plan_quizzes(ctx: RunContext, seed_offset: int, count: int) -> Quizzes:
     return Quizzes(state, planned, before, ClassMarkerAccount(webhook_secret=WEBHOOK_SECRET))
 
 
-def found_new(runs: Iterable[JobRun]) -> int:
+def found_new(runs: Iterable[JobRunRow]) -> int:
     """Results the reconciliation runs stored first (their summaries' `new`)."""
     return sum(int((run.summary or {}).get("new", 0)) for run in runs)
 
@@ -155,12 +155,12 @@ def check_gap_alerts(tally: Tally, world: World) -> int:
     return alerts
 
 
-def reconcile_runs(world: World) -> list[JobRun]:
+def reconcile_runs(world: World) -> list[JobRunRow]:
     """Every recorded run of the reconciliation job (in-process, scheduler's and CLI's), oldest first."""
     return sorted((r for r in world.job_runs() if r.name == RECONCILE_JOB), key=lambda r: r.started_at)
 
 
-def _answers(deliveries: Iterable[WebhookDelivery]) -> str:
+def _answers(deliveries: Iterable[ClassMarkerWebhookDelivery]) -> str:
     counts = Counter("lost" if d.lost else str(d.status) if d.status is not None else "no answer" for d in deliveries)
     return ", ".join(f"{what} {count}" for what, count in sorted(counts.items()))
 
@@ -184,7 +184,7 @@ def lost_and_down(ctx: RunContext) -> Tally:
             down_at = time.monotonic()
             instance.terminate(60)
             take_quizzes(account, world, phases[1])
-            refused: list[WebhookDelivery] = []
+            refused: list[ClassMarkerWebhookDelivery] = []
             for _ in range(DOWN_REDELIVERIES):
                 time.sleep(REDELIVERY_PAUSE_SECONDS)  # ClassMarker's pause between tries, while the bridge stays down
                 refused += sender.deliver()
@@ -282,7 +282,7 @@ def webhook_and_poll(ctx: RunContext) -> Tally:
     with ctx.cluster(state, "race", env=RACE_ENV, classmarker=account) as world:
         world.simulator.faults.update(latency_ms=20, error_rate=0.05, seed=ctx.seed)
         senders = [ClassMarkerWebhookSender(account, instance.url + WEBHOOK) for instance in world.instances]
-        deliveries: list[WebhookDelivery] = []
+        deliveries: list[ClassMarkerWebhookDelivery] = []
         polls: list[dict[str, Any]] = []
         try:
             for index in range(rounds):
@@ -330,7 +330,7 @@ def webhook_and_poll(ctx: RunContext) -> Tally:
 
 def _race(
     world: World, senders: list[ClassMarkerWebhookSender], batch: list[PlannedResult], *, poller: int
-) -> tuple[list[WebhookDelivery], dict[str, Any]]:
+) -> tuple[list[ClassMarkerWebhookDelivery], dict[str, Any]]:
     """Post each result of the batch (A, B in turn) while `poller` reconciles; all released at the same moment."""
     start = threading.Barrier(WEBHOOK_THREADS + 1)
     summary: dict[str, Any] = {}
@@ -339,11 +339,11 @@ def _race(
         start.wait(timeout=60)
         summary.update(world.reconcile(instance=poller))
 
-    def post(slot: int) -> list[WebhookDelivery]:
+    def post(slot: int) -> list[ClassMarkerWebhookDelivery]:
         start.wait(timeout=60)
         # The poll takes the listing oldest first; the webhooks go newest first, so the two meet on the same results.
         mine = list(reversed(batch))[slot::WEBHOOK_THREADS]
-        sent: list[WebhookDelivery] = []
+        sent: list[ClassMarkerWebhookDelivery] = []
         for position, result in enumerate(mine):
             if position:
                 time.sleep(WEBHOOK_PACE_SECONDS)
@@ -359,7 +359,7 @@ def _race(
     return answers, summary
 
 
-def _status(delivery: WebhookDelivery) -> str:
+def _status(delivery: ClassMarkerWebhookDelivery) -> str:
     """The `status` of the bridge's JSON answer to a delivery."""
     try:
         return str(json.loads(delivery.body).get("status"))

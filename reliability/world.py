@@ -28,7 +28,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from bridge.adapters.codec import CmUserIdCodec
-from bridge.adapters.store import InboxEvent, JobRun, Store
+from bridge.adapters.store import InboxEvent, JobRunRow, Store
 from bridge.domain.statuses import EventStatus
 from harness import CRON_TOKEN, WEBHOOK_SECRET
 from harness.classmarker import quizzes_in, result_payload, signed
@@ -471,7 +471,7 @@ class World:
         """Outbox rows per status."""
         return self.store.count_messages()
 
-    def job_runs(self) -> list[JobRun]:
+    def job_runs(self) -> list[JobRunRow]:
         """Every recorded job run, newest first."""
         return self.store.job_runs(limit=1_000_000)
 

@@ -14,6 +14,12 @@ from typing import Any
 PRIVILEGED = frozenset({"admin", "owner"})
 FABMAN_ID_LIMIT = 2**53
 """Fabman's ids (members, courses, equipment, webhook events) are positive and below 2^53; anything else is not an id."""
+MAX_ID = 2**31 - 1
+"""The largest member, course or event id a caller may give the bridge (a path, a query, a body, a command).
+
+A positive 32-bit signed integer: the range the OpenAPI declares for every id
+and the one the inbox's event ids are numbered in.
+"""
 
 
 def _object(value: Any) -> dict[str, Any]:

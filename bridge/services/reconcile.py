@@ -62,7 +62,7 @@ GAP_WINDOW = dt.timedelta(hours=24)
 
 
 @dataclass
-class Tally:
+class ReconcileTally:
     """What one run found and did, result by result."""
 
     pages: int = 0
@@ -91,7 +91,7 @@ def reconcile(deps: Deps, api: ClassMarkerClient, *, since: int | None = None) -
     deps.store.start_reconcile_run()
     state = deps.store.reconcile_state()
     after = since if since is not None else start_from(deps)
-    tally = Tally()
+    tally = ReconcileTally()
     stopped: str | None = None
     resume: int | None = after
     links = _LinkBook(deps, api)
@@ -184,7 +184,7 @@ class _LinkBook:
         return dataclasses.replace(result, link={**result.link, "link_url_id": quiz}) if quiz else result
 
 
-def _take_page(deps: Deps, page: ResultsPage, tally: Tally, links: _LinkBook) -> None:
+def _take_page(deps: Deps, page: ResultsPage, tally: ReconcileTally, links: _LinkBook) -> None:
     tally.unreadable += page.unreadable
     known = deps.store.known_result_keys(key for r in page.results for key in (r.result_id, result_key(r)))
     for result in page.results:
@@ -198,7 +198,7 @@ def _take_page(deps: Deps, page: ResultsPage, tally: Tally, links: _LinkBook) ->
             _take(deps, links.with_quiz(result), tally)
 
 
-def _take(deps: Deps, result: LinkResult, tally: Tally) -> None:
+def _take(deps: Deps, result: LinkResult, tally: ReconcileTally) -> None:
     """Store one result the inbox lacks and apply it now, exactly as a webhook delivery would be."""
     passed = judge(result)
     payload = as_webhook(result, passed)
@@ -231,7 +231,7 @@ def _take(deps: Deps, result: LinkResult, tally: Tally) -> None:
     _count(tally, receipt)
 
 
-def _count(tally: Tally, receipt: Receipt) -> None:
+def _count(tally: ReconcileTally, receipt: Receipt) -> None:
     if receipt.status in (EventStatus.APPLIED, EventStatus.QUEUED, EventStatus.REJECTED, EventStatus.ERROR, EventStatus.DEAD):
         setattr(tally, str(receipt.status), getattr(tally, str(receipt.status)) + 1)
 

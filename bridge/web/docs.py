@@ -22,17 +22,18 @@ from flask import Blueprint, Flask, Response, send_from_directory
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 from werkzeug.exceptions import NotFound
 
-from bridge.domain.models import FABMAN_ID_LIMIT
+from bridge.domain.models import FABMAN_ID_LIMIT, MAX_ID
 from bridge.web.shapes import components as shape_components
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 # An id in a JSON body: a positive 32-bit integer, or the same as a digit string.
 _ID: dict[str, Any] = {
     "oneOf": [
-        {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+        {"type": "integer", "minimum": 1, "maximum": MAX_ID},
         {"type": "string", "pattern": "^0*[1-9][0-9]{0,8}$"},
     ]
 }
+
 
 # Section 12: when the next attempt opens while the member waits after a failed attempt.
 _AVAILABLE_AT: dict[str, Any] = {

@@ -11,9 +11,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from bridge.application import bridge_of
+from bridge.domain.models import MAX_ID
 from bridge.errors import BadRequest, NotFound
 from bridge.web.auth import require_api_key, require_cron_token
-from bridge.web.inputs import MAX_ID
 from bridge.web.openapi import problems
 from bridge.web.shapes import ConsistencyProof, EvidenceBundle, EvidenceKey, PurgeSummary, SignedCheckpoint, shape
 from bridge.web.staff.filters import bounded_int

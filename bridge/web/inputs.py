@@ -15,9 +15,8 @@ from typing import Any
 from flask import request
 
 from bridge.config import FALSE_WORDS, TRUE_WORDS
+from bridge.domain.models import MAX_ID
 from bridge.errors import BadRequest, ValidationFailed
-
-MAX_ID = 2**31 - 1
 
 
 def json_object() -> dict[str, Any]:

@@ -20,18 +20,18 @@ from .requests_log import LoggedRequest, RequestLog
 from .seed import DEMO_MEMBER_NOTES, demo_state, generated_state
 from .server import FabmanSimulator
 from .state import SimState
-from .webhooks import Delivery, FabmanEvent, FabmanWebhookSender
+from .webhooks import FabmanWebhookDelivery, FabmanWebhookSender, SimulatedFabmanEvent
 
 __all__ = [
     "DEMO_MEMBER_NOTES",
-    "Delivery",
-    "FabmanEvent",
     "FabmanSimulator",
+    "FabmanWebhookDelivery",
     "FabmanWebhookSender",
     "FaultConfig",
     "LoggedRequest",
     "RequestLog",
     "SimState",
+    "SimulatedFabmanEvent",
     "create_simulator_app",
     "demo_state",
     "generated_state",

@@ -504,7 +504,7 @@ def _distinct(kind: str, key: str, results: Iterable[SimResult]) -> list[Json]:
 
 
 @dataclass(frozen=True)
-class WebhookDelivery:
+class ClassMarkerWebhookDelivery:
     """One result's webhook: POSTed (with the receiver's answer, None when none came) or lost on the way."""
 
     result_id: int
@@ -555,23 +555,23 @@ class ClassMarkerWebhookSender:
         self._delivered: set[tuple[int, int]] = set()
         self._lost: set[tuple[int, int]] = set()
         self._decided: set[tuple[int, int]] = set()
-        self._deliveries: list[WebhookDelivery] = []
+        self._deliveries: list[ClassMarkerWebhookDelivery] = []
 
-    def deliver(self, *result_ids: int, times: int = 1) -> list[WebhookDelivery]:
+    def deliver(self, *result_ids: int, times: int = 1) -> list[ClassMarkerWebhookDelivery]:
         """Send pending results (or those named that are pending), each `times` times in a row; this call's deliveries."""
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             raise ValueError("times must be an integer >= 1")
         chosen = [r for r in self.pending_results() if not result_ids or r.link_result_id in result_ids]
-        sent: list[WebhookDelivery] = []
+        sent: list[ClassMarkerWebhookDelivery] = []
         for result in chosen:
             if self._loses(result):
-                sent.append(WebhookDelivery(result.link_result_id, result.version, None, lost=True))
+                sent.append(ClassMarkerWebhookDelivery(result.link_result_id, result.version, None, lost=True))
                 continue
             sent.extend(self._post(result) for _ in range(times))
         self._record(sent)
         return sent
 
-    def resend(self, result_id: int, *, times: int = 1) -> list[WebhookDelivery]:
+    def resend(self, result_id: int, *, times: int = 1) -> list[ClassMarkerWebhookDelivery]:
         """POST a result again whatever became of it before (ClassMarker re-sends, e.g. when an exam is re-opened)."""
         result = self.account.result(result_id)
         sent = [self._post(result) for _ in range(times)]
@@ -598,7 +598,7 @@ class ClassMarkerWebhookSender:
             return sorted({result_id for result_id, _ in self._lost})
 
     @property
-    def deliveries(self) -> list[WebhookDelivery]:
+    def deliveries(self) -> list[ClassMarkerWebhookDelivery]:
         """Every delivery so far, oldest first."""
         with self._lock:
             return list(self._deliveries)
@@ -632,16 +632,16 @@ class ClassMarkerWebhookSender:
                 self._lost.add(version)
             return lost
 
-    def _post(self, result: SimResult) -> WebhookDelivery:
+    def _post(self, result: SimResult) -> ClassMarkerWebhookDelivery:
         body, signature = self.signed_body(result)
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
         try:
             response = self._session.post(self._url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False)
         except requests.RequestException as error:
-            return WebhookDelivery(result.link_result_id, result.version, None, error=type(error).__name__)
-        return WebhookDelivery(result.link_result_id, result.version, response.status_code, response.text)
+            return ClassMarkerWebhookDelivery(result.link_result_id, result.version, None, error=type(error).__name__)
+        return ClassMarkerWebhookDelivery(result.link_result_id, result.version, response.status_code, response.text)
 
-    def _record(self, deliveries: list[WebhookDelivery]) -> None:
+    def _record(self, deliveries: list[ClassMarkerWebhookDelivery]) -> None:
         with self._lock:
             self._deliveries.extend(deliveries)
             self._delivered.update((d.result_id, d.version) for d in deliveries if d.delivered)

@@ -42,7 +42,7 @@ def _next_event_id() -> int:
 
 
 @dataclass(frozen=True)
-class FabmanEvent:
+class SimulatedFabmanEvent:
     """One webhook event; `created_at` is when it happened, not when it is sent."""
 
     id: int
@@ -56,7 +56,7 @@ class FabmanEvent:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class FabmanWebhookDelivery:
     """One POST of an event and the receiver's answer.
 
     `status` is None when no answer came (refused, reset, timed out); `error`
@@ -91,23 +91,23 @@ class FabmanWebhookSender:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._session = requests.Session()
         self._lock = threading.Lock()
-        self._pending: list[FabmanEvent] = []
-        self._deliveries: list[Delivery] = []
+        self._pending: list[SimulatedFabmanEvent] = []
+        self._deliveries: list[FabmanWebhookDelivery] = []
 
     # -- events happen -----------------------------------------------------
 
-    def record_event(self, event_type: str, details: Json, *, created_at: str | None = None) -> FabmanEvent:
+    def record_event(self, event_type: str, details: Json, *, created_at: str | None = None) -> SimulatedFabmanEvent:
         """An event happens now (or at `created_at`, Fabman's timestamp format); it is queued, not sent."""
-        event = FabmanEvent(_next_event_id(), event_type, created_at or utc_timestamp(self._clock()), details)
+        event = SimulatedFabmanEvent(_next_event_id(), event_type, created_at or utc_timestamp(self._clock()), details)
         with self._lock:
             self._pending.append(event)
         return event
 
-    def record_test_event(self) -> FabmanEvent:
+    def record_test_event(self) -> SimulatedFabmanEvent:
         """The `test` event staff send from Fabman's admin; what its details hold is undocumented, so none."""
         return self.record_event("test", {})
 
-    def record_resource_log_created(self, state: SimState, entry: Json) -> FabmanEvent:
+    def record_resource_log_created(self, state: SimState, entry: Json) -> SimulatedFabmanEvent:
         """`resourceLog_created` for an activity log entry `state` holds, dated when the entry was made.
 
         `details.log` is the entry, `details.resource` the equipment and
@@ -120,7 +120,7 @@ class FabmanWebhookSender:
 
     # -- events are sent ---------------------------------------------------
 
-    def deliver(self, *events: FabmanEvent, times: int = 1) -> list[Delivery]:
+    def deliver(self, *events: SimulatedFabmanEvent, times: int = 1) -> list[FabmanWebhookDelivery]:
         """POST `events` in the given order (default: every pending one, oldest first), each `times` times in a row.
 
         Returns this call's deliveries; an event delivered with a 2xx stops
@@ -138,13 +138,13 @@ class FabmanWebhookSender:
         return deliveries
 
     @property
-    def pending(self) -> list[FabmanEvent]:
+    def pending(self) -> list[SimulatedFabmanEvent]:
         """Events recorded and not yet delivered with a 2xx, oldest first."""
         with self._lock:
             return list(self._pending)
 
     @property
-    def deliveries(self) -> list[Delivery]:
+    def deliveries(self) -> list[FabmanWebhookDelivery]:
         """Every POST so far and its answer, oldest first."""
         with self._lock:
             return list(self._deliveries)
@@ -159,7 +159,7 @@ class FabmanWebhookSender:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None) -> None:
         self.close()
 
-    def _post(self, event: FabmanEvent) -> Delivery:
+    def _post(self, event: SimulatedFabmanEvent) -> FabmanWebhookDelivery:
         body = json.dumps(event.as_json(), ensure_ascii=False).encode("utf-8")
         try:
             response = self._session.post(
@@ -171,6 +171,6 @@ class FabmanWebhookSender:
             )
         except requests.RequestException as error:
             logger.debug("webhook event %s (%s) got no answer: %s", event.id, event.type, type(error).__name__)
-            return Delivery(event.id, event.type, None, "", type(error).__name__)
+            return FabmanWebhookDelivery(event.id, event.type, None, "", type(error).__name__)
         logger.debug("webhook event %s (%s) answered %s", event.id, event.type, response.status_code)
-        return Delivery(event.id, event.type, response.status_code, response.text)
+        return FabmanWebhookDelivery(event.id, event.type, response.status_code, response.text)

@@ -96,7 +96,7 @@ def test_the_overview_counts_today_and_the_week_and_each_count_opens_its_list(
     staff: FlaskClient, morning: Morning, bridge: Bridge
 ) -> None:
     page = html(staff.get("/staff/", headers={"Accept-Language": "en"}))
-    today = bridge.patient.today()
+    today = bridge.deps.today()
     week_from = today - dt.timedelta(days=6)
 
     links = dict(re.findall(r'<a href="(/staff/results\?[^"]+)">.*?</a>\s*<span class="n">(\d+)</span>', page, re.S))
@@ -127,7 +127,7 @@ def test_the_overview_shows_each_jobs_last_run(staff: FlaskClient) -> None:
 def test_results_are_newest_first_and_filter_by_status_member_course_and_date(
     staff: FlaskClient, morning: Morning, bridge: Bridge
 ) -> None:
-    today = bridge.patient.today()
+    today = bridge.deps.today()
 
     assert result_ids(html(staff.get("/staff/results"))) == [morning.rejected, morning.failed, morning.granted, morning.dead]
     assert result_ids(html(staff.get("/staff/results?status=rejected"))) == [morning.rejected]
@@ -267,7 +267,7 @@ def test_evidence_answers_did_member_x_pass_course_y_when_and_with_what_score(st
 
     assert "Found: 1" in page and "Pájení" in page and "90 %" in page
     assert "Found: 0" in html(staff.get(f"/staff/evidence?member={MARTIN}&course={LASER}", headers={"Accept-Language": "en"}))
-    tomorrow = bridge.patient.today() + dt.timedelta(days=1)
+    tomorrow = bridge.deps.today() + dt.timedelta(days=1)
     assert "Found: 0" in html(staff.get(f"/staff/evidence?from={tomorrow}", headers={"Accept-Language": "en"}))
 
 
@@ -300,7 +300,7 @@ def test_expiring_lists_the_next_30_days_and_the_window_can_change(client: Flask
     assert two_days.count(ondrej) == 1
     assert "Vinylový řezací plotr" in month and "Vinylový řezací plotr" not in two_days
     assert f'href="/staff/members/{LUKAS}"' in two_days  # CNC until tomorrow; his Pájení ended today: expired, not expiring
-    tomorrow = bridge.patient.today() + dt.timedelta(days=1)
+    tomorrow = bridge.deps.today() + dt.timedelta(days=1)
     assert f"{tomorrow.day} {tomorrow:%b} {tomorrow.year}" in two_days
     assert client.get("/staff/expiring?days=0").status_code == 422
 

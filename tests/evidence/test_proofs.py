@@ -335,8 +335,8 @@ def test_a_renewal_is_a_proof_event(client: FlaskClient, api_headers: dict[str, 
     """The hook renew-on-use calls (section 15): a `renewed` leaf becomes the course's latest proof."""
     from bridge.services.evidence import record_renewal
 
-    index = record_renewal(bridge.patient, MARTIN, SOLDERING, 991, email="martin@example.org")
-    assert record_renewal(bridge.patient, MARTIN, SOLDERING, 991) is None  # once per new record
+    index = record_renewal(bridge.deps, MARTIN, SOLDERING, 991, email="martin@example.org")
+    assert record_renewal(bridge.deps, MARTIN, SOLDERING, 991) is None  # once per new record
     bundle = client.get(f"/admin/evidence/proof?member_id={MARTIN}&course_id={SOLDERING}", headers=api_headers).json
     said = json.loads(base64.b64decode(bundle["leaf"]))
     assert (bundle["index"], said["event"], said["fabman_record_id"], said["result_id"]) == (index, "renewed", 991, None)

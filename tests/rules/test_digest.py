@@ -110,9 +110,7 @@ def test_the_digest_shows_the_webhook_gap_where_it_is_measured_and_needs_a_recip
     make_app: Callable[..., Flask], smtp: SmtpSink
 ) -> None:
     bridge = bridge_of(make_app())
-    measured: dict[str, Any] = digest.digest(
-        bridge.patient, dry_run=True, webhook_gap=lambda: {"results found only by polling": 2}
-    )
+    measured: dict[str, Any] = digest.digest(bridge.deps, dry_run=True, webhook_gap=lambda: {"results found only by polling": 2})
     assert measured["webhook_gap_measured"] is True and "results found only by polling: 2" in measured["text"]
     assert "not measured" not in measured["text"]
     assert bridge.digest(dry_run=True)["webhook_gap_measured"] is False

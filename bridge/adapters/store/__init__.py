@@ -26,7 +26,7 @@ from bridge.adapters.store.courses import CourseQueries
 from bridge.adapters.store.evidence import COUNTED_FAILURES
 from bridge.adapters.store.jobs import JobQueries
 from bridge.adapters.store.listening import InboxListener
-from bridge.adapters.store.models import InboxEvent, JobRun, LedgerEntry, OutboxMessage
+from bridge.adapters.store.models import InboxEvent, JobRunRow, LedgerEntry, OutboxMessage
 from bridge.adapters.store.privacy import PrivacyQueries
 from bridge.adapters.store.reconcile import ReconcileQueries
 from bridge.adapters.store.rules import RulesQueries
@@ -51,7 +51,7 @@ __all__ = [
     "MIGRATIONS",
     "InboxEvent",
     "InboxListener",
-    "JobRun",
+    "JobRunRow",
     "LedgerEntry",
     "OutboxMessage",
     "SignInLimits",

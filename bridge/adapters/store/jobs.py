@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from bridge.adapters.store.core import StoreBase, changed
-from bridge.adapters.store.models import JobLock, JobRun
+from bridge.adapters.store.models import JobLock, JobRunRow
 
 
 class JobQueries(StoreBase):
@@ -58,7 +58,7 @@ class JobQueries(StoreBase):
     def start_job_run(self, name: str, owner: str) -> int:
         """Record that a run began; its id."""
         with self._write() as session:
-            run = JobRun(name=name, owner=owner, started_at=self.now())
+            run = JobRunRow(name=name, owner=owner, started_at=self.now())
             session.add(run)
             session.flush()
             return run.id
@@ -67,34 +67,34 @@ class JobQueries(StoreBase):
         """Record how a run ended."""
         with self._write() as session:
             session.execute(
-                update(JobRun)
-                .where(JobRun.id == run_id)
+                update(JobRunRow)
+                .where(JobRunRow.id == run_id)
                 .values(finished_at=self.now(), summary=summary, error=error[:500] if error else None)
             )
 
-    def last_job_run(self, name: str, *, succeeded: bool = False) -> JobRun | None:
+    def last_job_run(self, name: str, *, succeeded: bool = False) -> JobRunRow | None:
         """The newest run of one job (with `succeeded`, the newest that finished without an error)."""
         with self._read() as session:
-            query = select(JobRun).where(JobRun.name == name)
+            query = select(JobRunRow).where(JobRunRow.name == name)
             if succeeded:
-                query = query.where(JobRun.finished_at.is_not(None), JobRun.error.is_(None))
-            return session.scalars(query.order_by(JobRun.started_at.desc(), JobRun.id.desc())).first()
+                query = query.where(JobRunRow.finished_at.is_not(None), JobRunRow.error.is_(None))
+            return session.scalars(query.order_by(JobRunRow.started_at.desc(), JobRunRow.id.desc())).first()
 
-    def job_runs_latest(self) -> dict[str, JobRun]:
+    def job_runs_latest(self) -> dict[str, JobRunRow]:
         """The newest run of every job that ever ran."""
         with self._read() as session:
-            newest = select(func.max(JobRun.id)).group_by(JobRun.name)
-            return {run.name: run for run in session.scalars(select(JobRun).where(JobRun.id.in_(newest)))}
+            newest = select(func.max(JobRunRow.id)).group_by(JobRunRow.name)
+            return {run.name: run for run in session.scalars(select(JobRunRow).where(JobRunRow.id.in_(newest)))}
 
     def prune_job_runs(self, older_than: dt.timedelta) -> int:
         """Forget runs that started longer ago than `older_than` (the retry job alone records thousands a day)."""
         with self._write() as session:
-            return int(changed(session, delete(JobRun).where(JobRun.started_at < self.now() - older_than)))
+            return int(changed(session, delete(JobRunRow).where(JobRunRow.started_at < self.now() - older_than)))
 
-    def job_runs(self, *, name: str | None = None, limit: int = 50) -> list[JobRun]:
+    def job_runs(self, *, name: str | None = None, limit: int = 50) -> list[JobRunRow]:
         """Recent runs, newest first."""
         with self._read() as session:
-            query = select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit)
+            query = select(JobRunRow).order_by(JobRunRow.started_at.desc(), JobRunRow.id.desc()).limit(limit)
             if name:
-                query = query.where(JobRun.name == name)
+                query = query.where(JobRunRow.name == name)
             return list(session.scalars(query))

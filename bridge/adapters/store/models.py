@@ -124,8 +124,8 @@ class LedgerEntry(Base):
     granted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
 
-class JobRun(Base):
-    """One run of an in-process job (retry, expiry sweep, reconciliation, digest): when, how long, what it did."""
+class JobRunRow(Base):
+    """One run of a job (retry, expiry sweep, reconciliation, ...), as its row in `job_runs`: when, how long, what it did."""
 
     __tablename__ = "job_runs"
     __table_args__ = (Index("ix_job_runs_name_started", "name", "started_at"),)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from bridge.domain.models import MAX_ID
 from bridge.domain.statuses import EventStatus, MessageStatus
 from bridge.errors import ValidationFailed
 from bridge.services.console import EvidenceFilter, Period, ResultFilter
-from bridge.web.inputs import MAX_ID
 
 MAX_PAGE = 100_000
 

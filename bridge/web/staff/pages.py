@@ -14,11 +14,11 @@ from flask.typing import ResponseReturnValue
 
 from bridge.adapters.fabman import FabmanError
 from bridge.application import bridge_of
+from bridge.domain.models import MAX_ID
 from bridge.domain.statuses import EventStatus, MessageStatus
 from bridge.errors import NotFound
 from bridge.services import statistics
 from bridge.services.console import EXPIRING_DAYS, MAX_EXPIRING_DAYS, OVERVIEW_STATUSES, evidence_csv
-from bridge.web.inputs import MAX_ID
 from bridge.web.staff import filters
 from bridge.web.staff.charts import course_chart
 from bridge.web.staff.session import blueprint, error_page, t
@@ -163,7 +163,7 @@ def evidence_download() -> ResponseReturnValue:
     rows = bridge_of().console.evidence_rows(filters.evidence_filter(request.args))
     response = make_response(evidence_csv(rows))
     response.content_type = "text/csv; charset=utf-8"
-    today = bridge_of().patient.today().isoformat()
+    today = bridge_of().deps.today().isoformat()
     response.headers["Content-Disposition"] = f'attachment; filename="evidence-{today}.csv"'
     return response
 
@@ -173,7 +173,7 @@ def stats() -> str:
     """How each course does: per course a chart of its 12 months and the table (section 18)."""
     bridge = bridge_of()
     rows = bridge.course_stats()
-    names = statistics.course_names(bridge.patient)
+    names = statistics.course_names(bridge.deps)
     index = 0 if g.lang == "cs" else 1
     courses = []
     for course_id in dict.fromkeys(row.course_id for row in rows):
@@ -187,9 +187,9 @@ def stats() -> str:
 def stats_download() -> ResponseReturnValue:
     """The statistics as CSV: UTF-8, a header row, one row per course and month."""
     bridge = bridge_of()
-    response = make_response(statistics.stats_csv(bridge.course_stats(), statistics.course_names(bridge.patient)))
+    response = make_response(statistics.stats_csv(bridge.course_stats(), statistics.course_names(bridge.deps)))
     response.content_type = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="course-stats-{bridge.patient.today().isoformat()}.csv"'
+    response.headers["Content-Disposition"] = f'attachment; filename="course-stats-{bridge.deps.today().isoformat()}.csv"'
     return response
 
 

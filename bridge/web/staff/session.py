@@ -176,7 +176,7 @@ def page_context() -> dict[str, Any]:
         "language_url": language_url,
         "page_url": page_url,
         "staff": g.get("staff"),
-        "fablab_name": bridge_of().patient.renderer.fablab_name,
+        "fablab_name": bridge_of().deps.renderer.fablab_name,
     }
 
 
