@@ -153,10 +153,6 @@ class Applier:
         with self._lock:
             return self._changed.wait_for(self._idle, timeout=timeout)
 
-    def paused_for(self) -> float:
-        """Seconds the appliers still wait for Fabman's rate limit (0 when they do not)."""
-        return self._gate.remaining()
-
     # -- polling for other processes' work ------------------------------------------
 
     def start_polling(self, listener: Listener | None = None) -> None:

@@ -35,15 +35,6 @@ _ID: dict[str, Any] = {
 }
 
 
-# Section 12: when the next attempt opens while the member waits after a failed attempt.
-_AVAILABLE_AT: dict[str, Any] = {
-    "type": "string",
-    "format": "date-time",
-    "nullable": True,
-    "description": "While the member waits after a failed attempt: when the next attempt opens (ISO, in TIMEZONE); else null.",
-}
-
-
 def _problem_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
 

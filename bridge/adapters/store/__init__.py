@@ -201,10 +201,6 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         with self._read() as session:
             return session.execute(statements.ANY_DUE, {"now": self.now()}).first() is not None
 
-    def release_event(self, event_id: int) -> None:
-        """Give a claimed event back untouched (a worker shutting down before it started on it)."""
-        self.release_events([event_id])
-
     def release_events(self, event_ids: Sequence[int]) -> None:
         """Give claimed events back untouched, due at once for any worker (which is woken)."""
         if not event_ids:
