@@ -693,7 +693,10 @@ VARIABLES: tuple[Variable[Any], ...] = tuple(
 
 def variable(name: str) -> Variable[Any]:
     """The declaration of one variable."""
-    return next(v for v in VARIABLES if v.name == name)
+    for declared in VARIABLES:
+        if declared.name == name:
+            return declared
+    raise KeyError(f"{name} is not declared in the configuration table")
 
 
 def names_read_by_the_bridge() -> frozenset[str]:
