@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 from cryptography.fernet import Fernet
 
-from bridge.config import ConfigError, Settings, load_settings
+from bridge.config import VARIABLES, ConfigError, Settings, load_settings
 
 KEY_A = Fernet.generate_key().decode("ascii")
 KEY_B = Fernet.generate_key().decode("ascii")
@@ -301,3 +302,95 @@ def test_a_bad_evidence_or_privacy_value_stops_the_start_naming_the_variable(nam
     message = config_error(minimal(**{name: value}))
 
     assert message.startswith(name) and value not in message
+
+
+# -- one rule for every URL -------------------------------------------------------------------------
+
+URLS = {
+    "FABMAN_API_URL": ("fabman_api_url", "https://fabman.io/api/v1", True),
+    "CLASSMARKER_API_URL": ("classmarker_api_url", "https://api.classmarker.com", True),
+    "PUBLIC_URL": ("public_url", "https://bridge.fablab.example", True),
+    "EVIDENCE_TSA_URL": ("evidence_tsa_url", "https://tsa.example/tsr", False),
+}
+
+
+@pytest.mark.parametrize("name", URLS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://h.example",
+        "http://127.0.0.1:8080/api/v1",
+        "https://user@h.example/path/",
+        "https://h.example/?",
+        "http://[::1]:8318/tsr",
+        " https://h.example/padded ",
+    ],
+)
+def test_every_url_variable_accepts_the_same_urls(name: str, url: str) -> None:
+    attribute, _, base = URLS[name]
+
+    value = getattr(load_settings(minimal(**{name: url})), attribute)
+
+    assert value == (url.strip().rstrip("/") if base else url.strip())
+
+
+@pytest.mark.parametrize("name", URLS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "h.example",
+        "ftp://h.example",
+        "HTTPS://h.example",
+        "https://",
+        "http://:80/",
+        "https://h.example/?key=1",
+        "https://h.example/#top",
+        "https://h.example:99999",
+        "https://h.example:port",
+        "http://[::1",
+        "https://h .example",
+        "https://h.ex\tample",
+        "https://h.example/\x00",
+    ],
+)
+def test_every_url_variable_refuses_the_same_urls_in_one_line(name: str, url: str) -> None:
+    _, example, _ = URLS[name]
+
+    assert config_error(minimal(**{name: url})) == f"{name} must be an http(s) URL such as {example}"
+
+
+def test_only_a_base_url_loses_its_trailing_slash() -> None:
+    settings = load_settings(minimal(PUBLIC_URL="https://bridge.example/", EVIDENCE_TSA_URL="https://tsa.example/tsr/"))
+
+    assert (settings.public_url, settings.evidence_tsa_url) == ("https://bridge.example", "https://tsa.example/tsr/")
+
+
+# -- the table -------------------------------------------------------------------------------------
+
+
+def test_each_field_is_declared_once_and_each_default_is_what_an_unset_variable_gives() -> None:
+    """The dataclass defaults and load_settings cannot disagree: both are the table's default, parsed."""
+    loaded = load_settings(minimal())
+    declared = {v.field: v for v in VARIABLES if v.field is not None}
+
+    assert set(declared) == {f.name for f in dataclasses.fields(Settings)}
+    for f in dataclasses.fields(Settings):
+        if f.default is not dataclasses.MISSING:
+            assert getattr(loaded, f.name) == f.default, f.name
+
+
+def test_secrets_are_exactly_the_fields_kept_out_of_repr() -> None:
+    hidden = {f.name for f in dataclasses.fields(Settings) if not f.repr}
+
+    assert hidden == {v.field for v in VARIABLES if v.secret and v.field is not None}
+    assert {"fabman_api_key", "fernet_keys", "secret_key", "mail_password", "database_url"} <= hidden
+
+
+def test_production_requires_what_the_table_marks_and_names_each() -> None:
+    marked = sorted(v.label for v in VARIABLES if v.required_in_prod)
+
+    assert marked == ["CLASSMARKER_WEBHOOK_SECRET", "EVIDENCE_SIGNING_KEY", "SECRET_KEY (or FLASK_SECRET_KEY)"]
+    for label in marked:
+        env = production()
+        del env[label.split()[0]]
+        assert config_error(env) == f"{label} is required when BE_ENV=prod"

@@ -1,11 +1,14 @@
-"""`.env.example` lists every setting the bridge reads, and nothing else, each explained.
+"""`.env.example` and docs/configuration.md are the table's, and the table declares every name the code reads.
 
-What the bridge reads is derived from the code, never kept by hand here:
+Both files are written from :data:`bridge.config.VARIABLES`
+(`python -m bridge.config --write`), and the committed ones must equal what it
+writes. What the bridge reads is derived from the code, never kept by hand here:
 :func:`bridge.config.load_settings` is run on an environment that records each
-name it is asked for (it must be exactly :data:`bridge.config.VARIABLES`), and
-every other module is scanned for literal `os.environ` / `os.getenv` reads
-(gunicorn.conf.py's WEB_CONCURRENCY and GUNICORN_THREADS). To add a setting:
-read it in load_settings, add it to VARIABLES, and document it in .env.example.
+name it is asked for (it must be exactly the table's names), and every other
+module is scanned for literal `os.environ` / `os.getenv` reads (gunicorn.conf.py's
+WEB_CONCURRENCY and GUNICORN_THREADS), which the table must declare too. To add
+a setting: declare it as a field of Settings in bridge/config/settings.py and
+run `python -m bridge.config --write`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from bridge.config import VARIABLES, load_settings
+from bridge.config import VARIABLES, load_settings, names_read_by_the_bridge, variable
+from bridge.config.reference import REFERENCE, env_example, with_reference
 from harness.launch import ROOT
 
 EXAMPLE = ROOT / ".env.example"
@@ -25,6 +29,7 @@ ASSIGNMENT = re.compile(r"^(?:#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
 READ_OUTSIDE_CONFIG = [ROOT / "gunicorn.conf.py", ROOT / "main_run.py", *sorted((ROOT / "bridge").rglob("*.py"))]
 # Read from the environment but set by a server, not by an operator: no setting to document.
 SET_BY_SERVERS = {"SERVER_SOFTWARE"}
+DECLARED = {name for v in VARIABLES for name in (v.name, *v.aliases)}
 
 
 class RecordingEnvironment(dict[str, str]):
@@ -52,23 +57,33 @@ def _is_os(node: ast.expr, attribute: str) -> bool:
     return isinstance(node.value, ast.Name) and node.value.id == "os"
 
 
-def _names_read_in(path: Path) -> set[str]:
-    """Literal names a module reads with os.environ.get(...), os.environ[...] or os.getenv(...)."""
-    found: set[str] = set()
+def _reads_in(path: Path) -> dict[str, str | None]:
+    """Literal names a module reads with os.environ.get(...), os.environ[...] or os.getenv(...), each with its fallback."""
+    found: dict[str, str | None] = {}
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         key: ast.expr | None = None
+        fallback: ast.expr | None = None
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
             if (node.func.attr == "get" and _is_os(node.func.value, "environ")) or _is_os(node.func, "getenv"):
                 key = node.args[0]
+                fallback = node.args[1] if len(node.args) > 1 else None
         elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and _is_os(node.value, "environ"):
             key = node.slice
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            found.add(key.value)
+            found[key.value] = fallback.value if isinstance(fallback, ast.Constant) else None
     return found
 
 
+def _names_read_in(path: Path) -> set[str]:
+    return set(_reads_in(path))
+
+
+def _names_read_outside_config() -> set[str]:
+    return set().union(*(_names_read_in(path) for path in READ_OUTSIDE_CONFIG)) - SET_BY_SERVERS
+
+
 def _names_the_bridge_reads() -> set[str]:
-    return set(VARIABLES).union(*(_names_read_in(path) for path in READ_OUTSIDE_CONFIG)) - SET_BY_SERVERS
+    return names_read_by_the_bridge() | _names_read_outside_config()
 
 
 def _example_lines() -> list[str]:
@@ -79,9 +94,34 @@ def _listed() -> list[str]:
     return [match.group(1) for line in _example_lines() if (match := ASSIGNMENT.match(line))]
 
 
-def test_variables_is_exactly_what_load_settings_reads() -> None:
-    assert _names_read_by_load_settings() == set(VARIABLES)
-    assert len(VARIABLES) == len(set(VARIABLES))
+def test_the_table_is_exactly_what_load_settings_reads() -> None:
+    assert _names_read_by_load_settings() == names_read_by_the_bridge()
+    names = [name for v in VARIABLES for name in (v.name, *v.aliases)]
+    assert len(names) == len(set(names))
+
+
+def test_every_name_the_code_reads_is_declared_in_the_table() -> None:
+    assert sorted(_names_read_outside_config() - DECLARED) == []
+
+
+def test_gunicorn_conf_falls_back_to_the_tables_defaults() -> None:
+    """gunicorn.conf.py runs before the bridge is imported, so it repeats three defaults: they must be the table's."""
+    fallbacks = _reads_in(ROOT / "gunicorn.conf.py")
+
+    assert fallbacks == {name: variable(name).default for name in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS")}
+
+
+def test_the_committed_example_is_the_generated_one() -> None:
+    """A change to the table without `python -m bridge.config --write` fails here."""
+    assert EXAMPLE.read_text(encoding="utf-8") == env_example()
+
+
+def test_the_reference_in_the_docs_is_the_generated_one() -> None:
+    document = REFERENCE.read_text(encoding="utf-8")
+
+    assert document == with_reference(document)
+    for v in VARIABLES:
+        assert f"| `{v.name}`" in document
 
 
 def test_the_scan_finds_gunicorns_settings() -> None:
