@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 
 from sandbox.simulator import demo_state, generated_state
@@ -32,10 +31,8 @@ def test_demo_member_one_has_active_expired_and_available_online_courses() -> No
     assert demo_state(TODAY).members() == state.members()
 
 
-def test_generated_state_builds_twenty_thousand_members_quickly() -> None:
-    started = time.monotonic()
+def test_generated_state_builds_twenty_thousand_members() -> None:
     state = generated_state(20_000, today=TODAY)
-    elapsed = time.monotonic() - started
 
     counts = state.counts()
     online = [c for c in state.courses() if c["metadata"] and "cm_url" in c["metadata"]["courses_cm"]]
@@ -45,5 +42,4 @@ def test_generated_state_builds_twenty_thousand_members_quickly() -> None:
     assert len(online) == 27
     assert any(c["metadata"]["courses_cm"].get("admin_only") for c in online)
     assert state.privileges_of(1) == "owner"
-    assert elapsed < 10
     assert generated_state(30, seed=7, today=TODAY).members() == generated_state(30, seed=7, today=TODAY).members()
