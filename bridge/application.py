@@ -16,7 +16,7 @@ import datetime as dt
 import functools
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, current_app
@@ -25,22 +25,30 @@ from bridge.adapters.classmarker import ClassMarkerClient
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient, RateGate
 from bridge.adapters.mail import FlushReport, MailRenderer, Outbox
-from bridge.adapters.store import InboxEvent, JobRunRow, Store
+from bridge.adapters.store import InboxEvent, Store
+from bridge.answers import json_object
 from bridge.background import Applier, Job, JobRunner, OutboxSender
 from bridge.background.applier import ADMISSION_WAIT_SECONDS
+from bridge.background.jobs import JOB_NAMES, JobStatus, describe_run
 from bridge.clock import Clock
 from bridge.config import Settings
 from bridge.domain.models import MAX_ID
 from bridge.domain.schedule import DailyAt, Every, WeeklyAt
 from bridge.domain.statistics import CourseMonth
-from bridge.domain.statuses import Channel, EventStatus
+from bridge.domain.statuses import Channel, EventStatus, FabmanOutcome
 from bridge.errors import NotFound, ServiceNotConfigured
 from bridge.services import admin, digest, expiry, machine_denied, overview, profile, reconcile, results, statistics
+from bridge.services.admin import AttemptsReset
 from bridge.services.console import Console
 from bridge.services.deps import Deps
+from bridge.services.digest import Digest
 from bridge.services.evidence import Evidence
+from bridge.services.expiry import ExpiryNotice, ExpirySummary
 from bridge.services.privacy import Privacy
+from bridge.services.profile import AbsolvedTraining, AvailableTraining, TrainingLinks
+from bridge.services.reconcile import ReconcileStatus, ReconcileSummary, WebhookGap
 from bridge.services.results import Receipt
+from bridge.services.results.retrying import RetrySummary
 from bridge.services.staff_access import StaffAccess
 
 EXTENSION_KEY = "fablab_bridge"
@@ -51,9 +59,8 @@ CALLER_WAIT_SECONDS = 30.0
 RETRY_WAIT_SECONDS = 60.0
 """How long a retry run waits for the appliers to try what it found due before it reports."""
 
-JOB_NAMES = ("retry", "expiry_sweep", "reconciliation", "digest", "checkpoint", "purge")
-"""Every job staff see, in the order they see them."""
 DEFAULT_SWEEP_AT = dt.time(3, 15)
+Summary = TypeVar("Summary")
 
 
 class Bridge:
@@ -123,15 +130,15 @@ class Bridge:
 
     # -- the member's profile page ----------------------------------------
 
-    def absolved_trainings(self, member_id: int, *, include_offline: bool = False) -> list[dict[str, Any]]:
+    def absolved_trainings(self, member_id: int, *, include_offline: bool = False) -> list[AbsolvedTraining]:
         """The member's active trainings, the latest per course."""
         return profile.absolved_trainings(self.deps, member_id, include_offline=include_offline)
 
-    def available_trainings(self, member_id: int) -> list[dict[str, Any]]:
+    def available_trainings(self, member_id: int) -> list[AvailableTraining]:
         """The online courses the member may take now, with quiz links."""
         return profile.available_trainings(self.deps, member_id)
 
-    def training_links(self, member_id: int, course_id: int) -> dict[str, Any]:
+    def training_links(self, member_id: int, course_id: int) -> TrainingLinks:
         """One course's personal quiz link and materials."""
         return profile.training_links(self.deps, member_id, course_id)
 
@@ -174,7 +181,7 @@ class Bridge:
         """Apply one result this process has claimed (what each applier runs); its mail is queued and the sender woken."""
         results.apply_claimed(self.applying, event)
 
-    def retry_due(self) -> dict[str, Any]:
+    def retry_due(self) -> RetrySummary:
         """The retry job: wake the appliers for due queued results and report them, finish Fabman events whose
         handling failed, send unsent mail."""
         fabman_events = self.retry_fabman_events()
@@ -185,7 +192,7 @@ class Bridge:
             within=RETRY_WAIT_SECONDS,
             stopping=self.jobs.stopping,
         )
-        return {**summary, **{f"fabman_events_{key}": value for key, value in fabman_events.items()}}
+        return dataclasses.replace(summary, fabman_events=fabman_events)
 
     # -- jobs ----------------------------------------------------------------
 
@@ -217,15 +224,19 @@ class Bridge:
             return self.privacy.scheduled(name)
         return True
 
-    def run_job(self, name: str, *, trigger: str, run: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+    @overload
+    def run_job(self, name: str, *, trigger: str) -> object: ...
+    @overload
+    def run_job(self, name: str, *, trigger: str, run: Callable[[], Summary]) -> Summary: ...
+    def run_job(self, name: str, *, trigger: str, run: Callable[[], object] | None = None) -> object:
         """Run a job now for the scheduler or the shell (`trigger`: cron, cli), through the one path the schedule
         uses too: the job's lock (JobRunning when another worker holds it longer than 30 s), the run recorded,
-        its summary returned (`run` overrides the job's call, e.g. with a progress bar)."""
+        its summary returned (`run` overrides the job's call, e.g. with a progress bar; the summary is its answer)."""
         summary = self.jobs.run(self.job_table[name], by=trigger, call=run, wait_seconds=CALLER_WAIT_SECONDS)
         assert summary is not None  # waited for the lock, and no `only_if`: it ran or raised
         return summary
 
-    def job_status(self) -> list[dict[str, Any]]:
+    def job_status(self) -> list[JobStatus]:
         """Every job slot: whether it runs here, its schedule, and its last run."""
         latest = self.store.job_runs_latest()
         listed = []
@@ -233,12 +244,12 @@ class Bridge:
             job = self.job_table.get(name)
             run = latest.get(name)
             listed.append(
-                {
-                    "name": name,
-                    "enabled": self.settings.jobs and job is not None and self._scheduled(name),
-                    "schedule": job.schedule.describe() if job else None,
-                    "last_run": None if run is None else describe_run(run),
-                }
+                JobStatus(
+                    name=name,
+                    enabled=self.settings.jobs and job is not None and self._scheduled(name),
+                    schedule=job.schedule.describe() if job else None,
+                    last_run=None if run is None else describe_run(run),
+                )
             )
         return listed
 
@@ -259,17 +270,17 @@ class Bridge:
 
     # -- expiry -------------------------------------------------------------
 
-    def announce_expiry(self, member_id: int, course_id: int) -> dict[str, Any]:
+    def announce_expiry(self, member_id: int, course_id: int) -> ExpiryNotice:
         """Queue the expiry mail of one member's expired training of a course."""
         return expiry.announce_expiry(self.deps, member_id, course_id)
 
-    def expire_trainings(self, *, dry_run: bool = False, progress: expiry.Progress | None = None) -> dict[str, Any]:
+    def expire_trainings(self, *, dry_run: bool = False, progress: expiry.Progress | None = None) -> ExpirySummary:
         """The expiry sweep over every member."""
         return expiry.expire_trainings(self.deps, dry_run=dry_run, progress=progress)
 
     # -- staff ----------------------------------------------------------------
 
-    def reset_attempts(self, member_id: int, course_id: int) -> dict[str, Any]:
+    def reset_attempts(self, member_id: int, course_id: int) -> AttemptsReset:
         """Clear a member's failed attempts of one course."""
         return admin.reset_attempts(self.deps.fabman, member_id, course_id)
 
@@ -285,22 +296,22 @@ class Bridge:
 
     # -- training rules (sections 12 and 13) -------------------------------------
 
-    def digest(self, dry_run: bool = False) -> dict[str, Any]:
+    def digest(self, dry_run: bool = False) -> Digest:
         """The weekly staff digest: queued and sent once per ISO week (or only composed, in a dry run).
 
         The webhook gap is shown when this bridge measures one (reconciliation is on), else "not measured".
         """
         return digest.digest(self.deps, dry_run=dry_run, webhook_gap=self.webhook_gap if self.reconciliation_enabled else None)
 
-    def receive_fabman_event(self, body: bytes, payload: Any) -> tuple[dict[str, Any], int | None]:
+    def receive_fabman_event(self, body: bytes, payload: Any) -> machine_denied.FabmanReceived:
         """Store one of Fabman's webhook events once; the answer and the stored denial to handle after it."""
         return machine_denied.receive(self.deps, body, payload)
 
-    def handle_fabman_event(self, event_id: int) -> str | None:
+    def handle_fabman_event(self, event_id: int) -> FabmanOutcome | None:
         """Offer the training to a member denied at a machine (after Fabman has its answer)."""
         return machine_denied.handle(self.deps, event_id)
 
-    def retry_fabman_events(self) -> dict[str, int]:
+    def retry_fabman_events(self) -> dict[FabmanOutcome, int]:
         """Handle denials whose handling failed or was cut off (for the retry job)."""
         return machine_denied.retry(self.deps)
 
@@ -324,23 +335,23 @@ class Bridge:
                 self._classmarker = ClassMarkerClient(settings.classmarker_api_url, key, secret, clock=self.clock)
             return self._classmarker
 
-    def reconcile(self, since: int | None = None) -> dict[str, Any]:
+    def reconcile(self, since: int | None = None) -> ReconcileSummary:
         """Poll ClassMarker for results the webhook did not bring; store and apply them; the run's summary.
 
         ServiceNotConfigured (503) without the API credentials.
         """
         return reconcile.reconcile(self.deps, self.classmarker_api(), since=since)
 
-    def run_reconcile(self, *, trigger: str, since: int | None = None) -> dict[str, Any]:
+    def run_reconcile(self, *, trigger: str, since: int | None = None) -> ReconcileSummary:
         """Reconcile for the scheduler or the shell, recorded as a run of the reconciliation job."""
         self.classmarker_api()  # off without credentials: 503, and no run recorded
         return self.run_job("reconciliation", trigger=trigger, run=lambda: self.reconcile(since))
 
-    def webhook_gap(self) -> dict[str, Any]:
+    def webhook_gap(self) -> WebhookGap:
         """Results first found by polling (their webhook never came): in the last 24 h, in total, the last one's time."""
         return reconcile.webhook_gap(self.deps)
 
-    def reconciliation_status(self) -> dict[str, Any]:
+    def reconciliation_status(self) -> ReconcileStatus:
         """On or off, the last run and why it stopped, the request budget used and the webhook gap."""
         return reconcile.status(self.deps)
 
@@ -374,7 +385,8 @@ class Bridge:
             self.deps,
             replay=self.replay,
             review=lambda event_id, passed: self.review_result(event_id, passed=passed),
-            reset_attempts=self.reset_attempts,
+            # The console's audit reads the reset as JSON.
+            reset_attempts=lambda member_id, course_id: json_object(self.reset_attempts(member_id, course_id)),
         )
 
 
@@ -382,16 +394,3 @@ def bridge_of(app: Flask | None = None) -> Bridge:
     """The running app's Bridge (the current app unless one is given)."""
     target = app if app is not None else current_app
     return target.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
-
-
-def describe_run(run: JobRunRow) -> dict[str, Any]:
-    """One job run for staff and scripts."""
-    took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
-    return {
-        "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "seconds": round(took, 3) if took is not None else None,
-        "by": run.owner,
-        "summary": run.summary,
-        "error": run.error,
-    }

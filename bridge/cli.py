@@ -8,7 +8,7 @@ import getpass
 import json
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -16,12 +16,15 @@ from cryptography.fernet import Fernet
 from flask.cli import with_appcontext
 
 from bridge.adapters.fabman import FabmanError
+from bridge.answers import to_json
 from bridge.application import Bridge, bridge_of
 from bridge.domain.models import MAX_ID
+from bridge.domain.statuses import ReceiptStatus
 from bridge.errors import Conflict, JobRunning, NotFound, ServiceNotConfigured
-from bridge.services import expiry
 from bridge.services.admin import describe_event
-from bridge.services.console import EvidenceFilter, Period, evidence_csv, evidence_record
+from bridge.services.console import EvidenceFilter, Period, evidence_csv
+from bridge.services.expiry import ExpirySummary, Progress
+from bridge.services.ledger import ledger_row
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,8 +48,9 @@ def with_bridge(command: Callable[P, R]) -> Callable[P, R]:
     return with_appcontext(run)
 
 
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+def _echo_json(answer: object) -> None:
+    """An answer as the API writes it, indented."""
+    click.echo(json.dumps(to_json(answer), indent=2, ensure_ascii=False))
 
 
 @click.command("gen-fernet-key")
@@ -62,9 +66,9 @@ def gen_fernet_key() -> None:
 def quiz_link(member_id: int, course_id: int) -> None:
     """Print a member's personal quiz link for a course."""
     links = bridge_of().training_links(member_id, course_id)
-    if links["quiz_url"] is None:
-        raise click.ClickException(f"no quiz link: {links['attempts_left']} attempts left or the course is not online")
-    click.echo(links["quiz_url"])
+    if links.quiz_url is None:
+        raise click.ClickException(f"no quiz link: {links.attempts_left} attempts left or the course is not online")
+    click.echo(links.quiz_url)
 
 
 @click.command("retry")
@@ -95,8 +99,8 @@ def show_event(event_id: int) -> None:
 def replay_event(event_id: int) -> None:
     """Put a dead, failed or rejected event back and process it now."""
     receipt = bridge_of().replay(event_id)
-    _echo_json(receipt.as_json())
-    if receipt.status == "unknown":
+    _echo_json(receipt)
+    if receipt.status == ReceiptStatus.UNKNOWN:
         raise click.ClickException(f"event {event_id} does not exist")
 
 
@@ -131,11 +135,11 @@ def expire_trainings(dry_run: bool) -> None:
     except FabmanError as error:
         raise click.ClickException(f"the sweep stopped, rerun it later: {error}") from None
     _echo_json(summary)
-    if summary["errors"]:
+    if summary.errors:
         raise SystemExit(1)
 
 
-def _sweep(bridge: Bridge, dry_run: bool, progress: expiry.Progress) -> dict[str, Any]:
+def _sweep(bridge: Bridge, dry_run: bool, progress: Progress) -> ExpirySummary:
     """A real sweep is recorded as the expiry job's run; a dry run is not (it must not stand for today's sweep)."""
     if dry_run:
         return bridge.expire_trainings(dry_run=True, progress=progress)
@@ -175,7 +179,7 @@ def evidence(
     if as_csv:
         click.echo(evidence_csv(rows), nl=False)
     else:
-        _echo_json([evidence_record(row) for row in rows])
+        _echo_json([ledger_row(row) for row in rows])
 
 
 @evidence.command("checkpoint")
@@ -251,7 +255,7 @@ def _unknown_length() -> Iterator[None]:
     yield from ()
 
 
-def _progress_line(page: int, summary: expiry.SweepSummary) -> None:
+def _progress_line(page: int, summary: ExpirySummary) -> None:
     click.echo(
         f"{summary.members_scanned} members scanned, {summary.expired_found} expired, {summary.removed} removed, "
         f"{summary.reminders_queued} reminders, {len(summary.errors)} errors",
@@ -271,14 +275,14 @@ def digest(dry_run: bool) -> None:
     bridge = bridge_of()
     try:
         # A real digest is a run of the digest job (recorded, under its lock); a dry run is not.
-        answer = bridge.digest(dry_run=True) if dry_run else bridge.run_job("digest", trigger="cli")
+        answer = bridge.digest(dry_run=True) if dry_run else bridge.run_job("digest", trigger="cli", run=bridge.digest)
     except JobRunning as error:
         raise click.ClickException(error.detail) from None
     except FabmanError as error:
         raise click.ClickException(f"the digest could not read Fabman, run it again later: {error}") from None
-    click.echo(f"Subject: {answer['subject']}\n")
-    click.echo(answer["text"])
-    click.echo(f"digest {answer['week']}: {answer['status']} (to {answer['recipient'] or 'nobody'})", err=True)
+    click.echo(f"Subject: {answer.subject}\n")
+    click.echo(answer.text)
+    click.echo(f"digest {answer.week}: {answer.status} (to {answer.recipient or 'nobody'})", err=True)
 
 
 @click.command("reconcile")
@@ -303,7 +307,7 @@ def reconcile(since: str | None) -> None:
     except (ServiceNotConfigured, JobRunning) as error:
         raise click.ClickException(error.detail) from None
     _echo_json(summary)
-    if not summary["complete"]:
+    if not summary.complete:
         raise SystemExit(1)
 
 
@@ -314,8 +318,8 @@ def reconcile(since: str | None) -> None:
 def review_result(event_id: int, verdict: str) -> None:
     """Judge a result reconciliation stored as needs_review (VERDICT: passed or failed) and apply it."""
     receipt = bridge_of().review_result(event_id, passed=verdict == "passed")
-    _echo_json(receipt.as_json())
-    if receipt.status == "unknown":
+    _echo_json(receipt)
+    if receipt.status == ReceiptStatus.UNKNOWN:
         raise click.ClickException(f"event {event_id} does not exist")
 
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bridge.adapters.store import Store
+from bridge.adapters.store import JobRunRow, Store
+from bridge.answers import answer, described, json_object
 from bridge.clock import Clock
 from bridge.domain.schedule import Every, Schedule
 from bridge.errors import JobRunning
@@ -36,14 +37,58 @@ PAUSE_AFTER_FAILURE = 600.0
 """Seconds before a job whose run failed (or was cut off) is tried again, unless it runs more often anyway."""
 
 
+JOB_NAMES = ("retry", "expiry_sweep", "reconciliation", "digest", "checkpoint", "purge")
+"""Every job staff see, in the order they see them."""
+STARTED = dt.datetime(2026, 12, 2, 9, 14, 30, tzinfo=dt.UTC)
+
+
 @dataclass(frozen=True)
 class Job:
-    """A named use case, its schedule and how long one run may hold the job before its lease must be renewed."""
+    """A named use case, its schedule and how long one run may hold the job before its lease must be renewed.
+
+    `run` returns the run's summary, an answer (recorded as JSON with the run)."""
 
     name: str
     schedule: Schedule
-    run: Callable[[], dict[str, Any]]
+    run: Callable[[], object]
     lease_seconds: float = 120.0
+
+
+@answer
+class LastRun:
+    """One run of a job."""
+
+    started_at: dt.datetime = described(STARTED)
+    finished_at: dt.datetime | None = described(STARTED.replace(microsecond=412000))
+    seconds: float | None = described(0.412)
+    by: str = described("bridge-7d9f:41:1a2b3c4d", "cron, cli, or the worker (host:pid:id) that ran it")
+    summary: dict[str, Any] | None = described(
+        {"processed": 1, "applied": 1, "mails_sent": 1}, "What the run did (the job's own counts)."
+    )
+    error: str | None = described(None)
+
+
+@answer
+class JobStatus:
+    """One of the bridge's jobs: whether it runs in-process here, its schedule, its last run."""
+
+    name: str = described("retry", enum=JOB_NAMES)
+    enabled: bool = described(True)
+    schedule: str | None = described("every 30 s")
+    last_run: LastRun | None = described(description="Null: it never ran.")
+
+
+def describe_run(run: JobRunRow) -> LastRun:
+    """One job run for staff and scripts."""
+    took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+    return LastRun(
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        seconds=round(took, 3) if took is not None else None,
+        by=run.owner,
+        summary=run.summary,
+        error=run.error,
+    )
 
 
 def process_owner() -> str:
@@ -115,10 +160,10 @@ class JobRunner:
         job: Job,
         *,
         by: str,
-        call: Callable[[], dict[str, Any]] | None = None,
+        call: Callable[[], object] | None = None,
         only_if: Callable[[], bool] | None = None,
         wait_seconds: float = 0.0,
-    ) -> dict[str, Any] | None:
+    ) -> object | None:
         """THE way a job runs, whoever starts it (the schedule, a cron endpoint, a `flask` command).
 
         Takes the job's lease (waiting up to `wait_seconds` while another
@@ -183,7 +228,7 @@ class JobRunner:
         )
         return job.schedule.due(succeeded.started_at if succeeded else None, now, self.tz)
 
-    def _record(self, name: str, owner: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def _record(self, name: str, owner: str, run: Callable[[], object]) -> object:
         """Run a job's use case and record the run; its summary (an error is recorded, logged and re-raised)."""
         run_id = self.store.start_job_run(name, owner)
         try:
@@ -194,9 +239,10 @@ class JobRunner:
             if owner == self.owner:  # the schedule tries again after the pause; a caller hears of it
                 log.warning("job %s will be tried again in %.0f s", name, _pause_after_failure(self.jobs[name]))
             raise
-        self.store.finish_job_run(run_id, summary=summary)
+        recorded = json_object(summary)
+        self.store.finish_job_run(run_id, summary=recorded)
         self._prune_daily()
-        log.info("job %s done (%s): %s", name, owner, _short(summary))
+        log.info("job %s done (%s): %s", name, owner, _short(recorded))
         return summary
 
     def _prune_daily(self) -> None:

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 LEAF_VERSION = 1
 
@@ -34,6 +34,10 @@ PROOF_EVENTS = (EvidenceEvent.GRANTED, EvidenceEvent.RENEWED)
 """Events a proof bundle is made of (the member holds the training)."""
 
 
+@overload
+def utc_text(moment: dt.datetime) -> str: ...
+@overload
+def utc_text(moment: dt.datetime | None) -> str | None: ...
 def utc_text(moment: dt.datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z, to the second (as leaves and checkpoints carry times)."""
     if moment is None:

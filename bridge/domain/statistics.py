@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+
+from bridge.answers import answer, described
 
 MONTHS = 12
 
@@ -38,29 +39,19 @@ def last_months(today: dt.date, count: int = MONTHS) -> list[Month]:
     return months[::-1]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class CourseMonth:
     """One course in one month: results received, passes, fails, first-attempt passes, median score, holders."""
 
-    course_id: int = field(metadata={"description": "Training course id."})
-    month: str = field(metadata={"description": "The month, YYYY-MM (in TIMEZONE)."})
-    results: int = field(metadata={"description": "Results received whose quiz finished in the month."})
-    passes: int
-    fails: int
-    first_attempt_pass_share: float | None = field(
-        metadata={"description": "Of the members whose first attempt of the course fell in the month, the share "
-                  "that passed it (0 to 1); null when nobody's first attempt did."}
-    )  # fmt: skip
-    median_score: float | None = field(metadata={"description": "Median percentage of the month's results; null without any."})
-    holders: int = field(metadata={"description": "Members holding an active training of the course at the month's end."})
-
-    EXAMPLE: ClassVar[dict[str, Any]] = {
-        "course_id": 2,
-        "month": "2026-11",
-        "results": 14,
-        "passes": 11,
-        "fails": 3,
-        "first_attempt_pass_share": 0.75,
-        "median_score": 86.5,
-        "holders": 57,
-    }
+    course_id: int = described(2, "Training course id.")
+    month: str = described("2026-11", "The month, YYYY-MM (in TIMEZONE).")
+    results: int = described(14, "Results received whose quiz finished in the month.")
+    passes: int = described(11)
+    fails: int = described(3)
+    first_attempt_pass_share: float | None = described(
+        0.75,
+        "Of the members whose first attempt of the course fell in the month, the share that passed it (0 to 1); "
+        "null when nobody's first attempt did.",
+    )
+    median_score: float | None = described(86.5, "Median percentage of the month's results; null without any.")
+    holders: int = described(57, "Members holding an active training of the course at the month's end.")

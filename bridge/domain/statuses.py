@@ -1,7 +1,11 @@
-"""The life cycles the store keeps: a received result (inbox) and a queued message (outbox).
+"""The life cycles the store keeps, and what the bridge answers and records about them.
 
-One enum each, shared by the store, the use cases, the admin views and the
-OpenAPI document, so a status is spelled in exactly one place.
+A received result (inbox), what applying it did (its outcome), what the
+webhook answers (a receipt); a queued message (outbox); one of Fabman's
+webhook events, what became of it and what the bridge answered. One enum
+each, shared by the store, the use cases, the admin views and the OpenAPI
+document, so a status is spelled in exactly one place. The store keeps them
+as their string values.
 """
 
 from __future__ import annotations
@@ -31,6 +35,45 @@ class EventStatus(StrEnum):
 
 REPLAYABLE: tuple[EventStatus, ...] = (EventStatus.QUEUED, EventStatus.DEAD, EventStatus.ERROR, EventStatus.REJECTED)
 """Statuses staff may put back in the queue."""
+
+
+class Outcome(StrEnum):
+    """What applying a result did to Fabman (the outcome of an `applied` event); each has its own mail."""
+
+    GRANTED = "granted"
+    """A pass: the training was added (older records of the course removed)."""
+    FAILED = "failed"
+    """A fail: one more failed attempt counted; attempts remain."""
+    OUT_OF_ATTEMPTS = "out_of_attempts"
+    """A fail that used the last attempt."""
+    BLOCKED_PASS = "blocked_pass"  # noqa: S105 - an outcome, not a password
+    """A pass with no attempts left: nothing granted until staff reset the attempts."""
+    NOT_COUNTED = "not_counted"
+    """A fail started inside the waiting period after a failure (section 12): no attempt counted."""
+    REQUIREMENT_NOT_COUNTED = "requirement_not_counted"
+    """A fail without a required course (section 15): no attempt counted."""
+
+
+class HoldReason(StrEnum):
+    """Why a pass was held (its event `rejected`) until staff replay it; a replay applies it."""
+
+    TOO_EARLY = "too_early"
+    """Started inside the waiting period after a failed attempt (section 12)."""
+    MISSING_REQUIREMENT = "missing_requirement"
+    """A required course was not held when the quiz finished (section 15)."""
+
+
+class ReceiptStatus(StrEnum):
+    """What a receipt (the webhook's answer, a replay's, a review's) says when it is not the event's status."""
+
+    ACCEPTED = "accepted"
+    """Stored, and being applied by this process now."""
+    DUPLICATE = "duplicate"
+    """Received before (or being processed right now)."""
+    IGNORED = "ignored"
+    """Nothing the bridge uses (a verify ping, a group result), or waiting for grading."""
+    UNKNOWN = "unknown"
+    """No such event."""
 
 
 class RejectReason(StrEnum):
@@ -87,3 +130,53 @@ class CourseState(StrEnum):
     OUT_OF_ATTEMPTS = "out_of_attempts"
     NEEDS_PREREQUISITE = "needs_prerequisite"
     IN_PERSON = "in_person"
+
+
+class FabmanEventStatus(StrEnum):
+    """Where a stored Fabman webhook event stands: received -> handled | failed (retried); ignored when not used."""
+
+    RECEIVED = "received"
+    IGNORED = "ignored"
+    HANDLED = "handled"
+    FAILED = "failed"
+
+
+class FabmanReceiptStatus(StrEnum):
+    """What the bridge answers Fabman for one event."""
+
+    STORED = "stored"
+    """Stored; handled once the answer is out."""
+    OK = "ok"
+    """Fabman's `test` event."""
+    IGNORED = "ignored"
+    """An event the bridge does not use."""
+    DUPLICATE = "duplicate"
+    """Received before (Fabman re-sends)."""
+
+
+class FabmanOutcome(StrEnum):
+    """What handling one of Fabman's events did (the stored event's outcome; the retry job counts them)."""
+
+    TEST = "test"
+    NOT_USED = "not_used"
+    FAILED = "failed"
+    """Handling failed this time (Fabman unreachable, an error); the event is `failed` and retried."""
+    # a member denied at a machine (section 13)
+    MAILED = "mailed"
+    MAILED_RECENTLY = "mailed_recently"
+    UNKNOWN_MEMBER = "unknown_member"
+    NO_ONLINE_COURSE = "no_online_course"
+    ALREADY_TRAINED = "already_trained"
+    NO_ADDRESS = "no_address"
+    UNKNOWN_EQUIPMENT = "unknown_equipment"
+    # a permitted use of a machine (section 15)
+    RENEWED = "renewed"
+    NO_RENEWING_COURSE = "no_renewing_course"
+    RENEWED_TODAY = "renewed_today"
+    RENEWING_ELSEWHERE = "renewing_elsewhere"
+    NOT_HELD = "not_held"
+    NEVER_EXPIRES = "never_expires"
+    ALREADY_LONGER = "already_longer"
+    # a member deleted in Fabman (section 17)
+    ERASED = "erased"
+    MEMBER_STILL_EXISTS = "member_still_exists"

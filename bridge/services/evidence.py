@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from bridge.adapters.signing import TimeStampError, public_key_text, request_timestamp
 from bridge.adapters.store.evidence import EvidenceCheckpoint, EvidenceLeaf
+from bridge.answers import answer, described, json_object
 from bridge.domain import merkle
 from bridge.domain.evidence import PROOF_EVENTS, EvidenceEvent, LeafFields, canonical, origin_of, utc_text
 from bridge.domain.messages import OutgoingMessage
@@ -32,6 +33,73 @@ log = logging.getLogger(__name__)
 
 BACKDATE_MARGIN = dt.timedelta(minutes=10)
 """How much earlier than a checkpoint a leaf it does not hold may say it was recorded (a transaction in flight)."""
+PUBLIC_KEY = "0nq4ckl3YH9DS1Jb9bxYpP9GnD6b8cQ2Zc3n6v0lPqY="
+ORIGIN = "FabLab Brno training evidence"
+
+
+@answer
+class EvidenceKey:
+    """What a bundle is checked with: the log's public key and name (section 16)."""
+
+    public_key: str = described(PUBLIC_KEY, "base64 of the 32-byte Ed25519 public key that signs checkpoints.")
+    origin: str = described(ORIGIN, "The log's name: FABLAB_NAME followed by ' training evidence'.")
+
+
+@answer
+class TreeHead:
+    """A checkpoint's signed part: canonical JSON of these four keys is what the signature covers."""
+
+    origin: str = described(ORIGIN)
+    size: int = described(3, "How many leaves the tree holds.")
+    root: str = described(
+        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77", "RFC 6962 root hash, lower-case hex."
+    )
+    time: str = described(
+        "2026-12-07T01:45:00Z", "When it was signed, ISO 8601 UTC.", schema={"type": "string", "format": "date-time"}
+    )
+
+
+@answer
+class SignedCheckpoint:
+    """One kept checkpoint with its Ed25519 signature and, when an authority stamped it, the RFC 3161 token."""
+
+    checkpoint: TreeHead = described()
+    signature: str = described("q1b2...==", "base64 Ed25519 signature of the checkpoint's canonical JSON.")
+    public_key: str = described(PUBLIC_KEY, "base64 of the public key it verifies with.")
+    tsa_token: str | None = described(None, "base64 DER RFC 3161 TimeStampToken over the canonical JSON.", default=None)
+
+
+@answer
+class EvidenceBundle:
+    """A member's latest granted or renewed event of a course, with all it takes to check it offline."""
+
+    leaf: str = described(
+        "eyJjb3Vyc2VfaWQiOjYsImV2ZW50IjoiZ3JhbnRlZCIsLi4ufQ==", "base64 of the leaf bytes exactly as hashed (UTF-8 JSON)."
+    )
+    index: int = described(2, "The leaf's index in the log (from 0).")
+    inclusion: list[str] = described(
+        ["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
+        "RFC 6962 inclusion proof: hex hashes from the leaf up.",
+    )
+    checkpoint: TreeHead = described()
+    signature: str = described("q1b2...==")
+    public_key: str = described(PUBLIC_KEY)
+    tsa_token: str | None = described("MIIE...", "Present when the checkpoint was time-stamped.", omit_none=True, default=None)
+
+
+@answer
+class ConsistencyProof:
+    """That the log of `second` leaves extends the log of `first` leaves (RFC 6962 2.1.2)."""
+
+    first: int = described(2)
+    second: int = described(5)
+    proof: list[str] = described(
+        [
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+        ],
+        "Hex hashes.",
+    )
 
 
 @dataclass
@@ -62,7 +130,7 @@ class Evidence:
 
     # -- checkpoints -----------------------------------------------------------
 
-    def checkpoint(self) -> dict[str, Any]:
+    def checkpoint(self) -> SignedCheckpoint:
         """Sign the log's current tree head, keep it, mail it to the witnesses and time-stamp it."""
         store, settings = self.deps.store, self.deps.settings
         size = store.evidence_size()
@@ -103,26 +171,30 @@ class Evidence:
         ]
 
     @staticmethod
-    def describe(checkpoint: EvidenceCheckpoint) -> dict[str, Any]:
+    def describe(checkpoint: EvidenceCheckpoint) -> SignedCheckpoint:
         """One checkpoint for staff and witnesses: the signed document, its signature, key and token."""
-        return {
-            "checkpoint": checkpoint.document(),
-            "signature": checkpoint.signature,
-            "public_key": checkpoint.public_key,
-            "tsa_token": base64.b64encode(checkpoint.tsa_token).decode("ascii") if checkpoint.tsa_token else None,
-        }
+        return SignedCheckpoint(
+            checkpoint=TreeHead(origin=checkpoint.origin, size=checkpoint.size, root=checkpoint.root, time=checkpoint.time),
+            signature=checkpoint.signature,
+            public_key=checkpoint.public_key,
+            tsa_token=base64.b64encode(checkpoint.tsa_token).decode("ascii") if checkpoint.tsa_token else None,
+        )
 
-    def checkpoints(self) -> list[dict[str, Any]]:
+    def checkpoints(self) -> list[SignedCheckpoint]:
         """Every checkpoint kept, oldest first."""
         return [self.describe(checkpoint) for checkpoint in self.deps.store.checkpoints()]
 
-    def key_info(self) -> dict[str, str]:
+    def key_info(self) -> EvidenceKey:
         """The public key a bundle is checked with, and the log's name."""
-        return {"public_key": self.public_key, "origin": self.origin}
+        return EvidenceKey(public_key=self.public_key, origin=self.origin)
 
     # -- proofs -----------------------------------------------------------------
 
     def proof(self, member_id: int, course_id: int) -> dict[str, Any]:
+        """:meth:`bundle` as JSON (the staff console's download)."""
+        return json_object(self.bundle(member_id, course_id))
+
+    def bundle(self, member_id: int, course_id: int) -> EvidenceBundle:
         """The member's latest granted or renewed event of the course as a bundle that verifies offline.
 
         When no checkpoint covers the event yet, one is made first. NotFound when there is no such event.
@@ -137,23 +209,26 @@ class Evidence:
             checkpoint = store.checkpoint_covering(leaf.index)
             assert checkpoint is not None
         hashes = list(store.iter_leaf_hashes(checkpoint.size))
-        bundle = {
-            "leaf": base64.b64encode(leaf.leaf).decode("ascii"),
-            "index": leaf.index,
-            "inclusion": [node.hex() for node in merkle.inclusion_proof(hashes, leaf.index)],
-            **self.describe(checkpoint),
-        }
-        if bundle["tsa_token"] is None:
-            del bundle["tsa_token"]
-        return bundle
+        signed = self.describe(checkpoint)
+        return EvidenceBundle(
+            leaf=base64.b64encode(leaf.leaf).decode("ascii"),
+            index=leaf.index,
+            inclusion=[node.hex() for node in merkle.inclusion_proof(hashes, leaf.index)],
+            checkpoint=signed.checkpoint,
+            signature=signed.signature,
+            public_key=signed.public_key,
+            tsa_token=signed.tsa_token,
+        )
 
-    def consistency(self, first: int, second: int) -> dict[str, Any]:
+    def consistency(self, first: int, second: int) -> ConsistencyProof:
         """A proof that the log of `second` leaves extends the log of `first` (checkpoint sizes)."""
         size = self.deps.store.evidence_size()
         if not 0 < first <= second <= size:
             raise NotFound(f"no consistency proof from size {first} to size {second}: the log holds {size} events")
         hashes = list(self.deps.store.iter_leaf_hashes(second))
-        return {"first": first, "second": second, "proof": [node.hex() for node in merkle.consistency_proof(hashes, first)]}
+        return ConsistencyProof(
+            first=first, second=second, proof=[node.hex() for node in merkle.consistency_proof(hashes, first)]
+        )
 
     # -- verification --------------------------------------------------------------
 

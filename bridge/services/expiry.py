@@ -13,17 +13,19 @@ record is remembered with its `untilDate`, so it is listed once
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from enum import StrEnum
 
 from jinja2 import TemplateError
 
 from bridge.adapters.fabman import Course, FabmanClient, FabmanError, Member, TrainingRecord
 from bridge.adapters.store.rules import ReminderMail, ReminderMark
+from bridge.answers import answer, described, to_json
 from bridge.domain.expiry import expired_records, expiry_mail_key, is_expired, reminder_mail_key, reminder_records
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.reminders import is_remindable, reminder_day_key
@@ -45,43 +47,94 @@ class TrainingStillActive(BridgeError):
     status, title, slug = 409, "Training still active", "training-still-active"
 
 
-@dataclass
-class SweepSummary:
-    """What one sweep did (or, in a dry run, would do)."""
+class ExpiryStatus(StrEnum):
+    """What became of one expiry mail the scheduler asked for."""
 
-    dry_run: bool
-    today: dt.date
-    reminder_days: int
-    members_scanned: int = 0
-    expired_found: int = 0
-    removed: int = 0
-    mails_queued: int = 0
-    reminders_queued: int = 0
-    no_address: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    QUEUED = "queued"
+    ALREADY_QUEUED = "already_queued"
+    """Queued before (a scheduler retry, or the sweep): not mailed twice."""
+    NO_ADDRESS = "no_address"
+    """The member has no e-mail address; staff got an alert instead."""
+
+
+@answer
+class ExpiryNotice:
+    """The expiry mail of one member's course: queued, already queued, or not possible."""
+
+    status: ExpiryStatus = described(ExpiryStatus.QUEUED)
+    member_id: int = described(1)
+    training_id: int = described(2, "Training course id.")
+    record_id: int = described(3, "The expired Fabman training record announced.")
+    until_date: dt.date | None = described(dt.date(2026, 3, 2))
+
+
+@answer
+class SweepError:
+    """One record the sweep could not handle (the next run retries it)."""
+
+    member_id: int = described(4)
+    record_id: int | None = described(17)
+    error: str = described("Fabman error (status 500)")
+
+
+@answer
+class ExpirySummary:
+    """What one expiry sweep did (in a dry run: would do)."""
+
+    dry_run: bool = described(False, "True: nothing changed; the counters say what a run would do.")
+    today: dt.date = described(dt.date(2026, 3, 2), "Today in TIMEZONE.")
+    reminder_days: int = described(14)
+    members_scanned: int = described(25)
+    expired_found: int = described(9)
+    removed: int = described(9)
+    mails_queued: int = described(9, "Expiry mails newly queued.")
+    reminders_queued: int = described(4, "Reminder mails newly queued (one a day per member).")
+    no_address: int = described(0, "Expired records of members without an e-mail address.")
+    errors: tuple[SweepError, ...] = described(())
+
+
+def _nothing_yet(dry_run: bool, today: dt.date, reminder_days: int) -> ExpirySummary:
+    """A sweep's summary before its first page."""
+    return ExpirySummary(
+        dry_run=dry_run,
+        today=today,
+        reminder_days=reminder_days,
+        members_scanned=0,
+        expired_found=0,
+        removed=0,
+        mails_queued=0,
+        reminders_queued=0,
+        no_address=0,
+        errors=(),
+    )
+
+
+class _Sweep:
+    """The summary of a sweep in progress: each step adds its counts to a new summary."""
+
+    def __init__(self, summary: ExpirySummary) -> None:
+        self.summary = summary
+
+    @property
+    def today(self) -> dt.date:
+        return self.summary.today
+
+    @property
+    def dry_run(self) -> bool:
+        return self.summary.dry_run
+
+    def add(self, **counts: int) -> None:
+        """Add to the counters named."""
+        self.summary = dataclasses.replace(self.summary, **{name: getattr(self.summary, name) + n for name, n in counts.items()})
 
     def add_error(self, member_id: int, record_id: int | None, error: Exception | str) -> None:
         """Note a failure of one member's record; the sweep goes on."""
-        self.errors.append({"member_id": member_id, "record_id": record_id, "error": str(error)[:300]})
-
-    def as_json(self) -> dict[str, Any]:
-        """The endpoint's and the CLI's answer."""
-        return {
-            "dry_run": self.dry_run,
-            "today": self.today.isoformat(),
-            "reminder_days": self.reminder_days,
-            "members_scanned": self.members_scanned,
-            "expired_found": self.expired_found,
-            "removed": self.removed,
-            "mails_queued": self.mails_queued,
-            "reminders_queued": self.reminders_queued,
-            "no_address": self.no_address,
-            "errors": self.errors,
-        }
+        failed = SweepError(member_id=member_id, record_id=record_id, error=str(error)[:300])
+        self.summary = dataclasses.replace(self.summary, errors=(*self.summary.errors, failed))
 
 
-Progress = Callable[[int, SweepSummary], None]
-"""Called after each page of members with the page's size and the running summary."""
+Progress = Callable[[int, ExpirySummary], None]
+"""Called after each page of members with the page's size and the summary so far."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +151,7 @@ class _Notice:
 # -- the scheduler's endpoint ------------------------------------------------------
 
 
-def announce_expiry(deps: Deps, member_id: int, course_id: int, *, today: dt.date | None = None) -> dict[str, Any]:
+def announce_expiry(deps: Deps, member_id: int, course_id: int, *, today: dt.date | None = None) -> ExpiryNotice:
     """Queue the expiry mail of the member's expired training of a course; return once it is committed.
 
     The record announced is the member's latest expired record of the course,
@@ -119,22 +172,18 @@ def announce_expiry(deps: Deps, member_id: int, course_id: int, *, today: dt.dat
         ends = latest.until_date.isoformat() if latest.until_date else "never"
         raise TrainingStillActive(f"member {member_id}'s training of course {course_id} is active (until {ends}); no mail sent")
     record = max(expired, key=lambda r: (r.until_date or dt.date.min, r.id))
-    answer: dict[str, Any] = {
-        "member_id": member.id,
-        "training_id": course.id,
-        "record_id": record.id,
-        "until_date": record.until_date.isoformat() if record.until_date else None,
-    }
     key = expiry_mail_key(member.id, record.id)
     if member.email:
         queued = deps.store.enqueue(mails.expiry_notice(deps, "expired", member, course, record, key))
-        status = "queued" if queued else "already_queued"
+        status = ExpiryStatus.QUEUED if queued else ExpiryStatus.ALREADY_QUEUED
     else:
         deps.store.enqueue(mails.unannounced_expiry(deps, key, member, course, record))
-        status = "no_address"
+        status = ExpiryStatus.NO_ADDRESS
     deps.sender.wake()
     log.info("expiry of record %s (member %s, course %s): %s", record.id, member.id, course.id, status)
-    return {"status": status, **answer}
+    return ExpiryNotice(
+        status=status, member_id=member.id, training_id=course.id, record_id=record.id, until_date=record.until_date
+    )
 
 
 # -- the sweep ------------------------------------------------------------------------
@@ -142,7 +191,7 @@ def announce_expiry(deps: Deps, member_id: int, course_id: int, *, today: dt.dat
 
 def expire_trainings(
     deps: Deps, *, dry_run: bool = False, progress: Progress | None = None, today: dt.date | None = None
-) -> dict[str, Any]:
+) -> ExpirySummary:
     """Walk every member page, announce and remove expired records, send due reminders.
 
     One list request per page of members (trainings embedded); deletes run a
@@ -150,24 +199,24 @@ def expire_trainings(
     one member is listed in `errors` and the sweep goes on. In a dry run the
     counters say what a real run would do, and nothing is queued or deleted.
     """
-    summary = SweepSummary(dry_run=dry_run, today=today or deps.today(), reminder_days=deps.settings.reminder_days)
+    sweep = _Sweep(_nothing_yet(dry_run, today or deps.today(), deps.settings.reminder_days))
     catalogue = _Catalogue(deps.fabman)
     try:
         with ThreadPoolExecutor(max_workers=DELETE_CONCURRENCY, thread_name_prefix="expiry-delete") as pool:
             for page in deps.fabman.iter_member_pages(trainings=True, privileges=False):
-                _sweep_page(deps, page, summary, catalogue, pool)
+                _sweep_page(deps, page, sweep, catalogue, pool)
                 if progress is not None:
-                    progress(len(page), summary)
+                    progress(len(page), sweep.summary)
     except FabmanError:
-        _log_summary(summary, "stopped: members could not be listed;")
+        _log_summary(sweep.summary, "stopped: members could not be listed;")
         raise
-    if summary.errors and not dry_run:
-        _alert_staff(deps, summary)
-    _log_summary(summary, "dry run:" if dry_run else "done:")
-    return summary.as_json()
+    if sweep.summary.errors and not dry_run:
+        _alert_staff(deps, sweep.summary)
+    _log_summary(sweep.summary, "dry run:" if dry_run else "done:")
+    return sweep.summary
 
 
-def _log_summary(summary: SweepSummary, outcome: str) -> None:
+def _log_summary(summary: ExpirySummary, outcome: str) -> None:
     log.info(
         "expiry sweep %s %d members, %d expired, %d removed, %d mails, %d reminders, %d errors",
         outcome,
@@ -199,29 +248,29 @@ class _Catalogue:
         return self._courses.get(record.course_id)
 
 
-def _notices(member: Member, summary: SweepSummary, catalogue: _Catalogue) -> list[_Notice]:
+def _notices(member: Member, sweep: _Sweep, catalogue: _Catalogue) -> list[_Notice]:
     """The expiry mails one member is owed today."""
     return [
         _Notice("expired", member, record, catalogue.course_of(record), expiry_mail_key(member.id, record.id))
-        for record in expired_records(member.trainings or (), summary.today)
+        for record in expired_records(member.trainings or (), sweep.today)
     ]
 
 
-def _sweep_page(deps: Deps, page: list[Member], summary: SweepSummary, catalogue: _Catalogue, pool: ThreadPoolExecutor) -> None:
+def _sweep_page(deps: Deps, page: list[Member], sweep: _Sweep, catalogue: _Catalogue, pool: ThreadPoolExecutor) -> None:
     """Queue the page's mails in one transaction, then delete what was announced."""
-    summary.members_scanned += len(page)
-    reminded = _remind(deps, page, summary, catalogue)
-    owed = [notice for member in page for notice in _notices(member, summary, catalogue)]
-    summary.expired_found += sum(notice.kind == "expired" for notice in owed)
+    sweep.add(members_scanned=len(page))
+    reminded = _remind(deps, page, sweep, catalogue)
+    owed = [notice for member in page for notice in _notices(member, sweep, catalogue)]
+    sweep.add(expired_found=sum(notice.kind == "expired" for notice in owed))
     if not owed:
         if reminded:
             deps.sender.wake()
         return
     already = deps.store.queued_keys(notice.key for notice in owed)
-    if summary.dry_run:
+    if sweep.dry_run:
         for notice in owed:
-            _count_mail(summary, notice, queued=notice.key not in already and bool(notice.member.email))
-        summary.removed += sum(notice.kind == "expired" for notice in owed)
+            _count_mail(sweep, notice, queued=notice.key not in already and bool(notice.member.email))
+        sweep.add(removed=sum(notice.kind == "expired" for notice in owed))
         return
     announced: list[_Notice] = []
     to_queue: list[tuple[_Notice, list[OutgoingMessage]]] = []
@@ -233,26 +282,26 @@ def _sweep_page(deps: Deps, page: list[Member], summary: SweepSummary, catalogue
                 )
             except (TemplateError, ValueError) as error:
                 log.exception("%s mail of record %s could not be written", notice.kind, notice.record.id)
-                summary.add_error(notice.member.id, notice.record.id, f"mail not queued: {type(error).__name__}")
+                sweep.add_error(notice.member.id, notice.record.id, f"mail not queued: {type(error).__name__}")
                 continue
         if notice.kind == "expired":
             announced.append(notice)
     queued_now = deps.store.enqueue(message for _, messages in to_queue for message in messages)
     for notice, messages in to_queue:
-        _count_mail(summary, notice, queued=bool(messages))
-    _delete(deps, announced, summary, pool)
+        _count_mail(sweep, notice, queued=bool(messages))
+    _delete(deps, announced, sweep, pool)
     if queued_now + reminded:
         deps.sender.wake()
 
 
-def _count_mail(summary: SweepSummary, notice: _Notice, *, queued: bool) -> None:
+def _count_mail(sweep: _Sweep, notice: _Notice, *, queued: bool) -> None:
     if not notice.member.email:
-        summary.no_address += 1
+        sweep.add(no_address=1)
     elif queued:
-        summary.mails_queued += 1
+        sweep.add(mails_queued=1)
 
 
-def _remind(deps: Deps, page: list[Member], summary: SweepSummary, catalogue: _Catalogue) -> int:
+def _remind(deps: Deps, page: list[Member], sweep: _Sweep, catalogue: _Catalogue) -> int:
     """Queue each member's one reminder of the day, listing the records not reminded for their date; how many.
 
     A record counts as reminded once a combined reminder listed it, or an
@@ -262,7 +311,7 @@ def _remind(deps: Deps, page: list[Member], summary: SweepSummary, catalogue: _C
     for member in page:
         listed = [
             (record, course)
-            for record in reminder_records(member.trainings or (), summary.today, summary.reminder_days)
+            for record in reminder_records(member.trainings or (), sweep.today, sweep.summary.reminder_days)
             if (course := catalogue.course_of(record)) is not None and is_remindable(course)
         ]
         if listed and member.email:
@@ -277,20 +326,20 @@ def _remind(deps: Deps, page: list[Member], summary: SweepSummary, catalogue: _C
         fresh = [(record, course) for record, course in listed if _mark(member, record) not in done]
         if not fresh:
             continue
-        key = reminder_day_key(member.id, summary.today)
+        key = reminder_day_key(member.id, sweep.today)
         try:
             messages = mails.reminder(deps, member, fresh, key)
         except (TemplateError, ValueError) as error:
             log.exception("reminder mail of member %s could not be written", member.id)
-            summary.add_error(member.id, None, f"mail not queued: {type(error).__name__}")
+            sweep.add_error(member.id, None, f"mail not queued: {type(error).__name__}")
             continue
         batch.append(ReminderMail(messages, [_mark(member, record) for record, _ in fresh]))
-    if summary.dry_run:
+    if sweep.dry_run:
         keys = [mail.messages[0].dedupe_key for mail in batch if mail.messages]
-        summary.reminders_queued += len(set(keys) - deps.store.queued_keys(keys))
+        sweep.add(reminders_queued=len(set(keys) - deps.store.queued_keys(keys)))
         return 0
     queued = deps.store.queue_reminders(batch)
-    summary.reminders_queued += queued
+    sweep.add(reminders_queued=queued)
     return queued
 
 
@@ -299,7 +348,7 @@ def _mark(member: Member, record: TrainingRecord) -> ReminderMark:
     return (member.id, record.id, record.until_date)
 
 
-def _delete(deps: Deps, announced: list[_Notice], summary: SweepSummary, pool: ThreadPoolExecutor) -> None:
+def _delete(deps: Deps, announced: list[_Notice], sweep: _Sweep, pool: ThreadPoolExecutor) -> None:
     """Remove announced records a few at a time; a failure is noted against its member, a removal logged as evidence."""
     running: list[tuple[_Notice, Future[bool]]] = [
         (notice, pool.submit(deps.fabman.delete_training, notice.member.id, notice.record.id)) for notice in announced
@@ -309,16 +358,16 @@ def _delete(deps: Deps, announced: list[_Notice], summary: SweepSummary, pool: T
             removed = future.result()
         except FabmanError as error:
             log.warning("record %s of member %s not removed: %s", notice.record.id, notice.member.id, error)
-            summary.add_error(notice.member.id, notice.record.id, error)
+            sweep.add_error(notice.member.id, notice.record.id, error)
         else:
-            summary.removed += removed
+            sweep.add(removed=int(removed))
             if removed:
                 record, member = notice.record, notice.member
                 fields = removal_fields(member.id, record.course_id, record.id, deps.now())
                 deps.store.record_evidence(f"removed:{member.id}:{record.id}", fields, email=member.email)
 
 
-def _alert_staff(deps: Deps, summary: SweepSummary) -> None:
+def _alert_staff(deps: Deps, summary: ExpirySummary) -> None:
     """One alert a day when records could not be removed (the next run retries them)."""
-    deps.store.enqueue(mails.sweep_errors(deps, summary.today, summary.errors))
+    deps.store.enqueue(mails.sweep_errors(deps, summary.today, [to_json(error) for error in summary.errors]))
     deps.sender.wake()

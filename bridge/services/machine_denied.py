@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from collections import Counter
+from typing import Any, NamedTuple
 
 from bridge.adapters.fabman import FabmanError, FabmanNotFound
 from bridge.adapters.store.rules import FabmanEvent
+from bridge.answers import answer, described
 from bridge.domain import courses
 from bridge.domain.fabman_events import MEMBER_DELETED, FabmanWebhookEvent, parse_event
+from bridge.domain.statuses import FabmanEventStatus, FabmanOutcome, FabmanReceiptStatus
 from bridge.services import mails, privacy, renewals
 from bridge.services.deps import Deps
 
@@ -33,7 +36,24 @@ OFFER_WINDOW = dt.timedelta(days=7)
 MAX_HANDLING_ATTEMPTS = 5
 
 
-def receive(deps: Deps, body: bytes, payload: Any) -> tuple[dict[str, Any], int | None]:
+@answer
+class FabmanEventReceipt:
+    """Fabman's answer: the event stored once by its id (or why nothing more happens)."""
+
+    status: FabmanReceiptStatus = described(FabmanReceiptStatus.STORED)
+    id: str = described("80001", "Fabman's event id.")
+    type: str = described("resourceLog_created")
+    detail: str = described("denied at a machine; the member is offered the training")
+
+
+class FabmanReceived(NamedTuple):
+    """Fabman's answer, and the stored event to handle once it is out (None: nothing to handle)."""
+
+    receipt: FabmanEventReceipt
+    to_handle: int | None = None
+
+
+def receive(deps: Deps, body: bytes, payload: Any) -> FabmanReceived:
     """Store an event once; the answer, and the stored event to handle after answering (or None).
 
     Raises :class:`bridge.domain.fabman_events.InvalidFabmanEvent` (nothing stored) for a body
@@ -44,29 +64,32 @@ def receive(deps: Deps, body: bytes, payload: Any) -> tuple[dict[str, Any], int 
     row, created = deps.store.receive_fabman_event(
         event_key=event.key,
         event_type=event.type,
-        status="received" if to_handle else "ignored",
-        outcome=None if to_handle else ("test" if event.is_test else "not_used"),
+        status=FabmanEventStatus.RECEIVED if to_handle else FabmanEventStatus.IGNORED,
+        outcome=None if to_handle else (FabmanOutcome.TEST if event.is_test else FabmanOutcome.NOT_USED),
         member_id=event.member_id,
         resource_id=event.resource_id,
         occurred_at=event.occurred_at,
         payload=body.decode("utf-8", "replace"),
     )
-    answer = {"id": event.key, "type": event.type}
+
+    def receipt(status: FabmanReceiptStatus, detail: str) -> FabmanEventReceipt:
+        return FabmanEventReceipt(status=status, id=event.key, type=event.type, detail=detail)
+
     if not created:
         log.info("Fabman event %s (%s) delivered again; stored as %s", event.key, event.type, row.status)
-        return {"status": "duplicate", **answer, "detail": f"already received; it is {row.status}"}, None
+        return FabmanReceived(receipt(FabmanReceiptStatus.DUPLICATE, f"already received; it is {row.status}"))
     if event.is_test:
-        return {"status": "ok", **answer, "detail": "test event received"}, None
+        return FabmanReceived(receipt(FabmanReceiptStatus.OK, "test event received"))
     if not to_handle:
-        return {"status": "ignored", **answer, "detail": _why_ignored(event)}, None
+        return FabmanReceived(receipt(FabmanReceiptStatus.IGNORED, _why_ignored(event)))
     if event.is_member_deletion:
         log.info("Fabman event %s: member %s deleted", event.key, event.member_id)
-        return {"status": "stored", **answer, "detail": "member deleted; erased here once Fabman confirms it"}, row.id
+        return FabmanReceived(receipt(FabmanReceiptStatus.STORED, "member deleted; erased here once Fabman confirms it"), row.id)
     if event.is_machine_use:
         log.info("Fabman event %s: member %s used equipment %s", event.key, event.member_id, event.resource_id)
-        return {"status": "stored", **answer, "detail": renewals.STORED_DETAIL}, row.id
+        return FabmanReceived(receipt(FabmanReceiptStatus.STORED, renewals.STORED_DETAIL), row.id)
     log.info("Fabman event %s: member %s denied at equipment %s", event.key, event.member_id, event.resource_id)
-    return {"status": "stored", **answer, "detail": "denied at a machine; the member is offered the training"}, row.id
+    return FabmanReceived(receipt(FabmanReceiptStatus.STORED, "denied at a machine; the member is offered the training"), row.id)
 
 
 def _why_ignored(event: FabmanWebhookEvent) -> str:
@@ -75,7 +98,7 @@ def _why_ignored(event: FabmanWebhookEvent) -> str:
     return "only permitted uses and denials for lack of training (denied, noPermission) of a known member are used"
 
 
-def handle(deps: Deps, event_id: int) -> str | None:
+def handle(deps: Deps, event_id: int) -> FabmanOutcome | None:
     """Handle one stored denial unless another worker holds it; its outcome (None when not claimed)."""
     row = deps.store.claim_fabman_event(event_id, deps.settings.lease_seconds)
     if row is None:
@@ -89,53 +112,53 @@ def handle(deps: Deps, event_id: int) -> str | None:
             outcome = _offer_training(deps, row)
     except FabmanError as error:
         log.warning("Fabman event %s not handled yet (attempt %s): %s", row.event_key, row.attempts, error)
-        deps.store.finish_fabman_event(row.id, "failed", None, str(error))
-        return "failed"
+        deps.store.finish_fabman_event(row.id, FabmanEventStatus.FAILED, None, str(error))
+        return FabmanOutcome.FAILED
     except Exception as error:
         log.exception("Fabman event %s failed unexpectedly", row.event_key)
-        deps.store.finish_fabman_event(row.id, "failed", None, f"{type(error).__name__}: {error}")
-        return "failed"
-    deps.store.finish_fabman_event(row.id, "handled", outcome)
+        deps.store.finish_fabman_event(row.id, FabmanEventStatus.FAILED, None, f"{type(error).__name__}: {error}")
+        return FabmanOutcome.FAILED
+    deps.store.finish_fabman_event(row.id, FabmanEventStatus.HANDLED, outcome)
     log.info("Fabman event %s handled: %s", row.event_key, outcome)
     deps.sender.wake()
     return outcome
 
 
-def retry(deps: Deps) -> dict[str, int]:
-    """Handle denials still waiting (their handling failed or was cut off); counts per outcome."""
-    summary: dict[str, int] = {}
+def retry(deps: Deps) -> dict[FabmanOutcome, int]:
+    """Handle denials still waiting (their handling failed or was cut off); counts per outcome, in the order first met."""
+    summary: Counter[FabmanOutcome] = Counter()
     for event_id in deps.store.fabman_events_to_handle(max_attempts=MAX_HANDLING_ATTEMPTS):
         outcome = handle(deps, event_id)
         if outcome is not None:
-            summary[outcome] = summary.get(outcome, 0) + 1
-    return summary
+            summary[outcome] += 1
+    return dict(summary)
 
 
-def _offer_training(deps: Deps, row: FabmanEvent) -> str:
+def _offer_training(deps: Deps, row: FabmanEvent) -> FabmanOutcome:
     """Mail the member the courses that unlock the equipment; the outcome for the store."""
     assert row.member_id is not None and row.resource_id is not None  # only denials of a member are handled
     try:
         member = deps.fabman.get_member(row.member_id, trainings=True, privileges=True)
     except FabmanNotFound:
-        return "unknown_member"
+        return FabmanOutcome.UNKNOWN_MEMBER
     unlocking = [
         course
         for course in deps.fabman.courses().values()
         if row.resource_id in course.resources and courses.is_online(course) and courses.visible_to(course, member)
     ]
     if not unlocking:
-        return "no_online_course"
+        return FabmanOutcome.NO_ONLINE_COURSE
     held = courses.active_course_ids(member.trainings or (), deps.today())
     offered = sorted((course for course in unlocking if course.id not in held), key=lambda course: course.title.casefold())
     if not offered:
-        return "already_trained"
+        return FabmanOutcome.ALREADY_TRAINED
     if not member.email:
-        return "no_address"
+        return FabmanOutcome.NO_ADDRESS
     try:
         equipment = deps.fabman.get_equipment(row.resource_id)  # its name from Fabman, never from the unsigned body
     except FabmanNotFound:
-        return "unknown_equipment"
+        return FabmanOutcome.UNKNOWN_EQUIPMENT
     name = equipment.name or f"#{equipment.id}"
     messages = mails.machine_denied(deps, member, name, offered, key=f"machine:{member.id}:{row.resource_id}:{row.event_key}")
     queued = deps.store.offer_machine_mail(member.id, row.resource_id, messages, window=OFFER_WINDOW, event_id=row.id)
-    return "mailed" if queued else "mailed_recently"
+    return FabmanOutcome.MAILED if queued else FabmanOutcome.MAILED_RECENTLY

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
 
+from bridge.answers import answer, described
 from bridge.domain import attempts, cooldown, courses, requirements, standing
 from bridge.domain.links import quiz_url
 from bridge.domain.models import Course, Member, TrainingRecord
@@ -20,58 +19,41 @@ from bridge.services.deps import Deps
 from bridge.services.profile import load_member
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class NextStepText:
     """The member's next step, one sentence in each language."""
 
-    cs: str
-    en: str
+    cs: str = described("Platnost skončila 3. 3. 2026; zopakujte test zde.")
+    en: str = described("Expired on 3 March 2026; retake the quiz here.")
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class CourseOverview:
     """One course as the member's profile page shows it: where they stand and what to do next."""
 
-    id: int = field(metadata={"description": "Training course id."})
-    title: str
-    cs_name: str
-    en_name: str
-    state: str = field(metadata={"description": "Where the member stands (exactly one).", "enum": list(CourseState)})
-    until_date: str | None = field(
-        metadata={"description": "End of the record that counts (held, expiring, expired); null otherwise or never.",
-                  "format": "date"}
-    )  # fmt: skip
-    quiz_url: str | None = field(
-        metadata={"description": "The personal quiz link when the member may take the quiz now (expiring, expired, "
-                  "available); else null."}
-    )  # fmt: skip
-    attempts_left: int = field(metadata={"description": "Attempts left for an online course (0 for presence-only ones)."})
-    available_at: str | None = field(
-        metadata={"description": "While a waiting period runs: when the next attempt opens (ISO, TIMEZONE).",
-                  "format": "date-time"}
-    )  # fmt: skip
-    missing: list[int] = field(metadata={"description": "Ids of required courses the member does not hold."})
-    next_step: NextStepText = field(metadata={"description": "What to do next, one sentence in Czech and in English."})
+    id: int = described(1, "Training course id.")
+    title: str = described("Bezpečnost v dílně")
+    cs_name: str = described("Bezpečnost v dílně")
+    en_name: str = described("Workshop safety")
+    state: CourseState = described(CourseState.EXPIRED, "Where the member stands (exactly one).")
+    until_date: dt.date | None = described(
+        dt.date(2026, 3, 3), "End of the record that counts (held, expiring, expired); null otherwise or never."
+    )
+    quiz_url: str | None = described(
+        "https://www.classmarker.com/online-test/start/?quiz=bzp7c1e2a9f04&cm_user_id=gAAAAABp...",
+        "The personal quiz link when the member may take the quiz now (expiring, expired, available); else null.",
+    )
+    attempts_left: int = described(3, "Attempts left for an online course (0 for presence-only ones).")
+    available_at: dt.datetime | None = described(
+        None, "While a waiting period runs: when the next attempt opens (ISO, TIMEZONE)."
+    )
+    missing: list[int] = described([], "Ids of required courses the member does not hold.")
+    next_step: NextStepText = described(description="What to do next, one sentence in Czech and in English.")
 
     @property
     def until(self) -> dt.date | None:
-        """`until_date` as a date (for pages that format it)."""
-        return dt.date.fromisoformat(self.until_date) if self.until_date else None
-
-    EXAMPLE: ClassVar[dict[str, Any]] = {
-        "id": 1,
-        "title": "Bezpečnost v dílně",
-        "cs_name": "Bezpečnost v dílně",
-        "en_name": "Workshop safety",
-        "state": "expired",
-        "until_date": "2026-03-03",
-        "quiz_url": "https://www.classmarker.com/online-test/start/?quiz=bzp7c1e2a9f04&cm_user_id=gAAAAABp...",
-        "attempts_left": 3,
-        "available_at": None,
-        "missing": [],
-        "next_step": {"cs": "Platnost skončila 3. 3. 2026; zopakujte test zde.",
-                      "en": "Expired on 3 March 2026; retake the quiz here."},
-    }  # fmt: skip
+        """`until_date` (for pages that format it)."""
+        return self.until_date
 
 
 def counting_record(records: Iterable[TrainingRecord], today: dt.date) -> TrainingRecord | None:
@@ -122,11 +104,11 @@ def describe(deps: Deps, member: Member, course: Course, facts: standing.CourseF
         title=course.title,
         cs_name=cs_name,
         en_name=en_name,
-        state=decided.state.value,
-        until_date=until.isoformat() if until else None,
+        state=decided.state,
+        until_date=until,
         quiz_url=link,
         attempts_left=facts.attempts_left if facts.online else 0,
-        available_at=waiting.astimezone(deps.settings.tz).isoformat(timespec="seconds") if waiting else None,
+        available_at=waiting.astimezone(deps.settings.tz).replace(microsecond=0) if waiting else None,
         missing=list(facts.missing),
         next_step=NextStepText(cs=step.cs, en=step.en),
     )

@@ -37,19 +37,18 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from bridge.adapters.classmarker import ClassMarkerClient, ClassMarkerError, InvalidResult, LinkResult, ResultsPage
 from bridge.adapters.classmarker.wire import as_webhook, stored_time_finished
 from bridge.adapters.codec import InvalidCmUserId
 from bridge.adapters.store.reconcile import UNGRADED
-from bridge.domain.statuses import EventSource, EventStatus
+from bridge.answers import answer, described, json_object
+from bridge.domain.statuses import EventSource, EventStatus, ReceiptStatus
 from bridge.services import mails
 from bridge.services.deps import Deps
 from bridge.services.results import apply_claimed, process, receive
 from bridge.services.results.receipts import Receipt
-from bridge.services.results.receiving import ACCEPTED
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +58,64 @@ OVERLAP = dt.timedelta(hours=1)
 LOOKBACK = dt.timedelta(days=14)
 GRADING_HOLD = dt.timedelta(days=2)
 GAP_WINDOW = dt.timedelta(hours=24)
+FOUND_AT = dt.datetime(2026, 12, 2, 9, 14, 3, tzinfo=dt.UTC)
+
+
+@answer
+class ReconcileSummary:
+    """What one reconciliation run found and did."""
+
+    pages: int = described(1, "Pages of results read from ClassMarker.")
+    seen: int = described(12, "Distinct results listed (overlapping pages counted once).")
+    new: int = described(1, "Results the inbox lacked, stored by this run (source poll).")
+    applied: int = described(1, "New results applied to Fabman by this run.")
+    needs_review: int = described(0, "New results without passed or pass mark.")
+    gap: int = described(1, "Results first found by polling in the last 24 hours.")
+    gap_total: int = described(3, default=0)
+    queued: int = described(0, "New results Fabman refused for now (retried).", default=0)
+    rejected: int = described(0, default=0)
+    error: int = described(0, default=0)
+    dead: int = described(0, default=0)
+    awaiting_grading: int = described(0, default=0)
+    in_progress: int = described(1, "Results still being taken: skipped.", default=0)
+    ignored: int = described(0, "Results without a cm_user_id: nobody to credit.", default=0)
+    unreadable: int = described(0, default=0)
+    finished_after: int = described(1763708400, "Where the listing started (UNIX seconds).", default=0)
+    requests_last_hour: int = described(1, "Of the 20 allowed, shared by every process.", default=0)
+    mails_sent: int = described(2, default=0)
+    complete: bool = described(True, "Every page was read.")
+    stopped: str | None = described(None, "Why the run ended early, or null.")
+
+
+@answer
+class WebhookGap:
+    """Results first found by polling: their webhook never reached the bridge."""
+
+    last_24h: int = described(1)
+    total: int = described(3)
+    last_found_at: dt.datetime | None = described(FOUND_AT)
+
+
+@answer
+class ReconcileRun:
+    """The last reconciliation run: when, and whether it read every page."""
+
+    started_at: dt.datetime = described(FOUND_AT)
+    finished_at: dt.datetime | None = described(FOUND_AT)
+    complete: bool = described(True)
+    stopped: str | None = described(None)
+
+
+@answer
+class ReconcileStatus:
+    """Reconciliation with ClassMarker's results API and the webhook gap."""
+
+    enabled: bool = described(True, "CLASSMARKER_API_KEY and _SECRET are set.")
+    last_run: ReconcileRun | None = described()
+    newest_result_seen: dt.datetime | None = described(FOUND_AT)
+    requests_last_hour: int = described(1)
+    requests_per_hour: int = described(REQUESTS_PER_HOUR)
+    webhook_gap: WebhookGap = described()
 
 
 @dataclass
@@ -80,7 +137,7 @@ class ReconcileTally:
     unreadable: int = 0
 
 
-def reconcile(deps: Deps, api: ClassMarkerClient, *, since: int | None = None) -> dict[str, Any]:
+def reconcile(deps: Deps, api: ClassMarkerClient, *, since: int | None = None) -> ReconcileSummary:
     """One run: list recent results from the watermark (or `since`), store and apply what the inbox lacks; a summary.
 
     Keys: `pages`, `seen` (distinct results listed), `new` (first found by
@@ -113,17 +170,30 @@ def reconcile(deps: Deps, api: ClassMarkerClient, *, since: int | None = None) -
     if tally.new:
         deps.store.enqueue(mails.webhook_gap(deps, deps.today(), recent, total))
     sent = deps.sender.send_due()
-    counts = asdict(tally)
-    summary: dict[str, Any] = {key: counts.pop(key) for key in ("pages", "seen", "new", "applied", "needs_review")}
-    summary.update(gap=recent, gap_total=total, **counts)
-    summary.update(
+    summary = ReconcileSummary(
+        pages=tally.pages,
+        seen=tally.seen,
+        new=tally.new,
+        applied=tally.applied,
+        needs_review=tally.needs_review,
+        gap=recent,
+        gap_total=total,
+        queued=tally.queued,
+        rejected=tally.rejected,
+        error=tally.error,
+        dead=tally.dead,
+        awaiting_grading=tally.awaiting_grading,
+        in_progress=tally.in_progress,
+        ignored=tally.ignored,
+        unreadable=tally.unreadable,
         finished_after=after,
         requests_last_hour=deps.store.api_requests_last_hour(),
         mails_sent=sent.sent,
         complete=stopped is None,
         stopped=stopped,
     )
-    deps.store.finish_reconcile_run(summary, stopped, None if resume is None else dt.datetime.fromtimestamp(resume, dt.UTC))
+    resume_at = None if resume is None else dt.datetime.fromtimestamp(resume, dt.UTC)
+    deps.store.finish_reconcile_run(json_object(summary), stopped, resume_at)
     log.info("reconciliation: %d page(s), %d seen, %d new, gap %d", tally.pages, tally.seen, tally.new, recent)
     return summary
 
@@ -218,13 +288,13 @@ def _take(deps: Deps, result: LinkResult, tally: ReconcileTally) -> None:
         tally.unreadable += 1
         return
     event_id = receipt.event_id
-    if receipt.status == "duplicate" or event_id is None:
+    if receipt.status == ReceiptStatus.DUPLICATE or event_id is None:
         return  # its webhook won the race, or (no event) nothing the bridge uses
     tally.new += 1
     if result.requires_grading:
         tally.awaiting_grading += 1
         return
-    if receipt.status == ACCEPTED and claimed is not None:
+    if receipt.status == ReceiptStatus.ACCEPTED and claimed is not None:
         receipt = apply_claimed(deps, claimed)
     elif receipt.status == EventStatus.QUEUED:
         receipt = process(deps, event_id)
@@ -232,8 +302,11 @@ def _take(deps: Deps, result: LinkResult, tally: ReconcileTally) -> None:
 
 
 def _count(tally: ReconcileTally, receipt: Receipt) -> None:
-    if receipt.status in (EventStatus.APPLIED, EventStatus.QUEUED, EventStatus.REJECTED, EventStatus.ERROR, EventStatus.DEAD):
-        setattr(tally, str(receipt.status), getattr(tally, str(receipt.status)) + 1)
+    match receipt.status:
+        case EventStatus.APPLIED | EventStatus.QUEUED | EventStatus.REJECTED | EventStatus.ERROR | EventStatus.DEAD:
+            setattr(tally, receipt.status.value, getattr(tally, receipt.status.value) + 1)
+        case _:
+            pass  # accepted, duplicate, ignored and the rest are not outcomes of applying
 
 
 def _store_unjudged(deps: Deps, result: LinkResult, body: bytes, passed: bool | None) -> bool:
@@ -293,41 +366,41 @@ def review(deps: Deps, event_id: int, *, passed: bool) -> Receipt:
     """Staff judged a needs_review result: their verdict goes into its payload, and it is applied like any result."""
     event = deps.store.get_event(event_id)
     if event is None:
-        return Receipt("unknown", event_id, detail="no such event")
+        return Receipt(status=ReceiptStatus.UNKNOWN, event_id=event_id, detail="no such event")
     if event.status != EventStatus.NEEDS_REVIEW:
-        return Receipt(event.status, event_id, detail=f"event is {event.status}; only needs_review events are reviewed")
+        detail = f"event is {event.status}; only needs_review events are reviewed"
+        return Receipt(status=EventStatus(event.status), event_id=event_id, detail=detail)
     payload = json.loads(event.payload)
     payload["result"]["passed"] = passed
     if not deps.store.review_event(event_id, json.dumps(payload, ensure_ascii=False), passed):
-        return Receipt("duplicate", event_id, detail="reviewed or being processed right now")
+        return Receipt(status=ReceiptStatus.DUPLICATE, event_id=event_id, detail="reviewed or being processed right now")
     log.info("event %s reviewed by staff as %s", event_id, "passed" if passed else "failed")
     return process(deps, event_id)
 
 
-def webhook_gap(deps: Deps) -> dict[str, Any]:
+def webhook_gap(deps: Deps) -> WebhookGap:
     """Results first found by polling: in the last 24 h, in total, and when the last one was found."""
     recent, total, last = deps.store.webhook_gap(deps.now() - GAP_WINDOW)
-    return {"last_24h": recent, "total": total, "last_found_at": last.isoformat() if last else None}
+    return WebhookGap(last_24h=recent, total=total, last_found_at=last)
 
 
-def status(deps: Deps) -> dict[str, Any]:
+def status(deps: Deps) -> ReconcileStatus:
     """Reconciliation as staff see it: on or off, the last run, the watermark, the request budget and the gap."""
     state = deps.store.reconcile_state()
     last_run = None
     if state is not None and state.last_started_at is not None:
         finished = state.last_finished_at if state.last_finished_at and state.last_finished_at >= state.last_started_at else None
-        last_run = {
-            "started_at": state.last_started_at.isoformat(),
-            "finished_at": finished.isoformat() if finished else None,
-            "complete": finished is not None and state.last_stopped is None,
-            "stopped": state.last_stopped if finished else None,
-        }
-    newest = state.newest_finished if state is not None else None
-    return {
-        "enabled": deps.settings.reconciliation_configured,
-        "last_run": last_run,
-        "newest_result_seen": newest.isoformat() if newest else None,
-        "requests_last_hour": deps.store.api_requests_last_hour(),
-        "requests_per_hour": REQUESTS_PER_HOUR,
-        "webhook_gap": webhook_gap(deps),
-    }
+        last_run = ReconcileRun(
+            started_at=state.last_started_at,
+            finished_at=finished,
+            complete=finished is not None and state.last_stopped is None,
+            stopped=state.last_stopped if finished else None,
+        )
+    return ReconcileStatus(
+        enabled=deps.settings.reconciliation_configured,
+        last_run=last_run,
+        newest_result_seen=state.newest_finished if state is not None else None,
+        requests_last_hour=deps.store.api_requests_last_hour(),
+        requests_per_hour=REQUESTS_PER_HOUR,
+        webhook_gap=webhook_gap(deps),
+    )

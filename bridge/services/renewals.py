@@ -27,6 +27,7 @@ from bridge.adapters.store.rules import FabmanEvent
 from bridge.domain import courses, requirements
 from bridge.domain.calendar import until_date
 from bridge.domain.fabman_events import parse_event
+from bridge.domain.statuses import FabmanOutcome
 from bridge.services.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -54,38 +55,38 @@ def use_note(resource_id: int, day: dt.date, event_key: str) -> str:
     return f"Renewed on use of equipment #{resource_id} on {day.isoformat()} (Fabman event {event_key})"
 
 
-def renew_after_use(deps: Deps, row: FabmanEvent) -> str:
+def renew_after_use(deps: Deps, row: FabmanEvent) -> FabmanOutcome:
     """Renew the member's trainings that live on use of this equipment; the outcome for the store."""
     assert row.member_id is not None and row.resource_id is not None  # only uses by a member are handled
     renewing = renewing_courses(deps.fabman.courses(), row.resource_id)
     if not renewing:
-        return "no_renewing_course"
+        return FabmanOutcome.NO_RENEWING_COURSE
     outcomes = [_renew_course(deps, row, course) for course in renewing]
-    return "renewed" if "renewed" in outcomes else outcomes[0]
+    return FabmanOutcome.RENEWED if FabmanOutcome.RENEWED in outcomes else outcomes[0]
 
 
-def _renew_course(deps: Deps, row: FabmanEvent, course: Course) -> str:
+def _renew_course(deps: Deps, row: FabmanEvent, course: Course) -> FabmanOutcome:
     """One course's renewal under a short lease per member and course (another worker's turn: retried later)."""
     assert row.member_id is not None and row.resource_id is not None
     today = deps.today()
     if deps.store.renewed_on(row.member_id, course.id, today):
-        return "renewed_today"
+        return FabmanOutcome.RENEWED_TODAY
     lock, owner = f"renewal:{row.member_id}:{course.id}", f"fabman-event:{row.id}"
     if not deps.store.take_job(lock, owner, LEASE_SECONDS):
-        return "renewing_elsewhere"  # another use is renewing it right now: once a day is all there is to do
+        return FabmanOutcome.RENEWING_ELSEWHERE  # another use is renewing it right now: once a day is all there is to do
     try:
         if deps.store.renewed_on(row.member_id, course.id, today):
-            return "renewed_today"
+            return FabmanOutcome.RENEWED_TODAY
         try:
             member = deps.fabman.get_member(row.member_id, trainings=True, privileges=False)
         except FabmanNotFound:
-            return "unknown_member"
+            return FabmanOutcome.UNKNOWN_MEMBER
         return _renew(deps, row, member, course, today)
     finally:
         deps.store.release_job(lock, owner)
 
 
-def _renew(deps: Deps, row: FabmanEvent, member: Member, course: Course, today: dt.date) -> str:
+def _renew(deps: Deps, row: FabmanEvent, member: Member, course: Course, today: dt.date) -> FabmanOutcome:
     assert row.resource_id is not None
     records = [r for r in member.trainings or () if r.course_id == course.id]
     note = use_note(row.resource_id, today, row.event_key)
@@ -93,13 +94,13 @@ def _renew(deps: Deps, row: FabmanEvent, member: Member, course: Course, today: 
     active = [r for r in records if courses.is_active(r, today)]
     if mine is None:
         if not active:
-            return "not_held"
+            return FabmanOutcome.NOT_HELD
         if any(r.until_date is None for r in active):
-            return "never_expires"
+            return FabmanOutcome.NEVER_EXPIRES
         current = max(active, key=lambda r: (r.until_date or dt.date.max, r.id))
         until = until_date(today, course.default_duration, course.default_duration_unit)
         if until is None or current.until_date is None or until <= current.until_date:
-            return "already_longer"
+            return FabmanOutcome.ALREADY_LONGER
         first = current.date or current.from_date or today
         mine = deps.fabman.create_training(
             member.id, course.id, date=first, from_date=today, until_date=until, notes=f"{note}; first trained {first}."
@@ -109,7 +110,7 @@ def _renew(deps: Deps, row: FabmanEvent, member: Member, course: Course, today: 
             deps.fabman.delete_training(member.id, older.id)
     _record(deps, row, member, course, mine, today)
     log.info("member %s: training of course %s renewed on use until %s", member.id, course.id, mine.until_date)
-    return "renewed"
+    return FabmanOutcome.RENEWED
 
 
 def _record(deps: Deps, row: FabmanEvent, member: Member, course: Course, record: TrainingRecord, today: dt.date) -> None:

@@ -15,6 +15,7 @@ from flask import request
 
 from bridge.application import bridge_of
 from bridge.errors import ServiceNotConfigured, Unauthorized
+from bridge.web.openapi import secured
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -43,6 +44,7 @@ def require_api_key(view: View) -> View:
             raise Unauthorized("the Authorization header must carry the bridge's Fabman API key")
         return view(*args, **kwargs)
 
+    secured(wrapper, "FabmanApiKey")
     return wrapper  # type: ignore[return-value]
 
 
@@ -58,4 +60,5 @@ def require_cron_token(view: View) -> View:
             raise Unauthorized("the CronjobToken header is missing or wrong")
         return view(*args, **kwargs)
 
+    secured(wrapper, "CronjobToken")
     return wrapper  # type: ignore[return-value]

@@ -10,13 +10,32 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import request
 
+from bridge.answers import described, request_body
 from bridge.config import FALSE_WORDS, TRUE_WORDS
 from bridge.domain.models import MAX_ID
 from bridge.errors import BadRequest, ValidationFailed
+
+BODY_ID = {"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_ID}, {"type": "string", "pattern": "^0*[1-9][0-9]{0,8}$"}]}
+"""An id in a JSON body: a positive 32-bit integer, or the same as a digit string (:func:`positive_id`)."""
+
+
+@request_body
+class MemberCourse:
+    """A member and one training course, as integers or digit strings."""
+
+    member_id: int = described(1, schema=BODY_ID)
+    training_id: int = described(2, "Training course id.", schema=BODY_ID)
+
+
+def member_course() -> MemberCourse:
+    """The body of the operations about one member's course; 400/422 naming the field at fault."""
+    body = json_object()
+    return MemberCourse(member_id=positive_id(body, "member_id"), training_id=positive_id(body, "training_id"))
 
 
 def json_object() -> dict[str, Any]:
@@ -138,3 +157,92 @@ def query_int(name: str, *, default: int, low: int, high: int) -> int:
     if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
         raise ValidationFailed(f"query parameter '{name}' must be an integer from {low} to {high}", field=name)
     return int(value)
+
+
+# -- query and path parameters: read and documented from one declaration ---------------------------
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A path or query parameter as the OpenAPI document names it."""
+
+    name: str
+    schema: dict[str, Any]
+    where: str = "query"
+    required: bool = False
+    description: str | None = None
+
+    def document(self) -> dict[str, Any]:
+        """The parameter's OpenAPI object."""
+        described = {"description": self.description} if self.description else {}
+        return {"name": self.name, "in": self.where, "required": self.required, **described, "schema": self.schema}
+
+
+def path_id(name: str, *, maximum: int | None = MAX_ID) -> Parameter:
+    """A positive integer in the path (`<int:name>`), up to `maximum` (None: no upper bound is documented)."""
+    bound = {} if maximum is None else {"maximum": maximum}
+    return Parameter(name, {"type": "integer", "minimum": 1, **bound}, where="path", required=True)
+
+
+class Flag(Parameter):
+    """A boolean query parameter, False when absent (:func:`flag`)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, {"type": "boolean", "default": False})
+
+    def read(self) -> bool:
+        return flag(self.name)
+
+
+class Choice(Parameter):
+    """One of a few words (:func:`choice`); None when absent unless a default is documented."""
+
+    def __init__(self, name: str, options: Iterable[str], *, default: str | None = None) -> None:
+        words = [str(option) for option in options]
+        super().__init__(name, {"type": "string", "enum": words, **({"default": default} if default else {})})
+
+    def read(self) -> str | None:
+        return choice(self.name, self.schema["enum"])
+
+
+class Bounded(Parameter):
+    """An integer within [low, high], `default` when absent (:func:`query_int`)."""
+
+    def __init__(self, name: str, *, default: int, low: int, high: int) -> None:
+        super().__init__(name, {"type": "integer", "minimum": low, "maximum": high, "default": default})
+
+    def read(self) -> int:
+        schema = self.schema
+        return query_int(self.name, default=schema["default"], low=schema["minimum"], high=schema["maximum"])
+
+
+class QueryId(Parameter):
+    """An optional id (:func:`query_id`)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID})
+
+    def read(self) -> int | None:
+        return query_id(self.name)
+
+
+class QueryDate(Parameter):
+    """An optional YYYY-MM-DD date (:func:`query_date`)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, {"type": "string", "format": "date"})
+
+    def read(self) -> dt.date | None:
+        return query_date(self.name)
+
+
+class UnixSeconds(Parameter):
+    """An optional moment in UNIX seconds (:func:`unix_seconds`)."""
+
+    def __init__(self, name: str, description: str) -> None:
+        super().__init__(
+            name, {"type": "integer", "minimum": 0, "maximum": 2**33 - 1, "example": 1763712000}, description=description
+        )
+
+    def read(self) -> int | None:
+        return unix_seconds(self.name)

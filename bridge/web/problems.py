@@ -14,6 +14,7 @@ from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 from bridge.adapters.fabman import FabmanError, FabmanNotFound, FabmanTimeout, FabmanUnavailable
+from bridge.answers import answer, described, to_json
 from bridge.errors import BridgeError
 
 log = logging.getLogger(__name__)
@@ -21,13 +22,30 @@ log = logging.getLogger(__name__)
 PROBLEM_BASE = "urn:fablab-bridge:problem:"
 
 
+@answer
+class Problem:
+    """RFC 9457 problem details: what went wrong, for every error answer."""
+
+    type: str = described("urn:fablab-bridge:problem:not-found")
+    title: str = described("Not found")
+    status: int = described(404)
+    detail: str = described("member 999 does not exist in Fabman")
+    request_id: str | None = described("4f1c2a9b0d3e4f5a", "The request's id, as in the log and `X-Request-Id`.", omit_none=True)
+    field: str | None = described(None, "The field or query parameter at fault.", omit_none=True)
+
+
 def problem_response(status: int, title: str, detail: str, slug: str, **extra: Any) -> Response:
-    """Build the problem-details response every error uses."""
-    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
-    request_id = g.get("request_id")
-    if request_id:
-        body["request_id"] = request_id
-    body.update(extra)
+    """Build the problem-details response every error uses (`extra`: more members, e.g. `field`, `allowed`)."""
+    problem = Problem(
+        type=PROBLEM_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        request_id=g.get("request_id") or None,
+        field=extra.pop("field", None),
+    )
+    body: dict[str, Any] = to_json(problem)
+    body.update(to_json(extra))
     response = jsonify(body)
     response.status_code = status
     response.mimetype = "application/problem+json"

@@ -91,7 +91,7 @@ def test_profile_operations_document_auth_errors_and_examples(spec: dict[str, An
     assert operation["security"] == [{"FabmanApiKey": []}]
     assert {"200", "401", "404", "502", "503", "504"} <= set(operation["responses"])
     success = operation["responses"]["200"]["content"]["application/json"]["schema"]
-    reference = success.get("items", success)["$ref"]  # the answer's type, declared once in bridge/web/shapes.py
+    reference = success.get("items", success)["$ref"]  # the answer's type, declared once beside its use case
     component = spec["components"]["schemas"][reference.rsplit("/", 1)[1]]
     assert "example" in component
     schema_validator(spec, component).validate(component["example"])

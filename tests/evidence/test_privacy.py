@@ -84,7 +84,7 @@ def test_the_purge_removes_old_bodies_keeps_the_evidence_and_is_recorded_as_a_jo
         assert event.payload_sha256 == leaves[event.result_key]["payload_sha256"]  # the leaf's counterpart stays
     assert all(message.body_text == "" and message.body_html is None for message in bridge.store.messages())
     assert len(bridge.store.ledger()) == 2  # the evidence fields stay
-    assert next(job for job in bridge.job_status() if job["name"] == "purge")["last_run"]["by"] == "cli"
+    assert next(job for job in bridge.job_status() if job.name == "purge").last_run.by == "cli"
     assert runner.invoke(args=["evidence", "verify"]).exit_code == 0
 
 
@@ -99,7 +99,7 @@ def test_retention_off_keeps_everything(make_app: Callable[..., Flask], clock: S
     bridge = app.extensions["fablab_bridge"]
     send_as(app.test_client(), bridge, MARTIN, SOLDERING, 7001)
     clock.advance(days=3650)
-    assert bridge.privacy.purge()["payloads_purged"] == 0
+    assert bridge.privacy.purge().payloads_purged == 0
     assert QUIZ_EMAIL in bridge.store.events()[0].payload
 
 

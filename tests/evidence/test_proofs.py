@@ -176,7 +176,7 @@ def test_checkpoints_are_kept_listed_mailed_to_witnesses_and_made_by_cron_and_cl
     listed = client.get("/admin/evidence/checkpoints", headers=api_headers).json
     assert [entry["checkpoint"] for entry in listed] == [by_cron["checkpoint"], json.loads(by_cli.output)["checkpoint"]]
     assert by_cron["checkpoint"]["root"] == hashlib.sha256(b"").hexdigest() and by_cron["checkpoint"]["size"] == 0
-    assert [run["by"] for run in [bridge.job_status()[4]["last_run"]]] == ["cli"]
+    assert [run.by for run in [bridge.job_status()[4].last_run]] == ["cli"]
     mails = smtp.to("notary@example.org")
     assert len(mails) == 2 and by_cron["signature"] in mails[0].get_content()
     assert len(smtp.to("board@example.org")) == 2

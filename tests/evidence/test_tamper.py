@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskCliRunner
 
+from bridge.answers import to_json
 from bridge.application import Bridge
 from bridge.clock import SettableClock
 from bridge.domain import merkle
@@ -41,7 +42,7 @@ def history(bridge: Bridge, send: Callable[..., Any], clock: SettableClock) -> l
     ):
         clock.advance(hours=1)
         send(member_id, course_id, result_id, passed=passed, percentage=90 if passed else 30)
-        made.append(bridge.evidence.checkpoint())
+        made.append(to_json(bridge.evidence.checkpoint()))
     assert [leaf.event for leaf in bridge.store.evidence_leaves()] == ["granted", "granted", "granted", "failed"]
     return made
 
@@ -153,7 +154,7 @@ def test_an_old_checkpoint_is_not_consistent_with_a_rewritten_history(
         leaf=forged,
         hash=merkle.leaf_hash(forged).hex(),
     )
-    new = bridge.evidence.checkpoint()["checkpoint"]  # the bridge signs whatever the store now holds
+    new = to_json(bridge.evidence.checkpoint())["checkpoint"]  # the bridge signs whatever the store now holds
     proof = client.get("/admin/evidence/consistency?first=2&second=4", headers=api_headers).json["proof"]
     assert not merkle.verify_consistency(
         2, 4, bytes.fromhex(old["root"]), bytes.fromhex(new["root"]), [bytes.fromhex(h) for h in proof]

@@ -104,5 +104,5 @@ def test_a_job_turned_off_is_not_scheduled_at_all(
     bridge = bridge_of(make_app(JOBS="on", **settings))
 
     assert set(bridge.jobs.jobs) == scheduled
-    listed = {job["name"]: job["enabled"] for job in bridge.job_status()}
+    listed = {job.name: job.enabled for job in bridge.job_status()}
     assert {name for name, enabled in listed.items() if enabled} == scheduled

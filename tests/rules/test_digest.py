@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -23,6 +22,7 @@ from bridge.domain.calendar import today_in
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import Channel, EventStatus
 from bridge.services import digest
+from bridge.services.reconcile import WebhookGap
 from harness.launch import ROOT, SmtpSink
 from harness.wait import wait_until
 from sandbox.simulator import FabmanSimulator
@@ -110,11 +110,11 @@ def test_the_digest_shows_the_webhook_gap_where_it_is_measured_and_needs_a_recip
     make_app: Callable[..., Flask], smtp: SmtpSink
 ) -> None:
     bridge = bridge_of(make_app())
-    measured: dict[str, Any] = digest.digest(bridge.deps, dry_run=True, webhook_gap=lambda: {"results found only by polling": 2})
-    assert measured["webhook_gap_measured"] is True and "results found only by polling: 2" in measured["text"]
-    assert "not measured" not in measured["text"]
-    assert bridge.digest(dry_run=True)["webhook_gap_measured"] is False
+    measured = digest.digest(bridge.deps, dry_run=True, webhook_gap=lambda: WebhookGap(last_24h=2, total=5, last_found_at=None))
+    assert measured.webhook_gap_measured is True and "last_24h: 2" in measured.text and "total: 5" in measured.text
+    assert "not measured" not in measured.text
+    assert bridge.digest(dry_run=True).webhook_gap_measured is False
 
     nobody = bridge_of(make_app(FABLAB_SUPPORT_EMAIL=None)).digest()
-    assert nobody["status"] == "no_recipient" and nobody["recipient"] is None
+    assert nobody.status == "no_recipient" and nobody.recipient is None
     assert smtp.messages == []

@@ -1,64 +1,82 @@
-"""Each view declares its problem answers once; the OpenAPI docstring gets the shared references."""
+"""Each view declares its operation with decorators; the problem answers become references to the shared ones."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from bridge.web.openapi import UPSTREAM, problems
+from bridge.services.profile import TrainingLinks
+from bridge.web.openapi import UPSTREAM, answers, operation, problems
+
+
+def spec(view: Any) -> dict[str, Any]:
+    return view.specs_dict  # type: ignore[no-any-return]
 
 
 def view() -> None:
     """Do a thing.
-    ---
-    tags: [x]
-    responses:
-      200:
-        description: Done.
+
+    In two lines
+    of prose.
+
+    And a second paragraph.
     """
 
 
 def test_the_declared_codes_become_references_to_the_shared_problem_responses() -> None:
-    documented = problems(401, 404, UPSTREAM)(view)
+    documented = operation("x")(answers(200, TrainingLinks, "Done.")(problems(401, 404, UPSTREAM)(view)))
 
-    assert documented.__doc__ is not None
-    assert documented.__doc__.splitlines()[-5:] == [
-        "      401: {$ref: '#/components/responses/Unauthorized'}",
-        "      404: {$ref: '#/components/responses/NotFound'}",
-        "      502: {$ref: '#/components/responses/Upstream'}",
-        "      503: {$ref: '#/components/responses/Upstream'}",
-        "      504: {$ref: '#/components/responses/Upstream'}",
+    responses = spec(documented)["responses"]
+    assert list(responses) == ["200", "401", "404", "502", "503", "504"]
+    assert [responses[code] for code in ("401", "404", "502", "503", "504")] == [
+        {"$ref": "#/components/responses/Unauthorized"},
+        {"$ref": "#/components/responses/NotFound"},
+        {"$ref": "#/components/responses/Upstream"},
+        {"$ref": "#/components/responses/Upstream"},
+        {"$ref": "#/components/responses/Upstream"},
     ]
+    assert responses["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/TrainingLinks"}
+    assert documented.openapi.schemas == {"TrainingLinks": TrainingLinks}  # type: ignore[attr-defined]
 
 
-def test_a_secret_that_is_not_configured_is_the_503() -> None:
-    def cron() -> None:
-        """Run.
-        ---
-        responses:
-          200: {description: ok}
+def test_the_docstring_is_the_summary_and_the_description_and_flasgger_reads_no_yaml_from_it() -> None:
+    def described() -> None:
+        """Run the thing.
+
+        It runs
+        once.
         """
 
-    def indented() -> None:
+    documented = operation("cron", security="CronjobToken")(described)
+
+    assert spec(documented)["summary"] == "Run the thing."
+    assert spec(documented)["description"] == "It runs once.\n"
+    assert spec(documented)["security"] == [{"CronjobToken": []}]
+    assert documented.swag_paths == {}  # type: ignore[attr-defined]
+    assert spec(operation("x")(view))["description"] == "In two lines of prose.\n\nAnd a second paragraph.\n"
+
+
+def test_a_secret_that_is_not_configured_is_the_503_and_a_job_elsewhere_the_409() -> None:
+    def cron() -> None:
+        """Run."""
+
+    documented = problems(401, not_configured=True, job=True)(cron)
+
+    assert spec(documented)["responses"]["503"] == {"$ref": "#/components/responses/NotConfigured"}
+    assert spec(documented)["responses"]["409"] == {"$ref": "#/components/responses/JobRunning"}
+
+
+def test_an_unknown_code_a_status_declared_twice_or_an_operation_without_a_summary_is_refused_at_import() -> None:
+    def twice() -> None:
+        """Run."""
+
+    def bare() -> None:
         pass
-
-    # A docstring indented less than its function (set by hand: a formatter would re-indent a literal one).
-    indented.__doc__ = "Run.\n    ---\n    responses:\n      200: {description: ok}\n    "
-
-    documented = problems(401, not_configured=True)(indented)
-    assert documented.__doc__ is not None and documented.__doc__.rstrip().endswith(
-        "      503: {$ref: '#/components/responses/NotConfigured'}"
-    )
-    with pytest.raises(ValueError, match="`responses:` must be the last key"):
-        problems(401)(cron)
-
-
-def test_an_unknown_code_or_a_docstring_ending_elsewhere_is_refused_at_import() -> None:
-    def trailing() -> None:
-        pass
-
-    trailing.__doc__ = "Run.\n    ---\n    responses:\n      200: {description: ok}\n    security: []\n    "
 
     with pytest.raises(ValueError, match="no shared problem response for \\[418\\]"):
         problems(418)(view)
-    with pytest.raises(ValueError, match="must be the last key"):
-        problems(401)(trailing)
+    with pytest.raises(ValueError, match="status 401 is declared twice"):
+        problems(401)(problems(401)(twice))
+    with pytest.raises(ValueError, match="needs a docstring"):
+        operation("x")(bare)

@@ -29,13 +29,14 @@ from bridge.adapters.fabman import Course, FabmanNotFound, FabmanUnavailable, Me
 from bridge.domain import attempts, binding, cooldown, courses
 from bridge.domain.calendar import until_date
 from bridge.domain.results import QuizResult, notes_name_result, training_notes
+from bridge.domain.statuses import HoldReason, Outcome
 from bridge.services.deps import Deps
 from bridge.services.members import MetadataChange, update_metadata
 from bridge.services.results.prerequisites import unmet_requirements
-from bridge.services.results.receipts import NOT_COUNTED, TOO_EARLY, Applied, NotCounted, Rejected
+from bridge.services.results.receipts import Applied, Held, NotCounted, Rejected
 
 
-def apply_result(deps: Deps, result: QuizResult, identity: QuizIdentity, *, waive_wait: bool = False) -> Applied:
+def apply_result(deps: Deps, result: QuizResult, identity: QuizIdentity, *, waive_wait: bool = False) -> Applied | Held:
     """Change Fabman for one result (idempotent); raises Rejected (NotCounted under rule 4.10) or FabmanError.
 
     `waive_wait` (a staff replay of a held pass) applies a pass started inside the waiting period.
@@ -107,22 +108,22 @@ def _started(result: QuizResult) -> dt.datetime | None:
 
 def _apply_pass(
     deps: Deps, result: QuizResult, member: Member, course: Course, allowed: int, hours: tuple[float, ...]
-) -> Applied:
+) -> Applied | Held:
     records = [r for r in member.trainings or () if r.course_id == course.id]
     mine = next((r for r in records if notes_name_result(r.notes, result.result_id)), None)
     left = attempts.attempts_left(member.metadata, course.id, allowed)
     if mine is None and left <= 0:
-        return Applied("blocked_pass", member, course, 0, allowed)
+        return Applied(Outcome.BLOCKED_PASS, member, course, 0, allowed)
     opens = cooldown.started_too_early(member.metadata, course.id, hours, _started(result)) if mine is None else None
     if opens is not None:
-        return Applied(TOO_EARLY, member, course, left, allowed, opens_at=opens)
+        return Held(HoldReason.TOO_EARLY, member, course, opens_at=opens)
     if mine is None:
         mine = _create_once(deps, member.id, course, result, deps.today())
     for older in records:
         if older.id != mine.id:
             deps.fabman.delete_training(member.id, older.id)
     _update_metadata(deps, member, lambda metadata: attempts.cleared(metadata, course.id))
-    return Applied("granted", member, course, allowed, allowed, record=mine, until=mine.until_date)
+    return Applied(Outcome.GRANTED, member, course, allowed, allowed, record=mine, until=mine.until_date)
 
 
 def _create_once(deps: Deps, member_id: int, course: Course, result: QuizResult, today: dt.date) -> TrainingRecord:
@@ -144,7 +145,7 @@ def _apply_fail(
         opens = cooldown.started_too_early(member.metadata, course.id, hours, _started(result))
         if opens is not None:
             left = attempts.attempts_left(member.metadata, course.id, allowed)
-            return Applied(NOT_COUNTED, member, course, left, allowed, opens_at=opens)
+            return Applied(Outcome.NOT_COUNTED, member, course, left, allowed, opens_at=opens)
     finished = result.time_finished or deps.now()
 
     def count(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -156,9 +157,9 @@ def _apply_fail(
     member = _update_metadata(deps, member, count)
     left = attempts.attempts_left(member.metadata, course.id, allowed)
     if left <= 0:
-        return Applied("out_of_attempts", member, course, left, allowed)
+        return Applied(Outcome.OUT_OF_ATTEMPTS, member, course, left, allowed)
     opens = cooldown.waiting_until(member.metadata, course.id, hours, deps.now())
-    return Applied("failed", member, course, left, allowed, opens_at=opens)
+    return Applied(Outcome.FAILED, member, course, left, allowed, opens_at=opens)
 
 
 def _update_metadata(deps: Deps, member: Member, change: MetadataChange) -> Member:

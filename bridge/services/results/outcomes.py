@@ -5,16 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-from typing import Any
+from typing import Any, assert_never
 
 from bridge.adapters.fabman import Course, Member
 from bridge.adapters.store import InboxEvent
+from bridge.domain.messages import OutgoingMessage
 from bridge.domain.results import QuizResult
-from bridge.domain.statuses import EventStatus
+from bridge.domain.statuses import EventStatus, HoldReason, Outcome
 from bridge.services import mails
 from bridge.services.deps import Deps
-from bridge.services.results.prerequisites import MISSING_REQUIREMENT, REQUIREMENT_NOT_COUNTED, missing_courses
-from bridge.services.results.receipts import NOT_COUNTED, TOO_EARLY, Applied, NotCounted, Receipt
+from bridge.services.results.prerequisites import missing_courses
+from bridge.services.results.receipts import Applied, Held, NotCounted, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -22,35 +23,53 @@ MAX_BACKOFF_SECONDS = 3600
 
 
 def record_applied(deps: Deps, event: InboxEvent, result: QuizResult, applied: Applied) -> None:
-    """queued -> applied: the ledger row (for a grant) and the member's mail with it."""
+    """queued -> applied: the ledger row (for a grant) and the member's mail with it (one kind per outcome)."""
     member, course = applied.member, applied.course
-    if applied.outcome == "granted":
-        messages = mails.granted(deps, event.id, member, course, result, applied.until)
-    elif applied.outcome == "failed":
-        messages = mails.failed(deps, event.id, member, course, result, applied.attempts_left, opens_at=applied.opens_at)
-    elif applied.outcome == NOT_COUNTED:
-        messages = mails.too_early(deps, event.id, member, course, result, applied.opens_at, passed=False)
-    elif applied.outcome == REQUIREMENT_NOT_COUNTED:
-        messages = mails.missing_requirement(deps, event.id, member, course, missing_courses(deps, applied), passed=False)
-    else:
-        messages = mails.out_of_attempts(
-            deps, event.id, member, course, applied.allowed, passed=applied.outcome == "blocked_pass"
-        )
+    messages: list[OutgoingMessage]
+    match applied.outcome:
+        case Outcome.GRANTED:
+            messages = mails.granted(deps, event.id, member, course, result, applied.until)
+        case Outcome.FAILED:
+            messages = mails.failed(deps, event.id, member, course, result, applied.attempts_left, opens_at=applied.opens_at)
+        case Outcome.NOT_COUNTED:
+            messages = mails.too_early(deps, event.id, member, course, result, applied.opens_at, passed=False)
+        case Outcome.REQUIREMENT_NOT_COUNTED:
+            missing = missing_courses(deps, applied)
+            messages = mails.missing_requirement(deps, event.id, member, course, missing, passed=False)
+        case Outcome.OUT_OF_ATTEMPTS | Outcome.BLOCKED_PASS:
+            passed = applied.outcome == Outcome.BLOCKED_PASS
+            messages = mails.out_of_attempts(deps, event.id, member, course, applied.allowed, passed=passed)
+        case unknown:
+            assert_never(unknown)
     ledger = _ledger_row(deps, result, applied) if applied.record is not None else None
     deps.store.mark_applied(event.id, applied.outcome, ledger=ledger, messages=messages)
 
 
-def hold(deps: Deps, event: InboxEvent, result: QuizResult, applied: Applied) -> None:
+def hold(deps: Deps, event: InboxEvent, result: QuizResult, held: Held) -> Receipt:
+    """queued -> rejected: a pass that grants nothing yet, with the member's mail and the staff alert of its reason."""
+    match held.reason:
+        case HoldReason.TOO_EARLY:
+            _hold_too_early(deps, event, result, held)
+            detail = "started during the waiting period; held"
+        case HoldReason.MISSING_REQUIREMENT:
+            _hold_for_requirement(deps, event, held)
+            detail = "a required course is missing; held"
+        case unknown:
+            assert_never(unknown)
+    return Receipt(status=EventStatus.REJECTED, event_id=event.id, outcome=held.reason, detail=detail)
+
+
+def _hold_too_early(deps: Deps, event: InboxEvent, result: QuizResult, held: Held) -> None:
     """queued -> rejected (`too_early`): a pass started inside the waiting period grants nothing.
 
     The member hears when to retake the quiz; staff get an alert and may
     replay the event, which applies the pass despite the wait.
     """
-    member, course = applied.member, applied.course
+    member, course = held.member, held.course
     reason = "the quiz was started during the waiting period after a failed attempt"
-    messages = mails.too_early(deps, event.id, member, course, result, applied.opens_at, passed=True)
-    messages += mails.held_pass_alert(deps, event.id, member, course, result, applied.opens_at)
-    deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome=TOO_EARLY, messages=messages)
+    messages = mails.too_early(deps, event.id, member, course, result, held.opens_at, passed=True)
+    messages += mails.held_pass_alert(deps, event.id, member, course, result, held.opens_at)
+    deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome=HoldReason.TOO_EARLY, messages=messages)
     log.info("event %s held: %s", event.id, reason)
 
 
@@ -67,17 +86,17 @@ def not_counted(deps: Deps, event: InboxEvent, result: QuizResult, why: NotCount
     log.warning("event %s rejected (%s): %s", event.id, refusal.reason, refusal.detail)
 
 
-def hold_for_requirement(deps: Deps, event: InboxEvent, applied: Applied) -> None:
+def _hold_for_requirement(deps: Deps, event: InboxEvent, held: Held) -> None:
     """queued -> rejected (`missing_requirement`): a pass without a required course grants nothing (section 15).
 
     The member hears what to take first; staff get an alert and may replay the
     event once the member holds the required course.
     """
-    missing = missing_courses(deps, applied)
-    reason = "required course(s) not held when the quiz finished: " + ", ".join(map(str, applied.missing))
-    messages = mails.missing_requirement(deps, event.id, applied.member, applied.course, missing, passed=True)
-    messages += mails.held_for_requirement_alert(deps, event.id, applied.member, applied.course, missing)
-    deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome=MISSING_REQUIREMENT, messages=messages)
+    missing = missing_courses(deps, held)
+    reason = "required course(s) not held when the quiz finished: " + ", ".join(map(str, held.missing))
+    messages = mails.missing_requirement(deps, event.id, held.member, held.course, missing, passed=True)
+    messages += mails.held_for_requirement_alert(deps, event.id, held.member, held.course, missing)
+    deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome=HoldReason.MISSING_REQUIREMENT, messages=messages)
     log.info("event %s held: %s", event.id, reason)
 
 
@@ -117,7 +136,7 @@ def reject(deps: Deps, event: InboxEvent, reason: str, *, member_id: int | None,
         member_id=member_id,
         course_id=course_id,
     )
-    deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome="rejected", messages=alert)
+    deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome=EventStatus.REJECTED, messages=alert)
     log.warning("event %s rejected: %s", event.id, reason)
 
 
@@ -137,11 +156,11 @@ def defer(deps: Deps, event: InboxEvent, error: Exception) -> Receipt:
             course_id=current.course_id,
         )
         deps.store.close_event(event.id, EventStatus.DEAD, str(error), messages=alert)
-        return Receipt(EventStatus.DEAD, event.id, detail="gave up; staff were alerted")
+        return Receipt(status=EventStatus.DEAD, event_id=event.id, detail="gave up; staff were alerted")
     delay = settings.retry_base_seconds * 2 ** min(event.attempts - 1, 10) * (0.5 + random.random())  # noqa: S311
     deps.store.defer_event(event.id, str(error), deps.now() + dt.timedelta(seconds=min(delay, MAX_BACKOFF_SECONDS)))
     log.warning("event %s queued for retry after Fabman failure: %s", event.id, error)
-    return Receipt(EventStatus.QUEUED, event.id, detail="stored; Fabman is unavailable, it will be applied later")
+    return Receipt(status=EventStatus.QUEUED, event_id=event.id, detail="stored; Fabman is unavailable, it will be applied later")
 
 
 def fail(deps: Deps, event: InboxEvent, result: QuizResult, error: Exception) -> None:

@@ -15,19 +15,14 @@ from bridge.adapters.fabman import Course, Member
 from bridge.domain import attempts, courses, requirements
 from bridge.domain.calendar import today_in
 from bridge.domain.results import QuizResult, notes_name_result
+from bridge.domain.statuses import HoldReason, Outcome
 from bridge.services.deps import Deps
-from bridge.services.results.receipts import Applied
-
-MISSING_REQUIREMENT = "missing_requirement"
-"""Outcome of a pass without a required course: held (rejected) until staff replay it."""
-
-REQUIREMENT_NOT_COUNTED = "requirement_not_counted"
-"""Outcome of a fail without a required course: applied, no attempt counted."""
+from bridge.services.results.receipts import Applied, Held
 
 
 def unmet_requirements(
     deps: Deps, result: QuizResult, member: Member, course: Course, *, replayed: bool = False
-) -> Applied | None:
+) -> Applied | Held | None:
     """What applying does when the member lacked a required course; None when the result may count.
 
     The member must come with trainings. A result whose effect is already in
@@ -43,10 +38,11 @@ def unmet_requirements(
     missing = problem.blocking if problem else requirements.missing(course, requirements.held_on(member.trainings or (), day))
     if not missing or _already_applied(result, member, course):
         return None
+    if result.passed:
+        return Held(HoldReason.MISSING_REQUIREMENT, member, course, missing=tuple(missing))
     allowed = courses.max_attempts(course, deps.settings.max_course_attempts)
     left = attempts.attempts_left(member.metadata, course.id, allowed)
-    outcome = MISSING_REQUIREMENT if result.passed else REQUIREMENT_NOT_COUNTED
-    return Applied(outcome, member, course, left, allowed, missing=tuple(missing))
+    return Applied(Outcome.REQUIREMENT_NOT_COUNTED, member, course, left, allowed, missing=tuple(missing))
 
 
 def _already_applied(result: QuizResult, member: Member, course: Course) -> bool:
@@ -55,7 +51,7 @@ def _already_applied(result: QuizResult, member: Member, course: Course) -> bool
     return attempts.was_counted(member.metadata, result.result_id)
 
 
-def missing_courses(deps: Deps, applied: Applied) -> list[Course | int]:
+def missing_courses(deps: Deps, applied: Applied | Held) -> list[Course | int]:
     """The missing courses as Fabman names them (an unknown id stays an id)."""
     known = deps.fabman.courses()
     return [known.get(course_id, course_id) for course_id in applied.missing]

@@ -11,12 +11,11 @@ from bridge.adapters.codec import CmUserIdCodec, InvalidCmUserId, QuizIdentity
 from bridge.adapters.fabman import FabmanUnavailable
 from bridge.adapters.store import InboxEvent
 from bridge.domain.results import QuizResult
-from bridge.domain.statuses import EventStatus
+from bridge.domain.statuses import EventStatus, HoldReason, ReceiptStatus
 from bridge.services.deps import Deps
 from bridge.services.results import outcomes
 from bridge.services.results.applying import apply_result
-from bridge.services.results.prerequisites import MISSING_REQUIREMENT
-from bridge.services.results.receipts import TOO_EARLY, NotCounted, Receipt, Rejected
+from bridge.services.results.receipts import Held, NotCounted, Receipt, Rejected
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +25,8 @@ def process(deps: Deps, event_id: int, *, statuses: Sequence[EventStatus] = (Eve
     event = deps.store.claim_event(event_id, deps.settings.lease_seconds, statuses=statuses)
     if event is None:
         current = deps.store.get_event(event_id)
-        return Receipt("duplicate" if current else "unknown", event_id, detail="being processed or already done")
+        status = ReceiptStatus.DUPLICATE if current else ReceiptStatus.UNKNOWN
+        return Receipt(status=status, event_id=event_id, detail="being processed or already done")
     return apply_claimed(deps, event)
 
 
@@ -48,27 +48,23 @@ def _apply_claimed(deps: Deps, event: InboxEvent) -> Receipt:
         if (event.member_id, event.course_id) != (member_id, course_id):
             deps.store.note_identity(event.id, member_id, course_id)
         # Only a staff replay puts a held pass back in the queue: it waives the wait (and judges requirements today).
-        applied = apply_result(deps, result, identity, waive_wait=event.outcome in (TOO_EARLY, MISSING_REQUIREMENT))
+        applied = apply_result(deps, result, identity, waive_wait=event.outcome in set(HoldReason))
     except NotCounted as why:
         outcomes.not_counted(deps, event, result, why)
-        return Receipt(EventStatus.REJECTED, event.id, outcome=why.refusal.reason, detail=str(why))
+        return Receipt(status=EventStatus.REJECTED, event_id=event.id, outcome=why.refusal.reason, detail=str(why))
     except Rejected as why:
         outcomes.reject(deps, event, str(why), member_id=member_id, course_id=course_id)
-        return Receipt(EventStatus.REJECTED, event.id, detail=str(why))
+        return Receipt(status=EventStatus.REJECTED, event_id=event.id, detail=str(why))
     except FabmanUnavailable as error:
         return outcomes.defer(deps, event, error)
     except Exception as error:
         log.exception("event %s failed unexpectedly", event.id)
         outcomes.fail(deps, event, result, error)
-        return Receipt(EventStatus.ERROR, event.id, detail="unexpected error; staff were alerted")
-    if applied.outcome == TOO_EARLY:
-        outcomes.hold(deps, event, result, applied)
-        return Receipt(EventStatus.REJECTED, event.id, outcome=TOO_EARLY, detail="started during the waiting period; held")
-    if applied.outcome == MISSING_REQUIREMENT:
-        outcomes.hold_for_requirement(deps, event, applied)
-        return Receipt(EventStatus.REJECTED, event.id, outcome=MISSING_REQUIREMENT, detail="a required course is missing; held")
+        return Receipt(status=EventStatus.ERROR, event_id=event.id, detail="unexpected error; staff were alerted")
+    if isinstance(applied, Held):
+        return outcomes.hold(deps, event, result, applied)
     outcomes.record_applied(deps, event, result, applied)
-    return Receipt(EventStatus.APPLIED, event.id, outcome=applied.outcome)
+    return Receipt(status=EventStatus.APPLIED, event_id=event.id, outcome=applied.outcome)
 
 
 def _identity(codec: CmUserIdCodec, result: QuizResult) -> QuizIdentity:

@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from bridge.adapters.fabman import Course, Member, TrainingRecord
+from bridge.answers import answer, described
 from bridge.domain.binding import Refusal
+from bridge.domain.statuses import EventStatus, HoldReason, Outcome, ReceiptStatus, RejectReason
 
 
-@dataclass(frozen=True)
-class Receipt:
-    """The answer to the webhook, a replay or one event of the retry job."""
+@answer
+class WebhookReceipt:
+    """ClassMarker's answer (and a replay's): what became of the delivery. Empty fields are left out."""
 
-    status: str
-    event_id: int | None = None
-    outcome: str | None = None
-    detail: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        """The response body, without empty fields."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+    status: ReceiptStatus | EventStatus = described(ReceiptStatus.ACCEPTED, "An event's status, or one of the receipt's own.")
+    event_id: int | None = described(12, omit_none=True, default=None)
+    outcome: Outcome | HoldReason | RejectReason | None = described(
+        None, "After a replay: what applying did.", omit_none=True, default=None
+    )
+    detail: str | None = described("stored; being applied now", omit_none=True, default=None)
 
 
-TOO_EARLY = "too_early"
-"""Outcome of a pass started inside the waiting period: held (rejected) until staff replay it."""
-
-NOT_COUNTED = "not_counted"
-"""Outcome of a fail started inside the waiting period: applied, but no attempt is counted."""
+Receipt = WebhookReceipt
+"""The answer to the webhook, a replay, a review or one event of the retry job."""
 
 
 class Rejected(Exception):
@@ -50,7 +45,7 @@ class NotCounted(Rejected):
 class Applied:
     """What applying a result did, for the store and the member's mail."""
 
-    outcome: str
+    outcome: Outcome
     member: Member
     course: Course
     attempts_left: int
@@ -61,3 +56,16 @@ class Applied:
     """When the next attempt opens, while the member waits (section 12)."""
     missing: tuple[int, ...] = ()
     """Required courses the member did not hold (section 15)."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """A pass that grants nothing yet (held until staff replay it): why, and what the member is told."""
+
+    reason: HoldReason
+    member: Member
+    course: Course
+    opens_at: dt.datetime | None = None
+    """When the waiting period ends (too_early)."""
+    missing: tuple[int, ...] = ()
+    """The required courses the member did not hold (missing_requirement)."""

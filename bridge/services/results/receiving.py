@@ -16,15 +16,12 @@ from typing import Any, NamedTuple
 from bridge.adapters.classmarker import parse_delivery
 from bridge.adapters.codec import InvalidCmUserId, redact
 from bridge.adapters.store import InboxEvent
-from bridge.domain.statuses import EventSource, EventStatus
+from bridge.domain.statuses import EventSource, EventStatus, ReceiptStatus
 from bridge.services.deps import Deps
 from bridge.services.results import outcomes
 from bridge.services.results.receipts import Receipt
 
 log = logging.getLogger(__name__)
-
-ACCEPTED = "accepted"
-"""The answer's status for a result stored and being applied by this process now."""
 
 
 class Received(NamedTuple):
@@ -45,10 +42,11 @@ def receive(deps: Deps, body: bytes, payload: Any, *, apply_now: bool, source: E
     """
     delivery = parse_delivery(payload)
     if delivery.kind == "verify":
-        return Received(Receipt("ignored", detail="ClassMarker verification ping acknowledged"))
+        return Received(Receipt(status=ReceiptStatus.IGNORED, detail="ClassMarker verification ping acknowledged"))
     if delivery.kind == "group":
         log.info("result without cm_user_id (group result or a quiz taken without a personal link) ignored")
-        return Received(Receipt("ignored", detail="results without a cm_user_id (group results) are not used by the bridge"))
+        detail = "results without a cm_user_id (group results) are not used by the bridge"
+        return Received(Receipt(status=ReceiptStatus.IGNORED, detail=detail))
     result = delivery.result
     assert result is not None
     grading = result.requires_grading
@@ -73,14 +71,18 @@ def receive(deps: Deps, body: bytes, payload: Any, *, apply_now: bool, source: E
     )
     if not created:
         log.info("result %s delivered again; event %s is %s", result.result_id, event.id, event.status)
-        return Received(Receipt("duplicate", event.id, detail=f"already received; event is {event.status}"))
+        return Received(
+            Receipt(status=ReceiptStatus.DUPLICATE, event_id=event.id, detail=f"already received; event is {event.status}")
+        )
     if grading:
-        return Received(Receipt("ignored", event.id, detail="stored; waiting for the graded result"))
+        return Received(Receipt(status=ReceiptStatus.IGNORED, event_id=event.id, detail="stored; waiting for the graded result"))
     log.info("result %s stored as event %s (cm_user_id %s)", result.result_id, event.id, redact(result.cm_user_id))
     if refused is not None:
         outcomes.reject(deps, event, refused, member_id=None, course_id=None)
         deps.sender.wake()  # the staff alert
-        return Received(Receipt(EventStatus.REJECTED, event.id, detail=refused))
+        return Received(Receipt(status=EventStatus.REJECTED, event_id=event.id, detail=refused))
     if claim and event.lease_until is not None:
-        return Received(Receipt(ACCEPTED, event.id, detail="stored; being applied now"), claimed=event)
-    return Received(Receipt(EventStatus.QUEUED, event.id, detail="stored; applied as soon as an applier is free"))
+        return Received(
+            Receipt(status=ReceiptStatus.ACCEPTED, event_id=event.id, detail="stored; being applied now"), claimed=event
+        )
+    return Received(Receipt(status=EventStatus.QUEUED, event_id=event.id, detail="stored; applied as soon as an applier is free"))
