@@ -115,6 +115,9 @@ def _replay(command: str) -> requests.Response:
     return answer
 
 
+DENIED_MAIL = "--- mail to petra.dvorakova@example.org: Školení k zařízení Laserová řezačka / Training for"
+
+
 def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None:
     port = free_port()
     with demo(PORT=str(port)) as running:
@@ -131,7 +134,12 @@ def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None
             assert re.search(rf" '?http://127\.0\.0\.1:{port}/", command), command
             answer = _replay(command)
             assert answer.status_code == 200, (command, answer.text)
-            answers[answer.url.removeprefix(f"http://127.0.0.1:{port}").split("?")[0]] = answer.json()
+            path = answer.url.removeprefix(f"http://127.0.0.1:{port}").split("?")[0]
+            if path == "/fabman_webhook" and path not in answers:
+                # Fabman's event is handled after its answer; as a person reading the guide would, see its mail
+                # (Petra refused at the laser cutter gets the quiz link) before the next command trains her.
+                running.wait_for_line(DENIED_MAIL)
+            answers[path] = answer.json()
 
         assert answers["/add_classmarker_training"]["status"] == "accepted"
         # The result whose webhook was lost is found in the simulated ClassMarker's API and granted.
@@ -142,7 +150,7 @@ def test_the_demo_serves_on_port_and_every_printed_command_works_there() -> None
         running.wait_for_line("--- mail to petra.dvorakova@example.org: Školení splněno: Laserová řezačka / Training completed")
         # Fabman's webhook: Petra refused at the laser cutter gets the training's quiz link.
         assert answers["/fabman_webhook"]["status"] == "stored"
-        running.wait_for_line("--- mail to petra.dvorakova@example.org: Školení k zařízení Laserová řezačka / Training for")
+        running.wait_for_line(DENIED_MAIL)
         # Signed evidence: the bundle the guide fetched verifies offline with the printed command.
         bundle = answers["/admin/evidence/proof"]
         assert bundle["checkpoint"]["origin"] == "FabLab Brno training evidence" and bundle["checkpoint"]["size"] >= 2
