@@ -293,10 +293,14 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
                 )
             )
 
-    def requeue_event(self, event_id: int, *, statuses: Sequence[EventStatus] = REPLAYABLE) -> bool:
+    def requeue_event(
+        self, event_id: int, *, statuses: Sequence[EventStatus] = REPLAYABLE, not_before: dt.datetime | None = None
+    ) -> bool:
         """Put an event in one of `statuses` back in the queue, due now; False while a worker holds it.
 
-        Its retry age starts again, so a replayed event gets the full RETRY_MAX_AGE_HOURS.
+        Its retry age starts again, so a replayed event gets the full RETRY_MAX_AGE_HOURS. With
+        `not_before` it is due only then and no other process is told: the caller applies it itself
+        at once (a staff replay), and the others take it after `not_before` only if that failed.
         """
         now = self.now()
         with self._write() as session:
@@ -309,9 +313,9 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
                     not_leased(InboxEvent.lease_until, now),
                     InboxEvent.payload_purged_at.is_(None),  # its body is gone: nothing left to apply
                 )
-                .values(status=EventStatus.QUEUED, next_attempt_at=None, retry_from=now, updated_at=now),
+                .values(status=EventStatus.QUEUED, next_attempt_at=not_before, retry_from=now, updated_at=now),
             )
-            if requeued:
+            if requeued and not_before is None:
                 self._notify_inbox(session)
             return bool(requeued)
 

@@ -7,6 +7,7 @@ it. A staff replay puts one event back and processes it at once.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -103,7 +104,10 @@ def replay(deps: Deps, event_id: int) -> Receipt:
         allowed = ", ".join(REPLAYABLE)
         detail = f"event is {event.status}; only {allowed} events replay"
         return Receipt(status=EventStatus(event.status), event_id=event_id, detail=detail)
-    if not deps.store.requeue_event(event_id):
+    # Due only after a lease's time and not announced: another process woken now would take it
+    # before this one's claim below, and staff would read "duplicate" for a replay that ran.
+    held_until = deps.now() + dt.timedelta(seconds=deps.settings.lease_seconds)
+    if not deps.store.requeue_event(event_id, not_before=held_until):
         return Receipt(
             status=ReceiptStatus.DUPLICATE, event_id=event_id, detail="being processed right now; try again in a moment"
         )
