@@ -190,6 +190,9 @@ class Applier:
     def shutdown(self, timeout: float) -> None:
         """Stop claiming; give back what no applier has started; let running ones finish for up to `timeout` s."""
         self._stop_polling.set()
+        poller = self._poller
+        if poller is not None and poller is not threading.current_thread():
+            poller.join(POLL_SECONDS + 1)  # its listening connection is closed before the process goes on
         with self._lock:
             self._closed = True
             waiting = [event.id for event in self._queue]

@@ -37,6 +37,9 @@ from bridge.domain.models import Course, Equipment, Member, TrainingRecord
 
 log = logging.getLogger(__name__)
 
+_JITTER = random.Random()  # noqa: S311 - jitter only
+"""Its own generator: background threads never touch the global `random` state others seed and watch."""
+
 CallObserver = Callable[[str, str, int | None, float], None]
 """Called after every upstream call with (method, path, status or None, seconds)."""
 
@@ -206,7 +209,7 @@ class FabmanClient:
                 if not error.retryable:
                     raise error
             if error.retryable and method in _SAFE_TO_REPEAT and attempt <= self.retries:
-                delay = self.backoff * (2 ** (attempt - 1)) * (1 + random.random())  # noqa: S311 - jitter only
+                delay = self.backoff * (2 ** (attempt - 1)) * (1 + _JITTER.random())
                 log.info("retrying %s %s after %s (attempt %d)", method, path, type(error).__name__, attempt)
                 self._sleep(delay)
                 continue

@@ -23,6 +23,9 @@ from bridge.domain.statuses import Channel, MessageStatus
 
 log = logging.getLogger(__name__)
 
+_JITTER = random.Random()  # noqa: S311 - jitter only
+"""Its own generator: background threads never touch the global `random` state others seed and watch."""
+
 FORGOTTEN_WHEN_HANDLED = frozenset({Channel.STAFF_SIGN_IN})
 """Channels whose rows are dropped once handled: a sign-in request names whatever address was typed in."""
 
@@ -102,5 +105,5 @@ class Outbox:
         return report
 
     def _backoff(self, attempts: int) -> dt.timedelta:
-        delay = min(3600.0, self.retry_base_seconds * 2 ** max(attempts - 1, 0)) * (0.5 + random.random())  # noqa: S311
+        delay = min(3600.0, self.retry_base_seconds * 2 ** max(attempts - 1, 0)) * (0.5 + _JITTER.random())
         return dt.timedelta(seconds=delay)

@@ -30,7 +30,11 @@ class InboxListener:
 
     def _connect(self) -> psycopg.Connection[object]:
         connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=CONNECT_SECONDS)
-        connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+        try:
+            connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     def wait(self, timeout: float) -> bool:

@@ -19,6 +19,9 @@ from bridge.services.results.receipts import Applied, Held, NotCounted, Receipt
 
 log = logging.getLogger(__name__)
 
+_JITTER = random.Random()  # noqa: S311 - jitter only
+"""Its own generator: background threads never touch the global `random` state others seed and watch."""
+
 MAX_BACKOFF_SECONDS = 3600
 
 
@@ -157,7 +160,7 @@ def defer(deps: Deps, event: InboxEvent, error: Exception) -> Receipt:
         )
         deps.store.close_event(event.id, EventStatus.DEAD, str(error), messages=alert)
         return Receipt(status=EventStatus.DEAD, event_id=event.id, detail="gave up; staff were alerted")
-    delay = settings.retry_base_seconds * 2 ** min(event.attempts - 1, 10) * (0.5 + random.random())  # noqa: S311
+    delay = settings.retry_base_seconds * 2 ** min(event.attempts - 1, 10) * (0.5 + _JITTER.random())
     deps.store.defer_event(event.id, str(error), deps.now() + dt.timedelta(seconds=min(delay, MAX_BACKOFF_SECONDS)))
     log.warning("event %s queued for retry after Fabman failure: %s", event.id, error)
     return Receipt(status=EventStatus.QUEUED, event_id=event.id, detail="stored; Fabman is unavailable, it will be applied later")
