@@ -58,6 +58,8 @@ CALLER_WAIT_SECONDS = 30.0
 """How long a cron or CLI run waits while another worker or instance runs the same job."""
 RETRY_WAIT_SECONDS = 60.0
 """How long a retry run waits for the appliers to try what it found due before it reports."""
+CLOSE_WAIT_SECONDS = 10.0
+"""How long closing the bridge waits for a result being applied or a message being sent."""
 
 DEFAULT_SWEEP_AT = dt.time(3, 15)
 Summary = TypeVar("Summary")
@@ -119,10 +121,17 @@ class Bridge:
         self.sender.shutdown(timeout)  # after the appliers: it sends the mail of what they finished
 
     def close(self) -> None:
-        """Release connections (tests and shutdown)."""
+        """Release connections (tests and shutdown).
+
+        Threads still applying a result or sending a message finish first (at
+        most `CLOSE_WAIT_SECONDS` each): a store disposed under them would hand
+        them fresh connections that nothing closes.
+        """
         self.applier.shutdown(0)
         self.sender.shutdown(0)
         self.jobs.stop(0)
+        self.applier.wait_idle(CLOSE_WAIT_SECONDS)
+        self.sender.wait_idle(CLOSE_WAIT_SECONDS)
         self.fabman.close()
         if self._classmarker is not None:
             self._classmarker.close()
