@@ -21,6 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
+from bridge.application import bridge_of
 from harness import CRON_TOKEN, FABMAN_WEBHOOK_TOKEN
 from sandbox.simulator import FabmanSimulator
 from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
@@ -61,12 +62,38 @@ def operations(make_app: Callable[..., Flask], classmarker: ClassMarkerApiSimula
         CLASSMARKER_API_KEY=account.api_key,
         CLASSMARKER_API_SECRET=account.api_secret,
     )
+    _settle_after_each_request(app)
     schema = schemathesis.openapi.from_wsgi("/apispec.json", app)
     loaded = list(schema.get_all_operations())
     assert all(not isinstance(result, Err) for result in loaded), [result.err() for result in loaded if isinstance(result, Err)]
     found = [result.ok() for result in loaded]
     assert {operation.label for operation in found} == _routes(app)
     return found
+
+
+def _settle_after_each_request(app: Flask) -> None:
+    """Answer each request only once the work it started in the background is done, as the suite's test client does.
+
+    Otherwise an applier or the mail sender still runs while Hypothesis
+    generates the next case, and what they do (MIME boundaries come from the
+    global `random`) reads to Hypothesis as a strategy using `random`.
+    """
+    bridge = bridge_of(app)
+    inner = app.wsgi_app
+
+    def settled(environ: Any, start_response: Any) -> list[bytes]:
+        body = inner(environ, start_response)
+        try:
+            chunks = list(body)
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()  # runs what the view deferred until its answer was out
+        if not (bridge.applier.wait_idle(60) and bridge.sender.wait_idle(60)):
+            raise AssertionError("the bridge's background work did not finish within 60 s")
+        return chunks
+
+    app.wsgi_app = settled  # type: ignore[method-assign]
 
 
 def _scheme(operation: Any) -> str | None:
