@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, overload
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -90,7 +91,9 @@ class Bridge:
         self.clock = clock
         self._classmarker: ClassMarkerClient | None = None
         self._classmarker_lock = threading.Lock()
-        self.deps = Deps(settings, fabman, codec, store, renderer, self.sender, clock)
+        # One side-read per applier at most: an applier waits for its own before it goes on.
+        self._side_reads = ThreadPoolExecutor(max_workers=max(1, settings.fabman_concurrency), thread_name_prefix="fabman-read")
+        self.deps = Deps(settings, fabman, codec, store, renderer, self.sender, clock, self._side_reads)
         """What the use cases run on: settings, adapters and clock (`applying`, the appliers' copy, shares the rate gate)."""
         self.rate_gate = RateGate()
         self.applying = dataclasses.replace(self.deps, fabman=fabman.derive(rate_gate=self.rate_gate))
@@ -132,6 +135,7 @@ class Bridge:
         self.jobs.stop(0)
         self.applier.wait_idle(CLOSE_WAIT_SECONDS)
         self.sender.wait_idle(CLOSE_WAIT_SECONDS)
+        self._side_reads.shutdown(wait=True, cancel_futures=True)
         self.fabman.close()
         if self._classmarker is not None:
             self._classmarker.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,6 +39,8 @@ class Deps:
     renderer: MailRenderer
     sender: MailSender
     clock: Clock
+    side_reads: Executor
+    """Threads for a Fabman read made beside another (a result's course while its member is read)."""
 
     def today(self) -> dt.date:
         """Today in the FabLab's time zone, by this app's clock."""

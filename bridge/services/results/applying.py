@@ -20,8 +20,6 @@ as `not_counted`.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from concurrent.futures import Future
 from typing import Any
 
 from bridge.adapters.codec import QuizIdentity
@@ -61,28 +59,19 @@ def apply_result(deps: Deps, result: QuizResult, identity: QuizIdentity, *, waiv
 def _read_course_and_member(deps: Deps, course_id: int, member_id: int) -> tuple[Course, Member]:
     """The course as Fabman holds it now (its quiz and state decide, 4.10) and the member, read at the same time.
 
-    Two reads in one round trip instead of two: the course on a thread of its
-    own while this one reads the member (with privileges, which an admin-only
-    course needs). A missing course or member is a rejection, the course named first.
+    Two reads in one round trip instead of two: the course on one of the
+    app's side-read threads (`Deps.side_reads`, started once, not per result)
+    while this one reads the member (with privileges, which an admin-only
+    course needs). A missing course or member is a rejection, the course
+    named first.
     """
-    course_read: Future[Course] = Future()
-
-    def read_course() -> None:
-        try:
-            course_read.set_result(deps.fabman.read_course(course_id))
-        except BaseException as error:  # noqa: BLE001 - handed to the reading thread, which raises it
-            course_read.set_exception(error)
-
-    reader = threading.Thread(target=read_course, name="read-course", daemon=True)
-    reader.start()
+    course_read = deps.side_reads.submit(deps.fabman.read_course, course_id)
     member: Member | None = None
     member_error: Exception | None = None
     try:
         member = deps.fabman.get_member(member_id, trainings=True, privileges=True)
     except Exception as error:  # noqa: BLE001 - raised below, after the course has had its say
         member_error = error
-    finally:
-        reader.join()
     try:
         course = course_read.result()
     except FabmanNotFound:
