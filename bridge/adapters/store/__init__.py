@@ -240,9 +240,14 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         """queued -> applied, with its ledger row, its evidence leaf and its mail, in one transaction.
 
         A grant appends a `granted` leaf, a counted failed attempt a `failed` one (section 16).
+        The leaf comes last: taking its index locks the log's one counter row until
+        the commit, so every other statement runs before, not while other
+        processes' results wait for that row.
         """
         now = self.now()
         with self._write() as session:
+            self._enqueue(session, messages, now)
+            session.execute(statements.MARK_APPLIED, {"event_id": event_id, "outcome": outcome, "now": now})
             if ledger is not None:
                 row = {"granted_at": now, **ledger}
                 self._insert_ignore(session, LedgerEntry, row)
@@ -255,8 +260,6 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
                     session, event_id, EvidenceEvent.FAILED, member_id=None, course_id=None, fabman_record_id=None,
                     recorded_at=now,
                 )  # fmt: skip
-            self._enqueue(session, messages, now)
-            session.execute(statements.MARK_APPLIED, {"event_id": event_id, "outcome": outcome, "now": now})
 
     def close_event(
         self,

@@ -123,15 +123,18 @@ class EvidenceQueries(StoreBase):
 
         Taking the next index updates the counter row, which locks it until
         the transaction ends, so no other transaction (another worker, another
-        instance) can take the same index or leave a gap. Three statements in
-        the common case: the counter, the salt, the leaf.
+        instance) can take the same index or leave a gap. The salt is read
+        first and the index taken just before the leaf is inserted, so the row
+        is held for two statements and the commit. Callers append last in their
+        transaction for the same reason. Three statements in the common case:
+        the salt, the counter, the leaf.
         """
+        if email is not None and fields.subject is None:
+            fields = replace(fields, subject=subject(email, self._salt(session, fields.member_id)))
         index = session.execute(_TAKE_INDEX).scalar_one_or_none()
         if index is None:  # a store whose head row is missing (created outside the migrations)
             self._insert_ignore(session, EvidenceHead, {"name": HEAD, "size": 0})
             index = session.execute(_TAKE_INDEX).scalar_one()
-        if email is not None and fields.subject is None:
-            fields = replace(fields, subject=subject(email, self._salt(session, fields.member_id)))
         leaf = fields.leaf()
         values = {
             "leaf_index": int(index) - 1,
