@@ -11,8 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 
 from bridge.adapters.store import Store
+from bridge.adapters.store.evidence import EvidenceHead
 from bridge.application import Bridge
 from bridge.domain import merkle
 from bridge.domain.evidence import EvidenceEvent, LeafFields
@@ -95,6 +97,30 @@ def test_leaves_stay_gapless_and_unique_when_two_instances_append_at_once(bridge
     assert [leaf.index for leaf in stored] == list(range(80))
     assert len({(leaf.member_id, leaf.course_id) for leaf in stored}) == 80
     assert all(leaf.leaf_hash == merkle.leaf_hash(leaf.leaf).hex() for leaf in stored)
+
+
+def test_a_key_logged_already_takes_no_index_and_the_next_leaf_follows_on(bridge: Bridge) -> None:
+    store = bridge.store
+    first = LeafFields(EvidenceEvent.REMOVED, member_id=1, course_id=1)
+
+    assert store.record_evidence("test:once", first) == 0
+    assert store.record_evidence("test:once", LeafFields(EvidenceEvent.REMOVED, member_id=2, course_id=2)) is None
+    assert store.record_evidence("test:next", LeafFields(EvidenceEvent.REMOVED, member_id=3, course_id=3)) == 1
+
+    assert [(leaf.index, leaf.event_key, leaf.member_id) for leaf in store.evidence_leaves()] == [
+        (0, "test:once", 1),
+        (1, "test:next", 3),
+    ]
+
+
+def test_a_store_without_the_counter_row_makes_it_on_the_first_append(bridge: Bridge) -> None:
+    store = bridge.store
+    with store._write() as session:
+        session.execute(delete(EvidenceHead))
+
+    assert store.record_evidence("test:first", LeafFields(EvidenceEvent.REMOVED, member_id=1, course_id=1)) == 0
+    assert store.record_evidence("test:second", LeafFields(EvidenceEvent.REMOVED, member_id=2, course_id=2)) == 1
+    assert [leaf.index for leaf in store.evidence_leaves()] == [0, 1]
 
 
 def test_leaf_bytes_are_served_as_hashed(bridge: Bridge, send: Callable[..., Any]) -> None:

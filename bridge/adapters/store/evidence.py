@@ -26,7 +26,7 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Table, Text, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from bridge.adapters.store.core import StoreBase
+from bridge.adapters.store.core import StoreBase, changed
 from bridge.adapters.store.models import Base, InboxEvent, UtcDateTime
 from bridge.domain import merkle
 from bridge.domain.evidence import EvidenceEvent, LeafFields, result_fields, subject
@@ -97,6 +97,23 @@ _TAKE_INDEX = (
     update(_HEAD_TABLE).where(_HEAD_TABLE.c.name == HEAD).values(size=_HEAD_TABLE.c.size + 1).returning(_HEAD_TABLE.c.size)
 )
 """Take the next leaf index (the new size; the leaf's index is one less), locking the counter row."""
+_GIVE_BACK_INDEX = update(_HEAD_TABLE).where(_HEAD_TABLE.c.name == HEAD).values(size=_HEAD_TABLE.c.size - 1)
+"""Undo a taken index whose leaf was logged already (its key existed), so the log stays gapless."""
+_LEAF_TABLE = cast("Table", EvidenceLeaf.__table__)
+_LEAF_VALUES = ("event_key", "event", "member_id", "course_id", "result_id", "leaf", "leaf_hash", "recorded_at")
+_APPEND_LEAF = (
+    text(
+        "WITH taken AS (UPDATE evidence_head SET size = size + 1 WHERE name = :head RETURNING size) "
+        "INSERT INTO evidence_leaves "
+        "(leaf_index, event_key, event, member_id, course_id, result_id, leaf, leaf_hash, recorded_at) "
+        "SELECT size - 1, :event_key, :event, :member_id, :course_id, :result_id, :leaf, :leaf_hash, :recorded_at "
+        "FROM taken "
+        "ON CONFLICT DO NOTHING RETURNING leaf_index"
+    )
+    .bindparams(*(bindparam(name, type_=_LEAF_TABLE.c[name].type) for name in _LEAF_VALUES))
+    .columns(_LEAF_TABLE.c.leaf_index)
+)
+"""PostgreSQL: take the next index and insert the leaf in one statement (no row: the key existed, or no counter row)."""
 _SALT_TABLE = cast("Table", EvidenceSalt.__table__)
 _SALT = (
     text(
@@ -123,21 +140,16 @@ class EvidenceQueries(StoreBase):
 
         Taking the next index updates the counter row, which locks it until
         the transaction ends, so no other transaction (another worker, another
-        instance) can take the same index or leave a gap. The salt is read
-        first and the index taken just before the leaf is inserted, so the row
-        is held for two statements and the commit. Callers append last in their
-        transaction for the same reason. Three statements in the common case:
-        the salt, the counter, the leaf.
+        instance) can take the same index or leave a gap. Everything else (the
+        salt, the leaf's bytes and hash) comes first, and callers append last
+        in their transaction, so the row is held as briefly as can be: on
+        PostgreSQL one statement takes the index and inserts the leaf, then the
+        commit; on SQLite, whose writers take turns anyway, two statements.
         """
         if email is not None and fields.subject is None:
             fields = replace(fields, subject=subject(email, self._salt(session, fields.member_id)))
-        index = session.execute(_TAKE_INDEX).scalar_one_or_none()
-        if index is None:  # a store whose head row is missing (created outside the migrations)
-            self._insert_ignore(session, EvidenceHead, {"name": HEAD, "size": 0})
-            index = session.execute(_TAKE_INDEX).scalar_one()
         leaf = fields.leaf()
         values = {
-            "leaf_index": int(index) - 1,
             "event_key": key,
             "event": fields.event,
             "member_id": fields.member_id,
@@ -147,8 +159,18 @@ class EvidenceQueries(StoreBase):
             "leaf_hash": merkle.leaf_hash(leaf).hex(),
             "recorded_at": self.now(),
         }
-        if not self._insert_ignore(session, EvidenceLeaf, values):
-            session.execute(update(EvidenceHead).where(EvidenceHead.name == HEAD).values(size=EvidenceHead.size - 1))
+        if not self.is_sqlite:
+            index = session.execute(_APPEND_LEAF, {"head": HEAD, **values}).scalar_one_or_none()
+            if index is not None:
+                return int(index)
+            if changed(session, _GIVE_BACK_INDEX):  # the counter moved but the key was there: give the index back
+                return None
+        index = session.execute(_TAKE_INDEX).scalar_one_or_none()
+        if index is None:  # a store whose head row is missing (created outside the migrations)
+            self._insert_ignore(session, EvidenceHead, {"name": HEAD, "size": 0})
+            index = session.execute(_TAKE_INDEX).scalar_one()
+        if not self._insert_ignore(session, EvidenceLeaf, {"leaf_index": int(index) - 1, **values}):
+            changed(session, _GIVE_BACK_INDEX)
             return None
         return int(index) - 1
 
