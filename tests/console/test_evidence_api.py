@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge
-from bridge.services.console import EVIDENCE_COLUMNS
+from bridge.services.console.exports import EVIDENCE_COLUMNS
 from harness.classmarker import quiz_of, result_payload, signed
 from tests.support import problem
 
