@@ -1,8 +1,9 @@
 """The console's pages and its actions; each view reads its filters, calls the console's function, renders.
 
 Actions are POSTs (the guard has checked their CSRF token), recorded in the
-staff log by :mod:`bridge.services.console.actions`, and answered with a redirect back to the page the
-staff member came from, with a line saying what happened.
+staff log by :mod:`bridge.services.console.actions`, and answered with a
+redirect back to the page the staff member came from, with a line saying
+what happened.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from bridge.domain.models import MAX_ID
 from bridge.domain.statuses import EventStatus, MessageStatus
 from bridge.errors import NotFound
 from bridge.services import console, statistics
-from bridge.services.console.exports import evidence_csv, evidence_rows
-from bridge.services.console.pages import EXPIRING_DAYS, MAX_EXPIRING_DAYS, OVERVIEW_STATUSES
 from bridge.web.staff import filters
 from bridge.web.staff.charts import course_chart
 from bridge.web.staff.session import blueprint, error_page, t
@@ -35,7 +34,7 @@ def overview() -> str:
         "staff/overview.html",
         overview=console.pages.overview(bridge.deps),
         jobs=bridge.job_status(),
-        statuses=OVERVIEW_STATUSES,
+        statuses=console.pages.OVERVIEW_STATUSES,
         gap=bridge.webhook_gap() if bridge.reconciliation_enabled else None,
     )
 
@@ -165,7 +164,8 @@ def evidence_bundle() -> ResponseReturnValue:
 def evidence_download() -> ResponseReturnValue:
     """The same search as CSV: UTF-8, a header row, every ledger column."""
     deps = bridge_of().deps
-    response = make_response(evidence_csv(evidence_rows(deps, filters.evidence_filter(request.args))))
+    rows = console.exports.evidence_rows(deps, filters.evidence_filter(request.args))
+    response = make_response(console.exports.evidence_csv(rows))
     response.content_type = "text/csv; charset=utf-8"
     today = deps.today().isoformat()
     response.headers["Content-Disposition"] = f'attachment; filename="evidence-{today}.csv"'
@@ -200,7 +200,9 @@ def stats_download() -> ResponseReturnValue:
 @blueprint.get("/expiring")
 def expiring() -> str:
     """Trainings ending in the next 30 days (or another window)."""
-    days = filters.bounded_int(request.args, "days", default=EXPIRING_DAYS, low=1, high=MAX_EXPIRING_DAYS)
+    days = filters.bounded_int(
+        request.args, "days", default=console.pages.EXPIRING_DAYS, low=1, high=console.pages.MAX_EXPIRING_DAYS
+    )
     try:
         found, problem = console.pages.expiring(bridge_of().deps, days), False
     except FabmanError:
