@@ -27,7 +27,6 @@ from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.fabman import FabmanClient, RateGate
 from bridge.adapters.mail import FlushReport, MailRenderer, Outbox
 from bridge.adapters.store import InboxEvent, Store
-from bridge.answers import json_object
 from bridge.background import Applier, Job, JobRunner, OutboxSender
 from bridge.background.applier import ADMISSION_WAIT_SECONDS
 from bridge.background.jobs import JOB_NAMES, JobStatus, describe_run
@@ -40,7 +39,6 @@ from bridge.domain.statuses import Channel, EventStatus, FabmanOutcome
 from bridge.errors import NotFound, ServiceNotConfigured
 from bridge.services import admin, digest, expiry, machine_denied, overview, profile, reconcile, results, statistics
 from bridge.services.admin import AttemptsReset
-from bridge.services.console import Console
 from bridge.services.deps import Deps
 from bridge.services.digest import Digest
 from bridge.services.evidence import Evidence
@@ -390,17 +388,6 @@ class Bridge:
     def staff_access(self) -> StaffAccess:
         """Who may use the staff console: sign-in links (sent first by the outbox sender), sessions, the rate limit."""
         return StaffAccess(self.deps, mail=self.outbox.transports[Channel.MAIL], send_soon=self.sender.hurry)
-
-    @functools.cached_property
-    def console(self) -> Console:
-        """The staff console's pages and its audited actions (replay, review, reset attempts)."""
-        return Console(
-            self.deps,
-            replay=self.replay,
-            review=lambda event_id, passed: self.review_result(event_id, passed=passed),
-            # The console's audit reads the reset as JSON.
-            reset_attempts=lambda member_id, course_id: json_object(self.reset_attempts(member_id, course_id)),
-        )
 
 
 def bridge_of(app: Flask | None = None) -> Bridge:

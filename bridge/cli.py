@@ -22,7 +22,8 @@ from bridge.domain.models import MAX_ID
 from bridge.domain.statuses import ReceiptStatus
 from bridge.errors import Conflict, JobRunning, NotFound, ServiceNotConfigured
 from bridge.services.admin import describe_event
-from bridge.services.console import EvidenceFilter, Period, evidence_csv
+from bridge.services.console.exports import evidence_csv, evidence_rows
+from bridge.services.console.filters import EvidenceFilter, Period
 from bridge.services.expiry import ExpirySummary, Progress
 from bridge.services.ledger import ledger_row
 
@@ -175,7 +176,7 @@ def evidence(
     if member_id is None:
         raise click.UsageError("Missing option '--member' (or a command: checkpoint, verify).")
     period = Period(date_from.date() if date_from else None, date_to.date() if date_to else None)
-    rows = bridge_of().console.evidence_rows(EvidenceFilter(member_id=member_id, course_id=course_id, period=period))
+    rows = evidence_rows(bridge_of().deps, EvidenceFilter(member_id=member_id, course_id=course_id, period=period))
     if as_csv:
         click.echo(evidence_csv(rows), nl=False)
     else:

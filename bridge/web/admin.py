@@ -9,7 +9,8 @@ from bridge.background.jobs import JobStatus
 from bridge.domain.statistics import CourseMonth
 from bridge.domain.statuses import EventStatus
 from bridge.services.admin import AttemptsReset, Event, describe_event
-from bridge.services.console import EvidenceFilter, Period, evidence_csv
+from bridge.services.console.exports import evidence_csv, evidence_rows
+from bridge.services.console.filters import EvidenceFilter, Period
 from bridge.services.ledger import LedgerRow, ledger_row
 from bridge.services.results.receipts import WebhookReceipt
 from bridge.web.auth import require_api_key
@@ -109,7 +110,7 @@ def list_evidence() -> Response:
     as_csv = FORMAT.read() == "csv"
     wanted = EvidenceFilter(member_id=MEMBER.read(), course_id=COURSE.read(), period=Period(FROM.read(), TO.read()))
     limit, offset = LEDGER_LIMIT.read(), OFFSET.read()
-    rows = bridge_of().console.evidence_rows(wanted, offset=offset, limit=limit)
+    rows = evidence_rows(bridge_of().deps, wanted, offset=offset, limit=limit)
     if as_csv:
         return Response(evidence_csv(rows), content_type="text/csv; charset=utf-8")
     return respond([ledger_row(row) for row in rows])

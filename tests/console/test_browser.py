@@ -39,7 +39,7 @@ from flask import Flask
 from bridge.application import Bridge
 from bridge.clock import SettableClock
 from bridge.domain.statuses import EventStatus
-from bridge.services.console import EVIDENCE_COLUMNS
+from bridge.services.console.exports import EVIDENCE_COLUMNS
 from harness import CRON_TOKEN
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import ROOT, SmtpSink, free_port

@@ -1,93 +1,38 @@
-"""The console's pages and actions, as staff see them, against the Fabman simulator and the SMTP sink.
+"""The console's pages, as staff see them, against the Fabman simulator and the SMTP sink.
 
-A morning at the FabLab: a result that died while Fabman was down two days
-ago, then today a pass, a fail and a forged link. Staff sign in from the mail
+After the morning of the conftest, staff sign in from the mail
 and answer from the console what the contract says each page answers.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from bridge.application import Bridge
-from bridge.clock import SettableClock
 from bridge.domain.statuses import EventStatus
-from bridge.services.console import EVIDENCE_COLUMNS
-from harness import CRON_TOKEN
-from harness.classmarker import LASER_QUIZ, quiz_of, result_payload, signed
 from harness.launch import SmtpSink
 from sandbox.simulator import FabmanSimulator
-from tests.console.conftest import OWNER, form_post, sign_in, staff_log
+from tests.console.conftest import (
+    JAN,
+    LASER,
+    LUKAS,
+    MARTIN,
+    ONDREJ,
+    OWNER,
+    SOLDERING,
+    Morning,
+    form_post,
+    html,
+    result_ids,
+    sign_in,
+)
 
 pytestmark = pytest.mark.e2e
-
-PETRA, JAN, MARTIN, ONDREJ, LUKAS = 1, 2, 5, 9, 11
-LASER, CNC, SOLDERING, PLOTTER = 2, 4, 6, 5
-
-
-@dataclass
-class Morning:
-    """What happened before staff looked: event ids and the cm_user_ids the results carried."""
-
-    dead: int
-    granted: int
-    failed: int
-    rejected: int
-    tokens: list[str]
-
-
-def deliver(client: FlaskClient, token: str, result_id: int, *, passed: bool, test_name: str, quiz: str = LASER_QUIZ) -> int:
-    body, headers = signed(result_payload(token, result_id=result_id, passed=passed, test_name=test_name, quiz=quiz))
-    answer = client.post("/add_classmarker_training", data=body, headers=headers)
-    assert answer.status_code == 200, answer.json
-    return int(answer.json["event_id"])
-
-
-@pytest.fixture
-def morning(client: FlaskClient, bridge: Bridge, simulator: FabmanSimulator, clock: SettableClock) -> Morning:
-    tokens = [bridge.codec.encode(*pair) for pair in ((PETRA, LASER), (MARTIN, SOLDERING), (JAN, CNC))]
-    simulator.faults.down = True
-    dead = deliver(client, tokens[0], 5001, passed=True, test_name="Laser cutter - safety")
-    clock.advance(hours=49)
-    client.post("/cron/retry", headers={"CronjobToken": CRON_TOKEN})
-    simulator.faults.down = False
-    granted = deliver(client, tokens[1], 5002, passed=True, test_name="Soldering", quiz=quiz_of(SOLDERING))
-    failed = deliver(client, tokens[2], 5003, passed=False, test_name="CNC mill", quiz=quiz_of(CNC))
-    forged = "gAAAAAforged" + tokens[2][12:]
-    rejected = deliver(client, forged, 5004, passed=True, test_name="CNC mill", quiz=quiz_of(CNC))
-    statuses = {event_id: bridge.event(event_id).status for event_id in (dead, granted, failed, rejected)}
-    assert statuses == {dead: "dead", granted: "applied", failed: "applied", rejected: "rejected"}
-    return Morning(dead, granted, failed, rejected, [*tokens, forged])
-
-
-@pytest.fixture
-def staff(client: FlaskClient, smtp: SmtpSink, morning: Morning) -> Iterator[FlaskClient]:
-    sign_in(client, smtp, OWNER)
-    smtp.clear()
-    client.get("/staff/?lang=en")  # English from here on, kept in the language cookie
-    yield client
-
-
-def html(answer: TestResponse) -> str:
-    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
-    assert answer.mimetype == "text/html"
-    return answer.get_data(as_text=True)
-
-
-def result_ids(page: str) -> list[int]:
-    """The result numbers a result list shows, in order."""
-    return [int(number) for number in re.findall(r'href="/staff/results/(\d+)"', page)]
-
 
 # -- overview -----------------------------------------------------------------------------------
 
@@ -185,78 +130,10 @@ def test_a_result_page_shows_its_timeline_mail_record_and_payload_without_the_fu
     assert "Replay" not in page  # applied results are not replayable
 
 
-def test_replay_brings_a_dead_result_into_fabman_and_is_logged(
-    staff: FlaskClient, morning: Morning, simulator: FabmanSimulator, bridge: Bridge, smtp: SmtpSink
-) -> None:
-    path = f"/staff/results/{morning.dead}"
-    assert "Replay" in html(staff.get(path, headers={"Accept-Language": "en"}))
-    assert [r for r in simulator.state.trainings_of(PETRA) if r["trainingCourse"] == LASER and "5001" in (r["notes"] or "")] == []
-
-    answer = form_post(staff, path, f"{path}/replay")
-
-    assert answer.status_code == 303 and answer.location == path
-    assert bridge.event(morning.dead).status == "applied"
-    assert [r for r in simulator.state.trainings_of(PETRA) if r["trainingCourse"] == LASER and "5001" in (r["notes"] or "")]
-    assert smtp.to("petra.dvorakova@example.org")
-    assert staff_log(bridge)[-1] == (OWNER, "replay", f"result:{morning.dead}")
-    after = html(staff.get(path, headers={"Accept-Language": "en"}))
-    assert "replayed: applied granted" in after and "staff: replay" in after
-
-
 def test_an_unknown_result_is_a_404_page(staff: FlaskClient) -> None:
     answer = staff.get("/staff/results/999999", headers={"Accept": "text/html"})
 
     assert answer.status_code == 404 and answer.mimetype == "text/html"
-
-
-# -- members ------------------------------------------------------------------------------------
-
-
-def test_members_are_found_by_name_email_or_id(staff: FlaskClient) -> None:
-    by_name = html(staff.get("/staff/members?q=Novák"))
-    by_email = html(staff.get("/staff/members?q=jan.novak@example"))
-    by_id = staff.get(f"/staff/members?q={JAN}")
-
-    assert f'href="/staff/members/{JAN}"' in by_name and f'href="/staff/members/{JAN}"' in by_email
-    assert by_id.status_code == 302 and by_id.location == f"/staff/members/{JAN}"
-
-
-def test_a_member_page_shows_trainings_attempts_evidence_results_and_mail(staff: FlaskClient, morning: Morning) -> None:
-    jan = html(staff.get(f"/staff/members/{JAN}", headers={"Accept-Language": "en"}))
-    martin = html(staff.get(f"/staff/members/{MARTIN}", headers={"Accept-Language": "en"}))
-    ondrej = html(staff.get(f"/staff/members/{ONDREJ}", headers={"Accept-Language": "en"}))
-
-    assert "Jan Novák" in jan and "Failed attempts" in jan
-    assert re.search(r"CNC frézka</td>\s*<td[^>]*>3</td>\s*<td[^>]*>5</td>\s*<td[^>]*>2</td>", jan)
-    assert re.search(r"Laserová řezačka</td>\s*<td[^>]*>3</td>\s*<td[^>]*>3</td>\s*<td[^>]*>0</td>", jan)
-    assert jan.count("Reset attempts") == 2
-    assert f"/staff/results/{morning.failed}" in jan and "CNC" in jan
-    assert "Pájení" in martin and "Soldering" in martin  # the evidence row: course and quiz
-    assert "expiring soon" in ondrej and "active" in ondrej
-    assert "martin.svoboda@example.org" in martin  # the mail sent to him
-
-
-def test_reset_attempts_clears_them_in_fabman_and_is_logged(
-    staff: FlaskClient, simulator: FabmanSimulator, bridge: Bridge
-) -> None:
-    path = f"/staff/members/{JAN}"
-
-    answer = form_post(staff, path, f"{path}/reset", course_id=str(CNC))
-
-    assert answer.status_code == 303 and answer.location == path
-    failed = simulator.state.member(JAN)["metadata"]["courses_cm"]["failed_courses"]
-    assert [entry["id"] for entry in failed] == [LASER]
-    assert simulator.state.member(JAN)["metadata"]["other"] == "keep"
-    assert staff_log(bridge)[-1] == (OWNER, "reset", f"member:{JAN}")
-    page = html(staff.get(path, headers={"Accept-Language": "en"}))
-    assert "Attempts of CNC frézka reset (were 3)." in page
-    assert page.count("Reset attempts") == 1
-
-
-def test_a_member_fabman_does_not_know_still_shows_what_the_bridge_knows(staff: FlaskClient) -> None:
-    page = html(staff.get("/staff/members/424242", headers={"Accept-Language": "en"}))
-
-    assert "Fabman does not know this member" in page
 
 
 # -- evidence -----------------------------------------------------------------------------------
@@ -269,22 +146,6 @@ def test_evidence_answers_did_member_x_pass_course_y_when_and_with_what_score(st
     assert "Found: 0" in html(staff.get(f"/staff/evidence?member={MARTIN}&course={LASER}", headers={"Accept-Language": "en"}))
     tomorrow = bridge.deps.today() + dt.timedelta(days=1)
     assert "Found: 0" in html(staff.get(f"/staff/evidence?from={tomorrow}", headers={"Accept-Language": "en"}))
-
-
-def test_evidence_downloads_as_utf8_csv_with_every_ledger_column(staff: FlaskClient, bridge: Bridge) -> None:
-    answer = staff.get(f"/staff/evidence.csv?member={MARTIN}")
-
-    assert answer.status_code == 200
-    assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"
-    assert answer.headers["Content-Disposition"].startswith('attachment; filename="evidence-')
-    rows = list(csv.reader(io.StringIO(answer.get_data().decode("utf-8"))))
-    assert rows[0] == list(EVIDENCE_COLUMNS)
-    assert len(rows) == 2
-    record = dict(zip(rows[0], rows[1], strict=True))
-    entry = bridge.store.find_ledger(member_id=MARTIN)[0][0]
-    assert record["course_title"] == "Pájení" and record["percentage"] == "90.0" and record["result_id"] == "5002"
-    assert record["fabman_record_id"] == str(entry.fabman_record_id)
-    assert '"test_name": "Soldering"' in record["evidence"]
 
 
 # -- expiring, mail, staff log --------------------------------------------------------------------

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from bridge.application import Bridge
 from bridge.domain.calendar import today_in
+from bridge.services import console
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import SmtpSink
 from sandbox.simulator import FabmanSimulator
@@ -128,7 +129,7 @@ def test_unmeetable_requirements_make_the_course_unavailable_and_are_on_the_cons
     overview = {item["id"]: item for item in client.get(f"/training_overview/{PETRA}", headers=api_headers).json}
     assert overview[VACUUM]["state"] == "needs_prerequisite"
     assert overview[VACUUM]["next_step"]["en"] == "The course cannot be taken online now, ask staff."
-    problems = bridge.console.overview().requirement_problems
+    problems = console.pages.overview(bridge.deps).requirement_problems
     assert any(course_id == VACUUM and why in text for course_id, _, text in problems)
     event_id = deliver(client, bridge, PETRA, 7105, passed=True, finished=dt.datetime.now(dt.UTC))
     assert bridge.store.get_event(event_id).outcome == "missing_requirement"  # type: ignore[union-attr]

@@ -18,7 +18,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from bridge.application import Bridge
-from bridge.services.console import EVIDENCE_COLUMNS
+from bridge.services.console.exports import EVIDENCE_COLUMNS
 from harness.classmarker import quiz_of, result_payload, signed
 from harness.launch import SmtpSink
 from tests.console.conftest import sign_in
@@ -68,7 +68,7 @@ def test_a_formula_in_the_console_csv_is_text(client: FlaskClient, smtp: SmtpSin
 
 @pytest.mark.parametrize("formula", FORMULAS)
 def test_every_formula_start_is_neutralised(formula: str) -> None:
-    from bridge.services.console import csv_cell
+    from bridge.services.console.exports import csv_cell
 
     assert csv_cell(formula) == "'" + formula
     assert csv_cell("Laser cutter - safety") == "Laser cutter - safety"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from bridge.domain.models import MAX_ID
 from bridge.domain.statuses import EventStatus, MessageStatus
 from bridge.errors import ValidationFailed
-from bridge.services.console import EvidenceFilter, Period, ResultFilter
+from bridge.services.console.filters import EvidenceFilter, Period, ResultFilter
 
 MAX_PAGE = 100_000
 

@@ -1,8 +1,9 @@
-"""The console's pages and its two actions; each view reads its filters, calls the console, renders.
+"""The console's pages and its actions; each view reads its filters, calls the console's function, renders.
 
 Actions are POSTs (the guard has checked their CSRF token), recorded in the
-staff log by the console, and answered with a redirect back to the page the
-staff member came from, with a line saying what happened.
+staff log by :mod:`bridge.services.console.actions`, and answered with a
+redirect back to the page the staff member came from, with a line saying
+what happened.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from bridge.application import bridge_of
 from bridge.domain.models import MAX_ID
 from bridge.domain.statuses import EventStatus, MessageStatus
 from bridge.errors import NotFound
-from bridge.services import statistics
-from bridge.services.console import EXPIRING_DAYS, MAX_EXPIRING_DAYS, OVERVIEW_STATUSES, evidence_csv
+from bridge.services import console, statistics
 from bridge.web.staff import filters
 from bridge.web.staff.charts import course_chart
 from bridge.web.staff.session import blueprint, error_page, t
@@ -32,9 +32,9 @@ def overview() -> str:
     bridge = bridge_of()
     return render_template(
         "staff/overview.html",
-        overview=bridge.console.overview(),
+        overview=console.pages.overview(bridge.deps),
         jobs=bridge.job_status(),
-        statuses=OVERVIEW_STATUSES,
+        statuses=console.pages.OVERVIEW_STATUSES,
         gap=bridge.webhook_gap() if bridge.reconciliation_enabled else None,
     )
 
@@ -43,12 +43,12 @@ def overview() -> str:
 def results() -> str:
     """The inbox, newest first, filtered and paged."""
     wanted = filters.result_filter(request.args)
-    console = bridge_of().console
+    deps = bridge_of().deps
     return render_template(
         "staff/results.html",
-        page=console.results(wanted, filters.page_number(request.args)),
+        page=console.pages.results(deps, wanted, filters.page_number(request.args)),
         wanted=wanted,
-        courses=console.course_titles(),
+        courses=console.pages.course_titles(deps),
         statuses=list(EventStatus),
     )
 
@@ -59,7 +59,7 @@ def result(event_id: int) -> str:
     bridge = bridge_of()
     event = bridge.event(event_id)
     erased = bridge.store.erased_member(event.member_id) if event.member_id is not None else None
-    return render_template("staff/result.html", detail=bridge.console.result(event), erased=erased)
+    return render_template("staff/result.html", detail=console.pages.result(bridge.deps, event), erased=erased)
 
 
 @blueprint.post("/results/<int:event_id>/replay")
@@ -67,7 +67,7 @@ def replay(event_id: int) -> ResponseReturnValue:
     """Put a result back in the queue and process it now."""
     bridge = bridge_of()
     bridge.event(event_id)
-    receipt = bridge.console.replay(g.staff.email, event_id)
+    receipt = console.actions.replay(bridge.deps, g.staff.email, event_id)
     status = " ".join(filter(None, (receipt.status, receipt.outcome)))
     flash(t("result.replayed", id=event_id, status=status), "done" if receipt.status == EventStatus.APPLIED else "note")
     return redirect(url_for("staff.result", event_id=event_id), 303)
@@ -83,7 +83,7 @@ def review(event_id: int) -> ResponseReturnValue:
     if bridge.event(event_id).status != EventStatus.NEEDS_REVIEW:
         flash(t("result.not_reviewable", id=event_id), "note")
         return redirect(url_for("staff.result", event_id=event_id), 303)
-    receipt = bridge.console.review(g.staff.email, event_id, passed=verdict == "passed")
+    receipt = console.actions.review(bridge.deps, g.staff.email, event_id, passed=verdict == "passed")
     if receipt.status == "duplicate":  # another staff member (or the shell) judged it a moment ago
         flash(t("result.not_reviewable", id=event_id), "note")
     else:
@@ -101,7 +101,7 @@ def members() -> ResponseReturnValue:
     found, problem = [], False
     if query:
         try:
-            found = bridge_of().console.find_members(query[:100])
+            found = console.members.find_members(bridge_of().deps, query[:100])
         except FabmanError:
             problem = True
     return render_template("staff/members.html", query=query, found=found, fabman_problem=problem)
@@ -112,7 +112,7 @@ def member(member_id: int) -> str:
     """A member's trainings, attempts, evidence, results and mail."""
     if member_id > MAX_ID:
         raise NotFound("no such member")
-    return render_template("staff/member.html", page=bridge_of().console.member(member_id))
+    return render_template("staff/member.html", page=console.members.member_page(bridge_of().deps, member_id))
 
 
 @blueprint.post("/members/<int:member_id>/reset")
@@ -121,15 +121,16 @@ def reset_attempts(member_id: int) -> ResponseReturnValue:
     course_id = filters.optional_id(request.form, "course_id")
     if course_id is None or member_id > MAX_ID:
         raise NotFound("no such member or course")
+    deps = bridge_of().deps
     try:
-        reset = bridge_of().console.reset_attempts(g.staff.email, member_id, course_id)
+        reset = console.actions.reset_attempts(deps, g.staff.email, member_id, course_id)
     except NotFound:
         flash(t("error.not_found"), "problem")
     except FabmanError:
         flash(t("fabman.down"), "problem")
     else:
-        title = bridge_of().console.course_titles().get(course_id, f"#{course_id}")
-        flash(t("member.reset_done", course=title, before=reset["attempts_before"]), "done")
+        title = console.pages.course_titles(deps).get(course_id, f"#{course_id}")
+        flash(t("member.reset_done", course=title, before=reset.attempts_before), "done")
     return redirect(url_for("staff.member", member_id=member_id), 303)
 
 
@@ -138,9 +139,11 @@ def evidence() -> str:
     """The ledger searched by member, course and dates."""
     wanted = filters.evidence_filter(request.args)
     bridge = bridge_of()
-    page = bridge.console.evidence(wanted, filters.page_number(request.args))
+    page = console.pages.evidence(bridge.deps, wanted, filters.page_number(request.args))
     erased = bridge.store.erased_members(sorted({entry.member_id for entry in page.rows}))
-    return render_template("staff/evidence.html", page=page, wanted=wanted, courses=bridge.console.course_titles(), erased=erased)
+    return render_template(
+        "staff/evidence.html", page=page, wanted=wanted, courses=console.pages.course_titles(bridge.deps), erased=erased
+    )
 
 
 @blueprint.get("/evidence/bundle")
@@ -160,10 +163,11 @@ def evidence_bundle() -> ResponseReturnValue:
 @blueprint.get("/evidence.csv")
 def evidence_download() -> ResponseReturnValue:
     """The same search as CSV: UTF-8, a header row, every ledger column."""
-    rows = bridge_of().console.evidence_rows(filters.evidence_filter(request.args))
-    response = make_response(evidence_csv(rows))
+    deps = bridge_of().deps
+    rows = console.exports.evidence_rows(deps, filters.evidence_filter(request.args))
+    response = make_response(console.exports.evidence_csv(rows))
     response.content_type = "text/csv; charset=utf-8"
-    today = bridge_of().deps.today().isoformat()
+    today = deps.today().isoformat()
     response.headers["Content-Disposition"] = f'attachment; filename="evidence-{today}.csv"'
     return response
 
@@ -196,9 +200,11 @@ def stats_download() -> ResponseReturnValue:
 @blueprint.get("/expiring")
 def expiring() -> str:
     """Trainings ending in the next 30 days (or another window)."""
-    days = filters.bounded_int(request.args, "days", default=EXPIRING_DAYS, low=1, high=MAX_EXPIRING_DAYS)
+    days = filters.bounded_int(
+        request.args, "days", default=console.pages.EXPIRING_DAYS, low=1, high=console.pages.MAX_EXPIRING_DAYS
+    )
     try:
-        found, problem = bridge_of().console.expiring(days), False
+        found, problem = console.pages.expiring(bridge_of().deps, days), False
     except FabmanError:
         found, problem = [], True
     return render_template("staff/expiring.html", days=days, found=found, fabman_problem=problem)
@@ -208,11 +214,11 @@ def expiring() -> str:
 def mail() -> str:
     """Mail and alerts, newest first, by status (listed without bodies)."""
     status = filters.message_status(request.args)
-    page = bridge_of().console.mail(status, filters.page_number(request.args))
+    page = console.pages.mail(bridge_of().deps, status, filters.page_number(request.args))
     return render_template("staff/mail.html", page=page, status=status, statuses=list(MessageStatus))
 
 
 @blueprint.get("/log")
 def staff_log() -> str:
     """Every staff action."""
-    return render_template("staff/log.html", page=bridge_of().console.staff_log(filters.page_number(request.args)))
+    return render_template("staff/log.html", page=console.pages.staff_log(bridge_of().deps, filters.page_number(request.args)))

@@ -1,8 +1,9 @@
-"""The ledger for scripts and the shell: `GET /admin/evidence` and `flask evidence`, the same search as the page."""
+"""The evidence search exported: the console's CSV download, `GET /admin/evidence` and `flask evidence`, as the page searches."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -10,7 +11,8 @@ import pytest
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge
-from bridge.services.console import EVIDENCE_COLUMNS
+from bridge.services.console.exports import EVIDENCE_COLUMNS
+from bridge.services.ledger import LedgerRow
 from harness.classmarker import quiz_of, result_payload, signed
 from tests.support import problem
 
@@ -65,3 +67,24 @@ def test_flask_evidence_prints_json_or_csv(runner: FlaskCliRunner, passes: None)
     assert table[0] == list(EVIDENCE_COLUMNS) and [row[1] for row in table[1:]] == ["7002", "7001"]
     assert json.loads(nothing.output) == []
     assert runner.invoke(args=["evidence"]).exit_code == 2  # --member is required
+
+
+def test_evidence_downloads_as_utf8_csv_with_every_ledger_column(staff: FlaskClient, bridge: Bridge) -> None:
+    answer = staff.get(f"/staff/evidence.csv?member={MARTIN}")
+
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert answer.headers["Content-Disposition"].startswith('attachment; filename="evidence-')
+    rows = list(csv.reader(io.StringIO(answer.get_data().decode("utf-8"))))
+    assert rows[0] == list(EVIDENCE_COLUMNS)
+    assert len(rows) == 2
+    record = dict(zip(rows[0], rows[1], strict=True))
+    entry = bridge.store.find_ledger(member_id=MARTIN)[0][0]
+    assert record["course_title"] == "Pájení" and record["percentage"] == "90.0" and record["result_id"] == "5002"
+    assert record["fabman_record_id"] == str(entry.fabman_record_id)
+    assert '"test_name": "Soldering"' in record["evidence"]
+
+
+def test_a_csv_row_has_a_value_for_every_ledger_column() -> None:
+    """The CSV writes each row as the ledger's answer does: that answer has every column, in table order."""
+    assert tuple(item.name for item in dataclasses.fields(LedgerRow)) == EVIDENCE_COLUMNS
