@@ -47,7 +47,7 @@ from harness.launch import SmtpSink
 from harness.mailbox import InProcessMailbox
 from sandbox.simulator import FabmanSimulator
 from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
-from sandbox.simulator.in_process import InProcessFabman
+from sandbox.simulator.in_process import InProcessClassMarkerApi, InProcessFabman
 from sandbox.simulator.seed import demo_state
 from tests.support import is_e2e, no_sockets_or_processes, own_database
 
@@ -315,9 +315,9 @@ def account(clock: SettableClock) -> ClassMarkerAccount:
 
 
 @pytest.fixture
-def classmarker(account: ClassMarkerAccount) -> Iterator[ClassMarkerApiSimulator]:
-    """ClassMarker's results API on loopback."""
-    with ClassMarkerApiSimulator(account) as api:
+def classmarker(request: pytest.FixtureRequest, account: ClassMarkerAccount) -> Iterator[ClassMarkerApiSimulator]:
+    """ClassMarker's results API: on loopback for an e2e test, else in process (mounted by `reconciling`)."""
+    with ClassMarkerApiSimulator(account) if is_e2e(request) else InProcessClassMarkerApi(account) as api:
         yield api
 
 
@@ -328,7 +328,7 @@ def reconciling(
     """Builds bridges with the API credentials of the account (more overrides as keyword arguments)."""
 
     def build(clock: SettableClock, **overrides: str | None) -> Flask:
-        return make_app(
+        app = make_app(
             clock=clock,
             **{
                 "CLASSMARKER_API_URL": classmarker.base_url,
@@ -337,5 +337,9 @@ def reconciling(
                 **overrides,
             },
         )
+        bridge = bridge_of(app)
+        if isinstance(classmarker, InProcessClassMarkerApi) and bridge.reconciliation_enabled:
+            classmarker.mount(bridge.classmarker_api().session)
+        return app
 
     return build

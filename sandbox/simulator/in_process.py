@@ -11,7 +11,7 @@ injected hang) raises `requests.ReadTimeout`, as a socket would.
 
 `InProcessFabman` offers what `FabmanSimulator` does (state, faults, request
 log, API key, URLs) without a server; `mount(session)` routes its URLs to the
-app.
+app. `InProcessClassMarkerApi` does the same for ClassMarker's results API.
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ from requests.utils import get_encoding_from_headers
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from .app import API_PREFIX, create_simulator_app
+from .classmarker import ClassMarkerApiSimulator
 from .faults import FaultConfig
 from .requests_log import LoggedRequest, RequestLog
 from .state import SimState
 
 IN_PROCESS_ROOT = "http://fabman.in-process"
+IN_PROCESS_CLASSMARKER = "http://classmarker.in-process"
 
 
 class WsgiAdapter(BaseAdapter):
@@ -189,3 +191,24 @@ class InProcessFabman:
     def clear_requests(self) -> None:
         """Empty the request log."""
         self._log.clear()
+
+
+class InProcessClassMarkerApi(ClassMarkerApiSimulator):
+    """ClassMarker's results API simulator without a server: the same answers, through a mounted adapter."""
+
+    def start(self) -> InProcessClassMarkerApi:
+        """Nothing to start; here for symmetry with the server."""
+        return self
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+    @property
+    def base_url(self) -> str:
+        """CLASSMARKER_API_URL for a bridge whose ClassMarker session this fake is mounted on."""
+        return IN_PROCESS_CLASSMARKER
+
+    def mount(self, session: requests.Session) -> requests.Session:
+        """Route this fake's URLs on `session` to its app."""
+        session.mount(IN_PROCESS_CLASSMARKER + "/", WsgiAdapter(self._wsgi))
+        return session
