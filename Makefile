@@ -16,10 +16,12 @@ supported = $(shell case '$(1)' in (3.1[1-9].*|3.[2-9][0-9].*|[4-9].*) echo yes;
 require_python = $(if $(call supported,$(call python_version,$(1))),,$(error FabLab Bridge needs Python 3.11 or newer; \
 	$(1) is $(or $(call python_version,$(1)),not installed) ($(2))))
 
-# Test processes at once: the suite mostly waits (on the simulator's latency, Fabman's 2 s after a 429, SMTP),
-# so more workers than cores pay off; each PostgreSQL worker gets a database of its own (<name>_gw0, ...).
+# Test processes at once. Most tests run in process and keep a core busy, but the end-to-end ones wait (on
+# servers starting, Fabman's 2 s after a 429, SMTP), so a few more workers than cores pay off; each PostgreSQL
+# worker gets a database of its own (<name>_gw0, ...). Every worker imports the whole suite: with bytecode
+# caching on (PYTHONDONTWRITEBYTECODE emptied, whatever the shell says) that takes a third of the time.
 TEST_WORKERS ?= 4
-PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 .PHONY: venv lock demo check test test-fast test-sqlite test-postgres lint audit run bench bench-console reliability reliability-ci clean
 

@@ -1,17 +1,30 @@
-"""Shared fixtures: the app (flaskr style), the Fabman simulator, a real SMTP server, the store.
+"""Shared fixtures: the app (flaskr style), the Fabman simulator, the mailbox, the store.
 
-The store is SQLite in a temporary folder unless TEST_DATABASE_URL points at
-PostgreSQL; then every test starts from an empty schema there.
+One builder, `make_app`, wires a bridge to the world the test lives in:
 
-A test that starts a server or a process, or opens a socket (the simulator,
-the SMTP sink and PostgreSQL are all behind one), is marked `e2e`; any other
-test that tries is stopped, so `-m "not e2e"` stays fast.
+- a test not marked `e2e` gets the Fabman simulator in process (its app behind
+  a `requests` transport adapter mounted on the bridge's Fabman session, so the
+  real client and the same simulator app answer, with no socket), an
+  in-process mailbox (Flask-Mail's sending suppressed, each dispatched
+  message parsed as SMTP would carry it) and SQLite in tmp_path;
+- a test marked `e2e` gets the simulator on loopback, the aiosmtpd sink and
+  the store TEST_DATABASE_URL names.
+
+`simulator` and `smtp` have the same interface in both worlds. The store is
+SQLite in a temporary folder unless TEST_DATABASE_URL points at PostgreSQL
+(the `--store-only` pass); then every test that reaches the store, in-process
+or not, starts from an empty schema there.
+
+A test that starts a server or a process, or opens a socket, is marked `e2e`;
+any other test that tries is stopped (outside the PostgreSQL pass, whose store
+is itself behind a socket), so `-m "not e2e"` stays fast.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,10 +44,12 @@ from bridge.config import load_settings
 from bridge.domain.calendar import today_in
 from harness import CRON_TOKEN, FABMAN_WEBHOOK_TOKEN, WEBHOOK_SECRET
 from harness.launch import SmtpSink
+from harness.mailbox import InProcessMailbox
 from sandbox.simulator import FabmanSimulator
 from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
+from sandbox.simulator.in_process import InProcessClassMarkerApi, InProcessFabman
 from sandbox.simulator.seed import demo_state
-from tests.support import no_sockets_or_processes, own_database
+from tests.support import is_e2e, no_sockets_or_processes, own_database
 
 FERNET_KEY = Fernet.generate_key().decode("ascii")
 EVIDENCE_SIGNING_KEY = base64.b64encode(os.urandom(32)).decode("ascii")
@@ -71,15 +86,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = kept
 
 
-def is_e2e(request: pytest.FixtureRequest) -> bool:
-    """Whether the requesting test is marked e2e (it may start servers and processes)."""
-    return request.node.get_closest_marker("e2e") is not None
+def reaches_postgres(request: pytest.FixtureRequest) -> bool:
+    """Whether the test's store is PostgreSQL (the --store-only pass), behind a socket whatever the test's marks."""
+    return "database_url" in request.fixturenames and os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
 
 
 @pytest.fixture(autouse=True)
 def _only_e2e_reaches_out(request: pytest.FixtureRequest) -> Iterator[None]:
     """A test not marked e2e opens no socket and starts no process (tests/unit/conftest.py: not even if marked)."""
-    if is_e2e(request):
+    if is_e2e(request) or reaches_postgres(request):
         yield
         return
     with no_sockets_or_processes(request.node.nodeid):
@@ -93,21 +108,45 @@ def smtp_server() -> Iterator[SmtpSink]:
     sink.stop()
 
 
-@pytest.fixture
-def smtp(smtp_server: SmtpSink) -> SmtpSink:
-    """The SMTP sink, emptied for this test."""
-    smtp_server.clear()
-    return smtp_server
+Mailbox = SmtpSink | InProcessMailbox
+"""Where a test reads the mail its bridge sent: the same interface in both worlds."""
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty store for one test; PostgreSQL is a socket away, so only e2e tests get one."""
+def smtp(request: pytest.FixtureRequest) -> Iterator[Mailbox]:
+    """The mailbox, empty for this test: the SMTP sink for an e2e test, else the in-process mailbox."""
     if not is_e2e(request):
-        pytest.fail("the store may be PostgreSQL, behind a socket: mark the test e2e or use SQLite in tmp_path", pytrace=False)
+        mailbox = InProcessMailbox()
+        yield mailbox
+        mailbox.disconnect()
+        return
+    sink: SmtpSink = request.getfixturevalue("smtp_server")
+    sink.clear()
+    yield sink
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite store migrated to the newest revision once per session; each test's store is a copy.
+
+    Migrating takes most of building a bridge; the migrations themselves are
+    tested on a bare store (`bare_database_url`) and on older schemas.
+    """
+    path = tmp_path_factory.mktemp("template") / "bridge.sqlite3"
+    store = Store(f"sqlite:///{path}")
+    store.migrate()
+    store.dispose()
+    return path
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    """A fresh, empty store at the newest revision for one test: SQLite in tmp_path, or PostgreSQL in the --store-only pass."""
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
-        yield f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
+        path = tmp_path / "bridge.sqlite3"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite:///{path}"
         return
     store = Store(url)
     store.empty()
@@ -116,24 +155,33 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def bare_database_url(database_url: str) -> str:
+def bare_database_url(database_url: str, tmp_path: Path) -> str:
     """A store with no schema at all, for tests of the migrations themselves."""
-    if not database_url.startswith("sqlite"):
-        store = Store(database_url)
-        store.drop_all()
-        store.dispose()
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'bare.sqlite3'}"
+    store = Store(database_url)
+    store.drop_all()
+    store.dispose()
     return database_url
 
 
+Fabman = FabmanSimulator | InProcessFabman
+"""The Fabman simulator on loopback or in process: the same interface (state, faults, requests, URLs, key)."""
+
+
 @pytest.fixture
-def simulator() -> Iterator[FabmanSimulator]:
-    """The Fabman simulator with the FabLab Brno sample data, dated in the bridge's time zone."""
-    with FabmanSimulator(demo_state(today_in(ZoneInfo("Europe/Prague")))) as sim:
+def simulator(request: pytest.FixtureRequest) -> Iterator[Fabman]:
+    """The Fabman simulator with the FabLab Brno sample data, dated in the bridge's time zone.
+
+    On loopback for an e2e test; in process (reached only through the bridge's mounted session) otherwise.
+    """
+    state = demo_state(today_in(ZoneInfo("Europe/Prague")))
+    with FabmanSimulator(state) if is_e2e(request) else InProcessFabman(state) as sim:
         yield sim
 
 
 @pytest.fixture
-def env(simulator: FabmanSimulator, smtp: SmtpSink, database_url: str) -> dict[str, str]:
+def env(simulator: Fabman, smtp: Mailbox, database_url: str) -> dict[str, str]:
     """The environment of a bridge wired to the simulator, the SMTP sink and the test store."""
     return {
         "FABMAN_API_KEY": simulator.api_key,
@@ -154,6 +202,7 @@ def env(simulator: FabmanSimulator, smtp: SmtpSink, database_url: str) -> dict[s
         "JOBS": "off",
         "FABMAN_WEBHOOK_TOKEN": FABMAN_WEBHOOK_TOKEN,
         "EVIDENCE_SIGNING_KEY": EVIDENCE_SIGNING_KEY,
+        **({"MAIL_SUPPRESS_SEND": "true"} if isinstance(smtp, InProcessMailbox) else {}),
     }
 
 
@@ -182,8 +231,12 @@ class ServerLikeClient(FlaskClient):
 
 
 @pytest.fixture
-def make_app(env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
-    """Build apps from the test environment plus overrides (None removes a variable)."""
+def make_app(env: dict[str, str], simulator: Fabman, smtp: Mailbox) -> Iterator[Callable[..., Flask]]:
+    """Build apps from the test environment plus overrides (None removes a variable), wired to the test's world.
+
+    In process, the bridge's Fabman session has the simulator's adapter mounted
+    and its mail lands in the in-process mailbox.
+    """
     built: list[Flask] = []
 
     def build(clock: Clock | None = None, **overrides: Any) -> Flask:
@@ -191,9 +244,15 @@ def make_app(env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
         for key, value in overrides.items():
             if value is None:
                 merged.pop(key, None)
-        app = create_app(load_settings(merged), clock=clock)
+        # The test's own SQLite store is a copy of the migrated template: migrating it again would change nothing.
+        template_copy = merged.get("DATABASE_URL") == env["DATABASE_URL"] and env["DATABASE_URL"].startswith("sqlite")
+        app = create_app(load_settings(merged), clock=clock, migrate=not template_copy)
         app.config["TESTING"] = True
         app.test_client_class = ServerLikeClient
+        if isinstance(simulator, InProcessFabman):
+            simulator.mount(bridge_of(app).fabman.session)
+        if isinstance(smtp, InProcessMailbox) and app.extensions["mail"].suppress:
+            smtp.connect(app)
         built.append(app)
         return app
 
@@ -230,7 +289,7 @@ def bridge(app: Flask) -> Bridge:
 
 
 @pytest.fixture
-def api_headers(simulator: FabmanSimulator) -> dict[str, str]:
+def api_headers(simulator: Fabman) -> dict[str, str]:
     """What the FabLab web sends."""
     return {"Authorization": simulator.api_key}
 
@@ -256,9 +315,9 @@ def account(clock: SettableClock) -> ClassMarkerAccount:
 
 
 @pytest.fixture
-def classmarker(account: ClassMarkerAccount) -> Iterator[ClassMarkerApiSimulator]:
-    """ClassMarker's results API on loopback."""
-    with ClassMarkerApiSimulator(account) as api:
+def classmarker(request: pytest.FixtureRequest, account: ClassMarkerAccount) -> Iterator[ClassMarkerApiSimulator]:
+    """ClassMarker's results API: on loopback for an e2e test, else in process (mounted by `reconciling`)."""
+    with ClassMarkerApiSimulator(account) if is_e2e(request) else InProcessClassMarkerApi(account) as api:
         yield api
 
 
@@ -269,7 +328,7 @@ def reconciling(
     """Builds bridges with the API credentials of the account (more overrides as keyword arguments)."""
 
     def build(clock: SettableClock, **overrides: str | None) -> Flask:
-        return make_app(
+        app = make_app(
             clock=clock,
             **{
                 "CLASSMARKER_API_URL": classmarker.base_url,
@@ -278,5 +337,9 @@ def reconciling(
                 **overrides,
             },
         )
+        bridge = bridge_of(app)
+        if isinstance(classmarker, InProcessClassMarkerApi) and bridge.reconciliation_enabled:
+            classmarker.mount(bridge.classmarker_api().session)
+        return app
 
     return build

@@ -41,6 +41,11 @@ def text_of(message: EmailMessage) -> str:
     return part.get_content() if part is not None else ""
 
 
+def is_e2e(request: pytest.FixtureRequest) -> bool:
+    """Whether the requesting test is marked e2e (it may start servers and processes)."""
+    return request.node.get_closest_marker("e2e") is not None
+
+
 class ReachedOut(RuntimeError):
     """A test that must stay in its process opened a network socket or started a process."""
 

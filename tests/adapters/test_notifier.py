@@ -18,8 +18,6 @@ from harness.launch import SmtpSink, free_port
 from tests.support import text_of
 from tests.webhook.conftest import DiscordSink
 
-pytestmark = pytest.mark.e2e
-
 CONTEXTS = {
     "granted": {"percentage": 90.0, "quiz_name": "Laser", **format_dates(dt.date(2027, 3, 5))},
     "failed": {"attempts_left": 2, "percentage": 40.0, "passmark": 80.0, "quiz_url": "https://quiz.example/?cm_user_id=t"},
@@ -155,6 +153,7 @@ def queue(mailer: Mailer, kind: str = "granted", key: str = "event:1:granted", r
 
 
 @pytest.mark.parametrize("kind", sorted(MEMBER_MAIL_KINDS))
+@pytest.mark.e2e
 def test_every_member_mail_is_in_czech_and_english(make_mailer: Callable[..., Mailer], smtp: SmtpSink, kind: str) -> None:
     mailer = make_mailer()
     queue(mailer, kind, key=f"k:{kind}")
@@ -183,6 +182,7 @@ def test_a_mail_is_queued_once_per_key(make_mailer: Callable[..., Mailer], store
         mailer.renderer.member_mail("spam", recipient="a@b.c", dedupe_key="x", context={})
 
 
+@pytest.mark.e2e
 def test_sent_mail_is_not_sent_again(make_mailer: Callable[..., Mailer], smtp: SmtpSink, store: Store) -> None:
     mailer = make_mailer()
     queue(mailer)
@@ -193,6 +193,7 @@ def test_sent_mail_is_not_sent_again(make_mailer: Callable[..., Mailer], smtp: S
     assert store.messages()[0].status == "sent"
 
 
+@pytest.mark.e2e
 def test_refused_mail_stays_pending_with_backoff_and_goes_once_smtp_is_back(
     make_mailer: Callable[..., Mailer], smtp: SmtpSink, store: Store, clock: SettableClock
 ) -> None:
@@ -213,6 +214,7 @@ def test_refused_mail_stays_pending_with_backoff_and_goes_once_smtp_is_back(
     assert len(smtp.messages) == 1
 
 
+@pytest.mark.e2e
 def test_a_message_failing_past_the_maximum_age_is_dead(
     make_mailer: Callable[..., Mailer], store: Store, clock: SettableClock
 ) -> None:
@@ -229,6 +231,7 @@ def test_a_message_failing_past_the_maximum_age_is_dead(
     assert mailer.outbox.flush() == mailer.outbox.flush().__class__()
 
 
+@pytest.mark.e2e
 def test_a_resent_mail_keeps_its_message_id(
     make_mailer: Callable[..., Mailer], smtp: SmtpSink, store: Store, clock: SettableClock
 ) -> None:
@@ -246,6 +249,7 @@ def test_a_resent_mail_keeps_its_message_id(
     assert first["Message-ID"].startswith("<outbox-1-") and first["Message-ID"].endswith("@fablab.example>")
 
 
+@pytest.mark.e2e
 def test_staff_alerts_go_to_the_support_address_and_discord(
     make_mailer: Callable[..., Mailer], smtp: SmtpSink, discord: DiscordSink, store: Store
 ) -> None:
@@ -267,6 +271,7 @@ def test_staff_alerts_go_to_the_support_address_and_discord(
     assert "Event 5 failed." in post["content"] and "discord-secret-token" not in post["content"]
 
 
+@pytest.mark.e2e
 def test_discord_failure_keeps_the_alert_pending(make_mailer: Callable[..., Mailer], discord: DiscordSink, store: Store) -> None:
     discord.status = 500
     mailer = make_mailer(support_email=None, discord_webhook_url=discord.url)

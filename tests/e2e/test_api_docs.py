@@ -12,8 +12,6 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-pytestmark = pytest.mark.e2e
-
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 PROFILE_OPERATIONS = [
     ("get", "/absolved_trainings/{member_id}"),

@@ -26,8 +26,6 @@ from harness.launch import SmtpSink
 from tests.console.conftest import OWNER, sign_in
 from tests.support import problem
 
-pytestmark = pytest.mark.e2e
-
 LASER, SOLDERING = 2, 6
 NOW = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC)
 MONTHS = [f"2026-{month:02d}" for month in range(1, 13)]

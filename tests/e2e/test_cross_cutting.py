@@ -18,8 +18,6 @@ from harness.launch import GunicornBridge
 from sandbox.simulator import FabmanSimulator
 from tests.support import problem
 
-pytestmark = pytest.mark.e2e
-
 # -- one error shape ----------------------------------------------------------------
 
 
@@ -206,6 +204,7 @@ def test_not_ready_when_the_store_is_gone(make_app: Callable[..., Flask], tmp_pa
 # -- served by gunicorn, as deployed ------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_gunicorn_serves_the_profile_and_logs_one_line_per_request_with_its_id(
     env: dict[str, str], simulator: FabmanSimulator, tmp_path: Path
 ) -> None:

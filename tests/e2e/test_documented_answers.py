@@ -27,8 +27,6 @@ from harness.classmarker import result_payload, signed
 from sandbox.simulator import FabmanSimulator
 from sandbox.simulator.classmarker import ClassMarkerAccount
 
-pytestmark = pytest.mark.e2e
-
 PETRA, JAN, LASER, CNC, LASER_CUTTER = 1, 2, 2, 4, 1
 
 
@@ -156,6 +154,7 @@ def answers(
     return sample_answers(client, app, account, clock, simulator), spec
 
 
+@pytest.mark.e2e
 def test_every_documented_operation_answers_what_its_schema_says(answers: tuple[list[Answer], dict[str, Any]]) -> None:
     found, spec = answers
     operations = {(method, path) for path, item in spec["paths"].items() for method in item}
@@ -177,6 +176,7 @@ def test_a_bridge_that_is_not_ready_answers_the_documented_problem(make_app: Cal
     _validator(spec, _documented(spec, answer)).validate(answer.body)
 
 
+@pytest.mark.e2e
 def test_the_receipts_cover_each_kind_of_answer(answers: tuple[list[Answer], dict[str, Any]]) -> None:
     found, _ = answers
     webhook = [a.body["status"] for a in found if a.path == "/add_classmarker_training"]

@@ -13,8 +13,6 @@ from harness.launch import SmtpSink
 from harness.wait import wait_until
 from tests.support import text_of
 
-pytestmark = pytest.mark.e2e
-
 PETRA, LASER = 1, 2
 
 

@@ -28,8 +28,6 @@ from bridge.domain.calendar import today_in
 from sandbox.simulator import FabmanSimulator, SimState
 from tests.support import problem
 
-pytestmark = pytest.mark.e2e
-
 ONLINE = {1, 2, 3, 4, 5, 6, 12}
 QUIZ_PREFIX = "https://www.classmarker.com/online-test/start/?quiz="
 
@@ -488,6 +486,7 @@ def many_courses(count: int, page_limit: int) -> SimState:
     return state
 
 
+@pytest.mark.e2e
 def test_a_warm_available_request_costs_one_fabman_call_across_many_course_pages(
     make_app: Callable[..., Flask], bridge: Bridge
 ) -> None:

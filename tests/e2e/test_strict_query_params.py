@@ -20,8 +20,6 @@ from harness.launch import SmtpSink
 from sandbox.simulator import FabmanSimulator
 from tests.support import problem
 
-pytestmark = pytest.mark.e2e
-
 CRON = "/cron/expire_trainings"
 
 

@@ -14,7 +14,6 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -26,8 +25,6 @@ from sandbox.simulator import FabmanSimulator
 from tests.e2e.test_api_docs import schema_validator, spec  # noqa: F401 - spec is a fixture
 from tests.e2e.test_profile import ENDPOINTS, WRONG_AUTHORIZATIONS, by_id, fabman_calls, token_of
 from tests.support import problem
-
-pytestmark = pytest.mark.e2e
 
 SAFETY, LASER, PRINTER, CNC, VINYL, SOLDERING, LATHE, WELDING, SUPERVISOR, ARCHIVED, SEWING, VACUUM = range(1, 13)
 FIELDS = [

@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from sqlalchemy import delete
 
 from bridge.adapters.store import Store
@@ -20,8 +19,6 @@ from bridge.domain import merkle
 from bridge.domain.evidence import EvidenceEvent, LeafFields
 from harness.classmarker import quiz_of
 from tests.evidence.conftest import EVA, MARTIN, SAFETY, SOLDERING
-
-pytestmark = pytest.mark.e2e
 
 
 def leaves(bridge: Bridge) -> list[dict[str, Any]]:

@@ -22,8 +22,6 @@ from sandbox.simulator import FabmanSimulator
 from tests.evidence.conftest import EVA, MARTIN, SAFETY, SOLDERING
 from tests.support import problem
 
-pytestmark = pytest.mark.e2e
-
 QUIZ_EMAIL = "martin.quiz@example.org"
 QUIZ_IP = "198.51.100.23"
 
@@ -110,6 +108,7 @@ def test_erasure_waits_for_fabman_to_confirm_the_member_is_gone(runner: FlaskCli
     assert bridge.store.erased_member(MARTIN) is None
 
 
+@pytest.mark.e2e
 def test_erase_removes_personal_data_everywhere_keeps_evidence_that_still_verifies(
     runner: FlaskCliRunner,
     bridge: Bridge,

@@ -31,8 +31,6 @@ from harness.launch import ROOT, SmtpSink
 from tests.evidence.conftest import EVA, MARTIN, SAFETY, SOLDERING
 from tests.support import problem
 
-pytestmark = pytest.mark.e2e
-
 TOOL = ROOT / "tools" / "verify_evidence.py"
 
 
@@ -95,6 +93,7 @@ def test_the_key_is_public_and_names_the_log(client: FlaskClient, bridge: Bridge
     assert key == {"public_key": base64.b64encode(expected).decode(), "origin": "FabLab Brno training evidence"}
 
 
+@pytest.mark.e2e
 def test_a_bundle_is_made_with_its_checkpoint_and_verifies_three_ways(
     client: FlaskClient, api_headers: dict[str, str], bridge: Bridge, granted: None, tmp_path: Path
 ) -> None:
@@ -123,6 +122,7 @@ def test_a_bundle_is_made_with_its_checkpoint_and_verifies_three_ways(
         pytest.param(lambda b: {**b, "checkpoint": {**b["checkpoint"], "time": "2020-01-01T00:00:00Z"}}, id="time"),
     ],
 )
+@pytest.mark.e2e
 def test_a_bundle_edited_by_hand_fails_the_offline_tool(
     client: FlaskClient, api_headers: dict[str, str], granted: None, tmp_path: Path, edit: Callable[..., Any]
 ) -> None:
@@ -132,6 +132,7 @@ def test_a_bundle_edited_by_hand_fails_the_offline_tool(
     assert tool.returncode == 1 and tool.stderr.startswith("NOT VALID: "), tool.stdout
 
 
+@pytest.mark.e2e
 def test_a_bundle_resigned_with_another_key_fails_against_the_published_key(
     client: FlaskClient, api_headers: dict[str, str], granted: None, tmp_path: Path
 ) -> None:
@@ -308,6 +309,7 @@ def verify_token(folder: Path, data: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.e2e
 def test_checkpoints_are_time_stamped_and_the_token_verifies_with_openssl(
     make_app: Callable[..., Flask], authority: tuple[str, Path], api_headers: dict[str, str]
 ) -> None:

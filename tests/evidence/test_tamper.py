@@ -25,8 +25,6 @@ from bridge.domain import merkle
 from bridge.domain.evidence import canonical
 from tests.evidence.conftest import EVA, MARTIN, SAFETY, SOLDERING
 
-pytestmark = pytest.mark.e2e
-
 Sql = Callable[..., Any]
 
 

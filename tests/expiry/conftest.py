@@ -34,7 +34,9 @@ import pytest
 from bridge.adapters.store import Store
 from bridge.domain.calendar import today_in
 from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.in_process import InProcessFabman
 from sandbox.simulator.state import SimState
+from tests.support import is_e2e
 
 PRAGUE = ZoneInfo("Europe/Prague")
 MEMBERS = 120
@@ -113,9 +115,10 @@ def expiry_state(today: dt.date) -> SimState:
 
 
 @pytest.fixture
-def simulator() -> Iterator[FabmanSimulator]:
-    """Overrides the demo FabLab: 120 members in pages of 50."""
-    with FabmanSimulator(expiry_state(prague_today())) as sim:
+def simulator(request: pytest.FixtureRequest) -> Iterator[FabmanSimulator | InProcessFabman]:
+    """Overrides the demo FabLab: 120 members in pages of 50 (on loopback for an e2e test, else in process)."""
+    state = expiry_state(prague_today())
+    with FabmanSimulator(state) if is_e2e(request) else InProcessFabman(state) as sim:
         yield sim
 
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from flask.testing import FlaskCliRunner
 
 from harness.launch import SmtpSink
 from sandbox.simulator import FabmanSimulator
 from tests.expiry.conftest import MEMBERS, PAGE, all_records, expired_in, expiry_mails, prague_today
-
-pytestmark = pytest.mark.e2e
 
 
 def test_dry_run_then_run(runner: FlaskCliRunner, simulator: FabmanSimulator, smtp: SmtpSink) -> None:

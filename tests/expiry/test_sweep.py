@@ -33,8 +33,6 @@ from tests.expiry.conftest import (
 )
 from tests.support import text_of
 
-pytestmark = pytest.mark.e2e
-
 PAGES = -(-MEMBERS // PAGE)
 NO_ADDRESS = 9
 

@@ -28,8 +28,6 @@ from tests.expiry.conftest import (
 )
 from tests.support import text_of
 
-pytestmark = pytest.mark.e2e
-
 ENDPOINT = "/training_expiration"
 
 

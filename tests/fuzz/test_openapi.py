@@ -26,8 +26,6 @@ from harness import CRON_TOKEN, FABMAN_WEBHOOK_TOKEN
 from sandbox.simulator import FabmanSimulator
 from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 
-pytestmark = pytest.mark.e2e
-
 # FUZZ_EXAMPLES=500 explores deeper locally; CI keeps the bounded default.
 EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 UNDOCUMENTED = ("/static/", "/flasgger_static/", "/apidocs/", "/apispec.json", "/oauth2-redirect.html", "/staff/")
@@ -127,6 +125,7 @@ def _explore(operation: Any, mode: GenerationMode, check: Callable[[Any], None])
     return ran
 
 
+@pytest.mark.e2e
 def test_with_credentials_no_5xx_and_responses_match_the_document(
     operations: list[Any], simulator: FabmanSimulator, subtests: pytest.Subtests
 ) -> None:
@@ -159,6 +158,7 @@ def test_with_credentials_no_5xx_and_responses_match_the_document(
     assert cases >= len(operations) * 10
 
 
+@pytest.mark.e2e
 def test_without_credentials_every_protected_operation_is_401(
     operations: list[Any], simulator: FabmanSimulator, subtests: pytest.Subtests
 ) -> None:

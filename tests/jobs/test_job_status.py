@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from flask import Flask
-
-pytestmark = pytest.mark.e2e
 
 API_KEYS = {"CLASSMARKER_API_KEY": "cm-key", "CLASSMARKER_API_SECRET": "cm-secret"}
 

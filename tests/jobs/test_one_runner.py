@@ -17,8 +17,6 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import bridge_of
 
-pytestmark = pytest.mark.e2e
-
 
 def runs(app: Flask, name: str) -> list[tuple[str, dict[str, object] | None, str | None]]:
     """(who, summary, error) of each run of one job, oldest first."""

@@ -23,8 +23,6 @@ from bridge.clock import SettableClock
 from bridge.domain.statuses import EventStatus
 from harness.wait import wait_until
 
-pytestmark = pytest.mark.e2e
-
 LEASE = 60
 
 

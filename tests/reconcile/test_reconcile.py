@@ -28,8 +28,6 @@ from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimu
 from tests.reconcile.conftest import LASER, PETRA, STAFF, WEBHOOK, course_records, token
 from tests.support import problem, text_of
 
-pytestmark = pytest.mark.e2e
-
 MARKETA, EVA, SAFETY, SOLDERING = 12, 6, 1, 6
 PRAGUE = ZoneInfo("Europe/Prague")
 GAP_SUBJECT = "ClassMarker webhook is probably misconfigured"

@@ -29,8 +29,6 @@ from sandbox.simulator import FabmanSimulator
 from tests.rules.conftest import PRAGUE, STAFF
 from tests.support import text_of
 
-pytestmark = pytest.mark.e2e
-
 NAME = "FabLab Brno (test)"
 
 
@@ -59,6 +57,7 @@ def unhappy_rows(store: Store) -> dict[str, int]:
     return {"dead": dead.id, "rejected": rejected.id, "mail": lost.id}
 
 
+@pytest.mark.e2e
 def test_flask_digest_prints_the_week_and_mails_it_to_staff_once(
     env: dict[str, str], simulator: FabmanSimulator, smtp: SmtpSink, store: Store
 ) -> None:

@@ -24,8 +24,6 @@ from sandbox.simulator import FabmanSimulator, FabmanWebhookSender
 from tests.rules.conftest import english_moment, mail_to, mails_with, quiz_links, set_metadata, whole_minutes_ago
 from tests.support import problem, text_of
 
-pytestmark = pytest.mark.e2e
-
 PETRA, JAN, ZUZANA, LUCIE = 1, 2, 10, 4
 PETRA_MAIL, JAN_MAIL = "petra.dvorakova@example.org", "jan.novak@example.org"
 LASER_CUTTER, PRUSA, BENCH_LATHE = 1, 2, 5
@@ -59,6 +57,7 @@ def handled(store: Store, key: object) -> Any:
     )
 
 
+@pytest.mark.e2e
 def test_petra_refused_at_the_laser_cutter_gets_her_quiz_link_once(
     env: dict[str, str], served: GunicornBridge, simulator: FabmanSimulator, smtp: SmtpSink, store: Store
 ) -> None:
@@ -99,6 +98,7 @@ def test_petra_refused_at_the_laser_cutter_gets_her_quiz_link_once(
     assert outbox.dedupe_key == f"machine:{PETRA}:{LASER_CUTTER}:{event.id}" and outbox.status == "sent"
 
 
+@pytest.mark.e2e
 def test_courses_out_of_attempts_or_waiting_are_named_with_what_to_do(
     env: dict[str, str], simulator: FabmanSimulator, smtp: SmtpSink, store: Store
 ) -> None:
@@ -127,6 +127,7 @@ def test_courses_out_of_attempts_or_waiting_are_named_with_what_to_do(
     assert quiz_links(codec, to_petra) == [] and f"your next attempt opens on {english_moment(opens)}" in text_of(to_petra)
 
 
+@pytest.mark.e2e
 def test_no_mail_when_nothing_online_can_be_offered_and_other_events_are_stored_and_ignored(
     served: GunicornBridge, simulator: FabmanSimulator, smtp: SmtpSink, store: Store
 ) -> None:
@@ -154,6 +155,7 @@ def test_no_mail_when_nothing_online_can_be_offered_and_other_events_are_stored_
     assert smtp.messages == []
 
 
+@pytest.mark.e2e
 def test_late_and_out_of_order_events_are_each_handled_once(
     served: GunicornBridge, simulator: FabmanSimulator, smtp: SmtpSink, store: Store
 ) -> None:
@@ -173,6 +175,7 @@ def test_late_and_out_of_order_events_are_each_handled_once(
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token", FABMAN_WEBHOOK_TOKEN + "x", ""])
+@pytest.mark.e2e
 def test_a_missing_or_wrong_token_is_401_and_nothing_is_stored(
     token: str | None, served: GunicornBridge, simulator: FabmanSimulator, smtp: SmtpSink, store: Store
 ) -> None:
@@ -185,6 +188,7 @@ def test_a_missing_or_wrong_token_is_401_and_nothing_is_stored(
     assert smtp.messages == []
 
 
+@pytest.mark.e2e
 def test_without_a_configured_token_the_webhook_answers_503_and_stores_nothing(
     env: dict[str, str], simulator: FabmanSimulator, store: Store
 ) -> None:

@@ -26,8 +26,6 @@ from sandbox.simulator import FabmanSimulator
 from tests.rules.conftest import PRAGUE, mails_with, quiz_links
 from tests.support import text_of
 
-pytestmark = pytest.mark.e2e
-
 SAFETY, VINYL, LATHE, LASER, CNC, PRINTER = 1, 5, 7, 2, 4, 3
 ONDREJ, ZUZANA, LUKAS, DANIEL = 9, 10, 11, 13
 ONDREJ_MAIL, LUKAS_MAIL, DANIEL_MAIL = "ondrej.horak@example.org", "lukas.marek@example.org", "daniel.smith@example.org"
@@ -62,6 +60,7 @@ def reminders_to(smtp: SmtpSink, address: str) -> list[Any]:
     return [m for m in mails_with(smtp, address, "") if "brzy skončí" in str(m["Subject"])]
 
 
+@pytest.mark.e2e
 def test_one_mail_lists_every_training_entering_the_window_and_no_record_is_reminded_twice(
     env: dict[str, str], simulator: FabmanSimulator, smtp: SmtpSink, store: Store
 ) -> None:

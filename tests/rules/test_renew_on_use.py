@@ -34,8 +34,6 @@ from tests.rules.conftest import PRAGUE, mail_to
 from tests.rules.test_fabman_webhook import handled
 from tests.support import text_of
 
-pytestmark = pytest.mark.e2e
-
 PETRA, TOMAS, ONDREJ = 1, 3, 9
 ONDREJ_MAIL = "ondrej.horak@example.org"
 LASER_CUTTER, PLOTTER = 1, 4
@@ -128,6 +126,7 @@ def test_the_reminder_says_the_training_expires_after_six_months_without_use(
     assert text.count("without use") == 1  # the safety course does not renew on use
 
 
+@pytest.mark.e2e
 def test_through_gunicorn_fabmans_resends_renew_once(env: dict[str, str], simulator: FabmanSimulator, store: Store) -> None:
     with GunicornBridge(env, workers=2, threads=4) as bridge:
         fabman = FabmanWebhookSender(f"{bridge.url}/fabman_webhook?token={FABMAN_WEBHOOK_TOKEN}")
@@ -158,6 +157,7 @@ def test_staff_see_the_renewal_as_evidence_on_the_console(
     assert f"renewed:{ONDREJ}:{VINYL}:" in download and '""event"": ""renewed""' in download
 
 
+@pytest.mark.e2e
 def test_a_renewal_is_a_renewed_leaf_whose_bundle_verifies_offline(
     make_app: Callable[..., Flask], simulator: FabmanSimulator, smtp: SmtpSink, clock: SettableClock, store: Store, tmp_path: Path
 ) -> None:

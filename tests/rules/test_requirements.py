@@ -22,8 +22,6 @@ from sandbox.simulator import FabmanSimulator
 from tests.rules.conftest import PRAGUE, STAFF, mail_to
 from tests.support import text_of
 
-pytestmark = pytest.mark.e2e
-
 PETRA, EVA = 1, 6
 PETRA_MAIL, EVA_MAIL = "petra.dvorakova@example.org", "eva.kucerova@example.org"
 SAFETY, VACUUM = 1, 12

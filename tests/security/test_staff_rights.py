@@ -22,8 +22,6 @@ from harness.launch import SmtpSink
 from sandbox.simulator import FabmanSimulator
 from tests.console.conftest import ADMIN, LISTED, STAFF_EMAILS, csrf_token, sign_in, staff_log
 
-pytestmark = pytest.mark.e2e
-
 JAN, CNC = 2, 4
 """Jan Novák has 2 failed attempts at the CNC course in the sample data."""
 

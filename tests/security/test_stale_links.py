@@ -30,8 +30,6 @@ from harness.launch import SmtpSink
 from sandbox.simulator import FabmanSimulator
 from tests.support import text_of
 
-pytestmark = pytest.mark.e2e
-
 PETRA, LUCIE = 1, 4
 LASER, SUPERVISOR = 2, 9  # Petra's laser training expired; the workshop supervisor course is admin_only
 MAIL = {PETRA: "petra.dvorakova@example.org", LUCIE: "lucie.cerna@example.org"}

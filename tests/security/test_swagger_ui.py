@@ -31,8 +31,6 @@ from flask.testing import FlaskClient
 from harness.launch import ROOT
 from harness.wait import wait_until
 
-pytestmark = pytest.mark.e2e
-
 SCREENSHOTS = ROOT / "screenshots"
 ATTACKS = [
     "?url=http://evil.example/x.json",
@@ -103,6 +101,7 @@ def shown_title(driver: object) -> str:
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
+@pytest.mark.e2e
 def test_a_link_with_url_or_config_url_still_shows_the_bridges_own_api_and_loads_nothing_elsewhere(
     browser: object, served: str, attack: str
 ) -> None:
@@ -127,6 +126,7 @@ def test_a_link_with_url_or_config_url_still_shows_the_bridges_own_api_and_loads
     (SCREENSHOTS / f"apidocs-{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
+@pytest.mark.e2e
 def test_the_page_runs_swagger_ui_5_from_the_bridge_with_query_config_off(client: FlaskClient) -> None:
     page = client.get("/apidocs/?url=http://evil.example/x.json")
     html = page.get_data(as_text=True)

@@ -31,8 +31,6 @@ from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimu
 from tests.console.conftest import OWNER, sign_in
 from tests.support import text_of
 
-pytestmark = pytest.mark.e2e
-
 PETRA, SAFETY, LASER = 1, 1, 2
 PETRA_MAIL = "petra.dvorakova@example.org"
 STAFF = "staff@fablab.example"
@@ -144,6 +142,7 @@ def polling(reconciling: Callable[..., Flask], clock: SettableClock) -> Flask:
     return reconciling(clock)
 
 
+@pytest.mark.e2e
 def test_a_polled_swapped_result_grants_nothing(
     polling: Flask,
     account: ClassMarkerAccount,
@@ -166,6 +165,7 @@ def test_a_polled_swapped_result_grants_nothing(
     assert_not_counted(bridge, simulator, smtp, event.id, before)
 
 
+@pytest.mark.e2e
 def test_a_polled_swapped_result_is_held_to_its_quiz_through_the_accounts_links(
     polling: Flask,
     account: ClassMarkerAccount,
@@ -189,6 +189,7 @@ def test_a_polled_swapped_result_is_held_to_its_quiz_through_the_accounts_links(
     assert_not_counted(bridge, simulator, smtp, event.id, before)
 
 
+@pytest.mark.e2e
 def test_a_polled_result_whose_quiz_cannot_be_told_needs_review_and_is_never_applied(
     polling: Flask,
     account: ClassMarkerAccount,

@@ -22,10 +22,9 @@ from tests.console.conftest import OWNER, sign_in
 from tests.e2e.test_startup import start
 from tests.unit.test_config import API_KEY, production
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.mark.parametrize("off", ["false", "0", "OFF", "no"])
+@pytest.mark.e2e
 def test_production_with_verification_off_does_not_start(tmp_path: Path, off: str) -> None:
     env = {**production(VERIFY_CLASSMARKER_REQUESTS=off), "DATABASE_URL": f"sqlite:///{tmp_path / 'bridge.sqlite3'}"}
 

@@ -1,7 +1,8 @@
 """Fixtures and helpers for the webhook tests: a Discord sink, signed deliveries, store snapshots.
 
-Every test here drives the bridge through HTTP against the Fabman simulator (a
-real server) and the SMTP sink, so every module here is marked `e2e`.
+The tests drive the bridge through its test client against the Fabman
+simulator and a mailbox, in process unless a test is marked `e2e` (then the
+simulator, the SMTP sink and the Discord sink are real servers on loopback).
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+from werkzeug.wrappers import Request
 
+from bridge.adapters.mail.transports import DiscordTransport
 from bridge.adapters.store import Store
 from bridge.adapters.store.models import InboxEvent
-from bridge.application import Bridge
+from bridge.application import Bridge, bridge_of
 from bridge.clock import SettableClock
+from bridge.domain.statuses import Channel
 from harness.classmarker import signed
 from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.in_process import WsgiAdapter
+from tests.support import is_e2e
 
 PRAGUE = ZoneInfo("Europe/Prague")
 STAFF = "staff@fablab.example"
@@ -37,6 +43,7 @@ class DiscordSink:
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
         self.status = 204
+        self.adapter: WsgiAdapter | None = None
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,8 +65,28 @@ class DiscordSink:
         return [str(post.get("content")) for post in self.posts]
 
 
+class InProcessDiscordSink(DiscordSink):
+    """The same endpoint as a WSGI app, reached through an adapter mounted on the bridge's Discord session."""
+
+    def __init__(self) -> None:  # no server: the sink's state, and an adapter for its URL
+        self.posts = []
+        self.status = 204
+        self.url = "http://discord.in-process/api/webhooks/123/discord-secret-token"
+        self.adapter = WsgiAdapter(self._wsgi)
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        request = Request(environ)
+        self.posts.append(json.loads(request.get_data() or b"null"))
+        start_response(f"{self.status} ANSWER", [])
+        return []
+
+
 @pytest.fixture
-def discord() -> Iterator[DiscordSink]:
+def discord(request: pytest.FixtureRequest) -> Iterator[DiscordSink]:
+    """Discord's endpoint: in process, or on loopback for an e2e test."""
+    if not is_e2e(request):
+        yield InProcessDiscordSink()
+        return
     sink = DiscordSink()
     sink.thread.start()
     yield sink
@@ -70,7 +97,12 @@ def discord() -> Iterator[DiscordSink]:
 @pytest.fixture
 def app(make_app: Callable[..., Flask], discord: DiscordSink, clock: SettableClock) -> Flask:
     """The bridge with staff alerts going to the support address and to the Discord sink; Fabman's timeout is 1 s."""
-    return make_app(clock=clock, DISCORD_WEBHOOK_URL=discord.url, FABMAN_TIMEOUT_SECONDS="1")
+    app = make_app(clock=clock, DISCORD_WEBHOOK_URL=discord.url, FABMAN_TIMEOUT_SECONDS="1")
+    if discord.adapter is not None:
+        transport = bridge_of(app).outbox.transports[Channel.DISCORD]
+        assert isinstance(transport, DiscordTransport)
+        transport.http.mount("http://discord.in-process/", discord.adapter)
+    return app
 
 
 def deliver(client: FlaskClient, payload: dict[str, Any] | bytes, **headers: str) -> TestResponse:

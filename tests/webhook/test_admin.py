@@ -10,8 +10,6 @@ from harness.classmarker import result_payload
 from sandbox.simulator import FabmanSimulator
 from tests.webhook.conftest import deliver, failed_courses, token, writes
 
-pytestmark = pytest.mark.e2e
-
 JAN, LASER, CNC = 2, 2, 4
 RESET = "/admin/reset_attempts"
 

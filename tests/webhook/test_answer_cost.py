@@ -20,8 +20,6 @@ from harness.launch import SmtpSink
 from sandbox.simulator import FabmanSimulator
 from tests.webhook.conftest import STAFF, deliver, token
 
-pytestmark = pytest.mark.e2e
-
 PETRA, LASER = 1, 2
 MARKETA, SAFETY = 12, 1
 

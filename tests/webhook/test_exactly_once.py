@@ -27,8 +27,6 @@ from tests.webhook.conftest import (
     writes,
 )
 
-pytestmark = pytest.mark.e2e
-
 PETRA, JAN, LASER, CNC = 1, 2, 2, 4
 
 
@@ -46,6 +44,7 @@ def test_same_result_in_sequence_has_one_effect(
     assert table_counts(bridge.store) == {"inbox_events": 1, "outbox_messages": 1, "training_ledger": 1}
 
 
+@pytest.mark.e2e
 def test_ten_concurrent_deliveries_to_three_gunicorn_workers_have_one_effect(
     env: dict[str, str], simulator: FabmanSimulator, smtp: SmtpSink
 ) -> None:

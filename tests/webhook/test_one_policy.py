@@ -19,8 +19,6 @@ from harness.classmarker import result_payload
 from sandbox.simulator import FabmanSimulator
 from tests.webhook.conftest import course_records, deliver, only_event, token
 
-pytestmark = pytest.mark.e2e
-
 PETRA, LASER = 1, 2
 
 

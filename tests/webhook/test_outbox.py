@@ -16,8 +16,6 @@ from sandbox.simulator import FabmanSimulator
 from tests.support import text_of
 from tests.webhook.conftest import course_records, deliver, only_event, settled, token
 
-pytestmark = pytest.mark.e2e
-
 PETRA, LASER = 1, 2
 
 
@@ -50,6 +48,7 @@ def test_smtp_refusing_does_not_stop_the_result_and_the_mail_follows_once_it_is_
     assert sent.status == "sent" and sent.sent_at is not None
 
 
+@pytest.mark.e2e
 def test_no_smtp_server_at_all_keeps_the_mail_pending(make_app: Callable[..., Flask], simulator: FabmanSimulator) -> None:
     app = make_app(MAIL_PORT=str(free_port()))
     found = bridge_of(app)
@@ -63,6 +62,7 @@ def test_no_smtp_server_at_all_keeps_the_mail_pending(make_app: Callable[..., Fl
     assert "ConnectionRefusedError" in (pending.last_error or "")
 
 
+@pytest.mark.e2e
 def test_an_smtp_server_that_never_answers_times_out_and_the_mail_stays_queued(
     make_app: Callable[..., Flask], simulator: FabmanSimulator
 ) -> None:

@@ -30,8 +30,6 @@ from tests.webhook.conftest import (
     years_later,
 )
 
-pytestmark = pytest.mark.e2e
-
 PETRA, JAN, EVA, MARKETA = 1, 2, 6, 12
 SAFETY, LASER, PRINTER, CNC = 1, 2, 3, 4
 COURSES_WEB_KEY = "courses-key"

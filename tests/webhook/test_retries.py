@@ -25,8 +25,6 @@ from tests.webhook.conftest import (
     writes,
 )
 
-pytestmark = pytest.mark.e2e
-
 PETRA, LASER = 1, 2
 
 

@@ -17,8 +17,6 @@ from harness.launch import SmtpSink
 from sandbox.simulator import FabmanSimulator
 from tests.webhook.conftest import WEBHOOK, DiscordSink, course_records, deliver, table_counts, token
 
-pytestmark = pytest.mark.e2e
-
 LINK = "single_user_test_results_link"
 NOTHING = {"inbox_events": 0, "outbox_messages": 0, "training_ledger": 0}
 
