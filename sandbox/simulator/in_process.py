@@ -16,6 +16,8 @@ app. `InProcessClassMarkerApi` does the same for ClassMarker's results API.
 
 from __future__ import annotations
 
+import concurrent.futures
+import queue
 import threading
 from types import TracebackType
 from typing import Any
@@ -35,6 +37,8 @@ from .state import SimState
 
 IN_PROCESS_ROOT = "http://fabman.in-process"
 IN_PROCESS_CLASSMARKER = "http://classmarker.in-process"
+IN_PROCESS_THREADS = 8
+"""Calls the in-process app answers at once (more wait their turn, within their read timeout)."""
 
 
 class WsgiAdapter(BaseAdapter):
@@ -43,6 +47,14 @@ class WsgiAdapter(BaseAdapter):
     def __init__(self, app: Any) -> None:
         super().__init__()
         self.app = app
+        # Calls with a timeout run on these threads, all started here, before any test runs concurrently: a
+        # thread started per call can fail to start under a tracer (coverage) when another starts at the same
+        # moment, and the call would be lost. Daemons: a call left hanging in the app never holds up the exit.
+        self._calls: queue.SimpleQueue[tuple[requests.PreparedRequest, concurrent.futures.Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        for number in range(IN_PROCESS_THREADS):
+            threading.Thread(target=self._serve, name=f"fabman-in-process-{number}", daemon=True).start()
 
     def send(
         self,
@@ -55,27 +67,35 @@ class WsgiAdapter(BaseAdapter):
     ) -> requests.Response:
         """Run the app on the request; ReadTimeout when it takes longer than the read timeout."""
         read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
-        answer: list[tuple[str, list[tuple[str, str]], bytes]] = []
-        failure: list[Exception] = []
-
-        def call() -> None:
-            try:
-                answer.append(self._call(request))
-            except Exception as exc:  # noqa: BLE001 - handed to the caller's thread, as a broken connection
-                failure.append(exc)
-
         if read_timeout is None:
-            call()
+            answered = self._answer(request)
         else:
-            worker = threading.Thread(target=call, name="fabman-in-process", daemon=True)
-            worker.start()
-            worker.join(read_timeout)
-            if worker.is_alive():
-                raise requests.ReadTimeout(f"the in-process app did not answer in {read_timeout} s", request=request)
-        if failure:
-            raise requests.ConnectionError(f"the in-process app failed: {failure[0]!r}", request=request) from failure[0]
-        status, headers, body = answer[0]
+            future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            self._calls.put((request, future))
+            try:
+                answered = future.result(timeout=read_timeout)
+            except concurrent.futures.TimeoutError:
+                raise requests.ReadTimeout(f"the in-process app did not answer in {read_timeout} s", request=request) from None
+        if isinstance(answered, Exception):
+            raise requests.ConnectionError(f"the in-process app failed: {answered!r}", request=request) from answered
+        status, headers, body = answered
         return self._response(request, status, headers, body)
+
+    def _answer(self, request: requests.PreparedRequest) -> tuple[str, list[tuple[str, str]], bytes] | Exception:
+        try:
+            return self._call(request)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller's thread, as a broken connection
+            return exc
+
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            request, future = call
+            future.set_result(self._answer(request))
+
+    def stop_threads(self) -> None:
+        """End the adapter's threads once they are done with what they hold (the fake's world is going away)."""
+        for _ in range(IN_PROCESS_THREADS):
+            self._calls.put(None)
 
     def _call(self, request: requests.PreparedRequest) -> tuple[str, list[tuple[str, str]], bytes]:
         url = urlsplit(request.url or "")
@@ -144,8 +164,9 @@ class InProcessFabman:
         return self
 
     def stop(self) -> None:
-        """Release requests an injected hang still holds."""
+        """Release requests an injected hang still holds, and end the adapter's threads."""
         self._faults.release_waiters()
+        self.adapter.stop_threads()
 
     def __enter__(self) -> InProcessFabman:
         return self.start()
