@@ -17,7 +17,6 @@ app. `InProcessClassMarkerApi` does the same for ClassMarker's results API.
 from __future__ import annotations
 
 import concurrent.futures
-import queue
 import threading
 from types import TracebackType
 from typing import Any
@@ -37,8 +36,26 @@ from .state import SimState
 
 IN_PROCESS_ROOT = "http://fabman.in-process"
 IN_PROCESS_CLASSMARKER = "http://classmarker.in-process"
-IN_PROCESS_THREADS = 8
-"""Calls the in-process app answers at once (more wait their turn, within their read timeout)."""
+IN_PROCESS_THREADS = 16
+"""Timed calls the in-process apps answer at once, in all (more wait their turn, within their read timeout)."""
+
+
+_POOL: list[concurrent.futures.ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _calls() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads every in-process adapter of this process runs its timed calls on, made once.
+
+    A thread started per call (or per test) can fail to start under a tracer
+    (coverage: "Cannot install a trace function while another trace function
+    is being installed") when another thread starts at the same moment, and
+    the call is lost; threads made once per process start a handful of times.
+    """
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(concurrent.futures.ThreadPoolExecutor(IN_PROCESS_THREADS, thread_name_prefix="fabman-in-process"))
+        return _POOL[0]
 
 
 class WsgiAdapter(BaseAdapter):
@@ -47,14 +64,6 @@ class WsgiAdapter(BaseAdapter):
     def __init__(self, app: Any) -> None:
         super().__init__()
         self.app = app
-        # Calls with a timeout run on these threads, all started here, before any test runs concurrently: a
-        # thread started per call can fail to start under a tracer (coverage) when another starts at the same
-        # moment, and the call would be lost. Daemons: a call left hanging in the app never holds up the exit.
-        self._calls: queue.SimpleQueue[tuple[requests.PreparedRequest, concurrent.futures.Future[Any]] | None] = (
-            queue.SimpleQueue()
-        )
-        for number in range(IN_PROCESS_THREADS):
-            threading.Thread(target=self._serve, name=f"fabman-in-process-{number}", daemon=True).start()
 
     def send(
         self,
@@ -70,8 +79,7 @@ class WsgiAdapter(BaseAdapter):
         if read_timeout is None:
             answered = self._answer(request)
         else:
-            future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-            self._calls.put((request, future))
+            future = _calls().submit(self._answer, request)
             try:
                 answered = future.result(timeout=read_timeout)
             except concurrent.futures.TimeoutError:
@@ -86,16 +94,6 @@ class WsgiAdapter(BaseAdapter):
             return self._call(request)
         except Exception as exc:  # noqa: BLE001 - handed to the caller's thread, as a broken connection
             return exc
-
-    def _serve(self) -> None:
-        while (call := self._calls.get()) is not None:
-            request, future = call
-            future.set_result(self._answer(request))
-
-    def stop_threads(self) -> None:
-        """End the adapter's threads once they are done with what they hold (the fake's world is going away)."""
-        for _ in range(IN_PROCESS_THREADS):
-            self._calls.put(None)
 
     def _call(self, request: requests.PreparedRequest) -> tuple[str, list[tuple[str, str]], bytes]:
         url = urlsplit(request.url or "")
@@ -164,9 +162,8 @@ class InProcessFabman:
         return self
 
     def stop(self) -> None:
-        """Release requests an injected hang still holds, and end the adapter's threads."""
+        """Release requests an injected hang still holds."""
         self._faults.release_waiters()
-        self.adapter.stop_threads()
 
     def __enter__(self) -> InProcessFabman:
         return self.start()
