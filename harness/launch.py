@@ -15,15 +15,14 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, Any, Self
 
 import requests
 from aiosmtpd.controller import Controller
 
+from harness.mailbox import Mailbox
 from harness.wait import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,19 +53,16 @@ def children_of(pid: int) -> list[int]:
     return sorted(found)
 
 
-class SmtpSink:
+class SmtpSink(Mailbox):
     """A real SMTP server on loopback that keeps every message it accepts, or refuses them all while `refuse` is set.
 
     `delay` (seconds) makes it answer each message as slowly as a real provider does.
     """
 
     def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self._lock = threading.Lock()
+        super().__init__()
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self.refuse = False
-        self.delay = 0.0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
@@ -84,17 +80,6 @@ class SmtpSink:
 
     def stop(self) -> None:
         self.controller.stop()
-
-    def clear(self) -> None:
-        with self._lock:
-            self.messages.clear()
-        self.refuse = False
-        self.delay = 0.0
-
-    def to(self, address: str) -> list[EmailMessage]:
-        """Messages addressed to one recipient."""
-        with self._lock:
-            return [m for m in self.messages if address in str(m["To"])]
 
 
 class ServerProcess:

@@ -23,17 +23,35 @@ from flask import Flask
 from flask_mail import email_dispatched
 
 
-class InProcessMailbox:
-    """Every message the connected apps dispatched; while `refuse` is set each send fails as a 451 would."""
-
-    port = 25
-    """No server listens: MAIL_PORT for a configuration that needs one."""
+class Mailbox:
+    """Messages received, in order; `refuse` makes every send fail, `delay` (seconds) makes each slow."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self._lock = threading.Lock()
         self.refuse = False
         self.delay = 0.0
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+        self.refuse = False
+        self.delay = 0.0
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Messages addressed to one recipient."""
+        with self._lock:
+            return [m for m in self.messages if address in str(m["To"])]
+
+
+class InProcessMailbox(Mailbox):
+    """Every message the connected apps dispatched; while `refuse` is set each send fails as a 451 would."""
+
+    port = 25
+    """No server listens: MAIL_PORT for a configuration that needs one."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self._apps: list[Flask] = []
 
     def connect(self, app: Flask) -> None:
@@ -57,14 +75,3 @@ class InProcessMailbox:
         received = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
         with self._lock:
             self.messages.append(received)
-
-    def clear(self) -> None:
-        with self._lock:
-            self.messages.clear()
-        self.refuse = False
-        self.delay = 0.0
-
-    def to(self, address: str) -> list[EmailMessage]:
-        """Messages addressed to one recipient."""
-        with self._lock:
-            return [m for m in self.messages if address in str(m["To"])]

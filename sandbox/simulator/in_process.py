@@ -28,10 +28,9 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from .app import API_PREFIX, create_simulator_app
 from .classmarker import ClassMarkerApiSimulator
 from .faults import FaultConfig
-from .requests_log import LoggedRequest, RequestLog
+from .handles import FabmanHandles
 from .state import SimState
 
 IN_PROCESS_ROOT = "http://fabman.in-process"
@@ -140,7 +139,7 @@ class WsgiAdapter(BaseAdapter):
         """Nothing to release: no connection was opened."""
 
 
-class InProcessFabman:
+class InProcessFabman(FabmanHandles):
     """The Fabman simulator without a server: `FabmanSimulator`'s handles, and an adapter to mount.
 
     Use as a context manager or call start()/stop() like the HTTP simulator;
@@ -150,11 +149,8 @@ class InProcessFabman:
     def __init__(
         self, state: SimState | None = None, api_key: str = "sim-admin-key", *, faults: FaultConfig | None = None
     ) -> None:
-        self._state = state if state is not None else SimState()
-        self._faults = faults if faults is not None else FaultConfig()
-        self._log = RequestLog()
-        self._api_key = api_key
-        self.app = create_simulator_app(self._state, api_key, faults=self._faults, log=self._log)
+        super().__init__(state, api_key, faults)
+        self.app = self._app
         self.adapter = WsgiAdapter(self.app)
 
     def start(self) -> InProcessFabman:
@@ -180,35 +176,6 @@ class InProcessFabman:
     def root_url(self) -> str:
         """The address its URLs start with; nothing listens there."""
         return IN_PROCESS_ROOT
-
-    @property
-    def base_url(self) -> str:
-        """The Fabman API base (FABMAN_API_URL) for a client whose session this fake is mounted on."""
-        return self.root_url + API_PREFIX
-
-    @property
-    def api_key(self) -> str:
-        """The key clients must send as `Authorization: Bearer <key>`."""
-        return self._api_key
-
-    @property
-    def state(self) -> SimState:
-        """The data served; change it directly to set up a scenario."""
-        return self._state
-
-    @property
-    def faults(self) -> FaultConfig:
-        """The live fault settings."""
-        return self._faults
-
-    @property
-    def requests(self) -> list[LoggedRequest]:
-        """A snapshot of the API request log (paths without the /api/v1 prefix)."""
-        return self._log.snapshot()
-
-    def clear_requests(self) -> None:
-        """Empty the request log."""
-        self._log.clear()
 
 
 class InProcessClassMarkerApi(ClassMarkerApiSimulator):

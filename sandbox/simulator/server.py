@@ -21,9 +21,8 @@ from typing import IO, Any, cast
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wsgi import LimitedStream
 
-from .app import API_PREFIX, create_simulator_app
 from .faults import FaultConfig
-from .requests_log import LoggedRequest, RequestLog
+from .handles import FabmanHandles
 from .state import SimState
 
 logger = logging.getLogger(__name__)
@@ -143,7 +142,7 @@ class _KeepAliveServer(ThreadedWSGIServer):
                 pass
 
 
-class FabmanSimulator:
+class FabmanSimulator(FabmanHandles):
     """A fake Fabman API on `base_url`, serving `state`, misbehaving as `faults` says.
 
     Use as a context manager or call start()/stop(); a stopped simulator
@@ -159,13 +158,9 @@ class FabmanSimulator:
         *,
         faults: FaultConfig | None = None,
     ) -> None:
-        self._state = state if state is not None else SimState()
-        self._faults = faults if faults is not None else FaultConfig()
-        self._log = RequestLog()
-        self._api_key = api_key
+        super().__init__(state, api_key, faults)
         self._host = host
         self._port = port
-        self._app = create_simulator_app(self._state, api_key, faults=self._faults, log=self._log)
         self._server: _KeepAliveServer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -208,32 +203,3 @@ class FabmanSimulator:
             raise RuntimeError("the simulator is not running")
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self._server.port}"
-
-    @property
-    def base_url(self) -> str:
-        """The Fabman API base, e.g. "http://127.0.0.1:8765/api/v1" (FABMAN_API_URL)."""
-        return self.root_url + API_PREFIX
-
-    @property
-    def api_key(self) -> str:
-        """The key clients must send as `Authorization: Bearer <key>`."""
-        return self._api_key
-
-    @property
-    def state(self) -> SimState:
-        """The data served; change it directly to set up a scenario."""
-        return self._state
-
-    @property
-    def faults(self) -> FaultConfig:
-        """The live fault settings."""
-        return self._faults
-
-    @property
-    def requests(self) -> list[LoggedRequest]:
-        """A snapshot of the API request log (paths without the /api/v1 prefix)."""
-        return self._log.snapshot()
-
-    def clear_requests(self) -> None:
-        """Empty the request log."""
-        self._log.clear()
