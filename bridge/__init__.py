@@ -96,6 +96,7 @@ def register_extensions(app: Flask, settings: Settings, *, migrate: bool, clock:
         timeout=settings.fabman_timeout_seconds,
         courses_cache_seconds=settings.courses_cache_seconds,
         observer=record_upstream_call,
+        sleep=clock.sleep,
     )
     Mail(app)
     outbox = Outbox(

@@ -93,7 +93,7 @@ class Bridge:
         self._side_reads = ThreadPoolExecutor(max_workers=max(1, settings.fabman_concurrency), thread_name_prefix="fabman-read")
         self.deps = Deps(settings, fabman, codec, store, renderer, self.sender, clock, self._side_reads)
         """What the use cases run on: settings, adapters and clock (`applying`, the appliers' copy, shares the rate gate)."""
-        self.rate_gate = RateGate()
+        self.rate_gate = RateGate(clock)
         self.applying = dataclasses.replace(self.deps, fabman=fabman.derive(rate_gate=self.rate_gate))
         self.applier = Applier(
             settings.fabman_concurrency,

@@ -257,7 +257,10 @@ class Applier:
                         self._want_fresh = False
                     self._claiming = True
                     return due, room
-            self._changed.wait(pause if pause > 0 else None)
+            if pause > 0:
+                self._gate.hold(self._changed)
+            else:
+                self._changed.wait()
 
     def _claim_more(self, due: bool, room: int) -> None:
         events: list[InboxEvent] = []

@@ -169,9 +169,25 @@ def test_a_stopping_process_gives_back_what_it_holds_and_a_killed_ones_leases_en
         mine.dispose()
 
 
+class StandingTime:
+    """Monotonic seconds the test moves; a wait on the appliers' condition is real (until notified or timed out)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        raise AssertionError("the appliers wait on their condition, never in a sleep")
+
+    def wait(self, condition: threading.Condition, seconds: float) -> None:
+        condition.wait(seconds)
+
+
 def test_while_fabman_asks_to_wait_the_appliers_take_nothing_more(store: Store) -> None:
-    now = [100.0]
-    gate = RateGate(clock=lambda: now[0], sleep=lambda seconds: None)
+    time = StandingTime()
+    gate = RateGate(time)
     recorder = Recorder(store)
     pool = Applier(
         2,
@@ -186,7 +202,7 @@ def test_while_fabman_asks_to_wait_the_appliers_take_nothing_more(store: Store) 
     assert pool.reserve() is False  # the webhook stores results queued meanwhile
     pool.wake()
     assert pool.wait_idle(0.3) is False and recorder.applied == Counter()
-    now[0] += 2.0
+    time.now += 2.0
     with pool._changed:
         pool._changed.notify_all()
     assert pool.wait_idle(10)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import responses
 
@@ -18,18 +20,21 @@ class FakeTime:
         self.now = 1000.0
         self.sleeps: list[float] = []
 
-    def clock(self) -> float:
+    def monotonic(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
 
+    def wait(self, condition: threading.Condition, seconds: float) -> None:
+        self.sleep(seconds)
+
 
 @responses.activate
 def test_a_429_closes_the_gate_for_every_client_sharing_it_and_the_call_is_made_again() -> None:
     time = FakeTime()
-    gate = RateGate(clock=time.clock, sleep=time.sleep)
+    gate = RateGate(time)
     patient = FabmanClient(BASE, "Bearer key", sleep=time.sleep)
     first, second = patient.derive(rate_gate=gate), patient.derive(rate_gate=gate)
     responses.get(f"{BASE}/members/1", status=429, headers={"Retry-After": "3"})
@@ -47,7 +52,7 @@ def test_a_429_closes_the_gate_for_every_client_sharing_it_and_the_call_is_made_
 @responses.activate
 def test_a_rate_limit_longer_than_the_budget_raises_a_typed_error_and_still_pauses_the_others() -> None:
     time = FakeTime()
-    gate = RateGate(clock=time.clock, sleep=time.sleep)
+    gate = RateGate(time)
     client = FabmanClient(BASE, "Bearer key", sleep=time.sleep, rate_limit_budget=6.0).derive(rate_gate=gate)
     responses.get(f"{BASE}/members/1", status=429, headers={"Retry-After": "30"})
 

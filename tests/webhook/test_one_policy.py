@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from bridge.application import Bridge, bridge_of
+from bridge.clock import SettableClock
 from harness.classmarker import result_payload
 from sandbox.simulator import FabmanSimulator
 from tests.webhook.conftest import course_records, deliver, only_event, token
@@ -55,16 +56,19 @@ def test_the_retry_job_waits_out_429_and_retries_503_whoever_starts_it(
     bridge: Bridge,
     simulator: FabmanSimulator,
     cron_headers: dict[str, str],
+    clock: SettableClock,
 ) -> None:
     simulator.faults.down = True
     deliver(client, result_payload(token(bridge, PETRA, LASER)))
     assert only_event(bridge.store).status == "queued"
     flaky_fabman(simulator)
+    earlier = len(clock.waits)
 
     summary = run_retry(client, runner, cron_headers)
 
     assert (summary["processed"], summary["applied"]) == (1, 1)
     assert member_reads(simulator)[:3] == [429, 503, 200]
+    assert clock.waits[earlier] == 2.0  # Fabman's 429 without Retry-After: 2 s, spent through the bridge's clock
     assert len(course_records(simulator, PETRA, LASER)) == 1
     assert only_event(bridge.store).status == "applied"
 
@@ -92,6 +96,7 @@ def test_a_replay_waits_out_429_and_retries_503_whoever_starts_it(
     simulator: FabmanSimulator,
     cron_headers: dict[str, str],
     api_headers: dict[str, str],
+    clock: SettableClock,
 ) -> None:
     simulator.faults.down = True
     deliver(client, result_payload(token(bridge, PETRA, LASER)))
@@ -100,11 +105,13 @@ def test_a_replay_waits_out_429_and_retries_503_whoever_starts_it(
     event = only_event(bridge.store)
     assert event.status == "dead"
     flaky_fabman(simulator)
+    earlier = len(clock.waits)
 
     receipt = replay(client, runner, api_headers, event.id)
 
     assert (receipt["status"], receipt["outcome"]) == ("applied", "granted")
     assert member_reads(simulator)[:3] == [429, 503, 200]
+    assert clock.waits[earlier] == 2.0
     assert len(course_records(simulator, PETRA, LASER)) == 1
 
 

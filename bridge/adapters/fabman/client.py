@@ -33,6 +33,7 @@ from bridge.adapters.fabman.errors import (
     FabmanUnavailable,
 )
 from bridge.adapters.fabman.wire import course_from_json, equipment_from_json, member_from_json, record_from_json
+from bridge.clock import SystemClock, Timer
 from bridge.domain.models import Course, Equipment, Member, TrainingRecord
 
 log = logging.getLogger(__name__)
@@ -56,28 +57,32 @@ class RateGate:
     own 429s (Fabman limits per client address).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
-        self._clock = clock
-        self._sleep = sleep
+    def __init__(self, timer: Timer | None = None) -> None:
+        self._timer = timer or SystemClock()
         self._lock = threading.Lock()
         self._open_at = 0.0
 
     def close_for(self, seconds: float) -> None:
         """Nobody passes for `seconds` from now (a longer closing already in force stays)."""
         with self._lock:
-            self._open_at = max(self._open_at, self._clock() + seconds)
+            self._open_at = max(self._open_at, self._timer.monotonic() + seconds)
 
     def remaining(self) -> float:
         """Seconds until the gate opens (0 when open)."""
-        return max(0.0, self._open_at - self._clock())
+        return max(0.0, self._open_at - self._timer.monotonic())
 
     def wait(self) -> float:
         """Wait until the gate is open; the seconds waited."""
         waited = 0.0
         while (remaining := self.remaining()) > 0:
-            self._sleep(remaining)
+            self._timer.sleep(remaining)
             waited += remaining
         return waited
+
+    def hold(self, condition: threading.Condition) -> None:
+        """Under `condition` (held by the caller): wait until the gate opens, or until the condition is notified."""
+        if (remaining := self.remaining()) > 0:
+            self._timer.wait(condition, remaining)
 
 
 class FabmanClient:
