@@ -16,6 +16,8 @@ make it show another API and send the staff member's key there.
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -87,20 +89,29 @@ SECURITY_SCHEMES = {
 
 def template(app: Flask) -> dict[str, Any]:
     """The document around the operations: its info, tags and security schemes, and every component the views
-    refer to, generated from their types."""
+    refer to, generated from their types.
+
+    The types are the same for every app a process builds (a test session builds hundreds), so the document is
+    made once per set of types; each app gets a copy of its own, since flasgger adds to the one it holds.
+    """
     schemas, bodies = components(app)
+    return copy.deepcopy(_template(tuple(schemas.items()), tuple(bodies.items())))
+
+
+@functools.cache
+def _template(schemas: tuple[tuple[str, type[Any]], ...], bodies: tuple[tuple[str, type[Any]], ...]) -> dict[str, Any]:
     problem = {"$ref": "#/components/schemas/Problem"}
     return {
         "info": INFO,
         "tags": TAGS,
         "components": {
             "securitySchemes": SECURITY_SCHEMES,
-            "requestBodies": {name: _request_body(kind) for name, kind in bodies.items()},
+            "requestBodies": {name: _request_body(kind) for name, kind in bodies},
             "responses": {
                 name: {"description": description, "content": {"application/problem+json": {"schema": problem}}}
                 for name, description in PROBLEMS.items()
             },
-            "schemas": {**schemas_of(schemas), **schemas_of({"Problem": Problem})},
+            "schemas": {**schemas_of(dict(schemas)), **schemas_of({"Problem": Problem})},
         },
     }
 
