@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from bridge.adapters.signing import TimeStampError, public_key_text, request_timestamp
 from bridge.adapters.store.evidence import EvidenceCheckpoint, EvidenceLeaf
-from bridge.answers import answer, described, json_object
+from bridge.answers import answer, described
 from bridge.domain import merkle
 from bridge.domain.evidence import PROOF_EVENTS, EvidenceEvent, LeafFields, canonical, origin_of, utc_text
 from bridge.domain.messages import OutgoingMessage
@@ -189,10 +189,6 @@ class Evidence:
         return EvidenceKey(public_key=self.public_key, origin=self.origin)
 
     # -- proofs -----------------------------------------------------------------
-
-    def proof(self, member_id: int, course_id: int) -> dict[str, Any]:
-        """:meth:`bundle` as JSON (the staff console's download)."""
-        return json_object(self.bundle(member_id, course_id))
 
     def bundle(self, member_id: int, course_id: int) -> EvidenceBundle:
         """The member's latest granted or renewed event of the course as a bundle that verifies offline.

@@ -25,7 +25,7 @@ from jinja2 import TemplateError
 
 from bridge.adapters.fabman import Course, FabmanClient, FabmanError, Member, TrainingRecord
 from bridge.adapters.store.rules import ReminderMail, ReminderMark
-from bridge.answers import answer, described, to_json
+from bridge.answers import answer, described
 from bridge.domain.expiry import expired_records, expiry_mail_key, is_expired, reminder_mail_key, reminder_records
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.reminders import is_remindable, reminder_day_key
@@ -369,5 +369,5 @@ def _delete(deps: Deps, announced: list[_Notice], sweep: _Sweep, pool: ThreadPoo
 
 def _alert_staff(deps: Deps, summary: ExpirySummary) -> None:
     """One alert a day when records could not be removed (the next run retries them)."""
-    deps.store.enqueue(mails.sweep_errors(deps, summary.today, [to_json(error) for error in summary.errors]))
+    deps.store.enqueue(mails.sweep_errors(deps, summary.today, summary.errors))
     deps.sender.wake()

@@ -9,7 +9,8 @@ own transition, so a mail is queued exactly when its cause is recorded.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from bridge.adapters.fabman import Course, Member, TrainingRecord
 from bridge.adapters.mail import format_dates
@@ -20,10 +21,13 @@ from bridge.domain.messages import OutgoingMessage
 from bridge.domain.results import QuizResult
 from bridge.services.deps import Deps
 
+if TYPE_CHECKING:
+    from bridge.services.expiry import SweepError
+
 # -- results ---------------------------------------------------------------------------
 
 
-def _names(member: Member, course: Course | None) -> dict[str, Any]:
+def _names(member: Member, course: Course | None) -> dict[str, str]:
     cs_name, en_name = courses.display_names(course) if course else ("", "")
     return {"first_name": member.first_name, "course_cs": cs_name, "course_en": en_name}
 
@@ -299,9 +303,9 @@ def unannounced_expiry(deps: Deps, key: str, member: Member, course: Course, rec
     )
 
 
-def sweep_errors(deps: Deps, today: dt.date, errors: list[dict[str, Any]]) -> list[OutgoingMessage]:
+def sweep_errors(deps: Deps, today: dt.date, errors: Sequence[SweepError]) -> list[OutgoingMessage]:
     """One alert a day when records could not be removed (the next run retries them)."""
-    members = sorted({error["member_id"] for error in errors})
+    members = sorted({error.member_id for error in errors})
     return deps.renderer.staff_alert(
         dedupe_key=f"expiry-sweep:{today.isoformat()}:errors",
         title="Training expiry sweep had errors",

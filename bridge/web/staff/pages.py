@@ -14,6 +14,7 @@ from flask import flash, g, make_response, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 
 from bridge.adapters.fabman import FabmanError
+from bridge.answers import to_json
 from bridge.application import bridge_of
 from bridge.domain.models import MAX_ID
 from bridge.domain.statuses import EventStatus, MessageStatus
@@ -153,10 +154,10 @@ def evidence_bundle() -> ResponseReturnValue:
     course_id = filters.bounded_int(request.args, "course", default=0, low=1, high=MAX_ID)
     if not (member_id and course_id):
         raise NotFound("choose a member and a course")
-    bundle = bridge_of().evidence.proof(member_id, course_id)
-    response = make_response(json.dumps(bundle, indent=2))
+    bundle = bridge_of().evidence.bundle(member_id, course_id)
+    response = make_response(json.dumps(to_json(bundle), indent=2))
     response.content_type = "application/json"
-    response.headers["Content-Disposition"] = f'attachment; filename="evidence-{member_id}-{course_id}-{bundle["index"]}.json"'
+    response.headers["Content-Disposition"] = f'attachment; filename="evidence-{member_id}-{course_id}-{bundle.index}.json"'
     return response
 
 
