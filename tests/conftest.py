@@ -231,7 +231,9 @@ class ServerLikeClient(FlaskClient):
 
 
 @pytest.fixture
-def make_app(env: dict[str, str], simulator: Fabman, smtp: Mailbox) -> Iterator[Callable[..., Flask]]:
+def make_app(
+    env: dict[str, str], simulator: Fabman, smtp: Mailbox, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Flask]]:
     """Build apps from the test environment plus overrides (None removes a variable), wired to the test's world.
 
     In process, the bridge's Fabman session has the simulator's adapter mounted
@@ -244,9 +246,10 @@ def make_app(env: dict[str, str], simulator: Fabman, smtp: Mailbox) -> Iterator[
         for key, value in overrides.items():
             if value is None:
                 merged.pop(key, None)
-        # The test's own SQLite store is a copy of the migrated template: migrating it again would change nothing.
-        template_copy = merged.get("DATABASE_URL") == env["DATABASE_URL"] and env["DATABASE_URL"].startswith("sqlite")
-        app = create_app(load_settings(merged), clock=clock, migrate=not template_copy)
+        # The test's own store is at the newest revision already (a copy of the migrated SQLite template, or the
+        # PostgreSQL store emptied at head): migrating it again would change nothing. A bare store is migrated.
+        at_head = merged.get("DATABASE_URL") == env["DATABASE_URL"] and "bare_database_url" not in request.fixturenames
+        app = create_app(load_settings(merged), clock=clock, migrate=not at_head)
         app.config["TESTING"] = True
         app.test_client_class = ServerLikeClient
         if isinstance(simulator, InProcessFabman):

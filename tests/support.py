@@ -111,4 +111,6 @@ def own_database(url: str, suffix: str) -> str:
     with psycopg.connect(server, autocommit=True) as connection:
         if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
             connection.execute(f'CREATE DATABASE "{name}"')
+        # A test database need not survive a crash of the server: commits return before the WAL reaches the disk.
+        connection.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     return base.set(database=name).render_as_string(hide_password=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,9 +22,9 @@ from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from bridge.application import bridge_of
+from bridge.clock import SettableClock
 from harness import CRON_TOKEN, FABMAN_WEBHOOK_TOKEN
 from sandbox.simulator import FabmanSimulator
-from sandbox.simulator.classmarker import ClassMarkerAccount, ClassMarkerApiSimulator
 
 # FUZZ_EXAMPLES=500 explores deeper locally; CI keeps the bounded default.
 EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -44,22 +44,13 @@ def _routes(app: Flask) -> set[str]:
 
 
 @pytest.fixture
-def classmarker() -> Iterator[ClassMarkerApiSimulator]:
-    """ClassMarker's results API (simulated), so reconciliation is configured too."""
-    with ClassMarkerApiSimulator(ClassMarkerAccount()) as api:
-        yield api
+def operations(reconciling: Callable[..., Flask], clock: SettableClock) -> list[Any]:
+    """Every operation of the served document of a fully configured bridge on the simulators; it documents every route.
 
-
-@pytest.fixture
-def operations(make_app: Callable[..., Flask], classmarker: ClassMarkerApiSimulator) -> list[Any]:
-    """Every operation of the served document of a fully configured bridge on the simulators; it documents every route."""
-    account = classmarker.account
-    app = make_app(
-        MAIL_SUPPRESS_SEND="true",
-        CLASSMARKER_API_URL=classmarker.base_url,
-        CLASSMARKER_API_KEY=account.api_key,
-        CLASSMARKER_API_SECRET=account.api_secret,
-    )
+    The simulators answer in process (the bridge's Fabman and ClassMarker sessions have them mounted), and so
+    does the bridge: schemathesis calls its WSGI app.
+    """
+    app = reconciling(clock)
     _settle_after_each_request(app)
     schema = schemathesis.openapi.from_wsgi("/apispec.json", app)
     loaded = list(schema.get_all_operations())
@@ -125,7 +116,6 @@ def _explore(operation: Any, mode: GenerationMode, check: Callable[[Any], None])
     return ran
 
 
-@pytest.mark.e2e
 def test_with_credentials_no_5xx_and_responses_match_the_document(
     operations: list[Any], simulator: FabmanSimulator, subtests: pytest.Subtests
 ) -> None:
@@ -158,7 +148,6 @@ def test_with_credentials_no_5xx_and_responses_match_the_document(
     assert cases >= len(operations) * 10
 
 
-@pytest.mark.e2e
 def test_without_credentials_every_protected_operation_is_401(
     operations: list[Any], simulator: FabmanSimulator, subtests: pytest.Subtests
 ) -> None:
