@@ -82,14 +82,22 @@ class FabmanWebhookSender:
     `createdAt`, nothing is sent. `deliver()` POSTs. An event stays pending
     until a POST of it gets a 2xx, as Fabman keeps retrying; delivering an
     event again after that is a re-send. Every answer is kept in
-    `deliveries`, oldest first. `clock` gives "now" for `createdAt`.
+    `deliveries`, oldest first. `clock` gives "now" for `createdAt`;
+    `session` is what posts (a test may mount an in-process bridge on it).
     """
 
-    def __init__(self, url: str, *, timeout: float = 5.0, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        clock: Callable[[], datetime] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
         self._url = url
         self._timeout = timeout
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._session = requests.Session()
+        self._session = session or requests.Session()
         self._lock = threading.Lock()
         self._pending: list[SimulatedFabmanEvent] = []
         self._deliveries: list[FabmanWebhookDelivery] = []

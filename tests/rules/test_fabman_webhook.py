@@ -1,8 +1,10 @@
 """Contract section 13, Fabman's webhook: refused at a machine, the quiz link arrives.
 
 Fabman is played by the simulator's webhook sender (re-sends, late and out
-of order), the bridge by gunicorn; in process with a settable clock for the
-seven days between two mails about one machine.
+of order). The bridge is gunicorn for Petra's whole story; for the rest it is
+the app in this process, the sender's session answered by it (a WSGI
+adapter), with a settable clock for the seven days between two mails about
+one machine.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 
 from bridge.adapters.codec import CmUserIdCodec
@@ -21,6 +24,7 @@ from harness import FABMAN_WEBHOOK_TOKEN
 from harness.launch import GunicornBridge, SmtpSink
 from harness.wait import wait_until
 from sandbox.simulator import FabmanSimulator, FabmanWebhookSender
+from sandbox.simulator.in_process import WsgiAdapter
 from tests.rules.conftest import english_moment, mail_to, mails_with, quiz_links, set_metadata, whole_minutes_ago
 from tests.support import problem, text_of
 
@@ -29,6 +33,8 @@ PETRA_MAIL, JAN_MAIL = "petra.dvorakova@example.org", "jan.novak@example.org"
 LASER_CUTTER, PRUSA, BENCH_LATHE = 1, 2, 5
 LASER, PRINTER = 2, 3
 SUBJECT = "Training for"
+IN_PROCESS_BRIDGE = "http://bridge.in-process"
+"""Where the sender posts to an app in this process; nothing listens there."""
 
 
 @pytest.fixture
@@ -37,9 +43,20 @@ def served(env: dict[str, str]) -> Iterator[GunicornBridge]:
         yield bridge
 
 
-def sender(bridge: GunicornBridge, token: str | None = FABMAN_WEBHOOK_TOKEN) -> FabmanWebhookSender:
+@pytest.fixture
+def in_process(make_app: Callable[..., Flask]) -> Flask:
+    """The bridge in this process, configured as `served` is."""
+    return make_app(COOLDOWN_HOURS="24")
+
+
+def sender(bridge: GunicornBridge | Flask, token: str | None = FABMAN_WEBHOOK_TOKEN) -> FabmanWebhookSender:
+    """Fabman sending its webhook to gunicorn, or to an app in this process through the sender's own session."""
     query = "" if token is None else f"?token={token}"
-    return FabmanWebhookSender(f"{bridge.url}/fabman_webhook{query}")
+    if isinstance(bridge, GunicornBridge):
+        return FabmanWebhookSender(f"{bridge.url}/fabman_webhook{query}")
+    session = requests.Session()
+    session.mount(IN_PROCESS_BRIDGE + "/", WsgiAdapter(bridge))
+    return FabmanWebhookSender(f"{IN_PROCESS_BRIDGE}/fabman_webhook{query}", session=session)
 
 
 def refused(simulator: FabmanSimulator, fabman: FabmanWebhookSender, member_id: int, resource_id: int, **options: Any) -> Any:
@@ -98,9 +115,8 @@ def test_petra_refused_at_the_laser_cutter_gets_her_quiz_link_once(
     assert outbox.dedupe_key == f"machine:{PETRA}:{LASER_CUTTER}:{event.id}" and outbox.status == "sent"
 
 
-@pytest.mark.e2e
 def test_courses_out_of_attempts_or_waiting_are_named_with_what_to_do(
-    env: dict[str, str], simulator: FabmanSimulator, smtp: SmtpSink, store: Store
+    env: dict[str, str], in_process: Flask, simulator: FabmanSimulator, smtp: SmtpSink, store: Store
 ) -> None:
     finished = whole_minutes_ago(60)
     set_metadata(
@@ -112,7 +128,7 @@ def test_courses_out_of_attempts_or_waiting_are_named_with_what_to_do(
             }
         },
     )
-    with GunicornBridge({**env, "COOLDOWN_HOURS": "24"}, workers=2, threads=4) as bridge, sender(bridge) as fabman:
+    with sender(in_process) as fabman:
         jan = refused(simulator, fabman, JAN, LASER_CUTTER)  # Jan used all three laser attempts
         petra = refused(simulator, fabman, PETRA, PRUSA)  # Petra waits a day after failing the 3D printing quiz
         fabman.deliver()
@@ -127,11 +143,10 @@ def test_courses_out_of_attempts_or_waiting_are_named_with_what_to_do(
     assert quiz_links(codec, to_petra) == [] and f"your next attempt opens on {english_moment(opens)}" in text_of(to_petra)
 
 
-@pytest.mark.e2e
 def test_no_mail_when_nothing_online_can_be_offered_and_other_events_are_stored_and_ignored(
-    served: GunicornBridge, simulator: FabmanSimulator, smtp: SmtpSink, store: Store
+    in_process: Flask, simulator: FabmanSimulator, smtp: SmtpSink, store: Store
 ) -> None:
-    with sender(served) as fabman:
+    with sender(in_process) as fabman:
         holds_it = refused(simulator, fabman, ZUZANA, LASER_CUTTER)  # she holds the laser training
         in_person = refused(simulator, fabman, PETRA, BENCH_LATHE)  # the lathe's course is presence-only
         test = fabman.record_test_event()
@@ -155,11 +170,10 @@ def test_no_mail_when_nothing_online_can_be_offered_and_other_events_are_stored_
     assert smtp.messages == []
 
 
-@pytest.mark.e2e
 def test_late_and_out_of_order_events_are_each_handled_once(
-    served: GunicornBridge, simulator: FabmanSimulator, smtp: SmtpSink, store: Store
+    in_process: Flask, simulator: FabmanSimulator, smtp: SmtpSink, store: Store
 ) -> None:
-    with sender(served) as fabman:
+    with sender(in_process) as fabman:
         hours_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         late = refused(simulator, fabman, PETRA, PRUSA, created_at=hours_ago)
         newer = refused(simulator, fabman, PETRA, LASER_CUTTER)
@@ -175,11 +189,10 @@ def test_late_and_out_of_order_events_are_each_handled_once(
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token", FABMAN_WEBHOOK_TOKEN + "x", ""])
-@pytest.mark.e2e
 def test_a_missing_or_wrong_token_is_401_and_nothing_is_stored(
-    token: str | None, served: GunicornBridge, simulator: FabmanSimulator, smtp: SmtpSink, store: Store
+    token: str | None, in_process: Flask, simulator: FabmanSimulator, smtp: SmtpSink, store: Store
 ) -> None:
-    with sender(served, token) as fabman:
+    with sender(in_process, token) as fabman:
         event = refused(simulator, fabman, PETRA, LASER_CUTTER)
         [delivery] = fabman.deliver(event)
     assert delivery.status == 401 and '"status":401' in delivery.body
@@ -188,12 +201,10 @@ def test_a_missing_or_wrong_token_is_401_and_nothing_is_stored(
     assert smtp.messages == []
 
 
-@pytest.mark.e2e
 def test_without_a_configured_token_the_webhook_answers_503_and_stores_nothing(
-    env: dict[str, str], simulator: FabmanSimulator, store: Store
+    make_app: Callable[..., Flask], simulator: FabmanSimulator, store: Store
 ) -> None:
-    unset = {name: value for name, value in env.items() if name != "FABMAN_WEBHOOK_TOKEN"}
-    with GunicornBridge(unset, workers=1, threads=2) as bridge, sender(bridge) as fabman:
+    with sender(make_app(FABMAN_WEBHOOK_TOKEN=None)) as fabman:
         event = refused(simulator, fabman, PETRA, LASER_CUTTER)
         [delivery] = fabman.deliver(event)
     assert delivery.status == 503 and "FABMAN_WEBHOOK_TOKEN" in delivery.body
