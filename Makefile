@@ -48,10 +48,10 @@ demo: venv ## run the bridge with its built-in Fabman simulator
 run: venv ## run the bridge from .env (development server)
 	$(BIN)/python main_run.py
 
-test: venv ## the whole suite, on SQLite and (when reachable) PostgreSQL
-	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory test-sqlite
-	$(MAKE) --no-print-directory test-postgres
+# The lint and the two passes run side by side: much of the suite waits (servers starting, SMTP, PostgreSQL),
+# and each pass fills the other's waits. Each one's output is printed whole when it ends.
+test: venv ## the whole suite: lint and types, and the suite on SQLite and (when reachable) PostgreSQL, side by side
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-sqlite test-postgres
 
 check: venv ## lint, types and every test that stays in its process (no socket, no server): the quick loop
 	$(MAKE) --no-print-directory lint
