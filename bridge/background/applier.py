@@ -296,7 +296,8 @@ class Applier:
                 self._running -= 1
                 if self._draining:
                     self._tried.add(event.id)  # not taken again by this drain, however soon its retry is due
-                if self._after_finish and not self._closed:
+                # A claim running now may have skipped this member as still in flight: look again after it too.
+                if (self._after_finish or self._claiming) and not self._closed:
                     self._after_finish = False
                     self._want_fresh = True
                 self._changed.notify_all()

@@ -6,6 +6,7 @@ and a venv path in a temporary folder, so nothing of the checkout is touched.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -19,8 +20,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("make") is None, 
 
 
 def _make(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """make as a newcomer runs it: not a sub-make of the `make test` running this suite (its jobserver, its flags)."""
+    env = {name: value for name, value in os.environ.items() if name not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
     return subprocess.run(
-        ["make", "--no-print-directory", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+        ["make", "--no-print-directory", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
     )
 
 

@@ -68,7 +68,7 @@ def test_the_retry_job_waits_out_429_and_retries_503_whoever_starts_it(
 
     assert (summary["processed"], summary["applied"]) == (1, 1)
     assert member_reads(simulator)[:3] == [429, 503, 200]
-    assert clock.waits[earlier] == 2.0  # Fabman's 429 without Retry-After: 2 s, spent through the bridge's clock
+    assert clock.waits[earlier] == pytest.approx(2.0)  # Fabman's 429 without Retry-After: 2 s, spent through the bridge's clock
     assert len(course_records(simulator, PETRA, LASER)) == 1
     assert only_event(bridge.store).status == "applied"
 
@@ -111,7 +111,7 @@ def test_a_replay_waits_out_429_and_retries_503_whoever_starts_it(
 
     assert (receipt["status"], receipt["outcome"]) == ("applied", "granted")
     assert member_reads(simulator)[:3] == [429, 503, 200]
-    assert clock.waits[earlier] == 2.0
+    assert clock.waits[earlier] == pytest.approx(2.0)
     assert len(course_records(simulator, PETRA, LASER)) == 1
 
 
