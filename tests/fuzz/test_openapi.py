@@ -116,6 +116,7 @@ def _explore(operation: Any, mode: GenerationMode, check: Callable[[Any], None])
     return ran
 
 
+@pytest.mark.timeout(600)  # every operation in one test: minutes on a loaded machine
 def test_with_credentials_no_5xx_and_responses_match_the_document(
     operations: list[Any], simulator: FabmanSimulator, subtests: pytest.Subtests
 ) -> None:
@@ -148,6 +149,7 @@ def test_with_credentials_no_5xx_and_responses_match_the_document(
     assert cases >= len(operations) * 10
 
 
+@pytest.mark.timeout(600)
 def test_without_credentials_every_protected_operation_is_401(
     operations: list[Any], simulator: FabmanSimulator, subtests: pytest.Subtests
 ) -> None:
