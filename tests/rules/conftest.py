@@ -1,8 +1,9 @@
 """Helpers of the training-rules tests (contract sections 12 and 13).
 
-The served bridge (`gunicorn main_run:app`, harness.launch) talks to the
-test's Fabman simulator and SMTP sink and keeps its store at the test's
-DATABASE_URL, which the tests open too, to look at the rows.
+The bridge under test (gunicorn, harness.launch, or the app in this process
+reached over `requests`: :class:`InProcessBridge`) talks to the test's Fabman
+simulator and mailbox and keeps its store at the test's DATABASE_URL, which
+the tests open too, to look at the rows.
 """
 
 from __future__ import annotations
@@ -17,18 +18,41 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from flask import Flask
 
 from bridge.adapters.codec import CmUserIdCodec
 from bridge.adapters.store import InboxEvent, Store
 from harness.classmarker import quiz_of, result_payload, signed
-from harness.launch import SmtpSink
+from harness.launch import GunicornBridge, SmtpSink
 from harness.wait import wait_until
 from sandbox.simulator import FabmanSimulator
+from sandbox.simulator.in_process import WsgiAdapter
 from tests.support import text_of
 
 PRAGUE = ZoneInfo("Europe/Prague")
 STAFF = "staff@fablab.example"
 QUIZ_LINK = re.compile(r"https://www\.classmarker\.com/online-test/start/\?quiz=\w+&cm_user_id=(\S+)")
+
+
+class InProcessBridge:
+    """An app in this process, called with `requests` as a served bridge is: its own session, answered by the app."""
+
+    url = "http://bridge.in-process"
+    """Where its session sends requests to the app; nothing listens there."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.session = requests.Session()
+        self.session.mount(self.url + "/", WsgiAdapter(app))
+
+
+Served = GunicornBridge | InProcessBridge
+"""A bridge the helpers call over HTTP: gunicorn, or an app in this process."""
+
+
+def session_of(bridge: Served) -> requests.Session:
+    """What calls the bridge: the in-process one's own session, or a plain one for gunicorn."""
+    return bridge.session if isinstance(bridge, InProcessBridge) else requests.Session()
 
 
 @pytest.fixture
@@ -47,7 +71,7 @@ def whole_minutes_ago(minutes: float) -> dt.datetime:
 
 
 def deliver(
-    url: str,
+    bridge: Served,
     env: dict[str, str],
     member_id: int,
     course_id: int,
@@ -69,7 +93,7 @@ def deliver(
     payload["result"]["time_started"] = int(started.timestamp())
     payload["result"]["time_finished"] = int((finished or started + dt.timedelta(minutes=7)).timestamp())
     body, headers = signed(payload)
-    response = requests.post(url + "/add_classmarker_training", data=body, headers=headers, timeout=10)
+    response = session_of(bridge).post(bridge.url + "/add_classmarker_training", data=body, headers=headers, timeout=10)
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
@@ -131,6 +155,7 @@ def failed_courses(simulator: FabmanSimulator, member_id: int) -> list[dict[str,
     return entries
 
 
-def api(url: str, simulator: FabmanSimulator, method: str, path: str, **kwargs: Any) -> requests.Response:
+def api(bridge: Served, simulator: FabmanSimulator, method: str, path: str, **kwargs: Any) -> requests.Response:
     """A call as the FabLab web (or staff) makes it, with the Fabman API key."""
-    return requests.request(method, url + path, headers={"Authorization": simulator.api_key}, timeout=15, **kwargs)
+    headers = {"Authorization": simulator.api_key}
+    return session_of(bridge).request(method, bridge.url + path, headers=headers, timeout=15, **kwargs)

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import requests
 from flask import Flask
 
 from bridge.adapters.codec import CmUserIdCodec
@@ -24,8 +23,7 @@ from harness import FABMAN_WEBHOOK_TOKEN
 from harness.launch import GunicornBridge, SmtpSink
 from harness.wait import wait_until
 from sandbox.simulator import FabmanSimulator, FabmanWebhookSender
-from sandbox.simulator.in_process import WsgiAdapter
-from tests.rules.conftest import english_moment, mail_to, mails_with, quiz_links, set_metadata, whole_minutes_ago
+from tests.rules.conftest import InProcessBridge, english_moment, mail_to, mails_with, quiz_links, set_metadata, whole_minutes_ago
 from tests.support import problem, text_of
 
 PETRA, JAN, ZUZANA, LUCIE = 1, 2, 10, 4
@@ -33,8 +31,6 @@ PETRA_MAIL, JAN_MAIL = "petra.dvorakova@example.org", "jan.novak@example.org"
 LASER_CUTTER, PRUSA, BENCH_LATHE = 1, 2, 5
 LASER, PRINTER = 2, 3
 SUBJECT = "Training for"
-IN_PROCESS_BRIDGE = "http://bridge.in-process"
-"""Where the sender posts to an app in this process; nothing listens there."""
 
 
 @pytest.fixture
@@ -54,9 +50,8 @@ def sender(bridge: GunicornBridge | Flask, token: str | None = FABMAN_WEBHOOK_TO
     query = "" if token is None else f"?token={token}"
     if isinstance(bridge, GunicornBridge):
         return FabmanWebhookSender(f"{bridge.url}/fabman_webhook{query}")
-    session = requests.Session()
-    session.mount(IN_PROCESS_BRIDGE + "/", WsgiAdapter(bridge))
-    return FabmanWebhookSender(f"{IN_PROCESS_BRIDGE}/fabman_webhook{query}", session=session)
+    in_process = InProcessBridge(bridge)
+    return FabmanWebhookSender(f"{in_process.url}/fabman_webhook{query}", session=in_process.session)
 
 
 def refused(simulator: FabmanSimulator, fabman: FabmanWebhookSender, member_id: int, resource_id: int, **options: Any) -> Any:
