@@ -53,9 +53,8 @@ run: venv ## run the bridge from .env (development server)
 test: venv ## the whole suite: lint and types, and the suite on SQLite and (when reachable) PostgreSQL, side by side
 	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-sqlite test-postgres
 
-check: venv ## lint, types and every test that stays in its process (no socket, no server): the quick loop
-	$(MAKE) --no-print-directory lint
-	$(PYTEST) -m "not e2e"
+check: venv ## lint, types and every test that stays in its process (no socket, no server), side by side: the quick loop
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint test-fast
 
 test-fast: venv ## every test that stays in its process
 	$(PYTEST) -m "not e2e"
