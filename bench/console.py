@@ -68,7 +68,7 @@ def fill(url: str, results: int, ledger: int, mail: int, now: dt.datetime) -> No
     store.migrate()
     rng = random.Random(11)
     span = dt.timedelta(days=90).total_seconds()
-    with store.engine.begin() as connection:
+    with store.database.engine.begin() as connection:
         for start in range(0, results, BATCH):
             rows = []
             for number in range(start, min(results, start + BATCH)):

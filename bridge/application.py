@@ -249,7 +249,7 @@ class Bridge:
 
     def job_status(self) -> list[JobStatus]:
         """Every job slot: whether it runs here, its schedule, and its last run."""
-        latest = self.store.job_runs_latest()
+        latest = self.store.jobs.latest_runs()
         listed = []
         for name in JOB_NAMES:
             job = self.job_table.get(name)

@@ -473,7 +473,7 @@ class World:
 
     def job_runs(self) -> list[JobRunRow]:
         """Every recorded job run, newest first."""
-        return self.store.job_runs(limit=1_000_000)
+        return self.store.jobs.runs(limit=1_000_000)
 
 
 def owner_pid(owner: str) -> int | None:

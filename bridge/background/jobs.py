@@ -175,7 +175,7 @@ class JobRunner:
         """
         holder = self.owner if by == self.owner else f"{by}@{self.owner}"
         deadline = time.monotonic() + wait_seconds
-        while not self.store.take_job(job.name, holder, job.lease_seconds):
+        while not self.store.jobs.take(job.name, holder, job.lease_seconds):
             if time.monotonic() >= deadline:
                 if wait_seconds:
                     raise JobRunning(f"job {job.name} is running in another worker or instance; try again later")
@@ -190,7 +190,7 @@ class JobRunner:
         finally:
             if heartbeat is not None:
                 heartbeat.stop()
-            self.store.release_job(job.name, holder)
+            self.store.jobs.release(job.name, holder)
 
     def _due_now(self, job: Job) -> bool:
         """Checked again under the lease (another instance may just have run it), and not a first start."""
@@ -203,10 +203,10 @@ class JobRunner:
         staff a digest on a Thursday; instead the runner records a first, empty
         run (its summary says why), and the schedule counts from there.
         """
-        if isinstance(job.schedule, Every) or self.store.last_job_run(job.name) is not None:
+        if isinstance(job.schedule, Every) or self.store.jobs.last_run(job.name) is not None:
             return False
-        run_id = self.store.start_job_run(job.name, self.owner)
-        self.store.finish_job_run(
+        run_id = self.store.jobs.start_run(job.name, self.owner)
+        self.store.jobs.finish_run(
             run_id, summary={"first_start": f"waiting for the first scheduled run ({job.schedule.describe()})"}
         )
         log.info("job %s: first start, waiting for its first scheduled run (%s)", job.name, job.schedule.describe())
@@ -217,30 +217,30 @@ class JobRunner:
         interrupted run, tried again after a pause (so a sweep that met a Fabman outage at 03:15
         runs again that morning, not the next day)."""
         now = self.clock.now()
-        last = self.store.last_job_run(job.name)
+        last = self.store.jobs.last_run(job.name)
         if last is not None and (last.error is not None or last.finished_at is None):
             if (now - last.started_at).total_seconds() < _pause_after_failure(job):
                 return False
         succeeded = (
             last
             if last is not None and last.finished_at and last.error is None
-            else self.store.last_job_run(job.name, succeeded=True)
+            else self.store.jobs.last_run(job.name, succeeded=True)
         )
         return job.schedule.due(succeeded.started_at if succeeded else None, now, self.tz)
 
     def _record(self, name: str, owner: str, run: Callable[[], object]) -> object:
         """Run a job's use case and record the run; its summary (an error is recorded, logged and re-raised)."""
-        run_id = self.store.start_job_run(name, owner)
+        run_id = self.store.jobs.start_run(name, owner)
         try:
             summary = run()
         except Exception as error:
-            self.store.finish_job_run(run_id, error=f"{type(error).__name__}: {error}")
+            self.store.jobs.finish_run(run_id, error=f"{type(error).__name__}: {error}")
             log.exception("job %s failed", name)
             if owner == self.owner:  # the schedule tries again after the pause; a caller hears of it
                 log.warning("job %s will be tried again in %.0f s", name, _pause_after_failure(self.jobs[name]))
             raise
         recorded = json_object(summary)
-        self.store.finish_job_run(run_id, summary=recorded)
+        self.store.jobs.finish_run(run_id, summary=recorded)
         self._prune_daily()
         log.info("job %s done (%s): %s", name, owner, _short(recorded))
         return summary
@@ -249,7 +249,7 @@ class JobRunner:
         today = self.clock.now().date()
         if self._pruned_on != today:
             self._pruned_on = today
-            self.store.prune_job_runs(dt.timedelta(days=RUN_HISTORY_DAYS))
+            self.store.jobs.prune_runs(dt.timedelta(days=RUN_HISTORY_DAYS))
 
 
 def _pause_after_failure(job: Job) -> float:
@@ -273,7 +273,7 @@ class _Heartbeat:
     def _beat(self, store: Store, job: Job, owner: str) -> None:
         while not self._done.wait(job.lease_seconds / 3):
             try:
-                store.renew_job(job.name, owner, job.lease_seconds)
+                store.jobs.renew(job.name, owner, job.lease_seconds)
             except Exception:  # noqa: BLE001 - the next beat tries again
                 log.warning("could not renew the lease of job %s", job.name)
 

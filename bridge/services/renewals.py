@@ -72,7 +72,7 @@ def _renew_course(deps: Deps, row: FabmanEvent, course: Course) -> FabmanOutcome
     if deps.store.renewed_on(row.member_id, course.id, today):
         return FabmanOutcome.RENEWED_TODAY
     lock, owner = f"renewal:{row.member_id}:{course.id}", f"fabman-event:{row.id}"
-    if not deps.store.take_job(lock, owner, LEASE_SECONDS):
+    if not deps.store.jobs.take(lock, owner, LEASE_SECONDS):
         return FabmanOutcome.RENEWING_ELSEWHERE  # another use is renewing it right now: once a day is all there is to do
     try:
         if deps.store.renewed_on(row.member_id, course.id, today):
@@ -83,7 +83,7 @@ def _renew_course(deps: Deps, row: FabmanEvent, course: Course) -> FabmanOutcome
             return FabmanOutcome.UNKNOWN_MEMBER
         return _renew(deps, row, member, course, today)
     finally:
-        deps.store.release_job(lock, owner)
+        deps.store.jobs.release(lock, owner)
 
 
 def _renew(deps: Deps, row: FabmanEvent, member: Member, course: Course, today: dt.date) -> FabmanOutcome:

@@ -55,21 +55,21 @@ def newest_revision() -> str | None:
 
 
 def head_revision(store: Store) -> str | None:
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def test_migrations_build_an_empty_database_and_are_idempotent(bare_database_url: str) -> None:
     store = Store(bare_database_url)
     try:
-        assert not TABLES & set(inspect(store.engine).get_table_names())
+        assert not TABLES & set(inspect(store.database.engine).get_table_names())
 
         store.migrate()
         store.migrate()
 
-        assert set(inspect(store.engine).get_table_names()) >= TABLES
+        assert set(inspect(store.database.engine).get_table_names()) >= TABLES
         assert head_revision(store) == newest_revision()
-        with store.engine.connect() as connection:
+        with store.database.engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     finally:
         store.dispose()
@@ -86,7 +86,7 @@ def test_several_processes_migrating_at_once_all_succeed(bare_database_url: str)
     store = Store(bare_database_url)
     try:
         assert head_revision(store) == newest_revision()
-        assert set(inspect(store.engine).get_table_names()) >= TABLES
+        assert set(inspect(store.database.engine).get_table_names()) >= TABLES
     finally:
         store.dispose()
 
@@ -96,7 +96,7 @@ def test_a_store_made_by_the_first_release_is_upgraded_in_place(bare_database_ur
     config.set_main_option("script_location", str(MIGRATIONS))
     store = Store(bare_database_url)
     try:
-        with store.engine.begin() as connection:
+        with store.database.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "0001")
             connection.execute(

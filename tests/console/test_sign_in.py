@@ -167,7 +167,7 @@ def test_the_store_keeps_only_hashes_of_links_and_sessions(client: FlaskClient, 
     cookie = client.get_cookie("fablab_staff", path="/staff")
     assert cookie is not None
 
-    with bridge.store.engine.connect() as connection:
+    with bridge.store.database.engine.connect() as connection:
         dump = "\n".join(
             str(row)
             for table in ("staff_sign_in_links", "staff_sessions")

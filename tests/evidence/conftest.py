@@ -33,7 +33,7 @@ def send(client: FlaskClient, bridge: Bridge) -> Callable[..., dict[str, Any]]:
 @pytest.fixture
 def sql(bridge: Bridge) -> Callable[..., Any]:
     """Run raw SQL on the store as an attacker with write access would (a connection of their own)."""
-    engine = create_engine(bridge.store.url)
+    engine = create_engine(bridge.store.database.url)
 
     def run(statement: str, **parameters: Any) -> Any:
         with engine.begin() as connection:

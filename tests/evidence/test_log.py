@@ -54,7 +54,7 @@ def test_no_name_email_or_ip_is_in_a_leaf_and_the_subject_is_a_salted_hmac(bridg
         assert personal not in raw
     subject = json.loads(raw)["subject"]
     assert subject != hashlib.sha256(b"petra@example.org").hexdigest()
-    with bridge.store._read() as session:  # the salt is the store's: recompute the subject from it
+    with bridge.store.database.read() as session:  # the salt is the store's: recompute the subject from it
         salt = bytes.fromhex(session.execute(__import__("sqlalchemy").text("SELECT salt FROM evidence_salts")).scalar_one())
     assert subject == hmac.new(salt, b"petra@example.org", hashlib.sha256).hexdigest()
 
@@ -71,7 +71,7 @@ def test_a_replayed_or_repeated_result_is_logged_once(bridge: Bridge, send: Call
 
 def test_leaves_stay_gapless_and_unique_when_two_instances_append_at_once(bridge: Bridge) -> None:
     store = bridge.store
-    other_instance = Store(store.url)
+    other_instance = Store(store.database.url)
     errors: list[BaseException] = []
 
     def append(worker: int) -> None:
@@ -112,7 +112,7 @@ def test_a_key_logged_already_takes_no_index_and_the_next_leaf_follows_on(bridge
 
 def test_a_store_without_the_counter_row_makes_it_on_the_first_append(bridge: Bridge) -> None:
     store = bridge.store
-    with store._write() as session:
+    with store.database.write() as session:
         session.execute(delete(EvidenceHead))
 
     assert store.record_evidence("test:first", LeafFields(EvidenceEvent.REMOVED, member_id=1, course_id=1)) == 0

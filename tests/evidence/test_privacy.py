@@ -144,9 +144,9 @@ def test_erase_removes_personal_data_everywhere_keeps_evidence_that_still_verifi
 def test_sqlite_files_keep_no_erased_value(
     runner: FlaskCliRunner, bridge: Bridge, simulator: FabmanSimulator, martin_email: str, history: None
 ) -> None:
-    if not bridge.store.is_sqlite:
+    if not bridge.store.database.is_sqlite:
         pytest.skip("the database files are SQLite's")
-    database = Path(bridge.store.engine.url.database or "")
+    database = Path(bridge.store.database.engine.url.database or "")
     files = [database, database.with_name(database.name + "-wal")]
     before = b"".join(path.read_bytes() for path in files if path.exists())
     assert QUIZ_EMAIL.encode() in before and martin_email.encode() in before  # the check can fail

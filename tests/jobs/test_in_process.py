@@ -102,16 +102,16 @@ def test_a_result_queued_while_fabman_was_down_is_applied_by_the_bridge_itself_o
     retry = next(job for job in jobs if job["name"] == "retry")
     assert retry["enabled"] is True and retry["schedule"] == "every 1 s"
     assert retry["last_run"]["by"] not in {"cron", "cli"} and retry["last_run"]["error"] is None
-    assert [run.owner for run in store.job_runs(limit=1000) if run.owner in {"cron", "cli"}] == []
+    assert [run.owner for run in store.jobs.runs(limit=1000) if run.owner in {"cron", "cli"}] == []
 
 
 def test_several_workers_never_run_the_same_job_at_once(
     jobs_env: dict[str, str], simulator: FabmanSimulator, store: Store
 ) -> None:
     with GunicornBridge(jobs_env, workers=3, threads=2):
-        wait_until(lambda: len(store.job_runs(name="retry", limit=1000)) >= 8, timeout=60, what="eight retry runs")
+        wait_until(lambda: len(store.jobs.runs(name="retry", limit=1000)) >= 8, timeout=60, what="eight retry runs")
 
-    runs = sorted(store.job_runs(name="retry", limit=1000), key=lambda run: run.started_at)
+    runs = sorted(store.jobs.runs(name="retry", limit=1000), key=lambda run: run.started_at)
     finished = [run for run in runs if run.finished_at is not None]
     assert len(finished) >= 8
     for earlier, later in zip(finished, finished[1:], strict=False):
@@ -155,14 +155,14 @@ def test_a_burst_larger_than_the_appliers_is_applied_at_once_not_at_the_next_ret
     env = {**jobs_env, "RETRY_EVERY_SECONDS": "30", "FABMAN_CONCURRENCY": "2"}
     results = range(7_100_001, 7_100_031)
     with GunicornBridge(env, workers=2, threads=8) as bridge:
-        wait_until(lambda: store.last_job_run("retry") is not None, timeout=30, what="the first retry run")
+        wait_until(lambda: store.jobs.last_run("retry") is not None, timeout=30, what="the first retry run")
         with ThreadPoolExecutor(max_workers=8) as pool:
             answers = list(pool.map(lambda result_id: deliver(bridge.url, env, JAN, CNC, result_id, passed=False), results))
         sent = dt.datetime.now(dt.UTC)
         assert "queued" in {answer["status"] for answer in answers}  # more than the appliers hold at once
         wait_until(lambda: store.count_events() == {"applied": 30}, timeout=25, what="every result applied before the next tick")
         done = dt.datetime.now(dt.UTC)
-        retries = len(store.job_runs(name="retry", limit=1000))
+        retries = len(store.jobs.runs(name="retry", limit=1000))
 
     assert (done - sent).total_seconds() < 25
     assert retries == 1  # no retry run came in between: the appliers drained the inbox themselves

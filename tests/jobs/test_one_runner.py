@@ -20,7 +20,7 @@ from bridge.application import bridge_of
 
 def runs(app: Flask, name: str) -> list[tuple[str, dict[str, object] | None, str | None]]:
     """(who, summary, error) of each run of one job, oldest first."""
-    listed = bridge_of(app).store.job_runs(name=name, limit=100)
+    listed = bridge_of(app).store.jobs.runs(name=name, limit=100)
     return [(run.owner, run.summary, run.error) for run in reversed(listed) if run.finished_at is not None]
 
 
@@ -40,7 +40,7 @@ def test_the_schedule_the_cron_endpoint_and_the_cli_record_a_retry_run_the_same_
     assert recorded[1][1] == by_cron
     assert all(error is None for _, _, error in recorded)
     assert {key for _, summary, _ in recorded for key in (summary or {})} >= {"processed", "applied", "waiting"}
-    assert bridge.store.job_runs_latest()["retry"].owner == "cli"
+    assert bridge.store.jobs.latest_runs()["retry"].owner == "cli"
 
 
 def test_flask_digest_is_recorded_as_a_run_of_the_digest_job_and_a_dry_run_is_not(app: Flask, runner: FlaskCliRunner) -> None:
@@ -60,11 +60,11 @@ def test_a_cron_run_waits_while_another_worker_holds_the_job_and_never_runs_besi
     app: Flask, client: FlaskClient, cron_headers: dict[str, str]
 ) -> None:
     store = bridge_of(app).store
-    assert store.take_job("retry", "other-host:1:abcd", 120)  # another instance is running the retry job
+    assert store.jobs.take("retry", "other-host:1:abcd", 120)  # another instance is running the retry job
     released: list[float] = []
 
     def other_instance_finishes() -> None:
-        store.release_job("retry", "other-host:1:abcd")
+        store.jobs.release("retry", "other-host:1:abcd")
         released.append(time.monotonic())
 
     threading.Timer(0.5, other_instance_finishes).start()
@@ -74,7 +74,7 @@ def test_a_cron_run_waits_while_another_worker_holds_the_job_and_never_runs_besi
 
     assert answer.status_code == 200
     assert released and answered >= released[0]  # it waited for the lock instead of running beside the other
-    [run] = store.job_runs(name="retry")
+    [run] = store.jobs.runs(name="retry")
     assert run.owner == "cron" and run.finished_at is not None
 
 

@@ -642,7 +642,7 @@ def test_reconciliation_is_off_without_the_api_credentials(
     assert result.exit_code == 1 and named in result.output
     assert app.test_client().get("/ready").json["reconciliation"]["enabled"] is False
     assert classmarker.requests == []
-    assert bridge_of(app).store.job_runs(name="reconciliation") == []
+    assert bridge_of(app).store.jobs.runs(name="reconciliation") == []
 
 
 def test_the_endpoint_needs_the_cron_token(client: FlaskClient, classmarker: ClassMarkerApiSimulator) -> None:
@@ -669,7 +669,7 @@ def test_the_api_credentials_appear_in_no_log_answer_or_record(
     logged = [r.getMessage() for r in caplog.records if not r.name.startswith(("sandbox.simulator", "werkzeug"))]
     texts += [client.get("/ready").get_data(as_text=True), *logged, repr(bridge.settings)]
     texts += [f"{m['Subject']} {text_of(m)}" for m in smtp.messages]
-    texts += [json.dumps(run.summary) + str(run.error) for run in bridge.store.job_runs(name="reconciliation")]
+    texts += [json.dumps(run.summary) + str(run.error) for run in bridge.store.jobs.runs(name="reconciliation")]
 
     for text in texts:
         assert account.api_key not in text and account.api_secret not in text

@@ -39,7 +39,7 @@ def mail(key: str) -> list[OutgoingMessage]:
 
 
 def test_migration_0006_builds_the_tables_the_models_describe(store: Store) -> None:
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     about_rules = [d for d in differences if any(table in repr(d) for table in RULES_TABLES)]
     assert about_rules == []

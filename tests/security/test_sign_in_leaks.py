@@ -187,6 +187,6 @@ def test_the_request_leaves_no_link_in_the_store(client: FlaskClient, smtp: Smtp
     token = link_path(links_in(smtp.to(OWNER))[0]).rsplit("=", 1)[1]
 
     bridge_store = client.application.extensions["fablab_bridge"].store
-    with bridge_store.engine.connect() as connection:
+    with bridge_store.database.engine.connect() as connection:
         dump = "\n".join(str(row) for row in connection.exec_driver_sql("SELECT * FROM outbox_messages"))
     assert token not in dump and OWNER not in dump

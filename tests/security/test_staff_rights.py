@@ -129,6 +129,6 @@ def test_signing_out_ends_the_session_on_the_server_for_a_copied_cookie(app: Fla
     thief.set_cookie("fablab_staff", stolen.value, path="/staff")
 
     assert not signed_in(thief)
-    with bridge.store.engine.connect() as connection:
+    with bridge.store.database.engine.connect() as connection:
         ended = connection.exec_driver_sql("SELECT ended_at FROM staff_sessions").scalars().all()
     assert len(ended) == 1 and ended[0] is not None

@@ -72,10 +72,10 @@ def test_a_due_job_runs_and_its_run_is_recorded(store: Store, clock: SettableClo
     assert jobs.run_due() == ["retry"]
 
     assert body.runs == 2
-    latest = store.job_runs_latest()["retry"]
+    latest = store.jobs.latest_runs()["retry"]
     assert (latest.summary, latest.error, latest.owner) == ({"processed": 2}, None, jobs.owner)
     assert latest.started_at == latest.finished_at == clock.now()
-    assert len(store.job_runs(name="retry")) == 2
+    assert len(store.jobs.runs(name="retry")) == 2
 
 
 def test_a_daily_job_that_never_ran_waits_for_its_first_scheduled_time(store: Store, clock: SettableClock) -> None:
@@ -83,7 +83,7 @@ def test_a_daily_job_that_never_ran_waits_for_its_first_scheduled_time(store: St
     jobs = runner(store, clock, Job("expiry_sweep", DailyAt(dt.time(3, 15)), body))  # started at 10:00 in Prague
 
     assert jobs.run_due() == []
-    first = store.last_job_run("expiry_sweep")
+    first = store.jobs.last_run("expiry_sweep")
     assert first is not None and first.summary == {"first_start": "waiting for the first scheduled run (daily at 03:15)"}
     clock.set(dt.datetime(2026, 3, 3, 2, 14, tzinfo=dt.UTC))  # 03:14 next morning
     assert jobs.run_due() == []
@@ -100,7 +100,7 @@ def test_a_failing_run_is_recorded_with_its_error_and_tried_again_after_a_pause(
     clock.set(dt.datetime(2026, 3, 3, 2, 15, tzinfo=dt.UTC))  # 03:15 in Prague
 
     jobs.run_due()
-    failed = store.last_job_run("expiry_sweep")
+    failed = store.jobs.last_run("expiry_sweep")
     assert failed is not None and failed.error == "RuntimeError: Fabman answered 500" and failed.summary is None
     clock.advance(seconds=599)
     assert jobs.run_due() == []  # not hammering Fabman
@@ -112,7 +112,7 @@ def test_a_failing_run_is_recorded_with_its_error_and_tried_again_after_a_pause(
 
 
 def test_a_run_cut_off_by_a_dead_worker_is_run_again_after_the_pause(store: Store, clock: SettableClock) -> None:
-    store.start_job_run("expiry_sweep", "host:1:dead")  # started, never finished
+    store.jobs.start_run("expiry_sweep", "host:1:dead")  # started, never finished
     body = Counting()
     jobs = runner(store, clock, Job("expiry_sweep", DailyAt(dt.time(3, 15)), body))
 
@@ -141,7 +141,7 @@ def test_two_runners_racing_for_a_due_job_run_it_once(store: Store, clock: Setta
 
 
 def test_a_lease_left_by_a_dead_owner_ends_and_the_job_is_free_again(store: Store, clock: SettableClock) -> None:
-    assert store.take_job("retry", "host:1:dead", 120)
+    assert store.jobs.take("retry", "host:1:dead", 120)
     body = Counting()
     jobs = runner(store, clock, Job("retry", Every(30), body))
 
@@ -157,7 +157,7 @@ def test_runs_older_than_thirty_days_are_forgotten(store: Store, clock: Settable
 
     jobs.run_due()
 
-    assert [run.started_at for run in store.job_runs(name="retry")] == [clock.now()]
+    assert [run.started_at for run in store.jobs.runs(name="retry")] == [clock.now()]
 
 
 def receive(store: Store, key: str, *, claim: bool, member_id: int | None = None) -> InboxEvent:

@@ -34,9 +34,9 @@ def transactions(bridge: Bridge) -> Iterator[list[str]]:
     """
     begun: list[str] = []
     me = threading.get_ident()
-    engines = {"write": bridge.store.engine}
-    if bridge.store._read_engine is not bridge.store.engine:  # on PostgreSQL one engine does both (all "write")
-        engines["read"] = bridge.store._read_engine
+    engines = {"write": bridge.store.database.engine}
+    if bridge.store.database._read_engine is not bridge.store.database.engine:  # on PostgreSQL one engine does both (all "write")
+        engines["read"] = bridge.store.database._read_engine
     listeners = []
     for kind, engine in engines.items():
 
@@ -91,7 +91,7 @@ def statements(bridge: Bridge) -> Iterator[Counter[str]]:
         if not statement.lstrip().upper().startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE is the transaction itself
             counted["statements"] += 1
 
-    engines = {bridge.store.engine, bridge.store._read_engine}
+    engines = {bridge.store.database.engine, bridge.store.database._read_engine}
     for engine in engines:
         event.listen(engine, "begin", begun)
         event.listen(engine, "before_cursor_execute", ran)

@@ -5,7 +5,7 @@ received results and the outbox of mail and alerts, and the ledger. Every
 transition is one method and one transaction; nothing outside this package
 writes SQL. No transaction is ever held open across a call to Fabman or SMTP.
 Each further part of the store (jobs, ...) is a mixin over
-:class:`~bridge.adapters.store.core.StoreBase` in its own module.
+:class:`~bridge.adapters.store.database.Database` in its own module.
 """
 
 from __future__ import annotations
@@ -21,15 +21,16 @@ from sqlalchemy.orm import Session
 
 from bridge.adapters.store import statements
 from bridge.adapters.store.console import ConsoleQueries, SignInLimits
-from bridge.adapters.store.core import MIGRATIONS, StoreBase, changed, normalise_url, not_leased
 from bridge.adapters.store.courses import CourseQueries
+from bridge.adapters.store.database import MIGRATIONS, Database, changed, normalise_url, not_leased
 from bridge.adapters.store.evidence import COUNTED_FAILURES
-from bridge.adapters.store.jobs import JobQueries
+from bridge.adapters.store.jobs import JobRunRow, Jobs
 from bridge.adapters.store.listening import InboxListener
-from bridge.adapters.store.models import InboxEvent, JobRunRow, LedgerEntry, OutboxMessage
+from bridge.adapters.store.models import InboxEvent, LedgerEntry, OutboxMessage
 from bridge.adapters.store.privacy import PrivacyQueries
 from bridge.adapters.store.reconcile import ReconcileQueries
 from bridge.adapters.store.rules import RulesQueries
+from bridge.clock import Clock
 from bridge.domain.evidence import EvidenceEvent
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import REPLAYABLE, EventSource, EventStatus, MessageStatus
@@ -60,8 +61,13 @@ __all__ = [
 ]
 
 
-class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQueries, CourseQueries, StoreBase):
+class Store(ReconcileQueries, RulesQueries, ConsoleQueries, PrivacyQueries, CourseQueries, Database):
     """The relational store behind the inbox, the outbox, the ledger and the jobs."""
+
+    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
+        super().__init__(url, clock=clock)
+        self.database: Database = self
+        self.jobs = Jobs(self.database)
 
     # -- inbox: receiving and claiming -------------------------------------
 
@@ -108,10 +114,10 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
             "finished_at": finished_at,
             **claim,
         }
-        with self._write() as session:
+        with self.write() as session:
             if claim and member_id is not None and not self._members_free(session, [member_id], now):
                 values = {**values, "lease_until": None, "attempts": 0}  # another result of the member is in flight
-            row = self._insert_ignore_returning(session, InboxEvent, values)
+            row = self.insert_ignore_returning(session, InboxEvent, values)
             created = row is not None
             if row is None:
                 row = session.execute(statements.EVENT_BY_KEY, {"result_key": result_key}).one()
@@ -125,7 +131,7 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         """Take an event for processing unless another worker holds it; None when not claimed."""
         now = self.now()
         lease = {"now": now, "lease_end": now + dt.timedelta(seconds=lease_seconds)}
-        with self._write() as session:
+        with self.write() as session:
             if not self.is_sqlite:
                 member_id = session.scalar(select(InboxEvent.member_id).where(InboxEvent.id == event_id))
                 if member_id is not None and not self._lock_members(session, [member_id]):
@@ -154,7 +160,7 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         now = self.now()
         lease = {"now": now, "lease_end": now + dt.timedelta(seconds=lease_seconds)}
         excluded = list(exclude)
-        with self._write() as session:
+        with self.write() as session:
             if self.is_sqlite:
                 statement = statements.CLAIM_DUE_FRESH if fresh_only else statements.CLAIM_DUE
                 rows = session.execute(statement, {**lease, "limit": limit, "exclude": excluded}).all()
@@ -198,14 +204,14 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
 
     def any_due(self) -> bool:
         """Whether any event is due and free (a read, no lock: the poll before a claim)."""
-        with self._read() as session:
+        with self.read() as session:
             return session.execute(statements.ANY_DUE, {"now": self.now()}).first() is not None
 
     def release_events(self, event_ids: Sequence[int]) -> None:
         """Give claimed events back untouched, due at once for any worker (which is woken)."""
         if not event_ids:
             return
-        with self._write() as session:
+        with self.write() as session:
             session.execute(statements.RELEASE_EVENTS, {"ids": list(event_ids), "now": self.now()})
             self._notify_inbox(session)
 
@@ -213,7 +219,7 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         """(status, attempts, lease end) of each of these events, as they stand now."""
         if not event_ids:
             return {}
-        with self._read() as session:
+        with self.read() as session:
             rows = session.execute(statements.EVENT_STATES, {"ids": list(event_ids)}).all()
         return {int(row.id): (str(row.status), int(row.attempts), row.lease_until) for row in rows}
 
@@ -225,7 +231,7 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
 
     def note_identity(self, event_id: int, member_id: int, course_id: int) -> None:
         """Remember whose result an event is, once its cm_user_id is decoded."""
-        with self._write() as session:
+        with self.write() as session:
             session.execute(
                 update(InboxEvent)
                 .where(InboxEvent.id == event_id)
@@ -245,12 +251,12 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         processes' results wait for that row.
         """
         now = self.now()
-        with self._write() as session:
+        with self.write() as session:
             self._enqueue(session, messages, now)
             session.execute(statements.MARK_APPLIED, {"event_id": event_id, "outcome": outcome, "now": now})
             if ledger is not None:
                 row = {"granted_at": now, **ledger}
-                self._insert_ignore(session, LedgerEntry, row)
+                self.insert_ignore(session, LedgerEntry, row)
                 self._result_evidence(
                     session, event_id, EvidenceEvent.GRANTED, member_id=row["member_id"], course_id=row["course_id"],
                     fabman_record_id=row.get("fabman_record_id"), recorded_at=row["granted_at"],
@@ -277,13 +283,13 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         values: dict[str, Any] = {"status": status, "last_error": error[:_ERROR_LENGTH], "lease_until": None, "updated_at": now}
         if outcome is not None:
             values["outcome"] = outcome
-        with self._write() as session:
+        with self.write() as session:
             self._enqueue(session, messages, now)
             session.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(**values))
 
     def defer_event(self, event_id: int, error: str, retry_at: dt.datetime) -> None:
         """Stay queued: release the lease and try again at `retry_at`."""
-        with self._write() as session:
+        with self.write() as session:
             session.execute(
                 update(InboxEvent)
                 .where(InboxEvent.id == event_id)
@@ -306,7 +312,7 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         at once (a staff replay), and the others take it after `not_before` only if that failed.
         """
         now = self.now()
-        with self._write() as session:
+        with self.write() as session:
             requeued = changed(
                 session,
                 update(InboxEvent)
@@ -327,7 +333,7 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
     def due_event_ids(self, limit: int = 100) -> list[int]:
         """Queued events whose next attempt is due and that no live lease holds."""
         now = self.now()
-        with self._read() as session:
+        with self.read() as session:
             return list(
                 session.scalars(
                     select(InboxEvent.id)
@@ -343,12 +349,12 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
 
     def get_event(self, event_id: int) -> InboxEvent | None:
         """One inbox row."""
-        with self._read() as session:
+        with self.read() as session:
             return session.get(InboxEvent, event_id)
 
     def events(self, *, status: EventStatus | None = None, limit: int = 100) -> list[InboxEvent]:
         """The newest inbox rows, optionally of one status."""
-        with self._read() as session:
+        with self.read() as session:
             query = select(InboxEvent).order_by(InboxEvent.id.desc()).limit(limit)
             if status:
                 query = query.where(InboxEvent.status == status)
@@ -356,13 +362,13 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
 
     def count_events(self) -> dict[str, int]:
         """Inbox rows per status."""
-        with self._read() as session:
+        with self.read() as session:
             rows = session.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status)).all()
         return {str(status): int(count) for status, count in rows}
 
     def event_keys(self) -> dict[str, str]:
         """Status per result key, every inbox row (reliability checks read the whole inbox)."""
-        with self._read() as session:
+        with self.read() as session:
             return {key: status for key, status in session.execute(select(InboxEvent.result_key, InboxEvent.status))}
 
     # -- outbox ----------------------------------------------------------
@@ -383,12 +389,12 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
                 "attempts": 0,
                 "created_at": now,
             }
-            queued += self._insert_ignore(session, OutboxMessage, values)
+            queued += self.insert_ignore(session, OutboxMessage, values)
         return queued
 
     def enqueue(self, messages: Iterable[OutgoingMessage]) -> int:
         """Queue messages in one transaction; how many were new (a known dedupe key is skipped)."""
-        with self._write() as session:
+        with self.write() as session:
             return self._enqueue(session, messages, self.now())
 
     def queued_keys(self, keys: Iterable[str]) -> set[str]:
@@ -396,7 +402,7 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return set()
-        with self._read() as session:
+        with self.read() as session:
             return set(session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(wanted))))
 
     def claim_messages(self, lease_seconds: float, *, limit: int = 50, ids: list[int] | None = None) -> list[OutboxMessage]:
@@ -407,7 +413,7 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         """
         now = self.now()
         claim = {"now": now, "limit": limit, "lease_end": now + dt.timedelta(seconds=lease_seconds)}
-        with self._write() as session:
+        with self.write() as session:
             if ids is None:
                 rows = session.execute(statements.CLAIM_MESSAGES, claim).all()
             else:
@@ -429,14 +435,14 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
         self._finish_message(statements.MESSAGE_DEAD, {"message_id": message_id, "error": error[:_ERROR_LENGTH]})
 
     def _finish_message(self, statement: Executable, parameters: dict[str, Any]) -> None:
-        with self._write() as session:
+        with self.write() as session:
             session.execute(statement, parameters)
 
     def messages(
         self, *, status: MessageStatus | None = None, member_id: int | None = None, limit: int = 500
     ) -> list[OutboxMessage]:
         """Outbox rows, newest first."""
-        with self._read() as session:
+        with self.read() as session:
             query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
             if status:
                 query = query.where(OutboxMessage.status == status)
@@ -446,7 +452,7 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
 
     def count_messages(self) -> dict[str, int]:
         """Outbox rows per status."""
-        with self._read() as session:
+        with self.read() as session:
             rows = session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
         return {str(status): int(count) for status, count in rows}
 
@@ -454,7 +460,7 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
 
     def ledger(self, *, member_id: int | None = None) -> list[LedgerEntry]:
         """Granted trainings, newest first."""
-        with self._read() as session:
+        with self.read() as session:
             query = select(LedgerEntry).order_by(LedgerEntry.id.desc())
             if member_id is not None:
                 query = query.where(LedgerEntry.member_id == member_id)
@@ -462,7 +468,7 @@ class Store(ReconcileQueries, JobQueries, RulesQueries, ConsoleQueries, PrivacyQ
 
     def table_counts(self) -> dict[str, int]:
         """Rows in each of the bridge's tables (for checks that nothing was half-written)."""
-        with self._read() as session:
+        with self.read() as session:
             return {
                 model.__tablename__: int(session.scalar(select(func.count()).select_from(model)) or 0)
                 for model in (InboxEvent, OutboxMessage, LedgerEntry)

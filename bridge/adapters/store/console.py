@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, func, select, text, update
 
-from bridge.adapters.store.core import StoreBase, changed
+from bridge.adapters.store.database import Database, changed
 from bridge.adapters.store.models import (
     InboxEvent,
     LedgerEntry,
@@ -46,7 +46,7 @@ KEEP_SIGN_IN_STATE = dt.timedelta(days=1)
 """How long used or expired links and ended sessions stay in the store (the staff log keeps the sign-ins)."""
 
 
-class ConsoleQueries(StoreBase):
+class ConsoleQueries(Database):
     """Reads and writes of the staff console; mixed into :class:`~bridge.adapters.store.Store`."""
 
     # -- results ----------------------------------------------------------------
@@ -57,7 +57,7 @@ class ConsoleQueries(StoreBase):
         Naming every status lets both databases count each one from the
         (status, received_at) index instead of walking the whole inbox.
         """
-        with self._read() as session:
+        with self.read() as session:
             rows = session.execute(
                 select(InboxEvent.status, func.count())
                 .where(InboxEvent.status.in_(list(EventStatus)), InboxEvent.received_at >= since)
@@ -92,19 +92,19 @@ class ConsoleQueries(StoreBase):
 
     def event_messages(self, event_id: int) -> list[OutboxMessage]:
         """The mail and alerts one result caused, oldest first."""
-        with self._read() as session:
+        with self.read() as session:
             return list(
                 session.scalars(select(OutboxMessage).where(OutboxMessage.event_id == event_id).order_by(OutboxMessage.id))
             )
 
     def ledger_of_result(self, result_id: str) -> LedgerEntry | None:
         """The ledger row a result made, if it granted a training."""
-        with self._read() as session:
+        with self.read() as session:
             return session.scalars(select(LedgerEntry).where(LedgerEntry.result_id == result_id)).first()
 
     def message_counts(self, statuses: Sequence[MessageStatus]) -> dict[str, int]:
         """Outbox rows in the given statuses (read from the status index, not the whole outbox)."""
-        with self._read() as session:
+        with self.read() as session:
             rows = session.execute(
                 select(OutboxMessage.status, func.count())
                 .where(OutboxMessage.status.in_(statuses))
@@ -150,7 +150,7 @@ class ConsoleQueries(StoreBase):
 
     def record_staff_action(self, staff: str, action: str, target: str | None, detail: str | None) -> StaffAction:
         """Keep one staff action for good."""
-        with self._write() as session:
+        with self.write() as session:
             row = StaffAction(at=self.now(), staff=staff, action=action, target=target, detail=detail[:500] if detail else None)
             session.add(row)
             session.flush()
@@ -181,7 +181,7 @@ class ConsoleQueries(StoreBase):
         """
         now = self.now()
         since = now - window
-        with self._write() as session:
+        with self.write() as session:
             if not self.is_sqlite:
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SIGN_IN_LOCK})
             session.execute(delete(StaffSignInRequest).where(StaffSignInRequest.requested_at < since))
@@ -209,13 +209,13 @@ class ConsoleQueries(StoreBase):
 
     def forget_message(self, message_id: int) -> None:
         """Drop an outbox row for good (a handled sign-in request: its address is nobody's business afterwards)."""
-        with self._write() as session:
+        with self.write() as session:
             session.execute(delete(OutboxMessage).where(OutboxMessage.id == message_id))
 
     def add_sign_in_link(self, token_hash: str, email: str, next_path: str | None, expires_at: dt.datetime) -> None:
         """Keep a new link's hash; links used or expired long ago are dropped on the way."""
         now = self.now()
-        with self._write() as session:
+        with self.write() as session:
             session.execute(delete(StaffSignInLink).where(StaffSignInLink.expires_at < now - KEEP_SIGN_IN_STATE))
             session.add(
                 StaffSignInLink(token_hash=token_hash, email=email, next_path=next_path, created_at=now, expires_at=expires_at)
@@ -224,7 +224,7 @@ class ConsoleQueries(StoreBase):
     def use_sign_in_link(self, token_hash: str) -> StaffSignInLink | None:
         """Spend a link: the one call that finds it unused and unexpired gets it, every other call None."""
         now = self.now()
-        with self._write() as session:
+        with self.write() as session:
             spent = changed(
                 session,
                 update(StaffSignInLink)
@@ -238,14 +238,14 @@ class ConsoleQueries(StoreBase):
     def open_staff_session(self, id_hash: str, email: str, expires_at: dt.datetime) -> None:
         """Start a console session; sessions that ended long ago are dropped on the way."""
         now = self.now()
-        with self._write() as session:
+        with self.write() as session:
             session.execute(delete(StaffSession).where(StaffSession.expires_at < now - KEEP_SIGN_IN_STATE))
             session.add(StaffSession(id_hash=id_hash, email=email, created_at=now, expires_at=expires_at))
 
     def live_staff_session(self, id_hash: str) -> StaffSession | None:
         """The session with this id unless it ended or expired."""
         now = self.now()
-        with self._read() as session:
+        with self.read() as session:
             return session.scalars(
                 select(StaffSession).where(
                     StaffSession.id_hash == id_hash, StaffSession.ended_at.is_(None), StaffSession.expires_at > now
@@ -254,12 +254,12 @@ class ConsoleQueries(StoreBase):
 
     def staff_session_checked(self, id_hash: str, at: dt.datetime) -> None:
         """The session's holder was confirmed as staff at `at`."""
-        with self._write() as session:
+        with self.write() as session:
             session.execute(update(StaffSession).where(StaffSession.id_hash == id_hash).values(checked_at=at))
 
     def end_staff_session(self, id_hash: str) -> bool:
         """Sign out: the session ends now; False when it had ended already."""
-        with self._write() as session:
+        with self.write() as session:
             return bool(
                 changed(
                     session,
@@ -273,7 +273,7 @@ class ConsoleQueries(StoreBase):
 
     def _page(self, query: Select[tuple[Row]], offset: int, limit: int | None) -> tuple[list[Row], int]:
         """Rows `offset`.. of a query and the number of rows it matches, in one snapshot."""
-        with self._read() as session:
+        with self.read() as session:
             total = int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
             paged = query.offset(offset) if limit is None else query.offset(offset).limit(limit)
             return list(session.scalars(paged)), total

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 
-from bridge.adapters.store.core import StoreBase
+from bridge.adapters.store.database import Database
 from bridge.adapters.store.evidence import EvidenceQueries
 from bridge.adapters.store.models import InboxEvent, LedgerEntry, UtcDateTime
 from bridge.domain.evidence import EvidenceEvent, LeafFields, utc_text
@@ -47,12 +47,12 @@ def renewal_key(member_id: int, course_id: int, day: dt.date) -> str:
     return f"{RENEWED}:{member_id}:{course_id}:{day.isoformat()}"
 
 
-class CourseQueries(EvidenceQueries, StoreBase):
+class CourseQueries(EvidenceQueries, Database):
     """Store methods of the course rules; mixed into :class:`~bridge.adapters.store.Store`."""
 
     def renewed_on(self, member_id: int, course_id: int, day: dt.date) -> bool:
         """Whether the member's training of the course was already renewed on that day."""
-        with self._read() as session:
+        with self.read() as session:
             found = session.scalar(select(LedgerEntry.id).where(LedgerEntry.result_id == renewal_key(member_id, course_id, day)))
         return found is not None
 
@@ -102,8 +102,8 @@ class CourseQueries(EvidenceQueries, StoreBase):
             recorded_at=utc_text(now),
             fabman_record_id=fabman_record_id,
         )
-        with self._write() as session:
-            if not self._insert_ignore(session, LedgerEntry, row):
+        with self.write() as session:
+            if not self.insert_ignore(session, LedgerEntry, row):
                 return False
             self.append_evidence(session, key, leaf, email=email)
             return True
@@ -114,7 +114,7 @@ class CourseQueries(EvidenceQueries, StoreBase):
         """Every course with a result or a holder in `months`, one row per course and month, oldest month first."""
         calendar = _Calendar(months, tz)
         start = calendar.bounds[0]
-        with self._read() as session:
+        with self.read() as session:
             recent = session.execute(
                 select(*_RESULT_COLUMNS).where(InboxEvent.received_at >= start - LATE_RESULTS, *_COUNTED)
             ).all()

@@ -26,7 +26,7 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Table, Text, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from bridge.adapters.store.core import StoreBase, changed
+from bridge.adapters.store.database import Database, changed
 from bridge.adapters.store.models import Base, InboxEvent, UtcDateTime
 from bridge.domain import merkle
 from bridge.domain.evidence import EvidenceEvent, LeafFields, result_fields, subject
@@ -126,7 +126,7 @@ _SALT = (
 """A member's salt, inserted when they have none (SQLite and PostgreSQL spell the upsert alike)."""
 
 
-class EvidenceQueries(StoreBase):
+class EvidenceQueries(Database):
     """The evidence log's store methods; mixed into :class:`~bridge.adapters.store.Store`."""
 
     def _seeded_rows(self) -> list[tuple[Table, list[dict[str, Any]]]]:
@@ -167,16 +167,16 @@ class EvidenceQueries(StoreBase):
                 return None
         index = session.execute(_TAKE_INDEX).scalar_one_or_none()
         if index is None:  # a store whose head row is missing (created outside the migrations)
-            self._insert_ignore(session, EvidenceHead, {"name": HEAD, "size": 0})
+            self.insert_ignore(session, EvidenceHead, {"name": HEAD, "size": 0})
             index = session.execute(_TAKE_INDEX).scalar_one()
-        if not self._insert_ignore(session, EvidenceLeaf, {"leaf_index": int(index) - 1, **values}):
+        if not self.insert_ignore(session, EvidenceLeaf, {"leaf_index": int(index) - 1, **values}):
             changed(session, _GIVE_BACK_INDEX)
             return None
         return int(index) - 1
 
     def record_evidence(self, key: str, fields: LeafFields, *, email: str | None = None) -> int | None:
         """Append one leaf in its own transaction (events with no store row of their own: removed, renewed)."""
-        with self._write() as session:
+        with self.write() as session:
             return self.append_evidence(session, key, fields, email=email)
 
     def _result_evidence(
@@ -215,12 +215,12 @@ class EvidenceQueries(StoreBase):
 
     def evidence_size(self) -> int:
         """How many leaves the log holds."""
-        with self._read() as session:
+        with self.read() as session:
             return int(session.scalar(select(func.count()).select_from(EvidenceLeaf)) or 0)
 
     def evidence_leaves(self, *, upto: int | None = None) -> list[EvidenceLeaf]:
         """Every leaf (or the first `upto`), in index order."""
-        with self._read() as session:
+        with self.read() as session:
             query = select(EvidenceLeaf).order_by(EvidenceLeaf.index)
             if upto is not None:
                 query = query.where(EvidenceLeaf.index < upto)
@@ -228,7 +228,7 @@ class EvidenceQueries(StoreBase):
 
     def iter_leaf_hashes(self, upto: int) -> Iterator[bytes]:
         """The stored leaf hashes of the first `upto` leaves, in order."""
-        with self._read() as session:
+        with self.read() as session:
             for value in session.scalars(
                 select(EvidenceLeaf.leaf_hash).where(EvidenceLeaf.index < upto).order_by(EvidenceLeaf.index)
             ):
@@ -236,7 +236,7 @@ class EvidenceQueries(StoreBase):
 
     def latest_evidence(self, member_id: int, course_id: int, events: tuple[str, ...]) -> EvidenceLeaf | None:
         """A member's newest leaf of one of `events` for a course."""
-        with self._read() as session:
+        with self.read() as session:
             return session.scalars(
                 select(EvidenceLeaf)
                 .where(EvidenceLeaf.member_id == member_id, EvidenceLeaf.course_id == course_id, EvidenceLeaf.event.in_(events))
@@ -246,21 +246,21 @@ class EvidenceQueries(StoreBase):
 
     def member_evidence(self, member_id: int) -> list[EvidenceLeaf]:
         """Every leaf naming a member."""
-        with self._read() as session:
+        with self.read() as session:
             return list(
                 session.scalars(select(EvidenceLeaf).where(EvidenceLeaf.member_id == member_id).order_by(EvidenceLeaf.index))
             )
 
     def has_salt(self, member_id: int) -> bool:
         """Whether the member's subject can still be linked to them."""
-        with self._read() as session:
+        with self.read() as session:
             return session.get(EvidenceSalt, member_id) is not None
 
     # -- checkpoints -------------------------------------------------------------
 
     def add_checkpoint(self, values: dict[str, object]) -> EvidenceCheckpoint:
         """Keep a signed checkpoint."""
-        with self._write() as session:
+        with self.write() as session:
             checkpoint = EvidenceCheckpoint(**values, created_at=self.now())
             session.add(checkpoint)
             session.flush()
@@ -268,19 +268,19 @@ class EvidenceQueries(StoreBase):
 
     def set_checkpoint_token(self, checkpoint_id: int, token: bytes | None, error: str | None = None) -> None:
         """Keep the time-stamping authority's token (or why there is none)."""
-        with self._write() as session:
+        with self.write() as session:
             session.execute(
                 update(EvidenceCheckpoint).where(EvidenceCheckpoint.id == checkpoint_id).values(tsa_token=token, tsa_error=error)
             )
 
     def checkpoints(self) -> list[EvidenceCheckpoint]:
         """Every checkpoint, oldest first."""
-        with self._read() as session:
+        with self.read() as session:
             return list(session.scalars(select(EvidenceCheckpoint).order_by(EvidenceCheckpoint.size, EvidenceCheckpoint.id)))
 
     def checkpoint_covering(self, index: int) -> EvidenceCheckpoint | None:
         """The oldest checkpoint whose tree holds leaf `index`."""
-        with self._read() as session:
+        with self.read() as session:
             return session.scalars(
                 select(EvidenceCheckpoint)
                 .where(EvidenceCheckpoint.size > index)
@@ -290,7 +290,7 @@ class EvidenceQueries(StoreBase):
 
     def checkpoint_of_size(self, size: int) -> EvidenceCheckpoint | None:
         """The newest checkpoint of one tree size."""
-        with self._read() as session:
+        with self.read() as session:
             return session.scalars(
                 select(EvidenceCheckpoint).where(EvidenceCheckpoint.size == size).order_by(EvidenceCheckpoint.id.desc()).limit(1)
             ).first()

@@ -124,31 +124,6 @@ class LedgerEntry(Base):
     granted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
 
-class JobRunRow(Base):
-    """One run of a job (retry, expiry sweep, reconciliation, ...), as its row in `job_runs`: when, how long, what it did."""
-
-    __tablename__ = "job_runs"
-    __table_args__ = (Index("ix_job_runs_name_started", "name", "started_at"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(40))
-    owner: Mapped[str] = mapped_column(String(120))
-    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text)
-
-
-class JobLock(Base):
-    """Who runs a job right now: a lease row per job, so no two workers or instances run it at once."""
-
-    __tablename__ = "job_locks"
-
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    owner: Mapped[str | None] = mapped_column(String(120))
-    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-
-
 class ClassMarkerRequest(Base):
     """One request made to ClassMarker's API: the hourly budget is counted from these rows, whoever made them."""
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, String, delete, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from bridge.adapters.store.core import StoreBase
+from bridge.adapters.store.database import Database
 from bridge.adapters.store.evidence import EvidenceLeaf, EvidenceQueries, EvidenceSalt
 from bridge.adapters.store.models import (
     Base,
@@ -66,14 +66,14 @@ def _emails_in(payload: str) -> set[str]:
     return {email.strip().lower()} if isinstance(email, str) and email.strip() else set()
 
 
-class PrivacyQueries(EvidenceQueries, StoreBase):
+class PrivacyQueries(EvidenceQueries, Database):
     """Purge, erasure and export; mixed into :class:`~bridge.adapters.store.Store`."""
 
     def purge_personal_data(self, *, payloads_before: dt.datetime | None, mail_before: dt.datetime | None) -> dict[str, int]:
         """Remove raw bodies of results final before `payloads_before` and bodies of mail sent before `mail_before`."""
         now = self.now()
         counts = {"payloads_purged": 0, "fabman_payloads_purged": 0, "mail_bodies_purged": 0}
-        with self._write() as session:
+        with self.write() as session:
             if payloads_before is not None:
                 rows = session.execute(
                     select(InboxEvent.id, InboxEvent.payload).where(
@@ -123,7 +123,7 @@ class PrivacyQueries(EvidenceQueries, StoreBase):
         record the erasure in the staff log, in one transaction; what was removed, counted.
         """
         now = self.now()
-        with self._write() as session:
+        with self.write() as session:
             events = session.execute(
                 select(InboxEvent.id, InboxEvent.payload).where(
                     InboxEvent.member_id == member_id, InboxEvent.payload_purged_at.is_(None)
@@ -163,21 +163,21 @@ class PrivacyQueries(EvidenceQueries, StoreBase):
             detail = ", ".join(f"{name} {count}" for name, count in counts.items())
             session.add(StaffAction(at=now, staff=by[:320], action="erase", target=f"member:{member_id}", detail=detail[:500]))
             values = {"member_id": member_id, "erased_at": now, "erased_by": by[:320], "counts": {**counts, "leaf_index": index}}
-            if not self._insert_ignore(session, ErasedMember, values):
+            if not self.insert_ignore(session, ErasedMember, values):
                 session.execute(update(ErasedMember).where(ErasedMember.member_id == member_id).values(**values))
         self.wipe_free_space()
         return {**counts, "leaf_index": index if index is not None else -1}
 
     def erased_member(self, member_id: int) -> ErasedMember | None:
         """When and by whom a member was erased, if they were."""
-        with self._read() as session:
+        with self.read() as session:
             return session.get(ErasedMember, member_id)
 
     def erased_members(self, member_ids: list[int]) -> set[int]:
         """Which of these members were erased (the console marks their rows)."""
         if not member_ids:
             return set()
-        with self._read() as session:
+        with self.read() as session:
             return set(session.scalars(select(ErasedMember.member_id).where(ErasedMember.member_id.in_(member_ids))))
 
     def wipe_free_space(self) -> None:
@@ -195,7 +195,7 @@ class PrivacyQueries(EvidenceQueries, StoreBase):
 
     def member_data(self, member_id: int) -> dict[str, list[Any]]:
         """Every row the store holds about a member, as the models (for the export)."""
-        with self._read() as session:
+        with self.read() as session:
             return {
                 "results": list(
                     session.scalars(select(InboxEvent).where(InboxEvent.member_id == member_id).order_by(InboxEvent.id))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from bridge.adapters.store.core import StoreBase, changed, not_leased
+from bridge.adapters.store.database import Database, changed, not_leased
 from bridge.adapters.store.models import ClassMarkerRequest, InboxEvent, ReconcileState
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import EventSource, EventStatus
@@ -30,7 +30,7 @@ _REQUEST_HISTORY = dt.timedelta(days=1)
 _ERROR_LENGTH = 500
 
 
-class ReconcileQueries(StoreBase):
+class ReconcileQueries(Database):
     """Request budget, watermark, polled results and the webhook gap; mixed into :class:`~bridge.adapters.store.Store`."""
 
     if TYPE_CHECKING:  # provided by Store, which queues mail in the caller's transaction
@@ -42,7 +42,7 @@ class ReconcileQueries(StoreBase):
     def take_api_request(self, per_hour: int) -> bool:
         """Count one API request against the budget shared by every process; False (nothing counted) when it is spent."""
         now = self.now()
-        with self._write() as session:
+        with self.write() as session:
             self._locked_state(session)
             if _requests_since(session, now - _REQUEST_WINDOW) >= per_hour:
                 return False
@@ -52,36 +52,36 @@ class ReconcileQueries(StoreBase):
 
     def api_requests_last_hour(self) -> int:
         """Requests made to ClassMarker's API in the last hour, by any process."""
-        with self._read() as session:
+        with self.read() as session:
             return _requests_since(session, self.now() - _REQUEST_WINDOW)
 
     def _locked_state(self, session: Session) -> ReconcileState:
         """The state row, created on first use, locked until the transaction ends (PostgreSQL; SQLite locks all writers)."""
-        self._insert_ignore(session, ReconcileState, {"name": STATE_ROW})
+        self.insert_ignore(session, ReconcileState, {"name": STATE_ROW})
         return session.scalars(select(ReconcileState).where(ReconcileState.name == STATE_ROW).with_for_update()).one()
 
     # -- the watermark and the runs ------------------------------------------
 
     def reconcile_state(self) -> ReconcileState | None:
         """The watermark and the last run, or None before the first run."""
-        with self._read() as session:
+        with self.read() as session:
             return session.get(ReconcileState, STATE_ROW)
 
     def start_reconcile_run(self) -> None:
         """Note that a run began."""
-        with self._write() as session:
+        with self.write() as session:
             self._locked_state(session).last_started_at = self.now()
 
     def note_finished_seen(self, finished: dt.datetime) -> None:
         """Move the watermark up to a result's `time_finished` (it never moves back)."""
-        with self._write() as session:
+        with self.write() as session:
             state = self._locked_state(session)
             if state.newest_finished is None or finished > state.newest_finished:
                 state.newest_finished = finished
 
     def finish_reconcile_run(self, summary: dict[str, Any], stopped: str | None, resume_from: dt.datetime | None) -> None:
         """Record how a run ended: its summary, why it stopped early and where the next run resumes (None: complete)."""
-        with self._write() as session:
+        with self.write() as session:
             state = self._locked_state(session)
             state.last_finished_at = self.now()
             state.last_summary = summary
@@ -95,7 +95,7 @@ class ReconcileQueries(StoreBase):
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return set()
-        with self._read() as session:
+        with self.read() as session:
             return set(session.scalars(select(InboxEvent.result_key).where(InboxEvent.result_key.in_(wanted))))
 
     def store_polled(
@@ -128,8 +128,8 @@ class ReconcileQueries(StoreBase):
             "updated_at": now,
             "source": EventSource.POLL,
         }
-        with self._write() as session:
-            created = self._insert_ignore(session, InboxEvent, values)
+        with self.write() as session:
+            created = self.insert_ignore(session, InboxEvent, values)
             row = session.scalars(select(InboxEvent).where(InboxEvent.result_key == result_key)).one()
             if created and alerts is not None:
                 self._enqueue(session, alerts(row.id), now)
@@ -138,7 +138,7 @@ class ReconcileQueries(StoreBase):
     def ungraded_payloads(self, since: dt.datetime) -> list[str]:
         """Payloads of results stored before grading since `since` whose graded re-send has not arrived."""
         graded = aliased(InboxEvent)
-        with self._read() as session:
+        with self.read() as session:
             return list(
                 session.scalars(
                     select(InboxEvent.payload).where(
@@ -153,7 +153,7 @@ class ReconcileQueries(StoreBase):
     def review_event(self, event_id: int, payload: str, passed: bool) -> bool:
         """needs_review -> queued with the staff's verdict written into the payload; False when it is not under review."""
         now = self.now()
-        with self._write() as session:
+        with self.write() as session:
             return bool(
                 changed(
                     session,
@@ -179,7 +179,7 @@ class ReconcileQueries(StoreBase):
     def webhook_gap(self, since: dt.datetime) -> tuple[int, int, dt.datetime | None]:
         """Results first found by polling: how many since `since`, how many ever, and when the last one was found."""
         polled = InboxEvent.source == EventSource.POLL
-        with self._read() as session:
+        with self.read() as session:
             recent = session.scalar(select(func.count()).select_from(InboxEvent).where(polled, InboxEvent.received_at >= since))
             total, last = session.execute(select(func.count(), func.max(InboxEvent.received_at)).where(polled)).one()
         return int(recent or 0), int(total or 0), last

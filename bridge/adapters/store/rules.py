@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, func, select, tuple_, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from bridge.adapters.store.core import StoreBase, changed, not_leased
+from bridge.adapters.store.database import Database, changed, not_leased
 from bridge.adapters.store.models import Base, InboxEvent, OutboxMessage, UtcDateTime
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import EventStatus, MessageStatus
@@ -94,7 +94,7 @@ class ReminderMail:
     marks: list[ReminderMark]
 
 
-class RulesQueries(StoreBase):
+class RulesQueries(Database):
     """Store methods of the training rules; mixed into :class:`~bridge.adapters.store.Store`."""
 
     def _enqueue(self, session: Session, messages: Iterable[OutgoingMessage], now: dt.datetime) -> int:
@@ -130,15 +130,15 @@ class RulesQueries(StoreBase):
             "received_at": now,
             "handled_at": now if status != "received" else None,
         }
-        with self._write() as session:
-            created = self._insert_ignore(session, FabmanEvent, values)
+        with self.write() as session:
+            created = self.insert_ignore(session, FabmanEvent, values)
             row = session.scalars(select(FabmanEvent).where(FabmanEvent.event_key == event_key)).one()
         return row, created
 
     def claim_fabman_event(self, event_id: int, lease_seconds: float) -> FabmanEvent | None:
         """Take a received (or failed) event for handling unless another worker holds it."""
         now = self.now()
-        with self._write() as session:
+        with self.write() as session:
             claimed = changed(
                 session,
                 update(FabmanEvent)
@@ -153,7 +153,7 @@ class RulesQueries(StoreBase):
 
     def finish_fabman_event(self, event_id: int, status: str, outcome: str | None, error: str | None = None) -> None:
         """received -> handled | failed, with the outcome (and why it failed)."""
-        with self._write() as session:
+        with self.write() as session:
             session.execute(
                 update(FabmanEvent)
                 .where(FabmanEvent.id == event_id)
@@ -169,7 +169,7 @@ class RulesQueries(StoreBase):
     def fabman_events_to_handle(self, *, max_attempts: int, limit: int = 50) -> list[int]:
         """Received or failed events no worker holds, tried fewer than `max_attempts` times."""
         now = self.now()
-        with self._read() as session:
+        with self.read() as session:
             return list(
                 session.scalars(
                     select(FabmanEvent.id)
@@ -185,7 +185,7 @@ class RulesQueries(StoreBase):
 
     def fabman_event(self, event_key: str) -> FabmanEvent | None:
         """One stored Fabman event by Fabman's id."""
-        with self._read() as session:
+        with self.read() as session:
             return session.scalars(select(FabmanEvent).where(FabmanEvent.event_key == event_key)).one_or_none()
 
     # -- the "denied at a machine" mail ---------------------------------------------
@@ -200,9 +200,9 @@ class RulesQueries(StoreBase):
         at once by two workers still send one mail.
         """
         now = self.now()
-        with self._write() as session:
+        with self.write() as session:
             offer = {"member_id": member_id, "resource_id": resource_id, "offered_at": now, "fabman_event_id": event_id}
-            won = self._insert_ignore(session, MachineOffer, offer)
+            won = self.insert_ignore(session, MachineOffer, offer)
             if not won:
                 won = bool(
                     changed(
@@ -228,7 +228,7 @@ class RulesQueries(StoreBase):
         if not wanted:
             return set()
         found: set[ReminderMark] = set()
-        with self._read() as session:
+        with self.read() as session:
             for chunk in _chunks(wanted, 500):
                 keys = [(member, record, until.isoformat()) for member, record, until in chunk]
                 rows = session.execute(
@@ -248,13 +248,13 @@ class RulesQueries(StoreBase):
         """
         now = self.now()
         queued = 0
-        with self._write() as session:
+        with self.write() as session:
             for mail in mails:
                 if not mail.messages or not self._enqueue(session, mail.messages, now):
                     continue
                 queued += 1
                 for member_id, record_id, until in mail.marks:
-                    self._insert_ignore(
+                    self.insert_ignore(
                         session,
                         RemindedTraining,
                         {
@@ -271,7 +271,7 @@ class RulesQueries(StoreBase):
 
     def events_needing_staff(self, *, since: dt.datetime, limit: int = 50) -> dict[str, list[InboxEvent]]:
         """Dead results (any age: they wait for a replay) and results rejected since `since`, newest first."""
-        with self._read() as session:
+        with self.read() as session:
             dead = session.scalars(
                 select(InboxEvent).where(InboxEvent.status == EventStatus.DEAD).order_by(InboxEvent.id.desc()).limit(limit)
             )
@@ -285,7 +285,7 @@ class RulesQueries(StoreBase):
 
     def dead_messages(self, *, since: dt.datetime, limit: int = 50) -> list[OutboxMessage]:
         """Mail and alerts given up on since `since`, newest first."""
-        with self._read() as session:
+        with self.read() as session:
             return list(
                 session.scalars(
                     select(OutboxMessage)

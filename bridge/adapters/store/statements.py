@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Integer, Row, String, Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.sql.elements import BindParameter
 
-from bridge.adapters.store.core import not_leased
+from bridge.adapters.store.database import not_leased
 from bridge.adapters.store.models import Base, InboxEvent, OutboxMessage, UtcDateTime
 from bridge.domain.statuses import EventStatus, MessageStatus
 

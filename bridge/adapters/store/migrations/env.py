@@ -14,7 +14,7 @@ import tempfile
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from bridge.adapters.store.core import normalise_url
+from bridge.adapters.store.database import normalise_url
 from bridge.adapters.store.models import Base
 
 

@@ -1,9 +1,9 @@
 """The store's foundation: engine, migrations, transactions and clock, shared by every part of the store.
 
-:class:`StoreBase` is what the store's parts (inbox and outbox in
-:mod:`bridge.adapters.store`, jobs in :mod:`bridge.adapters.store.jobs`, ...)
-build on: `_write()` and `_read()` transactions, `_insert_ignore`, and `now()`.
-On SQLite only writing transactions take the database's write lock (`BEGIN
+One :class:`Database` is built per store and handed to each of its parts
+(:mod:`bridge.adapters.store.jobs`, ...), which run their statements through
+it: `write()` and `read()` transactions, `insert_ignore`, and `now()`. On
+SQLite only writing transactions take the database's write lock (`BEGIN
 IMMEDIATE`, so concurrent writers queue instead of failing); readers use WAL
 snapshots and never wait behind a writer.
 """
@@ -72,7 +72,7 @@ def changed(session: Session, statement: Executable) -> int:
     return int(cast("CursorResult[Any]", session.execute(statement)).rowcount)
 
 
-class StoreBase:
+class Database:
     """The engine, schema, transactions and clock every part of the store shares."""
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
@@ -182,7 +182,7 @@ class StoreBase:
         self.migrate()
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Session]:
+    def write(self) -> Iterator[Session]:
         """A writing transaction: committed when the block ends, rolled back on error.
 
         On SQLite the threads of one process take turns on a lock first: SQLite's
@@ -194,19 +194,19 @@ class StoreBase:
             yield session
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[Session]:
+    def read(self) -> Iterator[Session]:
         """A reading transaction (on SQLite it never waits for the write lock)."""
         with self._reads.begin() as session:
             yield session
 
-    def _insert_ignore(self, session: Session, model: type[Base], values: dict[str, Any]) -> bool:
+    def insert_ignore(self, session: Session, model: type[Base], values: dict[str, Any]) -> bool:
         """Insert a row unless its unique key exists; True when this call inserted it.
 
         RETURNING tells the two apart on every driver (psycopg reports rowcount -1 here).
         """
-        return self._insert_ignore_returning(session, model, values, whole_row=False) is not None
+        return self.insert_ignore_returning(session, model, values, whole_row=False) is not None
 
-    def _insert_ignore_returning(
+    def insert_ignore_returning(
         self, session: Session, model: type[Base], values: dict[str, Any], *, whole_row: bool = True
     ) -> Row[Any] | None:
         """Insert a row unless its unique key exists; the inserted row (every column), or None when it existed."""
