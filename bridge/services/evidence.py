@@ -133,20 +133,20 @@ class Evidence:
     def checkpoint(self) -> SignedCheckpoint:
         """Sign the log's current tree head, keep it, mail it to the witnesses and time-stamp it."""
         store, settings = self.deps.store, self.deps.settings
-        size = store.evidence_size()
-        root = merkle.root_of(list(store.iter_leaf_hashes(size)))
+        size = store.evidence.size()
+        root = merkle.root_of(list(store.evidence.iter_leaf_hashes(size)))
         document = {"origin": self.origin, "size": size, "root": root.hex(), "time": utc_text(self.deps.now())}
         signature = base64.b64encode(self.key.sign(canonical(document))).decode("ascii")
-        kept = store.add_checkpoint({**document, "signature": signature, "public_key": self.public_key})
+        kept = store.evidence.add_checkpoint({**document, "signature": signature, "public_key": self.public_key})
         if settings.evidence_tsa_url:
             try:
-                store.set_checkpoint_token(kept.id, request_timestamp(settings.evidence_tsa_url, canonical(document)))
+                store.evidence.set_checkpoint_token(kept.id, request_timestamp(settings.evidence_tsa_url, canonical(document)))
             except (TimeStampError, OSError) as error:
                 log.warning("checkpoint %s not time-stamped: %s", kept.id, error)
-                store.set_checkpoint_token(kept.id, None, str(error)[:300])
+                store.evidence.set_checkpoint_token(kept.id, None, str(error)[:300])
         store.enqueue(self._witness_mail(kept.id, document, signature))
         self.deps.sender.wake()
-        answer = self.describe(store.checkpoint_of_size(size) or kept)
+        answer = self.describe(store.evidence.checkpoint_of_size(size) or kept)
         log.info("evidence checkpoint %s: size %s", kept.id, size)
         return answer
 
@@ -182,7 +182,7 @@ class Evidence:
 
     def checkpoints(self) -> list[SignedCheckpoint]:
         """Every checkpoint kept, oldest first."""
-        return [self.describe(checkpoint) for checkpoint in self.deps.store.checkpoints()]
+        return [self.describe(checkpoint) for checkpoint in self.deps.store.evidence.checkpoints()]
 
     def key_info(self) -> EvidenceKey:
         """The public key a bundle is checked with, and the log's name."""
@@ -196,15 +196,15 @@ class Evidence:
         When no checkpoint covers the event yet, one is made first. NotFound when there is no such event.
         """
         store = self.deps.store
-        leaf = store.latest_evidence(member_id, course_id, PROOF_EVENTS)
+        leaf = store.evidence.latest(member_id, course_id, PROOF_EVENTS)
         if leaf is None:
             raise NotFound(f"no granted or renewed training of course {course_id} for member {member_id} in the evidence log")
-        checkpoint = store.checkpoint_covering(leaf.index)
+        checkpoint = store.evidence.checkpoint_covering(leaf.index)
         if checkpoint is None:
             self.checkpoint()
-            checkpoint = store.checkpoint_covering(leaf.index)
+            checkpoint = store.evidence.checkpoint_covering(leaf.index)
             assert checkpoint is not None
-        hashes = list(store.iter_leaf_hashes(checkpoint.size))
+        hashes = list(store.evidence.iter_leaf_hashes(checkpoint.size))
         signed = self.describe(checkpoint)
         return EvidenceBundle(
             leaf=base64.b64encode(leaf.leaf).decode("ascii"),
@@ -218,10 +218,10 @@ class Evidence:
 
     def consistency(self, first: int, second: int) -> ConsistencyProof:
         """A proof that the log of `second` leaves extends the log of `first` (checkpoint sizes)."""
-        size = self.deps.store.evidence_size()
+        size = self.deps.store.evidence.size()
         if not 0 < first <= second <= size:
             raise NotFound(f"no consistency proof from size {first} to size {second}: the log holds {size} events")
-        hashes = list(self.deps.store.iter_leaf_hashes(second))
+        hashes = list(self.deps.store.evidence.iter_leaf_hashes(second))
         return ConsistencyProof(
             first=first, second=second, proof=[node.hex() for node in merkle.consistency_proof(hashes, first)]
         )
@@ -232,8 +232,8 @@ class Evidence:
         """Recompute every checkpoint from the stored leaves, check signatures and hold the ledger to its leaves."""
         store = self.deps.store
         key = public_key or self.key.public_key()
-        leaves = store.evidence_leaves()
-        checkpoints = store.checkpoints()
+        leaves = store.evidence.leaves()
+        checkpoints = store.evidence.checkpoints()
         report = VerifyReport(len(leaves), len(checkpoints))
         hashes: list[bytes] = []
         for position, leaf in enumerate(leaves):
@@ -277,7 +277,7 @@ class Evidence:
         if newest is None:
             return
         latest_allowed = dt.datetime.fromisoformat(newest.time.replace("Z", "+00:00")) - BACKDATE_MARGIN
-        for leaf in self.deps.store.evidence_leaves():
+        for leaf in self.deps.store.evidence.leaves():
             if leaf.index < newest.size or leaf.index >= len(hashes):
                 continue
             claimed = _claimed_time(leaf.leaf)
@@ -365,4 +365,4 @@ def record_renewal(deps: Deps, member_id: int, course_id: int, record_id: int, *
     The hook for renew-on-use: call it once the new record exists in Fabman.
     """
     fields = record_fields(EvidenceEvent.RENEWED, member_id, course_id, record_id, deps.now())
-    return deps.store.record_evidence(f"renewed:{member_id}:{record_id}", fields, email=email)
+    return deps.store.evidence.record(f"renewed:{member_id}:{record_id}", fields, email=email)

@@ -364,7 +364,7 @@ def _delete(deps: Deps, announced: list[_Notice], sweep: _Sweep, pool: ThreadPoo
             if removed:
                 record, member = notice.record, notice.member
                 fields = removal_fields(member.id, record.course_id, record.id, deps.now())
-                deps.store.record_evidence(f"removed:{member.id}:{record.id}", fields, email=member.email)
+                deps.store.evidence.record(f"removed:{member.id}:{record.id}", fields, email=member.email)
 
 
 def _alert_staff(deps: Deps, summary: ExpirySummary) -> None:

@@ -22,7 +22,7 @@ from tests.evidence.conftest import EVA, MARTIN, SAFETY, SOLDERING
 
 
 def leaves(bridge: Bridge) -> list[dict[str, Any]]:
-    return [json.loads(leaf.leaf) for leaf in bridge.store.evidence_leaves()]
+    return [json.loads(leaf.leaf) for leaf in bridge.store.evidence.leaves()]
 
 
 def test_a_pass_and_a_fail_each_append_one_leaf_with_the_contract_fields(bridge: Bridge, send: Callable[..., Any]) -> None:
@@ -43,13 +43,13 @@ def test_a_pass_and_a_fail_each_append_one_leaf_with_the_contract_fields(bridge:
     assert granted["fabman_record_id"] == ledger.fabman_record_id is not None
     assert granted["payload_sha256"] == hashlib.sha256(body).hexdigest()
     assert failed["event"] == "failed" and failed["score"] == "40" and failed["fabman_record_id"] is None
-    assert [leaf.index for leaf in bridge.store.evidence_leaves()] == [0, 1]
+    assert [leaf.index for leaf in bridge.store.evidence.leaves()] == [0, 1]
 
 
 def test_no_name_email_or_ip_is_in_a_leaf_and_the_subject_is_a_salted_hmac(bridge: Bridge, send: Callable[..., Any]) -> None:
     send(MARTIN, SOLDERING, 7001)
 
-    raw = bridge.store.evidence_leaves()[0].leaf
+    raw = bridge.store.evidence.leaves()[0].leaf
     for personal in (b"petra", b"Petra", b"Dvorakova", b"203.0.113.7", b"@"):
         assert personal not in raw
     subject = json.loads(raw)["subject"]
@@ -78,7 +78,7 @@ def test_leaves_stay_gapless_and_unique_when_two_instances_append_at_once(bridge
         instance = store if worker % 2 else other_instance
         try:
             for n in range(10):
-                instance.record_evidence(f"test:{worker}:{n}", LeafFields(EvidenceEvent.REMOVED, member_id=worker, course_id=n))
+                instance.evidence.record(f"test:{worker}:{n}", LeafFields(EvidenceEvent.REMOVED, member_id=worker, course_id=n))
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
@@ -90,7 +90,7 @@ def test_leaves_stay_gapless_and_unique_when_two_instances_append_at_once(bridge
 
     other_instance.dispose()
     assert not errors
-    stored = store.evidence_leaves()
+    stored = store.evidence.leaves()
     assert [leaf.index for leaf in stored] == list(range(80))
     assert len({(leaf.member_id, leaf.course_id) for leaf in stored}) == 80
     assert all(leaf.leaf_hash == merkle.leaf_hash(leaf.leaf).hex() for leaf in stored)
@@ -100,11 +100,11 @@ def test_a_key_logged_already_takes_no_index_and_the_next_leaf_follows_on(bridge
     store = bridge.store
     first = LeafFields(EvidenceEvent.REMOVED, member_id=1, course_id=1)
 
-    assert store.record_evidence("test:once", first) == 0
-    assert store.record_evidence("test:once", LeafFields(EvidenceEvent.REMOVED, member_id=2, course_id=2)) is None
-    assert store.record_evidence("test:next", LeafFields(EvidenceEvent.REMOVED, member_id=3, course_id=3)) == 1
+    assert store.evidence.record("test:once", first) == 0
+    assert store.evidence.record("test:once", LeafFields(EvidenceEvent.REMOVED, member_id=2, course_id=2)) is None
+    assert store.evidence.record("test:next", LeafFields(EvidenceEvent.REMOVED, member_id=3, course_id=3)) == 1
 
-    assert [(leaf.index, leaf.event_key, leaf.member_id) for leaf in store.evidence_leaves()] == [
+    assert [(leaf.index, leaf.event_key, leaf.member_id) for leaf in store.evidence.leaves()] == [
         (0, "test:once", 1),
         (1, "test:next", 3),
     ]
@@ -115,13 +115,13 @@ def test_a_store_without_the_counter_row_makes_it_on_the_first_append(bridge: Br
     with store.database.write() as session:
         session.execute(delete(EvidenceHead))
 
-    assert store.record_evidence("test:first", LeafFields(EvidenceEvent.REMOVED, member_id=1, course_id=1)) == 0
-    assert store.record_evidence("test:second", LeafFields(EvidenceEvent.REMOVED, member_id=2, course_id=2)) == 1
-    assert [leaf.index for leaf in store.evidence_leaves()] == [0, 1]
+    assert store.evidence.record("test:first", LeafFields(EvidenceEvent.REMOVED, member_id=1, course_id=1)) == 0
+    assert store.evidence.record("test:second", LeafFields(EvidenceEvent.REMOVED, member_id=2, course_id=2)) == 1
+    assert [leaf.index for leaf in store.evidence.leaves()] == [0, 1]
 
 
 def test_leaf_bytes_are_served_as_hashed(bridge: Bridge, send: Callable[..., Any]) -> None:
     send(MARTIN, SOLDERING, 7001)
-    stored = bridge.store.evidence_leaves()[0]
+    stored = bridge.store.evidence.leaves()[0]
     assert base64.b64decode(base64.b64encode(stored.leaf)) == stored.leaf
     assert stored.leaf.decode("utf-8").startswith("{") and b" " not in stored.leaf

@@ -76,7 +76,7 @@ def test_the_purge_removes_old_bodies_keeps_the_evidence_and_is_recorded_as_a_jo
     assert json.loads(second.output)["payloads_purged"] == 3
     assert json.loads(second.output)["fabman_payloads_purged"] == 1
     assert bridge.store.fabman_event("990001").payload == ""
-    leaves = {json.loads(leaf.leaf)["result_id"]: json.loads(leaf.leaf) for leaf in bridge.store.evidence_leaves()}
+    leaves = {json.loads(leaf.leaf)["result_id"]: json.loads(leaf.leaf) for leaf in bridge.store.evidence.leaves()}
     for event in bridge.store.events():
         assert event.payload == "" and event.payload_purged_at is not None
         assert event.payload_sha256 == leaves[event.result_key]["payload_sha256"]  # the leaf's counterpart stays
@@ -129,8 +129,8 @@ def test_erase_removes_personal_data_everywhere_keeps_evidence_that_still_verifi
     dump = json.dumps(client.get(f"/admin/members/{MARTIN}/export", headers=api_headers).json)
     for personal in (QUIZ_EMAIL, QUIZ_IP, "Svoboda-Quiz", martin_email):
         assert personal not in dump
-    assert not bridge.store.has_salt(MARTIN) and bridge.store.has_salt(EVA)
-    assert [leaf.event for leaf in bridge.store.member_evidence(MARTIN)] == ["granted", "granted", "erased"]
+    assert not bridge.store.evidence.has_salt(MARTIN) and bridge.store.evidence.has_salt(EVA)
+    assert [leaf.event for leaf in bridge.store.evidence.of_member(MARTIN)] == ["granted", "granted", "erased"]
     assert [(row.result_id, row.percentage) for row in bridge.store.ledger(member_id=MARTIN)] == [("7002", 90.0), ("7001", 90.0)]
     [action] = [a for a in bridge.store.staff_actions(target=f"member:{MARTIN}")[0] if a.action == "erase"]
     assert action.staff.startswith("cli:") and "result_bodies 2" in (action.detail or "")

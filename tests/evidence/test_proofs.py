@@ -97,13 +97,13 @@ def test_the_key_is_public_and_names_the_log(client: FlaskClient, bridge: Bridge
 def test_a_bundle_is_made_with_its_checkpoint_and_verifies_three_ways(
     client: FlaskClient, api_headers: dict[str, str], bridge: Bridge, granted: None, tmp_path: Path
 ) -> None:
-    assert bridge.store.checkpoints() == []
+    assert bridge.store.evidence.checkpoints() == []
     bundle = client.get(f"/admin/evidence/proof?member_id={EVA}&course_id={SOLDERING}", headers=api_headers).json
     key = client.get("/evidence/key").json["public_key"]
 
     assert set(bundle) == {"leaf", "index", "inclusion", "checkpoint", "signature", "public_key"}
     assert bundle["index"] == 3 and bundle["checkpoint"]["size"] == 4  # no checkpoint covered it: one was made
-    assert len(bridge.store.checkpoints()) == 1
+    assert len(bridge.store.evidence.checkpoints()) == 1
     said = independent_check(bundle, key)
     assert (said["event"], said["member_id"], said["course_id"], said["result_id"]) == ("granted", EVA, SOLDERING, "7004")
     tool = run_tool(bundle, tmp_path, "--key", key)

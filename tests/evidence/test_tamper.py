@@ -41,7 +41,7 @@ def history(bridge: Bridge, send: Callable[..., Any], clock: SettableClock) -> l
         clock.advance(hours=1)
         send(member_id, course_id, result_id, passed=passed, percentage=90 if passed else 30)
         made.append(to_json(bridge.evidence.checkpoint()))
-    assert [leaf.event for leaf in bridge.store.evidence_leaves()] == ["granted", "granted", "granted", "failed"]
+    assert [leaf.event for leaf in bridge.store.evidence.leaves()] == ["granted", "granted", "granted", "failed"]
     return made
 
 

@@ -88,7 +88,7 @@ def test_sweep_announces_then_removes_every_expired_record_across_pages(
     assert len(smtp.messages) == answer.json["mails_queued"] + 2
     assert all(message.status == "sent" for message in bridge.store.messages())
     # Each removal is an evidence event (section 16): one `removed` leaf naming the member and the record.
-    leaves = [json.loads(leaf.leaf) for leaf in bridge.store.evidence_leaves()]
+    leaves = [json.loads(leaf.leaf) for leaf in bridge.store.evidence.leaves()]
     assert {leaf["event"] for leaf in leaves} == {"removed"}
     assert sorted((leaf["member_id"], leaf["fabman_record_id"]) for leaf in leaves) == sorted(
         (m, r) for m, ids in expired.items() for r in ids
@@ -126,7 +126,7 @@ def test_second_run_the_same_day_mails_and_deletes_nothing(
     client: FlaskClient, simulator: FabmanSimulator, smtp: SmtpSink, cron_headers: dict[str, str], bridge: Bridge
 ) -> None:
     assert client.post(CRON, headers=cron_headers).json["removed"] > 0
-    logged = bridge.store.evidence_size()
+    logged = bridge.store.evidence.size()
     mailed = len(smtp.messages)
     left = _ids(all_records(simulator))
     simulator.clear_requests()
@@ -142,7 +142,7 @@ def test_second_run_the_same_day_mails_and_deletes_nothing(
         "errors": [],
     }
     assert len(smtp.messages) == mailed
-    assert bridge.store.evidence_size() == logged
+    assert bridge.store.evidence.size() == logged
     assert _ids(all_records(simulator)) == left
     assert [r.method for r in simulator.requests] == ["GET"] * PAGES
 

@@ -166,7 +166,7 @@ def test_a_renewal_is_a_renewed_leaf_whose_bundle_verifies_offline(
     client, bridge = app.test_client(), bridge_of(app)
     assert used(client, simulator, store, ONDREJ, PLOTTER, 9301) == "renewed"
     [row] = store.ledger(member_id=ONDREJ)
-    [leaf] = [leaf for leaf in store.evidence_leaves() if leaf.event == "renewed"]
+    [leaf] = [leaf for leaf in store.evidence.leaves() if leaf.event == "renewed"]
     said = json.loads(leaf.leaf)
     assert (said["member_id"], said["course_id"], said["result_id"], said["fabman_record_id"]) == (
         ONDREJ,

@@ -116,4 +116,4 @@ def test_a_failing_result_from_the_answer_to_its_mail_sent_costs_four_transactio
     [mail] = bridge.store.messages()
     assert mail.status == "sent" and [m["To"] for m in smtp.messages] == ["marketa.pospisilova@example.org"]
     assert cost == {"transactions": 4, "statements": 10}
-    assert [leaf.event for leaf in bridge.store.evidence_leaves()] == ["failed"]
+    assert [leaf.event for leaf in bridge.store.evidence.leaves()] == ["failed"]

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, func, select, text, update
+from sqlalchemy import Executable, Table, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -23,8 +23,8 @@ from bridge.adapters.store import statements
 from bridge.adapters.store.console import ConsoleQueries, SignInLimits
 from bridge.adapters.store.courses import CourseQueries
 from bridge.adapters.store.database import MIGRATIONS, Database, changed, normalise_url, not_leased
-from bridge.adapters.store.evidence import COUNTED_FAILURES
-from bridge.adapters.store.jobs import JobRunRow, Jobs
+from bridge.adapters.store.evidence import COUNTED_FAILURES, EvidenceStore
+from bridge.adapters.store.jobs import JobRunRow, JobStore
 from bridge.adapters.store.listening import InboxListener
 from bridge.adapters.store.models import InboxEvent, LedgerEntry, OutboxMessage
 from bridge.adapters.store.privacy import PrivacyQueries
@@ -67,7 +67,12 @@ class Store(ReconcileQueries, RulesQueries, ConsoleQueries, PrivacyQueries, Cour
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
         super().__init__(url, clock=clock)
         self.database: Database = self
-        self.jobs = Jobs(self.database)
+        self.evidence = EvidenceStore(self.database)
+        self.jobs = JobStore(self.database)
+
+    def empty(self, seeded: Sequence[tuple[Table, list[dict[str, Any]]]] = ()) -> None:
+        """Every table empty and every id restarting at 1, as a freshly migrated store (tests only)."""
+        super().empty([*seeded, *self.evidence.seeded_rows()])
 
     # -- inbox: receiving and claiming -------------------------------------
 
@@ -257,12 +262,12 @@ class Store(ReconcileQueries, RulesQueries, ConsoleQueries, PrivacyQueries, Cour
             if ledger is not None:
                 row = {"granted_at": now, **ledger}
                 self.insert_ignore(session, LedgerEntry, row)
-                self._result_evidence(
+                self.evidence.append_result(
                     session, event_id, EvidenceEvent.GRANTED, member_id=row["member_id"], course_id=row["course_id"],
                     fabman_record_id=row.get("fabman_record_id"), recorded_at=row["granted_at"],
                 )  # fmt: skip
             elif outcome in COUNTED_FAILURES:
-                self._result_evidence(
+                self.evidence.append_result(
                     session, event_id, EvidenceEvent.FAILED, member_id=None, course_id=None, fabman_record_id=None,
                     recorded_at=now,
                 )  # fmt: skip

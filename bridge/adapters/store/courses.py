@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 
 from bridge.adapters.store.database import Database
-from bridge.adapters.store.evidence import EvidenceQueries
+from bridge.adapters.store.evidence import EvidenceStore
 from bridge.adapters.store.models import InboxEvent, LedgerEntry, UtcDateTime
 from bridge.domain.evidence import EvidenceEvent, LeafFields, utc_text
 from bridge.domain.statistics import CourseMonth, Month
@@ -47,8 +47,11 @@ def renewal_key(member_id: int, course_id: int, day: dt.date) -> str:
     return f"{RENEWED}:{member_id}:{course_id}:{day.isoformat()}"
 
 
-class CourseQueries(EvidenceQueries, Database):
+class CourseQueries(Database):
     """Store methods of the course rules; mixed into :class:`~bridge.adapters.store.Store`."""
+
+    evidence: EvidenceStore
+    """The evidence log, whose leaves this part appends in its own transactions."""
 
     def renewed_on(self, member_id: int, course_id: int, day: dt.date) -> bool:
         """Whether the member's training of the course was already renewed on that day."""
@@ -105,7 +108,7 @@ class CourseQueries(EvidenceQueries, Database):
         with self.write() as session:
             if not self.insert_ignore(session, LedgerEntry, row):
                 return False
-            self.append_evidence(session, key, leaf, email=email)
+            self.evidence.append(session, key, leaf, email=email)
             return True
 
     # -- statistics (section 18) --------------------------------------------------------

@@ -15,7 +15,7 @@ import datetime as dt
 import fcntl
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -146,15 +146,13 @@ class Database:
             Base.metadata.drop_all(connection)
             connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
-    def _seeded_rows(self) -> list[tuple[Table, list[dict[str, Any]]]]:
-        """Rows the migrations write (a part of the store that seeds a table names them), restored by `empty`."""
-        return []
-
-    def empty(self) -> None:
+    def empty(self, seeded: Sequence[tuple[Table, list[dict[str, Any]]]] = ()) -> None:
         """Every table empty and every id restarting at 1, as a freshly migrated store (tests only).
 
-        Far cheaper than dropping and migrating again; a store whose schema is
-        not at the newest revision, or lacks a table, is dropped and migrated.
+        `seeded` are the rows the migrations write (a part of the store that
+        seeds a table names them), written back. Far cheaper than dropping and
+        migrating again; a store whose schema is not at the newest revision, or
+        lacks a table, is dropped and migrated.
         """
         tables = list(reversed(Base.metadata.sorted_tables))
         with self.engine.begin() as connection:
@@ -167,7 +165,7 @@ class Database:
             if version == _head_revision() and present >= {table.name for table in tables}:
                 for table in tables:
                     connection.execute(table.delete())
-                for table, rows in self._seeded_rows():
+                for table, rows in seeded:
                     connection.execute(table.insert(), rows)
                 if not self.is_sqlite:
                     connection.execute(

@@ -10,9 +10,10 @@
   deletes it.
 - `evidence_checkpoints`: every signed checkpoint with its RFC 3161 token.
 
-:class:`EvidenceQueries` is mixed into :class:`bridge.adapters.store.Store`.
-Leaves are appended inside the transaction that records their event
-(:meth:`append_evidence` within one; :meth:`record_evidence` on its own).
+:class:`EvidenceStore` is the store's part `store.evidence`. Leaves are appended
+inside the transaction that records their event (:meth:`EvidenceStore.append`
+and :meth:`EvidenceStore.append_result`, called by the part that owns that
+transaction), or on their own (:meth:`EvidenceStore.record`).
 """
 
 from __future__ import annotations
@@ -126,16 +127,20 @@ _SALT = (
 """A member's salt, inserted when they have none (SQLite and PostgreSQL spell the upsert alike)."""
 
 
-class EvidenceQueries(Database):
-    """The evidence log's store methods; mixed into :class:`~bridge.adapters.store.Store`."""
+class EvidenceStore:
+    """The evidence log (`store.evidence`): appends within another part's transaction or on their own, and reads."""
 
-    def _seeded_rows(self) -> list[tuple[Table, list[dict[str, Any]]]]:
-        """The log's counter row, which migration 0008 writes."""
-        return [*super()._seeded_rows(), (_HEAD_TABLE, [{"name": HEAD, "size": 0}])]
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    @staticmethod
+    def seeded_rows() -> list[tuple[Table, list[dict[str, Any]]]]:
+        """The log's counter row, which migration 0008 writes (restored when the store is emptied)."""
+        return [(_HEAD_TABLE, [{"name": HEAD, "size": 0}])]
 
     # -- appending -------------------------------------------------------------
 
-    def append_evidence(self, session: Session, key: str, fields: LeafFields, *, email: str | None = None) -> int | None:
+    def append(self, session: Session, key: str, fields: LeafFields, *, email: str | None = None) -> int | None:
         """Append one leaf within the caller's transaction; its index, or None when `key` was logged already.
 
         Taking the next index updates the counter row, which locks it until
@@ -157,9 +162,9 @@ class EvidenceQueries(Database):
             "result_id": fields.result_id,
             "leaf": leaf,
             "leaf_hash": merkle.leaf_hash(leaf).hex(),
-            "recorded_at": self.now(),
+            "recorded_at": self._db.now(),
         }
-        if not self.is_sqlite:
+        if not self._db.is_sqlite:
             index = session.execute(_APPEND_LEAF, {"head": HEAD, **values}).scalar_one_or_none()
             if index is not None:
                 return int(index)
@@ -167,19 +172,19 @@ class EvidenceQueries(Database):
                 return None
         index = session.execute(_TAKE_INDEX).scalar_one_or_none()
         if index is None:  # a store whose head row is missing (created outside the migrations)
-            self.insert_ignore(session, EvidenceHead, {"name": HEAD, "size": 0})
+            self._db.insert_ignore(session, EvidenceHead, {"name": HEAD, "size": 0})
             index = session.execute(_TAKE_INDEX).scalar_one()
-        if not self.insert_ignore(session, EvidenceLeaf, {"leaf_index": int(index) - 1, **values}):
+        if not self._db.insert_ignore(session, EvidenceLeaf, {"leaf_index": int(index) - 1, **values}):
             changed(session, _GIVE_BACK_INDEX)
             return None
         return int(index) - 1
 
-    def record_evidence(self, key: str, fields: LeafFields, *, email: str | None = None) -> int | None:
+    def record(self, key: str, fields: LeafFields, *, email: str | None = None) -> int | None:
         """Append one leaf in its own transaction (events with no store row of their own: removed, renewed)."""
-        with self.write() as session:
-            return self.append_evidence(session, key, fields, email=email)
+        with self._db.write() as session:
+            return self.append(session, key, fields, email=email)
 
-    def _result_evidence(
+    def append_result(
         self, session: Session, event_id: int, event: str, *, member_id: int | None, course_id: int | None,
         fabman_record_id: int | None, recorded_at: dt.datetime,
     ) -> int | None:  # fmt: skip
@@ -200,11 +205,11 @@ class EvidenceQueries(Database):
             recorded_at=recorded_at,
             fabman_record_id=fabman_record_id,
         )
-        return self.append_evidence(session, f"{event}:{fields.result_id or event_id}", fields, email=email)
+        return self.append(session, f"{event}:{fields.result_id or event_id}", fields, email=email)
 
     def _salt(self, session: Session, member_id: int) -> bytes:
         """The member's salt, made on first use (one statement: insert, or keep and return the one there)."""
-        values = {"member_id": member_id, "salt": secrets.token_hex(32), "created_at": self.now()}
+        values = {"member_id": member_id, "salt": secrets.token_hex(32), "created_at": self._db.now()}
         return bytes.fromhex(session.execute(_SALT, values).scalar_one())
 
     def delete_salt(self, session: Session, member_id: int) -> int:
@@ -213,14 +218,14 @@ class EvidenceQueries(Database):
 
     # -- reading -----------------------------------------------------------------
 
-    def evidence_size(self) -> int:
+    def size(self) -> int:
         """How many leaves the log holds."""
-        with self.read() as session:
+        with self._db.read() as session:
             return int(session.scalar(select(func.count()).select_from(EvidenceLeaf)) or 0)
 
-    def evidence_leaves(self, *, upto: int | None = None) -> list[EvidenceLeaf]:
+    def leaves(self, *, upto: int | None = None) -> list[EvidenceLeaf]:
         """Every leaf (or the first `upto`), in index order."""
-        with self.read() as session:
+        with self._db.read() as session:
             query = select(EvidenceLeaf).order_by(EvidenceLeaf.index)
             if upto is not None:
                 query = query.where(EvidenceLeaf.index < upto)
@@ -228,15 +233,15 @@ class EvidenceQueries(Database):
 
     def iter_leaf_hashes(self, upto: int) -> Iterator[bytes]:
         """The stored leaf hashes of the first `upto` leaves, in order."""
-        with self.read() as session:
+        with self._db.read() as session:
             for value in session.scalars(
                 select(EvidenceLeaf.leaf_hash).where(EvidenceLeaf.index < upto).order_by(EvidenceLeaf.index)
             ):
                 yield bytes.fromhex(value)
 
-    def latest_evidence(self, member_id: int, course_id: int, events: tuple[str, ...]) -> EvidenceLeaf | None:
+    def latest(self, member_id: int, course_id: int, events: tuple[str, ...]) -> EvidenceLeaf | None:
         """A member's newest leaf of one of `events` for a course."""
-        with self.read() as session:
+        with self._db.read() as session:
             return session.scalars(
                 select(EvidenceLeaf)
                 .where(EvidenceLeaf.member_id == member_id, EvidenceLeaf.course_id == course_id, EvidenceLeaf.event.in_(events))
@@ -244,43 +249,43 @@ class EvidenceQueries(Database):
                 .limit(1)
             ).first()
 
-    def member_evidence(self, member_id: int) -> list[EvidenceLeaf]:
+    def of_member(self, member_id: int) -> list[EvidenceLeaf]:
         """Every leaf naming a member."""
-        with self.read() as session:
+        with self._db.read() as session:
             return list(
                 session.scalars(select(EvidenceLeaf).where(EvidenceLeaf.member_id == member_id).order_by(EvidenceLeaf.index))
             )
 
     def has_salt(self, member_id: int) -> bool:
         """Whether the member's subject can still be linked to them."""
-        with self.read() as session:
+        with self._db.read() as session:
             return session.get(EvidenceSalt, member_id) is not None
 
     # -- checkpoints -------------------------------------------------------------
 
     def add_checkpoint(self, values: dict[str, object]) -> EvidenceCheckpoint:
         """Keep a signed checkpoint."""
-        with self.write() as session:
-            checkpoint = EvidenceCheckpoint(**values, created_at=self.now())
+        with self._db.write() as session:
+            checkpoint = EvidenceCheckpoint(**values, created_at=self._db.now())
             session.add(checkpoint)
             session.flush()
             return checkpoint
 
     def set_checkpoint_token(self, checkpoint_id: int, token: bytes | None, error: str | None = None) -> None:
         """Keep the time-stamping authority's token (or why there is none)."""
-        with self.write() as session:
+        with self._db.write() as session:
             session.execute(
                 update(EvidenceCheckpoint).where(EvidenceCheckpoint.id == checkpoint_id).values(tsa_token=token, tsa_error=error)
             )
 
     def checkpoints(self) -> list[EvidenceCheckpoint]:
         """Every checkpoint, oldest first."""
-        with self.read() as session:
+        with self._db.read() as session:
             return list(session.scalars(select(EvidenceCheckpoint).order_by(EvidenceCheckpoint.size, EvidenceCheckpoint.id)))
 
     def checkpoint_covering(self, index: int) -> EvidenceCheckpoint | None:
         """The oldest checkpoint whose tree holds leaf `index`."""
-        with self.read() as session:
+        with self._db.read() as session:
             return session.scalars(
                 select(EvidenceCheckpoint)
                 .where(EvidenceCheckpoint.size > index)
@@ -290,10 +295,10 @@ class EvidenceQueries(Database):
 
     def checkpoint_of_size(self, size: int) -> EvidenceCheckpoint | None:
         """The newest checkpoint of one tree size."""
-        with self.read() as session:
+        with self._db.read() as session:
             return session.scalars(
                 select(EvidenceCheckpoint).where(EvidenceCheckpoint.size == size).order_by(EvidenceCheckpoint.id.desc()).limit(1)
             ).first()
 
 
-__all__ = ["COUNTED_FAILURES", "EvidenceCheckpoint", "EvidenceEvent", "EvidenceLeaf", "EvidenceQueries", "EvidenceSalt"]
+__all__ = ["COUNTED_FAILURES", "EvidenceCheckpoint", "EvidenceEvent", "EvidenceLeaf", "EvidenceStore", "EvidenceSalt"]

@@ -44,7 +44,7 @@ class JobLock(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
-class Jobs:
+class JobStore:
     """Job leases and run records (`store.jobs`)."""
 
     def __init__(self, database: Database) -> None:
@@ -129,4 +129,4 @@ class Jobs:
             return list(session.scalars(query))
 
 
-__all__ = ["JobLock", "JobRunRow", "Jobs"]
+__all__ = ["JobLock", "JobRunRow", "JobStore"]

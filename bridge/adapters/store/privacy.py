@@ -20,7 +20,7 @@ from sqlalchemy import JSON, BigInteger, String, delete, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bridge.adapters.store.database import Database
-from bridge.adapters.store.evidence import EvidenceLeaf, EvidenceQueries, EvidenceSalt
+from bridge.adapters.store.evidence import EvidenceLeaf, EvidenceSalt, EvidenceStore
 from bridge.adapters.store.models import (
     Base,
     InboxEvent,
@@ -66,8 +66,11 @@ def _emails_in(payload: str) -> set[str]:
     return {email.strip().lower()} if isinstance(email, str) and email.strip() else set()
 
 
-class PrivacyQueries(EvidenceQueries, Database):
+class PrivacyQueries(Database):
     """Purge, erasure and export; mixed into :class:`~bridge.adapters.store.Store`."""
+
+    evidence: EvidenceStore
+    """The evidence log, whose leaves this part appends in its own transactions."""
 
     def purge_personal_data(self, *, payloads_before: dt.datetime | None, mail_before: dt.datetime | None) -> dict[str, int]:
         """Remove raw bodies of results final before `payloads_before` and bodies of mail sent before `mail_before`."""
@@ -158,8 +161,8 @@ class PrivacyQueries(EvidenceQueries, Database):
                 counts["sign_in_records"] = int(
                     session.execute(delete(StaffSignInLink).where(StaffSignInLink.email.in_(emails))).rowcount  # type: ignore[attr-defined]
                 ) + int(session.execute(delete(StaffSession).where(StaffSession.email.in_(emails))).rowcount)  # type: ignore[attr-defined]
-            counts["salts"] = self.delete_salt(session, member_id)
-            index = self.append_evidence(session, f"erased:{member_id}:{now.isoformat()}", leaf)
+            counts["salts"] = self.evidence.delete_salt(session, member_id)
+            index = self.evidence.append(session, f"erased:{member_id}:{now.isoformat()}", leaf)
             detail = ", ".join(f"{name} {count}" for name, count in counts.items())
             session.add(StaffAction(at=now, staff=by[:320], action="erase", target=f"member:{member_id}", detail=detail[:500]))
             values = {"member_id": member_id, "erased_at": now, "erased_by": by[:320], "counts": {**counts, "leaf_index": index}}
