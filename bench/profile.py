@@ -102,7 +102,7 @@ def profile_requests(client: Any, workload: Workload, args: argparse.Namespace) 
 def _apply_queued(bridge: Bridge) -> int:
     """Claim and apply what is due one result at a time on this thread, as one applier does; how many."""
     applied = 0
-    while events := bridge.store.claim_due(1, bridge.settings.lease_seconds, fresh_only=False, exclude=()):
+    while events := bridge.store.inbox.claim_due(1, bridge.settings.lease_seconds, fresh_only=False, exclude=()):
         for event in events:
             bridge.apply_event(event)
             applied += 1

@@ -446,13 +446,13 @@ def measure_load(
                 phase = run_load(ports, workload, clients=clients, duration=args.duration, seed=800 + number)
                 try:
                     wait_until(
-                        lambda: checker.count_events().get("queued", 0) == 0,
+                        lambda: checker.inbox.counts().get("queued", 0) == 0,
                         timeout=LOAD_SETTLE_SECONDS,
                         what="every result of the load applied",
                     )
                 except WaitTimedOut as timed_out:
                     _progress(f"not settled: {timed_out}")
-                figures.append(load_figures(phase, simulator.logged_requests(), checker.count_events()))
+                figures.append(load_figures(phase, simulator.logged_requests(), checker.inbox.counts()))
         finally:
             checker.dispose()
     finally:

@@ -99,8 +99,8 @@ class Bridge:
             settings.fabman_concurrency,
             apply=self.apply_event,
             claim=self._claim_due,
-            release=store.release_events,
-            any_due=store.any_due,
+            release=store.inbox.release,
+            any_due=store.inbox.any_due,
             gate=self.rate_gate,
         )
         self.job_table = self._job_table()
@@ -111,7 +111,7 @@ class Bridge:
     def start_background(self) -> None:
         """Start looking for other processes' work and the in-process jobs (a serving worker calls this;
         `flask` commands and tests do not: their appliers apply only what they are woken for)."""
-        self.applier.start_polling(self.store.inbox_listener())
+        self.applier.start_polling(self.store.inbox.listener())
         if self.settings.jobs:
             self.jobs.start()
 
@@ -186,7 +186,7 @@ class Bridge:
         return receipt
 
     def _claim_due(self, limit: int, *, fresh_only: bool, exclude: Sequence[int]) -> list[InboxEvent]:
-        return self.store.claim_due(limit, self.settings.lease_seconds, fresh_only=fresh_only, exclude=exclude)
+        return self.store.inbox.claim_due(limit, self.settings.lease_seconds, fresh_only=fresh_only, exclude=exclude)
 
     def apply_event(self, event: InboxEvent) -> None:
         """Apply one result this process has claimed (what each applier runs); its mail is queued and the sender woken."""
@@ -270,14 +270,14 @@ class Bridge:
 
     def event(self, event_id: int) -> InboxEvent:
         """One stored event; NotFound when there is none (ids past the store's integer range cannot exist)."""
-        found = self.store.get_event(event_id) if 0 < event_id <= MAX_ID else None
+        found = self.store.inbox.get(event_id) if 0 < event_id <= MAX_ID else None
         if found is None:
             raise NotFound(f"event {event_id} does not exist")
         return found
 
     def events(self, *, status: EventStatus | None = None, limit: int = 100) -> list[InboxEvent]:
         """The newest stored events, optionally of one status."""
-        return self.store.events(status=status, limit=limit)
+        return self.store.inbox.events(status=status, limit=limit)
 
     # -- expiry -------------------------------------------------------------
 

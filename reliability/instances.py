@@ -132,7 +132,7 @@ def instance_killed(ctx: RunContext) -> Tally:
             kill["at"] = victim.kill()
             kill["sent"] = world.requests
             kill["workers"] = workers
-            accepted = [world.store.get_event(event_id) for event_id in list(world.accepted[VICTIM])]
+            accepted = [world.store.inbox.get(event_id) for event_id in list(world.accepted[VICTIM])]
             kill["held"] = [event.id for event in accepted if event is not None and event.status == EventStatus.QUEUED]
 
         thread = threading.Thread(target=killer, name="reliability-instance-killer", daemon=True)
@@ -158,7 +158,7 @@ def instance_killed(ctx: RunContext) -> Tally:
 
 def _note_orphans(tally: Tally, world: World, held: list[int], killed_at: dt.datetime) -> None:
     """The results B had accepted and not applied when it died: each must be applied by A after its lease ended."""
-    events = [world.store.get_event(event_id) for event_id in held]
+    events = [world.store.inbox.get(event_id) for event_id in held]
     applied = [e for e in events if e is not None and e.status == EventStatus.APPLIED]
     if len(applied) != len(held):
         tally.problem(f"{len(held) - len(applied)} of the {len(held)} results B held when it died were never applied")
@@ -215,7 +215,7 @@ def jobs_only(ctx: RunContext) -> Tally:
         record_deliveries(tally, deliveries, instances=2)
         settle_and_note(tally, world, deadline=ctx.sizes.settle_seconds)
         troubled = {r.result_id for r in planned[: 2 * third]}
-        done = [e.updated_at for e in world.store.events(limit=1_000_000) if e.result_key in troubled]
+        done = [e.updated_at for e in world.store.inbox.events(limit=1_000_000) if e.result_key in troubled]
         if done:
             tally.notes.append(
                 f"the last result received while Fabman failed was applied {(max(done) - recovered).total_seconds():.1f} s "
@@ -344,9 +344,9 @@ def _after_stop(world: World) -> dict[str, int]:
     now = utc_now()
     queued = world.queued_events()
     held = [e for e in queued if e.lease_until is not None and e.lease_until > now]
-    mails = world.store.messages(status=MessageStatus.PENDING, limit=1_000_000)
+    mails = world.store.outbox.messages(status=MessageStatus.PENDING, limit=1_000_000)
     return {
-        "applied": world.store.count_events().get(EventStatus.APPLIED.value, 0),
+        "applied": world.store.inbox.counts().get(EventStatus.APPLIED.value, 0),
         "waiting": len(queued) - len(held),
         "held": len(held),
         "mails_held": sum(1 for m in mails if m.lease_until is not None and m.lease_until > now),

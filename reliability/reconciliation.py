@@ -108,7 +108,7 @@ def take_quizzes(account: ClassMarkerAccount, world: World, planned: Iterable[Pl
 
 def sources(world: World) -> dict[str, str]:
     """Which way each stored result came in (`webhook` or `poll`), per result key."""
-    return {event.result_key: event.source for event in world.store.events(limit=1_000_000)}
+    return {event.result_key: event.source for event in world.store.inbox.events(limit=1_000_000)}
 
 
 def wait_all_stored(tally: Tally, world: World, planned: list[PlannedResult], *, deadline: float) -> float:

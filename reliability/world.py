@@ -456,20 +456,20 @@ class World:
 
     def backlog(self) -> dict[str, int]:
         """Inbox events still queued and messages still pending, per the store itself."""
-        events, messages = self.store.count_events(), self.store.count_messages()
+        events, messages = self.store.inbox.counts(), self.store.outbox.counts()
         return {"queued events": events.get("queued", 0), "pending mails": messages.get("pending", 0)}
 
     def inbox(self) -> dict[str, str]:
         """Status per result key, every inbox row."""
-        return self.store.event_keys()
+        return self.store.inbox.keys()
 
     def queued_events(self) -> list[InboxEvent]:
         """Every queued inbox row, with its lease."""
-        return self.store.events(status=EventStatus.QUEUED, limit=1_000_000)
+        return self.store.inbox.events(status=EventStatus.QUEUED, limit=1_000_000)
 
     def outbox_statuses(self) -> dict[str, int]:
         """Outbox rows per status."""
-        return self.store.count_messages()
+        return self.store.outbox.counts()
 
     def job_runs(self) -> list[JobRunRow]:
         """Every recorded job run, newest first."""

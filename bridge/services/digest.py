@@ -166,7 +166,7 @@ def digest(deps: Deps, *, dry_run: bool = False, webhook_gap: MeasureGap | None 
     if not messages:
         log.warning("staff digest %s not sent: FABLAB_SUPPORT_EMAIL is not set", week)
         return answered(DigestStatus.NO_RECIPIENT)
-    queued = deps.store.enqueue(messages)
+    queued = deps.store.outbox.queue(messages)
     deps.sender.wake()
     log.info("staff digest %s %s", week, "queued" if queued else "was already queued this week")
     return answered(DigestStatus.QUEUED if queued else DigestStatus.ALREADY_QUEUED)

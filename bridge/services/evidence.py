@@ -144,7 +144,7 @@ class Evidence:
             except (TimeStampError, OSError) as error:
                 log.warning("checkpoint %s not time-stamped: %s", kept.id, error)
                 store.evidence.set_checkpoint_token(kept.id, None, str(error)[:300])
-        store.enqueue(self._witness_mail(kept.id, document, signature))
+        store.outbox.queue(self._witness_mail(kept.id, document, signature))
         self.deps.sender.wake()
         answer = self.describe(store.evidence.checkpoint_of_size(size) or kept)
         log.info("evidence checkpoint %s: size %s", kept.id, size)
@@ -290,7 +290,7 @@ class Evidence:
 
     def _check_ledger(self, report: VerifyReport, leaves: list[EvidenceLeaf]) -> None:
         """Each granted or renewed leaf has its ledger row saying the same; no ledger row lacks its leaf."""
-        ledger = {row.result_id: row for row in self.deps.store.ledger()}
+        ledger = {row.result_id: row for row in self.deps.store.ledger.entries()}
         logged: set[str] = set()
         for leaf in leaves:
             if leaf.event not in PROOF_EVENTS:

@@ -174,10 +174,10 @@ def announce_expiry(deps: Deps, member_id: int, course_id: int, *, today: dt.dat
     record = max(expired, key=lambda r: (r.until_date or dt.date.min, r.id))
     key = expiry_mail_key(member.id, record.id)
     if member.email:
-        queued = deps.store.enqueue(mails.expiry_notice(deps, "expired", member, course, record, key))
+        queued = deps.store.outbox.queue(mails.expiry_notice(deps, "expired", member, course, record, key))
         status = ExpiryStatus.QUEUED if queued else ExpiryStatus.ALREADY_QUEUED
     else:
-        deps.store.enqueue(mails.unannounced_expiry(deps, key, member, course, record))
+        deps.store.outbox.queue(mails.unannounced_expiry(deps, key, member, course, record))
         status = ExpiryStatus.NO_ADDRESS
     deps.sender.wake()
     log.info("expiry of record %s (member %s, course %s): %s", record.id, member.id, course.id, status)
@@ -266,7 +266,7 @@ def _sweep_page(deps: Deps, page: list[Member], sweep: _Sweep, catalogue: _Catal
         if reminded:
             deps.sender.wake()
         return
-    already = deps.store.queued_keys(notice.key for notice in owed)
+    already = deps.store.outbox.queued_keys(notice.key for notice in owed)
     if sweep.dry_run:
         for notice in owed:
             _count_mail(sweep, notice, queued=notice.key not in already and bool(notice.member.email))
@@ -286,7 +286,7 @@ def _sweep_page(deps: Deps, page: list[Member], sweep: _Sweep, catalogue: _Catal
                 continue
         if notice.kind == "expired":
             announced.append(notice)
-    queued_now = deps.store.enqueue(message for _, messages in to_queue for message in messages)
+    queued_now = deps.store.outbox.queue(message for _, messages in to_queue for message in messages)
     for notice, messages in to_queue:
         _count_mail(sweep, notice, queued=bool(messages))
     _delete(deps, announced, sweep, pool)
@@ -320,7 +320,7 @@ def _remind(deps: Deps, page: list[Member], sweep: _Sweep, catalogue: _Catalogue
     if not marks:
         return 0
     legacy = {reminder_mail_key(*mark): mark for mark in marks}
-    done = deps.store.reminded(marks) | {legacy[key] for key in deps.store.queued_keys(legacy)}
+    done = deps.store.reminded(marks) | {legacy[key] for key in deps.store.outbox.queued_keys(legacy)}
     batch: list[ReminderMail] = []
     for member, listed in due.values():
         fresh = [(record, course) for record, course in listed if _mark(member, record) not in done]
@@ -336,7 +336,7 @@ def _remind(deps: Deps, page: list[Member], sweep: _Sweep, catalogue: _Catalogue
         batch.append(ReminderMail(messages, [_mark(member, record) for record, _ in fresh]))
     if sweep.dry_run:
         keys = [mail.messages[0].dedupe_key for mail in batch if mail.messages]
-        sweep.add(reminders_queued=len(set(keys) - deps.store.queued_keys(keys)))
+        sweep.add(reminders_queued=len(set(keys) - deps.store.outbox.queued_keys(keys)))
         return 0
     queued = deps.store.queue_reminders(batch)
     sweep.add(reminders_queued=queued)
@@ -369,5 +369,5 @@ def _delete(deps: Deps, announced: list[_Notice], sweep: _Sweep, pool: ThreadPoo
 
 def _alert_staff(deps: Deps, summary: ExpirySummary) -> None:
     """One alert a day when records could not be removed (the next run retries them)."""
-    deps.store.enqueue(mails.sweep_errors(deps, summary.today, summary.errors))
+    deps.store.outbox.queue(mails.sweep_errors(deps, summary.today, summary.errors))
     deps.sender.wake()

@@ -168,7 +168,7 @@ def reconcile(deps: Deps, api: ClassMarkerClient, *, since: int | None = None) -
         resume = int(earlier.timestamp()) if earlier is not None and earlier.timestamp() < after else None
     recent, total, _ = deps.store.webhook_gap(deps.now() - GAP_WINDOW)
     if tally.new:
-        deps.store.enqueue(mails.webhook_gap(deps, deps.today(), recent, total))
+        deps.store.outbox.queue(mails.webhook_gap(deps, deps.today(), recent, total))
     sent = deps.sender.send_due()
     summary = ReconcileSummary(
         pages=tally.pages,
@@ -364,7 +364,7 @@ def _store_unjudged(deps: Deps, result: LinkResult, body: bytes, passed: bool | 
 
 def review(deps: Deps, event_id: int, *, passed: bool) -> Receipt:
     """Staff judged a needs_review result: their verdict goes into its payload, and it is applied like any result."""
-    event = deps.store.get_event(event_id)
+    event = deps.store.inbox.get(event_id)
     if event is None:
         return Receipt(status=ReceiptStatus.UNKNOWN, event_id=event_id, detail="no such event")
     if event.status != EventStatus.NEEDS_REVIEW:

@@ -149,7 +149,7 @@ def make_mailer(store: Store, smtp: SmtpSink) -> Callable[..., Mailer]:
 
 def queue(mailer: Mailer, kind: str = "granted", key: str = "event:1:granted", recipient: str | None = "m@x.org") -> int:
     context = {"first_name": "Petra", "course_cs": "Laserová řezačka", "course_en": "Laser cutter", **CONTEXTS[kind]}
-    return mailer.store.enqueue(mailer.renderer.member_mail(kind, recipient=recipient, dedupe_key=key, context=context))
+    return mailer.store.outbox.queue(mailer.renderer.member_mail(kind, recipient=recipient, dedupe_key=key, context=context))
 
 
 @pytest.mark.parametrize("kind", sorted(MEMBER_MAIL_KINDS))
@@ -177,7 +177,7 @@ def test_a_mail_is_queued_once_per_key(make_mailer: Callable[..., Mailer], store
     assert queue(mailer) == 1
     assert queue(mailer) == 0
     assert queue(mailer, recipient=None, key="other") == 0
-    assert len(store.messages()) == 1
+    assert len(store.outbox.messages()) == 1
     with pytest.raises(ValueError, match="unknown mail kind"):
         mailer.renderer.member_mail("spam", recipient="a@b.c", dedupe_key="x", context={})
 
@@ -190,7 +190,7 @@ def test_sent_mail_is_not_sent_again(make_mailer: Callable[..., Mailer], smtp: S
     assert mailer.outbox.flush().sent == 1
     assert mailer.outbox.flush().sent == 0
     assert len(smtp.messages) == 1
-    assert store.messages()[0].status == "sent"
+    assert store.outbox.messages()[0].status == "sent"
 
 
 @pytest.mark.e2e
@@ -204,7 +204,7 @@ def test_refused_mail_stays_pending_with_backoff_and_goes_once_smtp_is_back(
     report = mailer.outbox.flush()
 
     assert (report.sent, report.failed) == (0, 1)
-    [pending] = store.messages()
+    [pending] = store.outbox.messages()
     assert pending.status == "pending" and pending.attempts == 1 and "451" in (pending.last_error or "")
     assert pending.next_attempt_at is not None and pending.next_attempt_at >= clock.now() + dt.timedelta(seconds=30)
     smtp.refuse = False
@@ -223,11 +223,11 @@ def test_a_message_failing_past_the_maximum_age_is_dead(
 
     for _ in range(20):  # however many quick failures: young mail keeps waiting for SMTP
         assert mailer.outbox.flush().failed == 1
-    assert store.messages()[0].status == "pending"
+    assert store.outbox.messages()[0].status == "pending"
 
     clock.advance(hours=49)
     assert mailer.outbox.flush().dead == 1
-    assert store.messages()[0].status == "dead"
+    assert store.outbox.messages()[0].status == "dead"
     assert mailer.outbox.flush() == mailer.outbox.flush().__class__()
 
 
@@ -237,7 +237,7 @@ def test_a_resent_mail_keeps_its_message_id(
 ) -> None:
     mailer = make_mailer(lease_seconds=120)
     queue(mailer)
-    [message] = store.claim_messages(120)  # a worker takes the mail, SMTP accepts it, the worker dies before recording it
+    [message] = store.outbox.claim(120)  # a worker takes the mail, SMTP accepts it, the worker dies before recording it
     mailer.outbox.transports[Channel.MAIL].send(message)
     assert mailer.outbox.flush().sent == 0  # its lease still holds
     clock.advance(seconds=121)
@@ -254,12 +254,12 @@ def test_staff_alerts_go_to_the_support_address_and_discord(
     make_mailer: Callable[..., Mailer], smtp: SmtpSink, discord: DiscordSink, store: Store
 ) -> None:
     mailer = make_mailer(discord_webhook_url=discord.url)
-    queued = store.enqueue(
+    queued = store.outbox.queue(
         mailer.renderer.staff_alert(
             dedupe_key="event:5:x", title="Something broke", message="Event 5 failed.", event_id=5, member_id=3
         )
     )
-    again = store.enqueue(mailer.renderer.staff_alert(dedupe_key="event:5:x", title="Something broke", message="again"))
+    again = store.outbox.queue(mailer.renderer.staff_alert(dedupe_key="event:5:x", title="Something broke", message="again"))
 
     assert (queued, again) == (2, 0)
     assert mailer.outbox.flush().sent == 2
@@ -275,10 +275,10 @@ def test_staff_alerts_go_to_the_support_address_and_discord(
 def test_discord_failure_keeps_the_alert_pending(make_mailer: Callable[..., Mailer], discord: DiscordSink, store: Store) -> None:
     discord.status = 500
     mailer = make_mailer(support_email=None, discord_webhook_url=discord.url)
-    store.enqueue(mailer.renderer.staff_alert(dedupe_key="a", title="T", message="M"))
+    store.outbox.queue(mailer.renderer.staff_alert(dedupe_key="a", title="T", message="M"))
 
     assert mailer.outbox.flush().failed == 1
-    [pending] = store.messages()
+    [pending] = store.outbox.messages()
     assert (pending.channel, pending.status) == ("discord", "pending")
     assert "discord-secret-token" not in (pending.last_error or "")
 
@@ -286,7 +286,7 @@ def test_discord_failure_keeps_the_alert_pending(make_mailer: Callable[..., Mail
 def test_without_support_address_or_discord_an_alert_is_only_logged(make_mailer: Callable[..., Mailer], store: Store) -> None:
     mailer = make_mailer(support_email=None)
     assert mailer.renderer.staff_alert(dedupe_key="a", title="T", message="M") == []
-    assert store.messages() == []
+    assert store.outbox.messages() == []
 
 
 def test_dates_read_naturally_in_both_languages() -> None:

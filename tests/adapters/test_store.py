@@ -39,7 +39,7 @@ def store(database_url: str, clock: SettableClock) -> Iterator[Store]:
 
 
 def receive(store: Store, key: str = "r1", status: EventStatus = EventStatus.QUEUED) -> InboxEvent:
-    event, _ = store.receive_event(result_key=key, status=status, passed=True, test_name="Laser", payload="{}")
+    event, _ = store.inbox.receive(result_key=key, status=status, passed=True, test_name="Laser", payload="{}")
     return event
 
 
@@ -106,138 +106,140 @@ def test_a_store_made_by_the_first_release_is_upgraded_in_place(bare_database_ur
         store.migrate()
 
         assert head_revision(store) == newest_revision()
-        [row] = store.events()
+        [row] = store.inbox.events()
         assert (row.result_key, row.status, row.retry_from) == ("r0", "dead", None)
     finally:
         store.dispose()
 
 
 def test_a_result_is_recorded_once(store: Store, clock: SettableClock) -> None:
-    first, created = store.receive_event(result_key="r1", status=EventStatus.QUEUED, passed=True, test_name="A", payload="{}")
-    again, created_again = store.receive_event(
+    first, created = store.inbox.receive(result_key="r1", status=EventStatus.QUEUED, passed=True, test_name="A", payload="{}")
+    again, created_again = store.inbox.receive(
         result_key="r1", status=EventStatus.DEAD, passed=False, test_name="B", payload="{}"
     )
 
     assert (created, created_again) == (True, False)
     assert again.id == first.id and again.status == "queued" and again.test_name == "A"
     assert first.received_at == clock.now()
-    assert len(store.events()) == 1
+    assert len(store.inbox.events()) == 1
 
 
 def test_a_claimed_event_is_not_claimed_again_until_its_lease_ends(store: Store, clock: SettableClock) -> None:
     stored = receive(store)
 
-    claimed = store.claim_event(stored.id, 60)
+    claimed = store.inbox.claim(stored.id, 60)
 
     assert claimed is not None and claimed.attempts == 1
-    assert store.claim_event(stored.id, 60) is None
-    assert store.due_event_ids() == []
-    assert store.requeue_event(stored.id, statuses=(EventStatus.QUEUED,)) is False
+    assert store.inbox.claim(stored.id, 60) is None
+    assert store.inbox.due_ids() == []
+    assert store.inbox.requeue(stored.id, statuses=(EventStatus.QUEUED,)) is False
     clock.advance(seconds=61)
-    assert store.due_event_ids() == [stored.id]
-    reclaimed = store.claim_event(stored.id, 60)
+    assert store.inbox.due_ids() == [stored.id]
+    reclaimed = store.inbox.claim(stored.id, 60)
     assert reclaimed is not None and reclaimed.attempts == 2
 
 
 def test_a_deferred_event_is_due_again_at_its_retry_time(store: Store, clock: SettableClock) -> None:
     stored = receive(store)
-    store.claim_event(stored.id, 60)
+    store.inbox.claim(stored.id, 60)
 
-    store.defer_event(stored.id, "Fabman answered 503", clock.now() + dt.timedelta(minutes=5))
+    store.inbox.defer(stored.id, "Fabman answered 503", clock.now() + dt.timedelta(minutes=5))
 
-    assert store.due_event_ids() == []
-    deferred = store.get_event(stored.id)
+    assert store.inbox.due_ids() == []
+    deferred = store.inbox.get(stored.id)
     assert deferred is not None and (deferred.status, deferred.lease_until, deferred.last_error) == (
         "queued",
         None,
         "Fabman answered 503",
     )
     clock.advance(minutes=5)
-    assert store.due_event_ids() == [stored.id]
+    assert store.inbox.due_ids() == [stored.id]
 
 
 def test_applying_records_the_ledger_row_the_mail_and_the_status_together(store: Store) -> None:
     stored = receive(store)
-    store.claim_event(stored.id, 60)
+    store.inbox.claim(stored.id, 60)
     row = {"result_id": "r1", "member_id": 1, "course_id": 2, "evidence": {"percentage": 90.0}}
 
-    store.mark_applied(stored.id, "granted", ledger=row, messages=[mail("event:1:granted")])
+    store.inbox.mark_applied(stored.id, "granted", ledger=row, messages=[mail("event:1:granted")])
 
-    applied = store.get_event(stored.id)
+    applied = store.inbox.get(stored.id)
     assert applied is not None and (applied.status, applied.outcome, applied.lease_until) == ("applied", "granted", None)
-    [entry] = store.ledger(member_id=1)
+    [entry] = store.ledger.entries(member_id=1)
     assert (entry.course_id, entry.evidence) == (2, {"percentage": 90.0})
-    assert [m.dedupe_key for m in store.messages()] == ["event:1:granted"]
-    assert store.due_event_ids() == []
+    assert [m.dedupe_key for m in store.outbox.messages()] == ["event:1:granted"]
+    assert store.inbox.due_ids() == []
 
 
 def test_a_failing_transition_leaves_nothing_half_written(store: Store) -> None:
     stored = receive(store)
-    store.claim_event(stored.id, 60)
+    store.inbox.claim(stored.id, 60)
     broken = OutgoingMessage("event:1:granted", Channel.MAIL, "petra@example.org", None, "text")  # type: ignore[arg-type]
 
     with pytest.raises(IntegrityError):
-        store.mark_applied(stored.id, "granted", ledger={"result_id": "r1", "member_id": 1, "course_id": 2}, messages=[broken])
+        store.inbox.mark_applied(
+            stored.id, "granted", ledger={"result_id": "r1", "member_id": 1, "course_id": 2}, messages=[broken]
+        )
 
-    assert store.ledger() == [] and store.messages() == []
-    still = store.get_event(stored.id)
+    assert store.ledger.entries() == [] and store.outbox.messages() == []
+    still = store.inbox.get(stored.id)
     assert still is not None and still.status == "queued"
 
 
 def test_closing_an_event_queues_its_alerts_and_only_takes_closing_statuses(store: Store) -> None:
     stored = receive(store)
 
-    store.close_event(stored.id, EventStatus.REJECTED, "x" * 900, outcome="rejected", messages=[mail("event:1:rejected:mail")])
+    store.inbox.close(stored.id, EventStatus.REJECTED, "x" * 900, outcome="rejected", messages=[mail("event:1:rejected:mail")])
 
-    closed = store.get_event(stored.id)
+    closed = store.inbox.get(stored.id)
     assert closed is not None and (closed.status, closed.outcome, len(closed.last_error or "")) == ("rejected", "rejected", 500)
-    assert [m.dedupe_key for m in store.messages()] == ["event:1:rejected:mail"]
+    assert [m.dedupe_key for m in store.outbox.messages()] == ["event:1:rejected:mail"]
     with pytest.raises(ValueError, match="not closed as applied"):
-        store.close_event(stored.id, EventStatus.APPLIED, "no")
+        store.inbox.close(stored.id, EventStatus.APPLIED, "no")
 
 
 def test_requeue_puts_a_finished_event_back_and_restarts_its_retry_age(store: Store, clock: SettableClock) -> None:
     stored = receive(store, status=EventStatus.DEAD)
     clock.advance(hours=3)
 
-    assert store.requeue_event(stored.id, statuses=(EventStatus.APPLIED,)) is False
-    assert store.requeue_event(stored.id) is True
+    assert store.inbox.requeue(stored.id, statuses=(EventStatus.APPLIED,)) is False
+    assert store.inbox.requeue(stored.id) is True
 
-    requeued = store.get_event(stored.id)
+    requeued = store.inbox.get(stored.id)
     assert requeued is not None and (requeued.status, requeued.next_attempt_at) == ("queued", None)
     assert requeued.retrying_since == clock.now()
-    assert store.due_event_ids() == [stored.id]
+    assert store.inbox.due_ids() == [stored.id]
 
 
 def test_outbox_messages_are_queued_once_and_claimed_by_one_sender(store: Store, clock: SettableClock) -> None:
-    assert store.enqueue([mail("event:1:granted")]) == 1
-    assert store.enqueue([mail("event:1:granted", subject="other"), mail("event:1:other")]) == 1
-    assert store.queued_keys(["event:1:granted", "nope"]) == {"event:1:granted"}
+    assert store.outbox.queue([mail("event:1:granted")]) == 1
+    assert store.outbox.queue([mail("event:1:granted", subject="other"), mail("event:1:other")]) == 1
+    assert store.outbox.queued_keys(["event:1:granted", "nope"]) == {"event:1:granted"}
 
-    first, second = store.claim_messages(60)
+    first, second = store.outbox.claim(60)
     assert (first.subject, first.attempts, first.status) == ("S", 1, "pending")
-    assert store.claim_messages(60) == []
+    assert store.outbox.claim(60) == []
 
-    store.mark_sent(first.id)
-    store.postpone_message(second.id, "SMTPServerDisconnected", clock.now() + dt.timedelta(minutes=1))
-    [sent] = store.messages(status=MessageStatus.SENT)
+    store.outbox.mark_sent(first.id)
+    store.outbox.postpone(second.id, "SMTPServerDisconnected", clock.now() + dt.timedelta(minutes=1))
+    [sent] = store.outbox.messages(status=MessageStatus.SENT)
     assert sent.sent_at == clock.now() and sent.lease_until is None
-    assert store.claim_messages(60) == []
+    assert store.outbox.claim(60) == []
     clock.advance(minutes=1)
-    [again] = store.claim_messages(60)
+    [again] = store.outbox.claim(60)
     assert (again.id, again.attempts) == (second.id, 2)
-    store.mark_message_dead(again.id, "too old")
-    assert store.count_messages() == {"sent": 1, "dead": 1}
+    store.outbox.mark_dead(again.id, "too old")
+    assert store.outbox.counts() == {"sent": 1, "dead": 1}
 
 
 def test_the_ledger_keeps_one_row_per_result(store: Store) -> None:
     for event_key, course in (("a", 2), ("b", 3)):
         stored = receive(store, event_key)
-        store.mark_applied(stored.id, "granted", ledger={"result_id": "r1", "member_id": 1, "course_id": course})
+        store.inbox.mark_applied(stored.id, "granted", ledger={"result_id": "r1", "member_id": 1, "course_id": course})
 
-    [entry] = store.ledger(member_id=1)
+    [entry] = store.ledger.entries(member_id=1)
     assert entry.course_id == 2
-    assert store.ledger(member_id=2) == []
+    assert store.ledger.entries(member_id=2) == []
 
 
 def test_store_reports_counts_and_answers_ping(store: Store) -> None:
@@ -245,9 +247,9 @@ def test_store_reports_counts_and_answers_ping(store: Store) -> None:
     receive(store, "b", status=EventStatus.DEAD)
 
     store.ping()
-    assert store.count_events() == {"queued": 1, "dead": 1}
-    assert [e.result_key for e in store.events(status=EventStatus.DEAD)] == ["b"]
-    assert store.table_counts() == {"inbox_events": 2, "outbox_messages": 0, "training_ledger": 0}
+    assert store.inbox.counts() == {"queued": 1, "dead": 1}
+    assert [e.result_key for e in store.inbox.events(status=EventStatus.DEAD)] == ["b"]
+    assert store.database.table_counts() == {"inbox_events": 2, "outbox_messages": 0, "training_ledger": 0}
 
 
 @pytest.mark.parametrize(

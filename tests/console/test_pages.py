@@ -103,7 +103,7 @@ def test_bad_filters_are_named_not_a_crash(staff: FlaskClient) -> None:
 
 def test_the_result_list_pages_by_fifty(staff: FlaskClient, bridge: Bridge) -> None:
     for number in range(60):
-        bridge.store.receive_event(
+        bridge.store.inbox.receive(
             result_key=f"paging-{number}", status=EventStatus.APPLIED, passed=True, test_name="Paging", payload="{}"
         )
 

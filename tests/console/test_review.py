@@ -46,7 +46,7 @@ def unjudged(client: FlaskClient, bridge: Bridge, account: ClassMarkerAccount, m
     )
     summary = client.post("/cron/reconcile", headers={"CronjobToken": CRON_TOKEN}).json
     assert summary is not None and summary["needs_review"] == 1
-    [event] = [e for e in bridge.store.events() if e.member_id == member_id and e.status == EventStatus.NEEDS_REVIEW]
+    [event] = [e for e in bridge.store.inbox.events() if e.member_id == member_id and e.status == EventStatus.NEEDS_REVIEW]
     return event.id
 
 

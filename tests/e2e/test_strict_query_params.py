@@ -57,7 +57,7 @@ def test_an_unreadable_dry_run_is_400_and_the_sweep_never_starts(
     assert _records(simulator) == before
     assert simulator.requests == []
     assert smtp.messages == []
-    assert bridge.store.messages() == []
+    assert bridge.store.outbox.messages() == []
 
 
 def test_an_empty_include_offline_is_400_naming_it(

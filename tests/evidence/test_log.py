@@ -30,8 +30,8 @@ def test_a_pass_and_a_fail_each_append_one_leaf_with_the_contract_fields(bridge:
     send(EVA, SAFETY, 7002, passed=False, percentage=40)
 
     granted, failed = leaves(bridge)
-    ledger = bridge.store.ledger(member_id=MARTIN)[0]
-    body = next(event.payload for event in bridge.store.events() if event.result_key == "7001").encode()
+    ledger = bridge.store.ledger.entries(member_id=MARTIN)[0]
+    body = next(event.payload for event in bridge.store.inbox.events() if event.result_key == "7001").encode()
     assert set(granted) == {
         "v", "event", "member_id", "course_id", "result_id", "quiz", "score", "passmark", "finished_at", "recorded_at",
         "fabman_record_id", "payload_sha256", "subject",
@@ -63,8 +63,8 @@ def test_a_replayed_or_repeated_result_is_logged_once(bridge: Bridge, send: Call
     send(MARTIN, SOLDERING, 7001)
     send(MARTIN, SOLDERING, 7001)
     send(EVA, SAFETY, 7002, passed=False)
-    event = bridge.store.events()[0]
-    bridge.store.mark_applied(event.id, "failed")
+    event = bridge.store.inbox.events()[0]
+    bridge.store.inbox.mark_applied(event.id, "failed")
 
     assert [leaf["event"] for leaf in leaves(bridge)] == ["granted", "failed"]
 

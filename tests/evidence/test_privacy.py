@@ -47,7 +47,7 @@ def history(client: FlaskClient, bridge: Bridge) -> None:
     send_as(client, bridge, MARTIN, SOLDERING, 7001)
     send_as(client, bridge, MARTIN, SAFETY, 7002)
     send_as(client, bridge, EVA, SAFETY, 7003, passed=False, percentage=10)
-    assert {message.status for message in bridge.store.messages()} == {"sent"}
+    assert {message.status for message in bridge.store.outbox.messages()} == {"sent"}
 
 
 def test_the_purge_removes_old_bodies_keeps_the_evidence_and_is_recorded_as_a_job(
@@ -77,11 +77,11 @@ def test_the_purge_removes_old_bodies_keeps_the_evidence_and_is_recorded_as_a_jo
     assert json.loads(second.output)["fabman_payloads_purged"] == 1
     assert bridge.store.fabman_event("990001").payload == ""
     leaves = {json.loads(leaf.leaf)["result_id"]: json.loads(leaf.leaf) for leaf in bridge.store.evidence.leaves()}
-    for event in bridge.store.events():
+    for event in bridge.store.inbox.events():
         assert event.payload == "" and event.payload_purged_at is not None
         assert event.payload_sha256 == leaves[event.result_key]["payload_sha256"]  # the leaf's counterpart stays
-    assert all(message.body_text == "" and message.body_html is None for message in bridge.store.messages())
-    assert len(bridge.store.ledger()) == 2  # the evidence fields stay
+    assert all(message.body_text == "" and message.body_html is None for message in bridge.store.outbox.messages())
+    assert len(bridge.store.ledger.entries()) == 2  # the evidence fields stay
     assert next(job for job in bridge.job_status() if job.name == "purge").last_run.by == "cli"
     assert runner.invoke(args=["evidence", "verify"]).exit_code == 0
 
@@ -89,7 +89,7 @@ def test_the_purge_removes_old_bodies_keeps_the_evidence_and_is_recorded_as_a_jo
 def test_a_purged_result_cannot_be_replayed(client: FlaskClient, bridge: Bridge, history: None, clock: SettableClock) -> None:
     clock.advance(days=101)
     bridge.privacy.purge()
-    assert bridge.store.requeue_event(bridge.store.events()[0].id) is False
+    assert bridge.store.inbox.requeue(bridge.store.inbox.events()[0].id) is False
 
 
 def test_retention_off_keeps_everything(make_app: Callable[..., Flask], clock: SettableClock) -> None:
@@ -98,13 +98,13 @@ def test_retention_off_keeps_everything(make_app: Callable[..., Flask], clock: S
     send_as(app.test_client(), bridge, MARTIN, SOLDERING, 7001)
     clock.advance(days=3650)
     assert bridge.privacy.purge().payloads_purged == 0
-    assert QUIZ_EMAIL in bridge.store.events()[0].payload
+    assert QUIZ_EMAIL in bridge.store.inbox.events()[0].payload
 
 
 def test_erasure_waits_for_fabman_to_confirm_the_member_is_gone(runner: FlaskCliRunner, bridge: Bridge, history: None) -> None:
     refused = runner.invoke(args=["privacy", "erase", "--member", str(MARTIN)])
     assert refused.exit_code == 1 and "still exists in Fabman" in refused.output
-    assert QUIZ_EMAIL in bridge.store.events(limit=3)[-1].payload
+    assert QUIZ_EMAIL in bridge.store.inbox.events(limit=3)[-1].payload
     assert bridge.store.erased_member(MARTIN) is None
 
 
@@ -131,7 +131,10 @@ def test_erase_removes_personal_data_everywhere_keeps_evidence_that_still_verifi
         assert personal not in dump
     assert not bridge.store.evidence.has_salt(MARTIN) and bridge.store.evidence.has_salt(EVA)
     assert [leaf.event for leaf in bridge.store.evidence.of_member(MARTIN)] == ["granted", "granted", "erased"]
-    assert [(row.result_id, row.percentage) for row in bridge.store.ledger(member_id=MARTIN)] == [("7002", 90.0), ("7001", 90.0)]
+    assert [(row.result_id, row.percentage) for row in bridge.store.ledger.entries(member_id=MARTIN)] == [
+        ("7002", 90.0),
+        ("7001", 90.0),
+    ]
     [action] = [a for a in bridge.store.staff_actions(target=f"member:{MARTIN}")[0] if a.action == "erase"]
     assert action.staff.startswith("cli:") and "result_bodies 2" in (action.detail or "")
     assert runner.invoke(args=["evidence", "verify"]).exit_code == 0
@@ -176,7 +179,7 @@ def test_fabmans_member_deleted_event_erases_after_asking_fabman(
     assert bridge.store.fabman_event("880002").outcome == "erased"
     erased = bridge.store.erased_member(MARTIN)
     assert erased is not None and erased.erased_by == "fabman event 880002"
-    assert all(QUIZ_EMAIL not in e.payload for e in bridge.store.events())
+    assert all(QUIZ_EMAIL not in e.payload for e in bridge.store.inbox.events())
     assert (
         all(e.payload == "" for e in bridge.store.fabman_events_of(MARTIN)) if hasattr(bridge.store, "fabman_events_of") else True
     )
@@ -201,7 +204,7 @@ def test_the_console_says_a_body_was_purged_and_a_member_erased(
 ) -> None:
     from tests.console.conftest import sign_in
 
-    event = next(e for e in bridge.store.events() if e.result_key == "7003")  # Eva's
+    event = next(e for e in bridge.store.inbox.events() if e.result_key == "7003")  # Eva's
     clock.advance(days=101)
     bridge.privacy.purge()
     sign_in(client, smtp)
@@ -210,7 +213,7 @@ def test_the_console_says_a_body_was_purged_and_a_member_erased(
 
     simulator.state.delete_member(MARTIN)
     bridge.privacy.erase(MARTIN, by="test staff")
-    martins = next(e for e in bridge.store.events() if e.result_key == "7001")
+    martins = next(e for e in bridge.store.inbox.events() if e.result_key == "7001")
     page = client.get(f"/staff/results/{martins.id}?lang=en").get_data(as_text=True)
     assert 'id="member-erased"' in page and "test staff" in page
     listing = client.get("/staff/evidence?lang=en").get_data(as_text=True)

@@ -141,7 +141,7 @@ def expired_in(records: dict[int, list[dict[str, object]]], today: dt.date) -> d
 
 def outbox_keys(store: Store) -> list[str]:
     """Every dedupe key in the outbox."""
-    return [message.dedupe_key for message in reversed(store.messages(limit=100_000))]
+    return [message.dedupe_key for message in reversed(store.outbox.messages(limit=100_000))]
 
 
 def expiry_mails(messages: list[EmailMessage], member_id: int) -> list[EmailMessage]:

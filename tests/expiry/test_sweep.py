@@ -86,7 +86,7 @@ def test_sweep_announces_then_removes_every_expired_record_across_pages(
     for member_id, ids in expired.items():
         assert len(expiry_mails(smtp.messages, member_id)) == (0 if member_id == NO_ADDRESS else len(ids))
     assert len(smtp.messages) == answer.json["mails_queued"] + 2
-    assert all(message.status == "sent" for message in bridge.store.messages())
+    assert all(message.status == "sent" for message in bridge.store.outbox.messages())
     # Each removal is an evidence event (section 16): one `removed` leaf naming the member and the record.
     leaves = [json.loads(leaf.leaf) for leaf in bridge.store.evidence.leaves()]
     assert {leaf["event"] for leaf in leaves} == {"removed"}

@@ -125,7 +125,7 @@ def assert_untrusted_outcome(response: Any, bridge: Bridge) -> None:
         return
     assert receipt["status"] in UNTRUSTED_OUTCOMES, receipt
     if receipt["status"] == "rejected":
-        assert bridge.store.get_event(receipt["event_id"]).status == "rejected"
+        assert bridge.store.inbox.get(receipt["event_id"]).status == "rejected"
 
 
 HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -229,7 +229,7 @@ def test_signed_results_with_our_token_and_junk_fields_never_fail_with_5xx(
         assert len(fabman_writes(simulator)) == writes_before
     else:
         assert receipt["status"] == "accepted", receipt
-        event = bridge_of(quiet_app).store.get_event(receipt["event_id"])
+        event = bridge_of(quiet_app).store.inbox.get(receipt["event_id"])
         assert event is not None
         if event.status == "rejected":  # junk in the link's quiz or the start time: rule 4.10 refuses, Fabman untouched
             assert event.outcome in {"wrong_quiz", "link_too_old"}, (event.outcome, event.last_error)
@@ -280,7 +280,7 @@ def test_a_result_in_another_unicode_encoding_is_400_and_not_stored(
     body = json.dumps(result_payload(bridge.codec.encode(1, 2))).encode("utf-16")
     response = post_signed(quiet_client, body)
     assert response.status_code == 400
-    assert bridge.store.events(status=None, limit=10) == []
+    assert bridge.store.inbox.events(status=None, limit=10) == []
     assert fabman_writes(simulator) == []
 
 

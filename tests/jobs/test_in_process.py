@@ -76,17 +76,17 @@ def test_a_result_queued_while_fabman_was_down_is_applied_by_the_bridge_itself_o
         assert answer["status"] == "accepted"
 
         def tried_and_waiting() -> bool:
-            event = store.get_event(int(answer["event_id"]))
+            event = store.inbox.get(int(answer["event_id"]))
             return event is not None and event.status == "queued" and event.lease_until is None and event.attempts >= 1
 
         wait_until(tried_and_waiting, timeout=30, what="the first try to fail and the event to wait in the queue")
         simulator.faults.down = False
         back = dt.datetime.now(dt.UTC)
-        waiting = store.get_event(int(answer["event_id"]))
+        waiting = store.inbox.get(int(answer["event_id"]))
         assert waiting is not None and waiting.next_attempt_at is not None
 
         applied = wait_until(
-            lambda: (event := store.get_event(int(answer["event_id"]))) is not None and event.status == "applied" and event,
+            lambda: (event := store.inbox.get(int(answer["event_id"]))) is not None and event.status == "applied" and event,
             timeout=60,
             what="the retry job to apply the result",
         )
@@ -132,13 +132,13 @@ def test_sigterm_during_a_burst_loses_nothing_and_the_next_start_finishes_the_re
         os.killpg(first.pid, signal.SIGTERM)
         wait_until(lambda: first.process is not None and first.process.poll() is not None, timeout=60, what="gunicorn to stop")
 
-    events = store.events(limit=100)
+    events = store.inbox.events(limit=100)
     assert len(events) == 40
     assert [event.id for event in events if event.lease_until is not None and event.status == "queued"] == []
     simulator.faults.latency_ms = 0
 
     with GunicornBridge(jobs_env, workers=2, threads=2):
-        wait_until(lambda: store.count_events() == {"applied": 40}, timeout=120, what="every result applied")
+        wait_until(lambda: store.inbox.counts() == {"applied": 40}, timeout=120, what="every result applied")
         wait_until(lambda: len(smtp.to(JAN_MAIL)) == 40, timeout=60, what="forty mails to Jan")
 
     [jan] = [m for m in simulator.state.members() if m["id"] == JAN]
@@ -160,7 +160,7 @@ def test_a_burst_larger_than_the_appliers_is_applied_at_once_not_at_the_next_ret
             answers = list(pool.map(lambda result_id: deliver(bridge.url, env, JAN, CNC, result_id, passed=False), results))
         sent = dt.datetime.now(dt.UTC)
         assert "queued" in {answer["status"] for answer in answers}  # more than the appliers hold at once
-        wait_until(lambda: store.count_events() == {"applied": 30}, timeout=25, what="every result applied before the next tick")
+        wait_until(lambda: store.inbox.counts() == {"applied": 30}, timeout=25, what="every result applied before the next tick")
         done = dt.datetime.now(dt.UTC)
         retries = len(store.jobs.runs(name="retry", limit=1000))
 

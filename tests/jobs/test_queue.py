@@ -35,7 +35,7 @@ def store(database_url: str) -> Iterator[Store]:
 
 
 def stored(store: Store, key: str, member_id: int) -> InboxEvent:
-    event, created = store.receive_event(
+    event, created = store.inbox.receive(
         result_key=key, status=EventStatus.QUEUED, passed=False, test_name="Laser", payload="{}", member_id=member_id
     )
     assert created
@@ -67,14 +67,14 @@ class Recorder:
             with self.lock:
                 self.in_flight[event.member_id] -= 1
                 self.applied[event.id] += 1
-        self.store.mark_applied(event.id, "failed")  # as the use case: after its Fabman calls, the lease ends
+        self.store.inbox.mark_applied(event.id, "failed")  # as the use case: after its Fabman calls, the lease ends
 
 
 def appliers(store: Store, apply: Callable[[InboxEvent], object], concurrency: int = 4) -> Applier:
     def claim(limit: int, *, fresh_only: bool, exclude: Sequence[int]) -> list[InboxEvent]:
-        return store.claim_due(limit, LEASE, fresh_only=fresh_only, exclude=exclude)
+        return store.inbox.claim_due(limit, LEASE, fresh_only=fresh_only, exclude=exclude)
 
-    return Applier(concurrency, apply=apply, claim=claim, release=store.release_events, any_due=store.any_due)
+    return Applier(concurrency, apply=apply, claim=claim, release=store.inbox.release, any_due=store.inbox.any_due)
 
 
 def test_one_members_results_one_after_another_different_members_at_once(store: Store) -> None:
@@ -95,7 +95,7 @@ def test_one_members_results_one_after_another_different_members_at_once(store: 
     assert recorder.most_at_once >= 2
     assert sorted(recorder.applied) == sorted(event.id for event in events)
     assert set(recorder.applied.values()) == {1}
-    assert store.count_events() == {"applied": 9}
+    assert store.inbox.counts() == {"applied": 9}
     pool.shutdown(5)
 
 
@@ -111,7 +111,7 @@ def test_two_instances_draining_one_inbox_apply_each_result_once_and_never_one_m
         first.wake()
         second.wake()
 
-        wait_until(lambda: store.count_events() == {"applied": len(events)}, timeout=60, what="every result applied")
+        wait_until(lambda: store.inbox.counts() == {"applied": len(events)}, timeout=60, what="every result applied")
         assert first.wait_idle(30) and second.wait_idle(30)
         assert recorder.overlaps == []
         assert set(recorder.applied.values()) == {1}
@@ -122,22 +122,22 @@ def test_two_instances_draining_one_inbox_apply_each_result_once_and_never_one_m
 
 
 def test_a_result_stored_while_its_member_is_in_flight_is_not_claimed_with_it(store: Store) -> None:
-    first, _ = store.receive_event(
+    first, _ = store.inbox.receive(
         result_key="a", status=EventStatus.QUEUED, passed=False, test_name="Laser", payload="{}", member_id=7, claim_seconds=LEASE
     )
-    second, _ = store.receive_event(
+    second, _ = store.inbox.receive(
         result_key="b", status=EventStatus.QUEUED, passed=False, test_name="Laser", payload="{}", member_id=7, claim_seconds=LEASE
     )
-    other, _ = store.receive_event(
+    other, _ = store.inbox.receive(
         result_key="c", status=EventStatus.QUEUED, passed=False, test_name="Laser", payload="{}", member_id=8, claim_seconds=LEASE
     )
 
     assert first.lease_until is not None and other.lease_until is not None
     assert second.lease_until is None  # stored queued: member 7 has a result in flight
-    assert store.claim_due(10, LEASE) == []
-    assert store.claim_event(second.id, LEASE) is None
-    store.mark_applied(first.id, "failed")
-    assert [event.id for event in store.claim_due(10, LEASE)] == [second.id]
+    assert store.inbox.claim_due(10, LEASE) == []
+    assert store.inbox.claim(second.id, LEASE) is None
+    store.inbox.mark_applied(first.id, "failed")
+    assert [event.id for event in store.inbox.claim_due(10, LEASE)] == [second.id]
 
 
 def test_a_stopping_process_gives_back_what_it_holds_and_a_killed_ones_leases_end(store: Store, database_url: str) -> None:
@@ -148,7 +148,7 @@ def test_a_stopping_process_gives_back_what_it_holds_and_a_killed_ones_leases_en
         recorder = Recorder(mine, hold=lambda event: release.wait(10) and None)
         events = [stored(mine, f"s{member}", member) for member in range(1, 5)]
         pool = appliers(mine, recorder, concurrency=1)
-        held = mine.claim_due(3, LEASE)  # what this process claimed, as the webhook does, beyond the one running
+        held = mine.inbox.claim_due(3, LEASE)  # what this process claimed, as the webhook does, beyond the one running
         assert pool.reserve()
         pool.submit(held[0])
         wait_until(lambda: sum(recorder.in_flight.values()) == 1, timeout=10, what="the first result being applied")
@@ -157,14 +157,16 @@ def test_a_stopping_process_gives_back_what_it_holds_and_a_killed_ones_leases_en
         pool.shutdown(timeout=10)  # SIGTERM
 
         assert recorder.applied == Counter({held[0].id: 1})
-        left = {event.id: event for event in mine.events() if event.status == "queued"}
+        left = {event.id: event for event in mine.inbox.events() if event.status == "queued"}
         assert sorted(left) == sorted(event.id for event in events if event.id != held[0].id)
         leased = [event.id for event in left.values() if event.lease_until is not None]
         assert sorted(leased) == sorted(event.id for event in held[1:])  # claimed by a "killed" process, never given back
 
-        assert sorted(event.id for event in mine.claim_due(10, LEASE)) == [events[3].id]
+        assert sorted(event.id for event in mine.inbox.claim_due(10, LEASE)) == [events[3].id]
         clock.advance(seconds=LEASE + 1)  # every lease ends: the killed process's, and that last claim's
-        assert sorted(event.id for event in mine.claim_due(10, LEASE)) == sorted(event.id for event in [*held[1:], events[3]])
+        assert sorted(event.id for event in mine.inbox.claim_due(10, LEASE)) == sorted(
+            event.id for event in [*held[1:], events[3]]
+        )
     finally:
         mine.dispose()
 
@@ -192,8 +194,8 @@ def test_while_fabman_asks_to_wait_the_appliers_take_nothing_more(store: Store) 
     pool = Applier(
         2,
         apply=recorder,
-        claim=lambda limit, *, fresh_only, exclude: store.claim_due(limit, LEASE, fresh_only=fresh_only, exclude=exclude),
-        release=store.release_events,
+        claim=lambda limit, *, fresh_only, exclude: store.inbox.claim_due(limit, LEASE, fresh_only=fresh_only, exclude=exclude),
+        release=store.inbox.release,
         gate=gate,
     )
     stored(store, "p1", 1)
@@ -206,5 +208,5 @@ def test_while_fabman_asks_to_wait_the_appliers_take_nothing_more(store: Store) 
     with pool._changed:
         pool._changed.notify_all()
     assert pool.wait_idle(10)
-    assert store.count_events() == {"applied": 1}
+    assert store.inbox.counts() == {"applied": 1}
     pool.shutdown(5)

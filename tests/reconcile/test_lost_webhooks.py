@@ -42,13 +42,13 @@ def take_quizzes(account: ClassMarkerAccount, bridge: Bridge, clock: SettableClo
 
 def applied_once(simulator: FabmanSimulator, bridge: Bridge, taken: list[SimResult]) -> None:
     """Each result is one applied event, and the member's only soldering record names it."""
-    events = {e.result_key: e for e in bridge.store.events(limit=500)}
+    events = {e.result_key: e for e in bridge.store.inbox.events(limit=500)}
     assert sorted(events) == sorted(str(r.link_result_id) for r in taken)
     assert {e.status for e in events.values()} == {"applied"}
     for member, result in zip(CROWD, taken, strict=True):
         [record] = course_records(simulator, member, SOLDERING)
         assert f"ClassMarker result #{result.link_result_id}." in str(record["notes"])
-    assert len(bridge.store.ledger()) == len(taken)
+    assert len(bridge.store.ledger.entries()) == len(taken)
 
 
 def test_webhooks_lost_and_the_bridge_down_a_while_every_result_is_applied_once(
@@ -76,7 +76,7 @@ def test_webhooks_lost_and_the_bridge_down_a_while_every_result_is_applied_once(
 
     assert (summary["new"], summary["applied"], summary["gap"]) == (len(lost), len(lost), len(lost))
     applied_once(simulator, bridge, taken)
-    assert sorted(e.result_key for e in bridge.store.events(limit=500) if e.source == "poll") == sorted(map(str, lost))
+    assert sorted(e.result_key for e in bridge.store.inbox.events(limit=500) if e.source == "poll") == sorted(map(str, lost))
     members = [str(simulator.state.member(m)["emailAddress"]) for m in CROWD]
     assert [len(smtp.to(address)) for address in members] == [1] * len(CROWD)
 
@@ -142,7 +142,7 @@ def test_webhook_and_poll_of_the_same_result_at_once_on_two_instances_apply_it_o
 
     [delivery] = answers["webhook"]
     assert delivery.status == 200 and answers["poll"]["seen"] == 1
-    events = bridge_of(other).store.events()
+    events = bridge_of(other).store.inbox.events()
     assert [(e.result_key, e.status) for e in events] == [(str(results[0].link_result_id), "applied")]
     assert answers["poll"]["new"] == (1 if events[0].source == "poll" else 0)
     [record] = course_records(simulator, PETRA, SOLDERING)

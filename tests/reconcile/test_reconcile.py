@@ -92,13 +92,13 @@ def test_a_result_whose_webhook_never_came_is_applied_by_polling(
     assert summary["complete"] is True and summary["stopped"] is None
     [record] = course_records(simulator, PETRA, LASER)
     assert f"ClassMarker result #{taken.link_result_id}." in str(record["notes"])
-    [event] = bridge.store.events()
+    [event] = bridge.store.inbox.events()
     assert (event.result_key, event.status, event.source) == (str(taken.link_result_id), "applied", "poll")
     assert event.outcome == "granted"
     stored = json.loads(event.payload)
     assert stored["payload_type"] == "single_user_test_results_link"
     assert stored["test"]["test_name"] == "Laser cutter - safety" and stored["link"]["link_id"] == 1288001
-    [proof] = bridge.store.ledger()
+    [proof] = bridge.store.ledger.entries()
     assert (proof.result_id, proof.quiz_name, proof.percentage, proof.percentage_passmark) == (
         str(taken.link_result_id),
         "Laser cutter - safety",
@@ -124,7 +124,7 @@ def test_the_evidence_of_a_polled_result_equals_a_delivered_one_s(
 
     reconcile(client, cron_headers)
 
-    rows = {row.member_id: row for row in bridge.store.ledger()}
+    rows = {row.member_id: row for row in bridge.store.ledger.entries()}
 
     def evidence(member_id: int) -> dict[str, Any]:
         row = rows[member_id]
@@ -151,7 +151,7 @@ def test_a_result_the_webhook_brought_is_a_duplicate_for_polling(
     summary = reconcile(client, cron_headers)
 
     assert counts(summary, "seen", "new", "applied", "gap") == (1, 0, 0, 0)
-    assert [(e.status, e.source) for e in bridge.store.events()] == [("applied", "webhook")]
+    assert [(e.status, e.source) for e in bridge.store.inbox.events()] == [("applied", "webhook")]
     assert granted(simulator, PETRA, LASER) == [str(taken.link_result_id)]
     assert len(smtp.to(email_of(simulator, PETRA))) == 1
     assert smtp.to(STAFF) == []
@@ -171,7 +171,7 @@ def test_a_webhook_after_polling_is_a_duplicate(
     answer = deliver_webhook(client, taken)
 
     assert answer["status"] == "duplicate"
-    assert [(e.status, e.source) for e in bridge.store.events()] == [("applied", "poll")]
+    assert [(e.status, e.source) for e in bridge.store.inbox.events()] == [("applied", "poll")]
     assert granted(simulator, PETRA, LASER) == [str(taken.link_result_id)]
     assert len(smtp.to(email_of(simulator, PETRA))) == 1
 
@@ -188,7 +188,7 @@ def test_without_passed_a_percentage_at_the_pass_mark_passes(
 
     assert summary["applied"] == 1
     assert granted(simulator, PETRA, LASER) == [str(taken.link_result_id)]
-    [event] = bridge.store.events()
+    [event] = bridge.store.inbox.events()
     assert (event.outcome, json.loads(event.payload)["result"]["passed"]) == ("granted", True)
 
 
@@ -209,7 +209,7 @@ def test_without_passed_a_percentage_below_the_pass_mark_fails(
     assert summary["applied"] == 1
     assert course_records(simulator, MARKETA, SAFETY) == []
     assert failed_attempts(simulator, MARKETA, SAFETY) == 1
-    assert [e.outcome for e in bridge.store.events()] == ["failed"]
+    assert [e.outcome for e in bridge.store.inbox.events()] == ["failed"]
     assert len(smtp.to(email_of(simulator, MARKETA))) == 1
 
 
@@ -229,7 +229,7 @@ def test_without_passed_and_pass_mark_the_result_waits_for_staff(
 
     assert counts(summary, "new", "applied", "needs_review", "gap") == (1, 0, 1, 1)
     assert counts(again, "new", "needs_review") == (0, 0)
-    [event] = bridge.store.events()
+    [event] = bridge.store.inbox.events()
     assert (event.status, event.source, event.member_id, event.course_id) == ("needs_review", "poll", PETRA, LASER)
     assert granted(simulator, PETRA, LASER) == [None]  # her old, expired record only
     assert smtp.to(email_of(simulator, PETRA)) == []
@@ -244,7 +244,7 @@ def test_without_passed_and_pass_mark_the_result_waits_for_staff(
     assert reviewed.exit_code == 0, reviewed.output
     assert json.loads(reviewed.output)["outcome"] == "granted"
     assert granted(simulator, PETRA, LASER) == [str(taken.link_result_id)]
-    assert (bridge.store.get_event(event.id) or event).status == "applied"
+    assert (bridge.store.inbox.get(event.id) or event).status == "applied"
     assert len(smtp.to(email_of(simulator, PETRA))) == 1
 
 
@@ -299,7 +299,7 @@ def test_a_result_awaiting_grading_is_stored_and_only_the_graded_one_counts(
     assert counts(first, "new", "applied", "awaiting_grading") == (1, 0, 1)
     assert counts(third, "new", "applied", "awaiting_grading") == (1, 1, 0)
     assert third["finished_after"] == (ungraded.time_finished or 0) - 1
-    assert sorted((e.result_key, e.status) for e in bridge.store.events() if e.member_id == PETRA) == [
+    assert sorted((e.result_key, e.status) for e in bridge.store.inbox.events() if e.member_id == PETRA) == [
         (f"{ungraded.link_result_id}", "applied"),
         (f"{ungraded.link_result_id}:ungraded", "awaiting_grading"),
     ]
@@ -315,7 +315,7 @@ def test_a_result_without_cm_user_id_is_not_stored(
     summary = reconcile(client, cron_headers)
 
     assert counts(summary, "seen", "new", "ignored", "gap") == (1, 0, 1, 0)
-    assert bridge.store.events() == []
+    assert bridge.store.inbox.events() == []
 
 
 def test_a_result_whose_cm_user_id_does_not_decrypt_is_rejected_like_a_webhook_s(
@@ -326,7 +326,7 @@ def test_a_result_whose_cm_user_id_does_not_decrypt_is_rejected_like_a_webhook_s
     summary = reconcile(client, cron_headers)
 
     assert counts(summary, "new", "applied", "rejected") == (1, 0, 1)
-    assert [(e.status, e.source) for e in bridge.store.events()] == [("rejected", "poll")]
+    assert [(e.status, e.source) for e in bridge.store.inbox.events()] == [("rejected", "poll")]
     assert any("rejected" in s for s in subjects(smtp, STAFF))
 
 
@@ -343,7 +343,7 @@ def test_what_fabman_refuses_stays_queued_and_the_retry_job_applies_it(
     summary = reconcile(client, cron_headers)
 
     assert counts(summary, "new", "applied", "queued") == (1, 0, 1)
-    assert [e.status for e in bridge.store.events()] == ["queued"]
+    assert [e.status for e in bridge.store.inbox.events()] == ["queued"]
     simulator.faults.down = False
     assert client.post("/cron/retry", headers=cron_headers).json["applied"] == 1
     assert granted(simulator, PETRA, LASER) == [str(taken.link_result_id)]
@@ -551,7 +551,7 @@ def test_at_most_20_requests_an_hour_are_made_by_all_bridges_together(
     assert counts(three, "pages", "complete") == (0, False)
     assert counts(four, "pages", "new", "applied", "complete") == (5, 5, 5, True)  # on from where the budget stopped one
     assert len(classmarker.requests) == 25
-    assert len(bridge_of(first).store.events()) == 25
+    assert len(bridge_of(first).store.inbox.events()) == 25
 
 
 # -- the webhook gap -----------------------------------------------------------------

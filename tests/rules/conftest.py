@@ -103,7 +103,7 @@ def settled(store: Store, event_id: int, *, timeout: float = 30) -> InboxEvent:
     """The event once it left the queue (applied, rejected, error or dead)."""
 
     def done() -> InboxEvent | None:
-        event = store.get_event(event_id)
+        event = store.inbox.get(event_id)
         return event if event is not None and event.status not in ("queued", "awaiting_grading") else None
 
     return wait_until(done, timeout=timeout, what=f"event {event_id} to be applied")

@@ -46,14 +46,16 @@ def flask_digest(env: dict[str, str], *options: str) -> subprocess.CompletedProc
 
 def unhappy_rows(store: Store) -> dict[str, int]:
     """A dead result, a rejected one and a dead mail, as the bridge's transitions leave them."""
-    dead, _ = store.receive_event(result_key="dead-1", status=EventStatus.QUEUED, passed=True, test_name="Laser", payload="{}")
-    store.note_identity(dead.id, 1, 2)
-    store.close_event(dead.id, EventStatus.DEAD, "Fabman answered 503 to POST /members/1/trainings")
-    rejected, _ = store.receive_event(result_key="rej-1", status=EventStatus.QUEUED, passed=False, test_name="CNC", payload="{}")
-    store.close_event(rejected.id, EventStatus.REJECTED, "cm_user_id rejected: not a token of this bridge", outcome="rejected")
-    store.enqueue([OutgoingMessage("lost-1", Channel.MAIL, "nobody@example.org", "Školení splněno / Training completed", "x")])
-    [lost] = [m for m in store.messages() if m.dedupe_key == "lost-1"]
-    store.mark_message_dead(lost.id, "550 mailbox unavailable")
+    dead, _ = store.inbox.receive(result_key="dead-1", status=EventStatus.QUEUED, passed=True, test_name="Laser", payload="{}")
+    store.inbox.note_identity(dead.id, 1, 2)
+    store.inbox.close(dead.id, EventStatus.DEAD, "Fabman answered 503 to POST /members/1/trainings")
+    rejected, _ = store.inbox.receive(result_key="rej-1", status=EventStatus.QUEUED, passed=False, test_name="CNC", payload="{}")
+    store.inbox.close(rejected.id, EventStatus.REJECTED, "cm_user_id rejected: not a token of this bridge", outcome="rejected")
+    store.outbox.queue(
+        [OutgoingMessage("lost-1", Channel.MAIL, "nobody@example.org", "Školení splněno / Training completed", "x")]
+    )
+    [lost] = [m for m in store.outbox.messages() if m.dedupe_key == "lost-1"]
+    store.outbox.mark_dead(lost.id, "550 mailbox unavailable")
     return {"dead": dead.id, "rejected": rejected.id, "mail": lost.id}
 
 
@@ -87,7 +89,7 @@ def test_flask_digest_prints_the_week_and_mails_it_to_staff_once(
     assert f"- #{rows['mail']} " in printed and "550 mailbox unavailable" in printed
     assert "neměřeno (rekonciliace s ClassMarkerem neběží) / not measured (no reconciliation with ClassMarker)" in printed
     assert "Týdenní přehled FabLab Bridge pro" in printed and "FabLab Bridge weekly digest for" in printed
-    assert smtp.messages == [] and not [m for m in store.messages() if m.dedupe_key.startswith("digest:")]
+    assert smtp.messages == [] and not [m for m in store.outbox.messages() if m.dedupe_key.startswith("digest:")]
 
     sent = flask_digest(env)
     assert sent.returncode == 0, sent.stderr
@@ -97,7 +99,7 @@ def test_flask_digest_prints_the_week_and_mails_it_to_staff_once(
     assert text_of(mail).replace("\r\n", "\n").strip() in sent.stdout  # what staff read is what the command printed
     html = mail.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
     assert "Ondřej Horák" in html and "flask reset-attempts 2 2" in html and NAME in html
-    [row] = [m for m in store.messages() if m.dedupe_key == f"digest:{label}"]
+    [row] = [m for m in store.outbox.messages() if m.dedupe_key == f"digest:{label}"]
     assert (row.status, row.recipient) == ("sent", STAFF)
 
     again = flask_digest(env)

@@ -106,7 +106,7 @@ def test_petra_refused_at_the_laser_cutter_gets_her_quiz_link_once(
     )
     assert len(mails_with(smtp, PETRA_MAIL, "")) == 1
     assert simulator.state.trainings_of(PETRA) == trainings_before  # Fabman is only read
-    [outbox] = [m for m in store.messages(member_id=PETRA)]
+    [outbox] = [m for m in store.outbox.messages(member_id=PETRA)]
     assert outbox.dedupe_key == f"machine:{PETRA}:{LASER_CUTTER}:{event.id}" and outbox.status == "sent"
 
 
@@ -191,7 +191,7 @@ def test_a_missing_or_wrong_token_is_401_and_nothing_is_stored(
         event = refused(simulator, fabman, PETRA, LASER_CUTTER)
         [delivery] = fabman.deliver(event)
     assert delivery.status == 401 and '"status":401' in delivery.body
-    assert store.fabman_event(str(event.id)) is None and store.table_counts()["outbox_messages"] == 0
+    assert store.fabman_event(str(event.id)) is None and store.database.table_counts()["outbox_messages"] == 0
     assert fabman.pending == [event]  # Fabman keeps it to send again
     assert smtp.messages == []
 

@@ -44,9 +44,9 @@ def record_of(simulator: FabmanSimulator, member_id: int, course_id: int) -> dic
 def remind_the_old_way(store: Store, member_id: int, record: dict[str, Any]) -> None:
     """A reminder as earlier versions sent it: one mail per record, keyed `reminder:{member}:{record}:{untilDate}`."""
     key = f"reminder:{member_id}:{record['id']}:{record['untilDate']}"
-    store.enqueue([OutgoingMessage(key, Channel.MAIL, "old@example.org", "old reminder", "old reminder", None, member_id)])
-    [message] = [m for m in store.messages() if m.dedupe_key == key]
-    store.mark_sent(message.id)
+    store.outbox.queue([OutgoingMessage(key, Channel.MAIL, "old@example.org", "old reminder", "old reminder", None, member_id)])
+    [message] = [m for m in store.outbox.messages() if m.dedupe_key == key]
+    store.outbox.mark_sent(message.id)
 
 
 def sweep(url: str) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def test_one_mail_lists_every_training_entering_the_window_and_no_record_is_remi
     simulator.state.add_training(DANIEL, VINYL, day(-170), day(10))
     remind_the_old_way(store, LUKAS, record_of(simulator, LUKAS, CNC))  # his only training in the window
     remind_the_old_way(store, DANIEL, record_of(simulator, DANIEL, LASER))
-    keys_before = {m.dedupe_key for m in store.messages()}
+    keys_before = {m.dedupe_key for m in store.outbox.messages()}
 
     with GunicornBridge(env, workers=2, threads=4) as bridge:
         first = sweep(bridge.url)
@@ -109,7 +109,7 @@ def test_one_mail_lists_every_training_entering_the_window_and_no_record_is_remi
     # The second sweep the same day sends nothing: no new mail, no new outbox row.
     assert first["reminders_queued"] == len([m for m in smtp.messages if "brzy skončí" in str(m["Subject"])]) >= 3
     assert second["reminders_queued"] == 0 and second["mails_queued"] == 0
-    new_keys = {m.dedupe_key for m in store.messages()} - keys_before
+    new_keys = {m.dedupe_key for m in store.outbox.messages()} - keys_before
     reminder_keys = sorted(key for key in new_keys if key.startswith("reminder"))
     assert (
         f"reminders:{ONDREJ}:{today.isoformat()}" in reminder_keys and f"reminders:{DANIEL}:{today.isoformat()}" in reminder_keys

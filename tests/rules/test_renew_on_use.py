@@ -71,19 +71,21 @@ def test_a_use_renews_the_training_new_record_first_then_the_old_one_removed_onc
     assert f"Renewed on use of equipment #{PLOTTER} on {today.isoformat()} (Fabman event 9101)" in new["notes"]
     writes = [f"{r.method} {r.path}" for r in simulator.requests if r.method in ("POST", "DELETE")]
     assert writes == [f"POST /members/{ONDREJ}/trainings", f"DELETE /members/{ONDREJ}/trainings/{old['id']}"]
-    [row] = store.ledger(member_id=ONDREJ)
+    [row] = store.ledger.entries(member_id=ONDREJ)
     assert (row.result_id, row.course_id, row.fabman_record_id) == (f"renewed:{ONDREJ}:{VINYL}:{today}", VINYL, new["id"])
     assert row.evidence is not None and row.evidence["event"] == "renewed" and row.evidence["fabman_event"] == "9101"
     assert (row.training_date, row.until_date) == (old["date"], new["untilDate"])
 
     assert used(client, simulator, store, ONDREJ, PLOTTER, 9102) == "renewed_today"
-    assert [r["id"] for r in records(simulator, ONDREJ, VINYL)] == [new["id"]] and len(store.ledger(member_id=ONDREJ)) == 1
+    assert [r["id"] for r in records(simulator, ONDREJ, VINYL)] == [new["id"]] and len(
+        store.ledger.entries(member_id=ONDREJ)
+    ) == 1
 
     clock.advance(days=1)
     assert used(client, simulator, store, ONDREJ, PLOTTER, 9103) == "renewed"
     [next_day] = records(simulator, ONDREJ, VINYL)
     assert next_day["untilDate"] == add_months(today + dt.timedelta(days=1), 6).isoformat()
-    assert len(store.ledger(member_id=ONDREJ)) == 2
+    assert len(store.ledger.entries(member_id=ONDREJ)) == 2
     bridge_of(client.application).send_mail()
     assert smtp.to(ONDREJ_MAIL) == []  # renewals send no mail
 
@@ -98,7 +100,7 @@ def test_only_held_trainings_of_courses_that_renew_on_use_are_renewed(
     assert used(client, simulator, store, TOMAS, LASER_CUTTER, 9202) == "no_renewing_course"
 
     assert records(simulator, PETRA, VINYL) == [] and records(simulator, TOMAS, LASER) == laser_before
-    assert store.ledger() == []
+    assert store.ledger.entries() == []
 
 
 def test_an_expired_training_is_not_renewed_by_a_use(
@@ -108,7 +110,7 @@ def test_an_expired_training_is_not_renewed_by_a_use(
     clock.advance(days=8)  # Ondřej's vinyl training ended yesterday
 
     assert used(client, simulator, store, ONDREJ, PLOTTER, 9301) == "not_held"
-    assert len(records(simulator, ONDREJ, VINYL)) == 1 and store.ledger() == []
+    assert len(records(simulator, ONDREJ, VINYL)) == 1 and store.ledger.entries() == []
 
 
 def test_the_reminder_says_the_training_expires_after_six_months_without_use(
@@ -140,7 +142,7 @@ def test_through_gunicorn_fabmans_resends_renew_once(env: dict[str, str], simula
     assert outcomes[0] == "renewed" and outcomes[1] in ("renewed_today", "renewing_elsewhere")
     [record] = records(simulator, ONDREJ, VINYL)
     assert record["fromDate"] == today_in(PRAGUE).isoformat()
-    assert len(store.ledger(member_id=ONDREJ)) == 1
+    assert len(store.ledger.entries(member_id=ONDREJ)) == 1
 
 
 def test_staff_see_the_renewal_as_evidence_on_the_console(
@@ -165,7 +167,7 @@ def test_a_renewal_is_a_renewed_leaf_whose_bundle_verifies_offline(
     app = make_app(clock=clock)
     client, bridge = app.test_client(), bridge_of(app)
     assert used(client, simulator, store, ONDREJ, PLOTTER, 9301) == "renewed"
-    [row] = store.ledger(member_id=ONDREJ)
+    [row] = store.ledger.entries(member_id=ONDREJ)
     [leaf] = [leaf for leaf in store.evidence.leaves() if leaf.event == "renewed"]
     said = json.loads(leaf.leaf)
     assert (said["member_id"], said["course_id"], said["result_id"], said["fabman_record_id"]) == (

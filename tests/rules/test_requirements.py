@@ -61,7 +61,7 @@ def test_a_pass_without_the_required_course_grants_nothing_until_staff_replay_it
 ) -> None:
     event_id = deliver(client, bridge, EVA, 7101, passed=True, finished=dt.datetime.now(dt.UTC))
 
-    event = bridge.store.get_event(event_id)
+    event = bridge.store.inbox.get(event_id)
     assert event is not None and (event.status, event.outcome) == ("rejected", "missing_requirement")
     assert vacuum_records(simulator, EVA) == []
     [mail] = mail_to(smtp, EVA_MAIL, "Another training first")
@@ -79,7 +79,7 @@ def test_a_pass_without_the_required_course_grants_nothing_until_staff_replay_it
     assert (receipt.status, receipt.outcome) == ("applied", "granted")
     [record] = vacuum_records(simulator, EVA)
     assert "7101" in record["notes"]
-    assert [row.course_id for row in bridge.store.ledger(member_id=EVA)] == [VACUUM]
+    assert [row.course_id for row in bridge.store.ledger.entries(member_id=EVA)] == [VACUUM]
 
 
 def test_a_fail_without_the_required_course_is_not_counted(
@@ -87,7 +87,7 @@ def test_a_fail_without_the_required_course_is_not_counted(
 ) -> None:
     event_id = deliver(client, bridge, EVA, 7102, passed=False, finished=dt.datetime.now(dt.UTC))
 
-    event = bridge.store.get_event(event_id)
+    event = bridge.store.inbox.get(event_id)
     assert event is not None and (event.status, event.outcome) == ("applied", "requirement_not_counted")
     assert simulator.state.member(EVA)["metadata"]["courses_cm"]["failed_courses"] == []
     [mail] = mail_to(smtp, EVA_MAIL, "Another training first")
@@ -101,8 +101,8 @@ def test_the_required_course_must_have_been_held_when_the_quiz_finished(
     held_back = deliver(client, bridge, PETRA, 7103, passed=True, finished=before_safety)
     granted = deliver(client, bridge, PETRA, 7104, passed=True, finished=dt.datetime.now(dt.UTC))
 
-    assert bridge.store.get_event(held_back).outcome == "missing_requirement"  # type: ignore[union-attr]
-    assert bridge.store.get_event(granted).outcome == "granted"  # type: ignore[union-attr]
+    assert bridge.store.inbox.get(held_back).outcome == "missing_requirement"  # type: ignore[union-attr]
+    assert bridge.store.inbox.get(granted).outcome == "granted"  # type: ignore[union-attr]
     [record] = vacuum_records(simulator, PETRA)
     assert "7104" in record["notes"]
 
@@ -130,5 +130,5 @@ def test_unmeetable_requirements_make_the_course_unavailable_and_are_on_the_cons
     problems = console.pages.overview(bridge.deps).requirement_problems
     assert any(course_id == VACUUM and why in text for course_id, _, text in problems)
     event_id = deliver(client, bridge, PETRA, 7105, passed=True, finished=dt.datetime.now(dt.UTC))
-    assert bridge.store.get_event(event_id).outcome == "missing_requirement"  # type: ignore[union-attr]
+    assert bridge.store.inbox.get(event_id).outcome == "missing_requirement"  # type: ignore[union-attr]
     assert vacuum_records(simulator, PETRA) == []

@@ -65,7 +65,7 @@ def test_one_offer_per_member_and_machine_in_the_window(store: Store, clock: Set
     with ThreadPoolExecutor(max_workers=4) as pool:
         won = list(pool.map(lambda n: store.offer_machine_mail(1, 1, mail(f"m{10 + n}"), window=WEEK, event_id=10 + n), range(6)))
     assert won.count(True) == 1
-    assert sorted(m.dedupe_key for m in store.messages()) == sorted(["m1", "m3", f"m{10 + won.index(True)}"])
+    assert sorted(m.dedupe_key for m in store.outbox.messages()) == sorted(["m1", "m3", f"m{10 + won.index(True)}"])
 
 
 def test_records_are_marked_reminded_only_with_the_mail_that_lists_them(store: Store) -> None:

@@ -104,7 +104,7 @@ def test_after_a_failure_the_member_waits_and_results_started_meanwhile_do_not_c
         held = settled(store, int(early_pass["event_id"]))
         assert (held.status, held.outcome) == ("rejected", "too_early")
         assert laser_records(simulator) == records_before
-        assert store.ledger(member_id=PETRA) == []
+        assert store.ledger.entries(member_id=PETRA) == []
         held_mail = mail_to(smtp, PETRA_MAIL, "Attempt not counted", count=2)[-1]
         assert "may still accept it" in text_of(held_mail) and english_moment(opens) in text_of(held_mail)
         [alert] = mail_to(smtp, STAFF, "Pass held")
@@ -115,13 +115,13 @@ def test_after_a_failure_the_member_waits_and_results_started_meanwhile_do_not_c
         assert replayed["status"] == "applied" and replayed["outcome"] == "granted"
         [granted] = [r for r in laser_records(simulator) if "#5003" in str(r["notes"])]
         assert granted["untilDate"] is not None and laser_records(simulator) == [granted]
-        assert [row.result_id for row in store.ledger(member_id=PETRA)] == ["5003"]
+        assert [row.result_id for row in store.ledger.entries(member_id=PETRA)] == ["5003"]
         assert failed_courses(simulator, PETRA) == []
         mail_to(smtp, PETRA_MAIL, "Training completed")
         assert LASER not in [item["id"] for item in api(bridge, simulator, "GET", f"/available_trainings/{PETRA}").json()]
 
     assert len(mails_with(smtp, PETRA_MAIL, "")) == 4
-    assert store.get_event(int(early_fail["event_id"])).status == "applied"  # type: ignore[union-attr]
+    assert store.inbox.get(int(early_fail["event_id"])).status == "applied"  # type: ignore[union-attr]
 
 
 def test_the_nth_failure_waits_the_nth_value_and_the_next_attempt_opens_after_it(

@@ -97,7 +97,7 @@ def test_ids_outside_fabmans_range_are_400_and_nothing_is_stored(
     assert "id" in response.json["detail"] and "2^53" in response.json["detail"]
     assert bridge.store.fabman_event(str(HUGE_IDS[attack]["id"])) is None
     assert bridge.store.fabman_events_to_handle(max_attempts=5) == []
-    assert set(bridge.store.table_counts().values()) == {0}
+    assert set(bridge.store.database.table_counts().values()) == {0}
     bridge.send_mail()
     assert smtp.messages == []
 

@@ -64,8 +64,8 @@ def test_a_forged_result_is_401_and_leaves_no_trace(
     assert response.get_json()["title"] == "Unauthorized"
     assert _writes(simulator) == []
     assert _laser_records(simulator) == records_before
-    assert bridge.store.events(status=None, limit=10) == []
-    assert bridge.store.messages() == []
+    assert bridge.store.inbox.events(status=None, limit=10) == []
+    assert bridge.store.outbox.messages() == []
     bridge.send_mail()
     assert smtp.messages == []
 
@@ -90,7 +90,7 @@ def test_with_verification_on_and_no_secret_configured_nothing_is_accepted(
     response = app.test_client().post(WEBHOOK, data=body, headers={"X-Classmarker-Hmac-Sha256": sign("", body)})
     assert response.status_code == 401
     assert _writes(simulator) == []
-    assert bridge.store.events(status=None, limit=10) == []
+    assert bridge.store.inbox.events(status=None, limit=10) == []
 
 
 def test_a_genuine_result_replayed_with_a_swapped_token_is_refused(

@@ -117,7 +117,7 @@ def test_a_full_scenario_leaks_no_secret_and_no_token(
         """Deliver a result taken through the course's quiz; what became of it, as the store (and /admin/events) tells it."""
         body, headers = signed(result_payload(token, result_id=result_id, passed=passed, quiz=quiz_of(course)))
         answer = seen.keep(client.post("/add_classmarker_training", data=body, headers=headers)).get_json()
-        event = bridge.store.get_event(answer["event_id"])
+        event = bridge.store.inbox.get(answer["event_id"])
         assert event is not None
         return event.status
 

@@ -61,7 +61,7 @@ def test_a_pass_with_an_unexpected_value_grants_nothing_until_the_graded_result(
     held = client.post("/add_classmarker_training", data=body, headers=headers)
 
     assert held.status_code == 200 and held.json["status"] == "ignored"
-    assert [e.status for e in bridge.store.events()] == [EventStatus.AWAITING_GRADING]
+    assert [e.status for e in bridge.store.inbox.events()] == [EventStatus.AWAITING_GRADING]
     assert [r for r in simulator.requests if r.method != "GET"] == []
 
     payload["result"]["requires_grading"] = "No"

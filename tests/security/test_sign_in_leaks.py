@@ -92,7 +92,7 @@ def timed_sign_in_request(port: int, email: str) -> float:
 
 def sign_in_requests_queued(bridge: Bridge) -> bool:
     """Whether the outbox still holds a sign-in request (so each timed request starts on a quiet bridge)."""
-    return any(message.channel == "staff_sign_in" for message in bridge.store.messages())
+    return any(message.channel == "staff_sign_in" for message in bridge.store.outbox.messages())
 
 
 @pytest.mark.e2e

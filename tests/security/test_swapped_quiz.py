@@ -160,7 +160,7 @@ def test_a_polled_swapped_result_grants_nothing(
     summary = client.post("/cron/reconcile", headers={"CronjobToken": CRON_TOKEN}).json
 
     assert (summary["new"], summary["applied"], summary["rejected"]) == (1, 0, 1)
-    [event] = bridge.store.events()
+    [event] = bridge.store.inbox.events()
     assert event.source == "poll"
     assert_not_counted(bridge, simulator, smtp, event.id, before)
 
@@ -185,7 +185,7 @@ def test_a_polled_swapped_result_is_held_to_its_quiz_through_the_accounts_links(
 
     assert (summary["new"], summary["applied"], summary["rejected"]) == (1, 0, 1)
     assert [r.path for r in classmarker.requests].count("/v1.json") == 1
-    [event] = bridge.store.events()
+    [event] = bridge.store.inbox.events()
     assert_not_counted(bridge, simulator, smtp, event.id, before)
 
 
@@ -208,7 +208,7 @@ def test_a_polled_result_whose_quiz_cannot_be_told_needs_review_and_is_never_app
     summary = client.post("/cron/reconcile", headers={"CronjobToken": CRON_TOKEN}).json
 
     assert (summary["new"], summary["applied"], summary["needs_review"]) == (1, 0, 1)
-    [event] = bridge.store.events()
+    [event] = bridge.store.inbox.events()
     assert event.status == EventStatus.NEEDS_REVIEW
     assert writes(simulator) == [] and laser_records(simulator) == before
     bridge.send_mail()

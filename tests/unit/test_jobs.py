@@ -161,7 +161,7 @@ def test_runs_older_than_thirty_days_are_forgotten(store: Store, clock: Settable
 
 
 def receive(store: Store, key: str, *, claim: bool, member_id: int | None = None) -> InboxEvent:
-    event, _ = store.receive_event(
+    event, _ = store.inbox.receive(
         result_key=key,
         status=EventStatus.QUEUED,
         passed=True,
@@ -180,12 +180,12 @@ def test_the_pool_is_bounded_and_gives_back_on_shutdown_what_it_has_not_started(
     def apply(event: InboxEvent) -> None:
         assert gate.wait(10)
         applied.append(event.id)
-        store.mark_applied(event.id, "failed")
+        store.inbox.mark_applied(event.id, "failed")
 
     def claim(limit: int, *, fresh_only: bool, exclude: Sequence[int]) -> list[InboxEvent]:
-        return store.claim_due(limit, 60, fresh_only=fresh_only, exclude=exclude)
+        return store.inbox.claim_due(limit, 60, fresh_only=fresh_only, exclude=exclude)
 
-    pool = Applier(2, apply=apply, claim=claim, release=store.release_events)
+    pool = Applier(2, apply=apply, claim=claim, release=store.inbox.release)
     slots = [pool.reserve() for _ in range(3)]
     assert slots == [True, True, False]  # at most FABMAN_CONCURRENCY results held per process
     running, waiting = receive(store, "a", claim=True, member_id=1), receive(store, "b", claim=True, member_id=2)
@@ -193,22 +193,22 @@ def test_the_pool_is_bounded_and_gives_back_on_shutdown_what_it_has_not_started(
     pool.cancel()
     wait_until(lambda: pool.busy() == 1 and applied == [] and pool.reserve(), timeout=10, what="the first result started")
     pool.submit(waiting)  # the second applier is free, but the test holds the first inside apply; the second takes this
-    assert store.due_event_ids() == []  # both claimed by this process
+    assert store.inbox.due_ids() == []  # both claimed by this process
 
     threading.Timer(0.2, gate.set).start()
     pool.shutdown(timeout=10)
 
     assert sorted(applied) in ([running.id], [running.id, waiting.id])  # what was started finished
     assert pool.reserve() is False  # a stopped pool takes nothing
-    assert [event.id for event in store.events() if event.lease_until is not None and event.status == "queued"] == []
+    assert [event.id for event in store.inbox.events() if event.lease_until is not None and event.status == "queued"] == []
 
 
 def test_a_claimed_event_is_not_taken_by_the_retry_job_until_its_lease_ends(store: Store, clock: SettableClock) -> None:
     claimed = receive(store, "a", claim=True)
 
-    assert (claimed.attempts, store.due_event_ids()) == (1, [])
+    assert (claimed.attempts, store.inbox.due_ids()) == (1, [])
     clock.advance(seconds=61)
-    assert store.due_event_ids() == [claimed.id]
+    assert store.inbox.due_ids() == [claimed.id]
 
 
 def test_a_full_pool_makes_the_next_result_wait_for_an_applier_and_only_so_long(store: Store) -> None:
@@ -218,12 +218,12 @@ def test_a_full_pool_makes_the_next_result_wait_for_an_applier_and_only_so_long(
     def apply(event: InboxEvent) -> None:
         started.set()
         assert release.wait(30)
-        store.mark_applied(event.id, "failed")
+        store.inbox.mark_applied(event.id, "failed")
 
     def claim(limit: int, *, fresh_only: bool, exclude: Sequence[int]) -> list[InboxEvent]:
-        return store.claim_due(limit, 60, fresh_only=fresh_only, exclude=exclude)
+        return store.inbox.claim_due(limit, 60, fresh_only=fresh_only, exclude=exclude)
 
-    pool = Applier(1, apply=apply, claim=claim, release=store.release_events)
+    pool = Applier(1, apply=apply, claim=claim, release=store.inbox.release)
     assert pool.reserve()
     pool.submit(receive(store, "a", claim=True, member_id=1))
     assert started.wait(10)

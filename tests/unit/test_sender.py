@@ -55,8 +55,8 @@ class Recording:
 
 
 def queue(store: Store, *subjects: str, channel: Channel = Channel.MAIL) -> list[int]:
-    store.enqueue(OutgoingMessage(f"test:{s}", channel, "someone@example.org", s, "text") for s in subjects)
-    return [m.id for m in store.messages() if m.subject in subjects]
+    store.outbox.queue(OutgoingMessage(f"test:{s}", channel, "someone@example.org", s, "text") for s in subjects)
+    return [m.id for m in store.outbox.messages() if m.subject in subjects]
 
 
 def make_sender(store: Store, mail: Recording, **options: float) -> OutboxSender:
@@ -66,7 +66,7 @@ def make_sender(store: Store, mail: Recording, **options: float) -> OutboxSender
 
 
 def statuses(store: Store) -> dict[str, str]:
-    return {m.subject: m.status for m in store.messages()}
+    return {m.subject: m.status for m in store.outbox.messages()}
 
 
 def test_woken_it_sends_everything_due_once_on_its_own_thread(store: Store) -> None:
@@ -137,7 +137,7 @@ def test_a_batch_whose_every_send_fails_ends_the_pass(store: Store) -> None:
     report = sender.send_due()
 
     assert report == FlushReport(failed=BATCH)  # due again at once, yet tried only once by this pass
-    assert sum(m.attempts for m in store.messages()) == BATCH
+    assert sum(m.attempts for m in store.outbox.messages()) == BATCH
     sender.shutdown(0)
 
 

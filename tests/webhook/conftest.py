@@ -118,7 +118,7 @@ def token(bridge: Bridge, member_id: int, course_id: int) -> str:
 
 def table_counts(store: Store) -> dict[str, int]:
     """Rows in each of the bridge's tables."""
-    return store.table_counts()
+    return store.database.table_counts()
 
 
 def writes(simulator: FabmanSimulator) -> list[tuple[str, str, int]]:
@@ -133,13 +133,13 @@ def settled(bridge: Bridge, response: TestResponse) -> InboxEvent:
     right after on the app's pool, which the test client waits for.
     """
     assert response.status_code == 200 and response.json["status"] == "accepted", response.json
-    event = bridge.store.get_event(response.json["event_id"])
+    event = bridge.store.inbox.get(response.json["event_id"])
     assert event is not None
     return event
 
 
 def only_event(store: Store) -> InboxEvent:
-    events = store.events()
+    events = store.inbox.events()
     assert len(events) == 1, [e.status for e in events]
     return events[0]
 

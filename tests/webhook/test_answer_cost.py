@@ -111,9 +111,9 @@ def test_a_failing_result_from_the_answer_to_its_mail_sent_costs_four_transactio
     cost = dict(statements)  # before the checks below read the store
 
     assert response.json["status"] == "accepted"
-    stored = bridge.store.get_event(response.json["event_id"])
+    stored = bridge.store.inbox.get(response.json["event_id"])
     assert stored is not None and (stored.status, stored.outcome) == ("applied", "failed")
-    [mail] = bridge.store.messages()
+    [mail] = bridge.store.outbox.messages()
     assert mail.status == "sent" and [m["To"] for m in smtp.messages] == ["marketa.pospisilova@example.org"]
     assert cost == {"transactions": 4, "statements": 10}
     assert [leaf.event for leaf in bridge.store.evidence.leaves()] == ["failed"]

@@ -67,7 +67,7 @@ def test_ten_concurrent_deliveries_to_three_gunicorn_workers_have_one_effect(
         assert statuses["duplicate"] == 9 and statuses["accepted"] + statuses["queued"] == 1, statuses
         store = Store(env["DATABASE_URL"])
         try:
-            wait_until(lambda: [e.status for e in store.events()] == ["applied"], timeout=30, what="the result applied")
+            wait_until(lambda: [e.status for e in store.inbox.events()] == ["applied"], timeout=30, what="the result applied")
             wait_until(lambda: len(smtp.messages) == 1, timeout=30, what="the member's mail")
             assert table_counts(store) == {"inbox_events": 1, "outbox_messages": 1, "training_ledger": 1}
         finally:
@@ -110,7 +110,7 @@ def test_crash_after_fabman_created_the_record_does_not_create_a_second_one(
     assert course_records(simulator, PETRA, LASER) == created
     assert [m for m, _, _ in writes(simulator)] == ["POST", "DELETE"]
     assert len(smtp.messages) == 1
-    [entry] = bridge.store.ledger()
+    [entry] = bridge.store.ledger.entries()
     assert entry.fabman_record_id == created[0]["id"]
 
 

@@ -29,7 +29,7 @@ def test_smtp_refusing_does_not_stop_the_result_and_the_mail_follows_once_it_is_
     assert (settled(bridge, response).status, settled(bridge, response).outcome) == ("applied", "granted")
     assert len(course_records(simulator, PETRA, LASER)) == 1
     assert only_event(bridge.store).status == "applied"
-    [pending] = bridge.store.messages()
+    [pending] = bridge.store.outbox.messages()
     assert (pending.status, pending.recipient, pending.attempts) == ("pending", "petra.dvorakova@example.org", 1)
     assert pending.last_error and pending.sent_at is None
     assert smtp.messages == []
@@ -44,7 +44,7 @@ def test_smtp_refusing_does_not_stop_the_result_and_the_mail_follows_once_it_is_
     assert mail["To"] == "petra.dvorakova@example.org"
     assert "Online školení „Laserová řezačka“ máte zapsané" in text_of(mail)
     assert 'Your online training "Laser cutter" is now recorded' in text_of(mail)
-    [sent] = bridge.store.messages()
+    [sent] = bridge.store.outbox.messages()
     assert sent.status == "sent" and sent.sent_at is not None
 
 
@@ -57,7 +57,7 @@ def test_no_smtp_server_at_all_keeps_the_mail_pending(make_app: Callable[..., Fl
 
     assert settled(found, response).status == "applied"
     assert len(course_records(simulator, PETRA, LASER)) == 1
-    [pending] = found.store.messages()
+    [pending] = found.store.outbox.messages()
     assert pending.status == "pending"
     assert "ConnectionRefusedError" in (pending.last_error or "")
 
@@ -76,6 +76,6 @@ def test_an_smtp_server_that_never_answers_times_out_and_the_mail_stays_queued(
 
     assert (settled(found, response).status, settled(found, response).outcome) == ("applied", "granted")
     assert len(course_records(simulator, PETRA, LASER)) == 1
-    [pending] = found.store.messages()
+    [pending] = found.store.outbox.messages()
     assert pending.status == "pending"
     assert "timed out" in (pending.last_error or "")

@@ -70,7 +70,7 @@ def test_loose_types_are_coerced(client: FlaskClient, bridge: Bridge, simulator:
     [record] = course_records(simulator, PETRA, LASER)
     assert "ClassMarker result #88123499." in record["notes"]
     assert "80 %" in record["notes"]
-    [entry] = bridge.store.ledger()
+    [entry] = bridge.store.ledger.entries()
     assert (entry.result_id, entry.quiz_id, entry.percentage, entry.percentage_passmark) == ("88123499", "2044187", 80.0, 80.0)
     assert (entry.points_scored, entry.points_available) == (8.0, 10.0)
 
@@ -88,7 +88,7 @@ def test_result_awaiting_grading_is_stored_but_only_the_graded_resend_counts(
 
     assert ungraded.status_code == 200 and ungraded.json["status"] == "ignored"
     assert again.json["status"] == "duplicate"
-    assert [e.status for e in bridge.store.events()] == ["awaiting_grading"]
+    assert [e.status for e in bridge.store.inbox.events()] == ["awaiting_grading"]
     assert simulator.requests == []
     assert smtp.messages == []
 
@@ -97,7 +97,7 @@ def test_result_awaiting_grading_is_stored_but_only_the_graded_resend_counts(
     assert settled(bridge, graded).status == "applied"
     assert len(course_records(simulator, PETRA, LASER)) == 1
     assert "Školení splněno" in member_mail(smtp, "petra.dvorakova@example.org")
-    assert sorted(e.status for e in bridge.store.events()) == ["applied", "awaiting_grading"]
+    assert sorted(e.status for e in bridge.store.inbox.events()) == ["applied", "awaiting_grading"]
 
 
 # -- 4.6 rejected --------------------------------------------------------------
@@ -129,7 +129,7 @@ def test_unusable_result_is_stored_rejected_and_staff_are_alerted(
     assert response.status_code == 200
     # A token that does not decrypt is refused before the answer; an unknown member or course once Fabman says so.
     assert response.json["status"] == ("rejected" if reason == "decrypt" else "accepted")
-    assert bridge.store.get_event(response.json["event_id"]).status == "rejected"  # type: ignore[union-attr]
+    assert bridge.store.inbox.get(response.json["event_id"]).status == "rejected"  # type: ignore[union-attr]
     event = only_event(bridge.store)
     assert event.status == "rejected"
     assert reason in (event.last_error or "")
@@ -244,7 +244,7 @@ def test_pass_creates_the_record_then_removes_older_ones_and_mails_the_member(
     assert "Školení splněno: Laserová řezačka / Training completed: Laser cutter" in text
     assert f"Školení platí do {until.day}. {until.month}. {until.year}" in text
     assert "The training is valid until" in text
-    [entry] = bridge.store.ledger()
+    [entry] = bridge.store.ledger.entries()
     assert (entry.member_id, entry.course_id, entry.fabman_record_id) == (PETRA, LASER, record["id"])
     assert (entry.quiz_name, entry.percentage, entry.result_id) == ("Laser cutter - safety", 90.0, "88123401")
     assert entry.time_started is not None and entry.time_finished is not None
@@ -292,7 +292,7 @@ def test_pass_of_a_course_without_expiry_has_no_until_date(
     assert record["untilDate"] is None
     text = member_mail(smtp, "petra.dvorakova@example.org")
     assert "Školení má neomezenou platnost" in text and "The training does not expire" in text
-    assert bridge.store.ledger()[0].until_date is None
+    assert bridge.store.ledger.entries()[0].until_date is None
 
 
 def test_pass_without_attempts_left_adds_nothing_and_alerts_staff(
@@ -312,7 +312,7 @@ def test_pass_without_attempts_left_adds_nothing_and_alerts_staff(
     for alert in (mail, chat):
         assert "no attempts left" in alert
         assert_nothing_secret(alert, bridge, cm_user_id)
-    assert bridge.store.ledger() == []
+    assert bridge.store.ledger.entries() == []
 
 
 # -- 4.9 unexpected errors -----------------------------------------------------

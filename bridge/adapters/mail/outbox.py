@@ -75,7 +75,7 @@ class Outbox:
 
     def claim(self, limit: int, *, ids: list[int] | None = None) -> list[OutboxMessage]:
         """Lease up to `limit` due messages (all due, or only `ids`) to this sender for LEASE_SECONDS, oldest first."""
-        return self.store.claim_messages(self.lease_seconds, limit=limit, ids=ids)
+        return self.store.outbox.claim(self.lease_seconds, limit=limit, ids=ids)
 
     def send(self, message: OutboxMessage) -> MessageStatus:
         """Send one claimed message: `sent`, `pending` (failed; tried again after its backoff) or `dead` (too old)."""
@@ -87,14 +87,14 @@ class Outbox:
                 "%s message %s not sent (attempt %d): %s", message.channel, message.id, message.attempts, type(exc).__name__
             )
             if self.store.now() - message.created_at > self.max_age:
-                self.store.mark_message_dead(message.id, error)
+                self.store.outbox.mark_dead(message.id, error)
                 return MessageStatus.DEAD
-            self.store.postpone_message(message.id, error, self.store.now() + self._backoff(message.attempts))
+            self.store.outbox.postpone(message.id, error, self.store.now() + self._backoff(message.attempts))
             return MessageStatus.PENDING
         if message.channel in FORGOTTEN_WHEN_HANDLED:
             self.store.forget_message(message.id)
         else:
-            self.store.mark_sent(message.id)
+            self.store.outbox.mark_sent(message.id)
         return MessageStatus.SENT
 
     def flush(self, *, limit: int = 100, ids: list[int] | None = None) -> FlushReport:

@@ -17,7 +17,7 @@ import functools
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -33,18 +33,24 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     inspect,
+    select,
     text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from bridge.adapters.store.models import Base
+from bridge.adapters.store.models import Base, InboxEvent, LedgerEntry, OutboxMessage, UtcDateTime
 from bridge.clock import Clock, SystemClock
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_240_611
+ERROR_LENGTH = 500
+"""How much of an error message a row keeps."""
+Model = TypeVar("Model", bound=Base)
 
 
 @functools.cache
@@ -65,6 +71,16 @@ def normalise_url(url: str) -> str:
 def not_leased(column: Any, now: dt.datetime | ColumnElement[Any]) -> Any:
     """No live lease on the row: none taken, or ended."""
     return column.is_(None) | (column < now)
+
+
+def at_param(name: str) -> BindParameter[Any]:
+    """A timestamp parameter of a statement built once (stored in UTC, as every timestamp column)."""
+    return bindparam(name, type_=UtcDateTime())
+
+
+def loaded(model: type[Model], row: Row[Any]) -> Model:
+    """A row of every column of `model`'s table, as the model (not attached to any session)."""
+    return model(**row._mapping)
 
 
 def changed(session: Session, statement: Executable) -> int:
@@ -178,6 +194,14 @@ class Database:
                 return
         self.drop_all()
         self.migrate()
+
+    def table_counts(self) -> dict[str, int]:
+        """Rows in the inbox, the outbox and the ledger (for checks that nothing was half-written)."""
+        with self.read() as session:
+            return {
+                model.__tablename__: int(session.scalar(select(func.count()).select_from(model)) or 0)
+                for model in (InboxEvent, OutboxMessage, LedgerEntry)
+            }
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:

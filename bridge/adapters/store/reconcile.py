@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bridge.adapters.store.database import Database, changed, not_leased
 from bridge.adapters.store.models import ClassMarkerRequest, InboxEvent, ReconcileState
+from bridge.adapters.store.outbox import OutboxStore
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import EventSource, EventStatus
 
@@ -33,9 +34,8 @@ _ERROR_LENGTH = 500
 class ReconcileQueries(Database):
     """Request budget, watermark, polled results and the webhook gap; mixed into :class:`~bridge.adapters.store.Store`."""
 
-    if TYPE_CHECKING:  # provided by Store, which queues mail in the caller's transaction
-
-        def _enqueue(self, session: Session, messages: Iterable[OutgoingMessage], now: dt.datetime) -> int: ...
+    outbox: OutboxStore
+    """The outbox, in which this part queues alerts within its own transactions."""
 
     # -- the request budget ------------------------------------------------
 
@@ -132,7 +132,7 @@ class ReconcileQueries(Database):
             created = self.insert_ignore(session, InboxEvent, values)
             row = session.scalars(select(InboxEvent).where(InboxEvent.result_key == result_key)).one()
             if created and alerts is not None:
-                self._enqueue(session, alerts(row.id), now)
+                self.outbox.add(session, alerts(row.id), now)
         return row, created
 
     def ungraded_payloads(self, since: dt.datetime) -> list[str]:

@@ -19,10 +19,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, func, select, tuple_, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge.adapters.store.database import Database, changed, not_leased
 from bridge.adapters.store.models import Base, InboxEvent, OutboxMessage, UtcDateTime
+from bridge.adapters.store.outbox import OutboxStore
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import EventStatus, MessageStatus
 
@@ -97,9 +98,8 @@ class ReminderMail:
 class RulesQueries(Database):
     """Store methods of the training rules; mixed into :class:`~bridge.adapters.store.Store`."""
 
-    def _enqueue(self, session: Session, messages: Iterable[OutgoingMessage], now: dt.datetime) -> int:
-        """The outbox's insert, within a transaction; :class:`~bridge.adapters.store.Store` defines it."""
-        raise NotImplementedError
+    outbox: OutboxStore
+    """The outbox, in which this part queues mail within its own transactions."""
 
     # -- Fabman's webhook events ----------------------------------------------
 
@@ -217,7 +217,7 @@ class RulesQueries(Database):
                     )
                 )
             if won:
-                self._enqueue(session, messages, now)
+                self.outbox.add(session, messages, now)
             return won
 
     # -- combined reminders ------------------------------------------------------------
@@ -250,7 +250,7 @@ class RulesQueries(Database):
         queued = 0
         with self.write() as session:
             for mail in mails:
-                if not mail.messages or not self._enqueue(session, mail.messages, now):
+                if not mail.messages or not self.outbox.add(session, mail.messages, now):
                     continue
                 queued += 1
                 for member_id, record_id, until in mail.marks:

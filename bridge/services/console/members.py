@@ -82,7 +82,7 @@ def member_page(deps: Deps, member_id: int) -> MemberPage:
         trainings=_training_lines(deps, member, titles) if member else [],
         attempts=_attempt_lines(deps, member) if member else [],
         evidence=evidence,
-        mails=store.messages(member_id=member_id, limit=50),
+        mails=store.outbox.messages(member_id=member_id, limit=50),
         results=result_rows(deps, events, titles),
         standing=standing(deps, member) if member else [],
     )

@@ -45,7 +45,7 @@ def record_applied(deps: Deps, event: InboxEvent, result: QuizResult, applied: A
         case unknown:
             assert_never(unknown)
     ledger = _ledger_row(deps, result, applied) if applied.record is not None else None
-    deps.store.mark_applied(event.id, applied.outcome, ledger=ledger, messages=messages)
+    deps.store.inbox.mark_applied(event.id, applied.outcome, ledger=ledger, messages=messages)
 
 
 def hold(deps: Deps, event: InboxEvent, result: QuizResult, held: Held) -> Receipt:
@@ -72,7 +72,7 @@ def _hold_too_early(deps: Deps, event: InboxEvent, result: QuizResult, held: Hel
     reason = "the quiz was started during the waiting period after a failed attempt"
     messages = mails.too_early(deps, event.id, member, course, result, held.opens_at, passed=True)
     messages += mails.held_pass_alert(deps, event.id, member, course, result, held.opens_at)
-    deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome=HoldReason.TOO_EARLY, messages=messages)
+    deps.store.inbox.close(event.id, EventStatus.REJECTED, reason, outcome=HoldReason.TOO_EARLY, messages=messages)
     log.info("event %s held: %s", event.id, reason)
 
 
@@ -85,7 +85,7 @@ def not_counted(deps: Deps, event: InboxEvent, result: QuizResult, why: NotCount
     refusal = why.refusal
     messages = mails.refused(deps, event.id, why.member, why.course, result, refusal)
     messages += mails.refused_alert(deps, event.id, why.member, why.course, result, refusal)
-    deps.store.close_event(event.id, EventStatus.REJECTED, refusal.detail, outcome=refusal.reason, messages=messages)
+    deps.store.inbox.close(event.id, EventStatus.REJECTED, refusal.detail, outcome=refusal.reason, messages=messages)
     log.warning("event %s rejected (%s): %s", event.id, refusal.reason, refusal.detail)
 
 
@@ -99,7 +99,7 @@ def _hold_for_requirement(deps: Deps, event: InboxEvent, held: Held) -> None:
     reason = "required course(s) not held when the quiz finished: " + ", ".join(map(str, held.missing))
     messages = mails.missing_requirement(deps, event.id, held.member, held.course, missing, passed=True)
     messages += mails.held_for_requirement_alert(deps, event.id, held.member, held.course, missing)
-    deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome=HoldReason.MISSING_REQUIREMENT, messages=messages)
+    deps.store.inbox.close(event.id, EventStatus.REJECTED, reason, outcome=HoldReason.MISSING_REQUIREMENT, messages=messages)
     log.info("event %s held: %s", event.id, reason)
 
 
@@ -139,7 +139,7 @@ def reject(deps: Deps, event: InboxEvent, reason: str, *, member_id: int | None,
         member_id=member_id,
         course_id=course_id,
     )
-    deps.store.close_event(event.id, EventStatus.REJECTED, reason, outcome=EventStatus.REJECTED, messages=alert)
+    deps.store.inbox.close(event.id, EventStatus.REJECTED, reason, outcome=EventStatus.REJECTED, messages=alert)
     log.warning("event %s rejected: %s", event.id, reason)
 
 
@@ -147,7 +147,7 @@ def defer(deps: Deps, event: InboxEvent, error: Exception) -> Receipt:
     """Stay queued with backoff; after the maximum age the event is dead and staff are told."""
     settings = deps.settings
     if deps.now() - event.retrying_since > dt.timedelta(hours=settings.retry_max_age_hours):
-        current = deps.store.get_event(event.id) or event
+        current = deps.store.inbox.get(event.id) or event
         alert = mails.event_alert(
             deps,
             event.id,
@@ -158,17 +158,17 @@ def defer(deps: Deps, event: InboxEvent, error: Exception) -> Receipt:
             member_id=current.member_id,
             course_id=current.course_id,
         )
-        deps.store.close_event(event.id, EventStatus.DEAD, str(error), messages=alert)
+        deps.store.inbox.close(event.id, EventStatus.DEAD, str(error), messages=alert)
         return Receipt(status=EventStatus.DEAD, event_id=event.id, detail="gave up; staff were alerted")
     delay = settings.retry_base_seconds * 2 ** min(event.attempts - 1, 10) * (0.5 + _JITTER.random())
-    deps.store.defer_event(event.id, str(error), deps.now() + dt.timedelta(seconds=min(delay, MAX_BACKOFF_SECONDS)))
+    deps.store.inbox.defer(event.id, str(error), deps.now() + dt.timedelta(seconds=min(delay, MAX_BACKOFF_SECONDS)))
     log.warning("event %s queued for retry after Fabman failure: %s", event.id, error)
     return Receipt(status=EventStatus.QUEUED, event_id=event.id, detail="stored; Fabman is unavailable, it will be applied later")
 
 
 def fail(deps: Deps, event: InboxEvent, result: QuizResult, error: Exception) -> None:
     """Contract rule 9: queued -> error; the member hears something went wrong, staff get the event id."""
-    current = deps.store.get_event(event.id) or event
+    current = deps.store.inbox.get(event.id) or event
     member: Member | None = None
     course: Course | None = None
     try:
@@ -189,4 +189,4 @@ def fail(deps: Deps, event: InboxEvent, result: QuizResult, error: Exception) ->
         member_id=current.member_id,
         course_id=current.course_id,
     )
-    deps.store.close_event(event.id, EventStatus.ERROR, f"{type(error).__name__}: {error}", messages=messages)
+    deps.store.inbox.close(event.id, EventStatus.ERROR, f"{type(error).__name__}: {error}", messages=messages)

@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 
 def process(deps: Deps, event_id: int, *, statuses: Sequence[EventStatus] = (EventStatus.QUEUED,)) -> Receipt:
     """Apply one stored event if no other worker holds it; record the outcome and queue mail."""
-    event = deps.store.claim_event(event_id, deps.settings.lease_seconds, statuses=statuses)
+    event = deps.store.inbox.claim(event_id, deps.settings.lease_seconds, statuses=statuses)
     if event is None:
-        current = deps.store.get_event(event_id)
+        current = deps.store.inbox.get(event_id)
         status = ReceiptStatus.DUPLICATE if current else ReceiptStatus.UNKNOWN
         return Receipt(status=status, event_id=event_id, detail="being processed or already done")
     return apply_claimed(deps, event)
@@ -46,7 +46,7 @@ def _apply_claimed(deps: Deps, event: InboxEvent) -> Receipt:
         identity = _identity(deps.codec, result)
         member_id, course_id = identity.member_id, identity.course_id
         if (event.member_id, event.course_id) != (member_id, course_id):
-            deps.store.note_identity(event.id, member_id, course_id)
+            deps.store.inbox.note_identity(event.id, member_id, course_id)
         # Only a staff replay puts a held pass back in the queue: it waives the wait (and judges requirements today).
         applied = apply_result(deps, result, identity, waive_wait=event.outcome in set(HoldReason))
     except NotCounted as why:

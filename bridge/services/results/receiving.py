@@ -56,7 +56,7 @@ def receive(deps: Deps, body: bytes, payload: Any, *, apply_now: bool, source: E
     except InvalidCmUserId as error:
         identity, refused = None, f"cm_user_id rejected: {error}"
     claim = apply_now and identity is not None and not grading
-    event, created = deps.store.receive_event(
+    event, created = deps.store.inbox.receive(
         result_key=f"{result.result_id}:ungraded" if grading else result.result_id,
         status=EventStatus.AWAITING_GRADING if grading else EventStatus.QUEUED,
         passed=result.passed,

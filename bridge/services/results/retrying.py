@@ -59,8 +59,8 @@ def retry_due(
     their backoff, `rejected`, `error` or `dead`), `waiting` were still due or
     being applied when it stopped waiting.
     """
-    due = deps.store.due_event_ids(limit)
-    tried_before = {event_id: attempts for event_id, (_, attempts, _) in deps.store.event_states(due).items()}
+    due = deps.store.inbox.due_ids(limit)
+    tried_before = {event_id: attempts for event_id, (_, attempts, _) in deps.store.inbox.states(due).items()}
     counts: Counter[str] = Counter()
     waiting = 0
     if due:
@@ -72,7 +72,7 @@ def retry_due(
             if stopping() or time.monotonic() >= deadline:
                 break
         while left:
-            for event_id, (status, attempts, lease_until) in deps.store.event_states(list(left)).items():
+            for event_id, (status, attempts, lease_until) in deps.store.inbox.states(list(left)).items():
                 if status != EventStatus.QUEUED or (attempts > left[event_id] and lease_until is None):
                     left.pop(event_id)
                     counts[status if status in COUNTED else EventStatus.ERROR] += 1
@@ -97,7 +97,7 @@ def retry_due(
 
 def replay(deps: Deps, event_id: int) -> Receipt:
     """Staff put a dead, failed or rejected event back and process it now."""
-    event = deps.store.get_event(event_id)
+    event = deps.store.inbox.get(event_id)
     if event is None:
         return Receipt(status=ReceiptStatus.UNKNOWN, event_id=event_id, detail="no such event")
     if event.status not in REPLAYABLE:
@@ -107,7 +107,7 @@ def replay(deps: Deps, event_id: int) -> Receipt:
     # Due only after a lease's time and not announced: another process woken now would take it
     # before this one's claim below, and staff would read "duplicate" for a replay that ran.
     held_until = deps.now() + dt.timedelta(seconds=deps.settings.lease_seconds)
-    if not deps.store.requeue_event(event_id, not_before=held_until):
+    if not deps.store.inbox.requeue(event_id, not_before=held_until):
         return Receipt(
             status=ReceiptStatus.DUPLICATE, event_id=event_id, detail="being processed right now; try again in a moment"
         )
