@@ -69,13 +69,13 @@ def _renew_course(deps: Deps, row: FabmanEvent, course: Course) -> FabmanOutcome
     """One course's renewal under a short lease per member and course (another worker's turn: retried later)."""
     assert row.member_id is not None and row.resource_id is not None
     today = deps.today()
-    if deps.store.renewed_on(row.member_id, course.id, today):
+    if deps.store.courses.renewed_on(row.member_id, course.id, today):
         return FabmanOutcome.RENEWED_TODAY
     lock, owner = f"renewal:{row.member_id}:{course.id}", f"fabman-event:{row.id}"
     if not deps.store.jobs.take(lock, owner, LEASE_SECONDS):
         return FabmanOutcome.RENEWING_ELSEWHERE  # another use is renewing it right now: once a day is all there is to do
     try:
-        if deps.store.renewed_on(row.member_id, course.id, today):
+        if deps.store.courses.renewed_on(row.member_id, course.id, today):
             return FabmanOutcome.RENEWED_TODAY
         try:
             member = deps.fabman.get_member(row.member_id, trainings=True, privileges=False)
@@ -114,7 +114,7 @@ def _renew(deps: Deps, row: FabmanEvent, member: Member, course: Course, today: 
 
 
 def _record(deps: Deps, row: FabmanEvent, member: Member, course: Course, record: TrainingRecord, today: dt.date) -> None:
-    deps.store.record_renewal(
+    deps.store.courses.record_renewal(
         member_id=member.id,
         course_id=course.id,
         course_title=course.title,

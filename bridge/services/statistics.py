@@ -27,7 +27,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def course_stats(deps: Deps) -> list[CourseMonth]:
     """Per course and month over the last 12 months (the current one included), from the store."""
-    return deps.store.course_stats(last_months(deps.today()), deps.settings.tz)
+    return deps.store.courses.stats(last_months(deps.today()), deps.settings.tz)
 
 
 def course_names(deps: Deps) -> dict[int, tuple[str, str]]:

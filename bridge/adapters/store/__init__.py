@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Table
 
 from bridge.adapters.store.console import ConsoleQueries, SignInLimits
-from bridge.adapters.store.courses import CourseQueries
+from bridge.adapters.store.courses import CourseStore
 from bridge.adapters.store.database import MIGRATIONS, Database, normalise_url
 from bridge.adapters.store.evidence import EvidenceStore
 from bridge.adapters.store.inbox import INBOX_CHANNEL, InboxStore
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 
-class Store(ReconcileQueries, RulesQueries, ConsoleQueries, PrivacyQueries, CourseQueries, Database):
+class Store(ReconcileQueries, RulesQueries, ConsoleQueries, PrivacyQueries, Database):
     """The relational store behind the inbox, the outbox, the ledger and the jobs."""
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
@@ -55,6 +55,7 @@ class Store(ReconcileQueries, RulesQueries, ConsoleQueries, PrivacyQueries, Cour
         self.ledger = LedgerStore(self.database)
         self.inbox = InboxStore(self.database, outbox=self.outbox, ledger=self.ledger, evidence=self.evidence)
         self.jobs = JobStore(self.database)
+        self.courses = CourseStore(self.database, ledger=self.ledger, evidence=self.evidence)
 
     def empty(self, seeded: Sequence[tuple[Table, list[dict[str, Any]]]] = ()) -> None:
         """Every table empty and every id restarting at 1, as a freshly migrated store (tests only)."""

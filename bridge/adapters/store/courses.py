@@ -1,7 +1,7 @@
 """What the course rules of contract sections 15 and 18 keep and ask of the store.
 
 - Renewals on use (section 15) are evidence: each is a row of the training
-  ledger, written by the one method :meth:`CourseQueries.record_renewal`, so
+  ledger, written by the one method :meth:`CourseStore.record_renewal`, so
   whatever hooks ledger writes (the evidence log) sees it. Its `result_id`
   is `renewed:<member>:<course>:<day>`, unique like every ledger row's, which
   is what keeps renewals at most one per member, course and day.
@@ -14,7 +14,7 @@
   running in it (`until_date`), on indexes (revisions 0004 and 0010); the
   counting is done here, in Python, the same on SQLite and PostgreSQL.
 
-:class:`CourseQueries` is mixed into :class:`bridge.adapters.store.Store`.
+:class:`CourseStore` is the store's part `store.courses`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from sqlalchemy import func, or_, select
 
 from bridge.adapters.store.database import Database
 from bridge.adapters.store.evidence import EvidenceStore
+from bridge.adapters.store.ledger import LedgerStore
 from bridge.adapters.store.models import InboxEvent, LedgerEntry, UtcDateTime
 from bridge.domain.evidence import EvidenceEvent, LeafFields, utc_text
 from bridge.domain.statistics import CourseMonth, Month
@@ -47,15 +48,17 @@ def renewal_key(member_id: int, course_id: int, day: dt.date) -> str:
     return f"{RENEWED}:{member_id}:{course_id}:{day.isoformat()}"
 
 
-class CourseQueries(Database):
-    """Store methods of the course rules; mixed into :class:`~bridge.adapters.store.Store`."""
+class CourseStore:
+    """Renewals on use and the statistics (`store.courses`); a renewal's ledger row and leaf are one transaction."""
 
-    evidence: EvidenceStore
-    """The evidence log, whose leaves this part appends in its own transactions."""
+    def __init__(self, database: Database, *, ledger: LedgerStore, evidence: EvidenceStore) -> None:
+        self._db = database
+        self._ledger = ledger
+        self._evidence = evidence
 
     def renewed_on(self, member_id: int, course_id: int, day: dt.date) -> bool:
         """Whether the member's training of the course was already renewed on that day."""
-        with self.read() as session:
+        with self._db.read() as session:
             found = session.scalar(select(LedgerEntry.id).where(LedgerEntry.result_id == renewal_key(member_id, course_id, day)))
         return found is not None
 
@@ -81,7 +84,7 @@ class CourseQueries(Database):
         the other. `what` is shown where a pass shows its quiz, `used_at` where
         it shows when the quiz finished; `email` makes the leaf's `subject`.
         """
-        now = self.now()
+        now = self._db.now()
         key = renewal_key(member_id, course_id, day)
         row = {
             "result_id": key,
@@ -105,19 +108,19 @@ class CourseQueries(Database):
             recorded_at=utc_text(now),
             fabman_record_id=fabman_record_id,
         )
-        with self.write() as session:
-            if not self.insert_ignore(session, LedgerEntry, row):
+        with self._db.write() as session:
+            if not self._ledger.add(session, row):
                 return False
-            self.evidence.append(session, key, leaf, email=email)
+            self._evidence.append(session, key, leaf, email=email)
             return True
 
     # -- statistics (section 18) --------------------------------------------------------
 
-    def course_stats(self, months: Sequence[Month], tz: ZoneInfo) -> list[CourseMonth]:
+    def stats(self, months: Sequence[Month], tz: ZoneInfo) -> list[CourseMonth]:
         """Every course with a result or a holder in `months`, one row per course and month, oldest month first."""
         calendar = _Calendar(months, tz)
         start = calendar.bounds[0]
-        with self.read() as session:
+        with self._db.read() as session:
             recent = session.execute(
                 select(*_RESULT_COLUMNS).where(InboxEvent.received_at >= start - LATE_RESULTS, *_COUNTED)
             ).all()
