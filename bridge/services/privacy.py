@@ -191,7 +191,7 @@ class Privacy:
         """Remove the raw bodies and mail bodies older than their retention; the counts."""
         settings, now = self.deps.settings, self.deps.now()
         payload_days, mail_days = settings.payload_retention_days, settings.mail_retention_days
-        counts = self.deps.store.purge_personal_data(
+        counts = self.deps.store.privacy.purge(
             payloads_before=None if payload_days is None else now - dt.timedelta(days=payload_days),
             mail_before=None if mail_days is None else now - dt.timedelta(days=mail_days),
         )
@@ -214,8 +214,8 @@ class Privacy:
 
     def export(self, member_id: int) -> MemberExport:
         """Everything the bridge holds about a member, as one JSON document."""
-        data = self.deps.store.member_data(member_id)
-        erased = self.deps.store.erased_member(member_id)
+        data = self.deps.store.privacy.member_data(member_id)
+        erased = self.deps.store.privacy.erased_member(member_id)
         return MemberExport(
             member_id=member_id,
             exported_at=utc_text(self.deps.now()),
@@ -255,7 +255,7 @@ def erase_member(deps: Deps, member_id: int, *, by: str) -> Erasure:
         raise Conflict(f"member {member_id} still exists in Fabman; only a member deleted there is erased")
     now = deps.now()
     leaf = LeafFields(event=EvidenceEvent.ERASED, member_id=member_id, course_id=None, recorded_at=utc_text(now))
-    counts = deps.store.erase_member(member_id, by=by, leaf=leaf)
+    counts = deps.store.privacy.erase(member_id, by=by, leaf=leaf)
     log.info("member %s erased (%s)", member_id, by)
     return Erasure(member_id=member_id, erased_at=utc_text(now), by=by, removed=counts)
 

@@ -105,7 +105,7 @@ def test_erasure_waits_for_fabman_to_confirm_the_member_is_gone(runner: FlaskCli
     refused = runner.invoke(args=["privacy", "erase", "--member", str(MARTIN)])
     assert refused.exit_code == 1 and "still exists in Fabman" in refused.output
     assert QUIZ_EMAIL in bridge.store.inbox.events(limit=3)[-1].payload
-    assert bridge.store.erased_member(MARTIN) is None
+    assert bridge.store.privacy.erased_member(MARTIN) is None
 
 
 @pytest.mark.e2e
@@ -171,13 +171,13 @@ def test_fabmans_member_deleted_event_erases_after_asking_fabman(
     early = client.post(f"/fabman_webhook?token={FABMAN_WEBHOOK_TOKEN}", json=event).json
     assert early["status"] == "stored"
     assert bridge.store.fabman_event("880001").outcome == "member_still_exists"  # Fabman still has him: a forged event
-    assert bridge.store.erased_member(MARTIN) is None
+    assert bridge.store.privacy.erased_member(MARTIN) is None
 
     simulator.state.delete_member(MARTIN)
     client.post(f"/fabman_webhook?token={FABMAN_WEBHOOK_TOKEN}", json={**event, "id": 880002})
 
     assert bridge.store.fabman_event("880002").outcome == "erased"
-    erased = bridge.store.erased_member(MARTIN)
+    erased = bridge.store.privacy.erased_member(MARTIN)
     assert erased is not None and erased.erased_by == "fabman event 880002"
     assert all(QUIZ_EMAIL not in e.payload for e in bridge.store.inbox.events())
     assert (

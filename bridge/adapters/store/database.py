@@ -195,6 +195,19 @@ class Database:
         self.drop_all()
         self.migrate()
 
+    def wipe_free_space(self) -> None:
+        """SQLite: fold the write-ahead log into the database and truncate it, so removed values leave no copy."""
+        if not self.is_sqlite:
+            return
+        with self._write_turn:
+            connection = self.engine.raw_connection()  # outside any transaction: a checkpoint cannot run inside one
+            try:
+                cursor = connection.cursor()
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cursor.close()
+            finally:
+                connection.close()
+
     def table_counts(self) -> dict[str, int]:
         """Rows in the inbox, the outbox and the ledger (for checks that nothing was half-written)."""
         with self.read() as session:

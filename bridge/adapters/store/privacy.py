@@ -66,17 +66,18 @@ def _emails_in(payload: str) -> set[str]:
     return {email.strip().lower()} if isinstance(email, str) and email.strip() else set()
 
 
-class PrivacyQueries(Database):
-    """Purge, erasure and export; mixed into :class:`~bridge.adapters.store.Store`."""
+class PrivacyStore:
+    """Purge, erasure and export (`store.privacy`); an erasure's removals, leaf and staff log row are one transaction."""
 
-    evidence: EvidenceStore
-    """The evidence log, whose leaves this part appends in its own transactions."""
+    def __init__(self, database: Database, *, evidence: EvidenceStore) -> None:
+        self._db = database
+        self._evidence = evidence
 
-    def purge_personal_data(self, *, payloads_before: dt.datetime | None, mail_before: dt.datetime | None) -> dict[str, int]:
+    def purge(self, *, payloads_before: dt.datetime | None, mail_before: dt.datetime | None) -> dict[str, int]:
         """Remove raw bodies of results final before `payloads_before` and bodies of mail sent before `mail_before`."""
-        now = self.now()
+        now = self._db.now()
         counts = {"payloads_purged": 0, "fabman_payloads_purged": 0, "mail_bodies_purged": 0}
-        with self.write() as session:
+        with self._db.write() as session:
             if payloads_before is not None:
                 rows = session.execute(
                     select(InboxEvent.id, InboxEvent.payload).where(
@@ -108,7 +109,7 @@ class PrivacyQueries(Database):
                 )
                 counts["mail_bodies_purged"] = int(purged.rowcount)  # type: ignore[attr-defined]
         if any(counts.values()):
-            self.wipe_free_space()
+            self._db.wipe_free_space()
         return counts
 
     @staticmethod
@@ -121,12 +122,12 @@ class PrivacyQueries(Database):
             )
         return len(rows)
 
-    def erase_member(self, member_id: int, *, by: str, leaf: LeafFields) -> dict[str, int]:
+    def erase(self, member_id: int, *, by: str, leaf: LeafFields) -> dict[str, int]:
         """Remove a member's personal data from every table, delete their salt, append the `erased` leaf and
         record the erasure in the staff log, in one transaction; what was removed, counted.
         """
-        now = self.now()
-        with self.write() as session:
+        now = self._db.now()
+        with self._db.write() as session:
             events = session.execute(
                 select(InboxEvent.id, InboxEvent.payload).where(
                     InboxEvent.member_id == member_id, InboxEvent.payload_purged_at.is_(None)
@@ -161,44 +162,31 @@ class PrivacyQueries(Database):
                 counts["sign_in_records"] = int(
                     session.execute(delete(StaffSignInLink).where(StaffSignInLink.email.in_(emails))).rowcount  # type: ignore[attr-defined]
                 ) + int(session.execute(delete(StaffSession).where(StaffSession.email.in_(emails))).rowcount)  # type: ignore[attr-defined]
-            counts["salts"] = self.evidence.delete_salt(session, member_id)
-            index = self.evidence.append(session, f"erased:{member_id}:{now.isoformat()}", leaf)
+            counts["salts"] = self._evidence.delete_salt(session, member_id)
+            index = self._evidence.append(session, f"erased:{member_id}:{now.isoformat()}", leaf)
             detail = ", ".join(f"{name} {count}" for name, count in counts.items())
             session.add(StaffAction(at=now, staff=by[:320], action="erase", target=f"member:{member_id}", detail=detail[:500]))
             values = {"member_id": member_id, "erased_at": now, "erased_by": by[:320], "counts": {**counts, "leaf_index": index}}
-            if not self.insert_ignore(session, ErasedMember, values):
+            if not self._db.insert_ignore(session, ErasedMember, values):
                 session.execute(update(ErasedMember).where(ErasedMember.member_id == member_id).values(**values))
-        self.wipe_free_space()
+        self._db.wipe_free_space()
         return {**counts, "leaf_index": index if index is not None else -1}
 
     def erased_member(self, member_id: int) -> ErasedMember | None:
         """When and by whom a member was erased, if they were."""
-        with self.read() as session:
+        with self._db.read() as session:
             return session.get(ErasedMember, member_id)
 
     def erased_members(self, member_ids: list[int]) -> set[int]:
         """Which of these members were erased (the console marks their rows)."""
         if not member_ids:
             return set()
-        with self.read() as session:
+        with self._db.read() as session:
             return set(session.scalars(select(ErasedMember.member_id).where(ErasedMember.member_id.in_(member_ids))))
-
-    def wipe_free_space(self) -> None:
-        """SQLite: fold the write-ahead log into the database and truncate it, so removed values leave no copy."""
-        if not self.is_sqlite:
-            return
-        with self._write_turn:
-            connection = self.engine.raw_connection()  # outside any transaction: a checkpoint cannot run inside one
-            try:
-                cursor = connection.cursor()
-                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                cursor.close()
-            finally:
-                connection.close()
 
     def member_data(self, member_id: int) -> dict[str, list[Any]]:
         """Every row the store holds about a member, as the models (for the export)."""
-        with self.read() as session:
+        with self._db.read() as session:
             return {
                 "results": list(
                     session.scalars(select(InboxEvent).where(InboxEvent.member_id == member_id).order_by(InboxEvent.id))
@@ -226,4 +214,4 @@ class PrivacyQueries(Database):
             }
 
 
-__all__ = ["ErasedMember", "PrivacyQueries"]
+__all__ = ["ErasedMember", "PrivacyStore"]

@@ -59,7 +59,7 @@ def result(event_id: int) -> str:
     """One result: timeline, payload, mail, Fabman record, and Replay when it may be replayed."""
     bridge = bridge_of()
     event = bridge.event(event_id)
-    erased = bridge.store.erased_member(event.member_id) if event.member_id is not None else None
+    erased = bridge.store.privacy.erased_member(event.member_id) if event.member_id is not None else None
     return render_template("staff/result.html", detail=console.pages.result(bridge.deps, event), erased=erased)
 
 
@@ -141,7 +141,7 @@ def evidence() -> str:
     wanted = filters.evidence_filter(request.args)
     bridge = bridge_of()
     page = console.pages.evidence(bridge.deps, wanted, filters.page_number(request.args))
-    erased = bridge.store.erased_members(sorted({entry.member_id for entry in page.rows}))
+    erased = bridge.store.privacy.erased_members(sorted({entry.member_id for entry in page.rows}))
     return render_template(
         "staff/evidence.html", page=page, wanted=wanted, courses=console.pages.course_titles(bridge.deps), erased=erased
     )
