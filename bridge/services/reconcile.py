@@ -145,19 +145,19 @@ def reconcile(deps: Deps, api: ClassMarkerClient, *, since: int | None = None) -
     polling in the last 24 h), then the other outcomes, where the listing
     started (`finished_after`), and `complete`/`stopped` (why it ended early).
     """
-    deps.store.start_reconcile_run()
-    state = deps.store.reconcile_state()
+    deps.store.reconcile.start_run()
+    state = deps.store.reconcile.state()
     after = since if since is not None else start_from(deps)
     tally = ReconcileTally()
     stopped: str | None = None
     resume: int | None = after
     links = _LinkBook(deps, api)
     try:
-        for page in api.recent_results(after, permit=lambda: deps.store.take_api_request(REQUESTS_PER_HOUR)):
+        for page in api.recent_results(after, permit=lambda: deps.store.reconcile.take_api_request(REQUESTS_PER_HOUR)):
             tally.pages += 1
             _take_page(deps, page, tally, links)
             if page.newest_finished is not None:
-                deps.store.note_finished_seen(page.newest_finished)
+                deps.store.reconcile.note_finished_seen(page.newest_finished)
             resume = page.next_after if page.more else None
     except ClassMarkerError as why:
         stopped = f"{why.reason}: {why}"
@@ -166,7 +166,7 @@ def reconcile(deps: Deps, api: ClassMarkerClient, *, since: int | None = None) -
         earlier = state.resume_from if state is not None else None
         # A run from a later `since` does not cover what an earlier, cut-short run left unread.
         resume = int(earlier.timestamp()) if earlier is not None and earlier.timestamp() < after else None
-    recent, total, _ = deps.store.webhook_gap(deps.now() - GAP_WINDOW)
+    recent, total, _ = deps.store.reconcile.webhook_gap(deps.now() - GAP_WINDOW)
     if tally.new:
         deps.store.outbox.queue(mails.webhook_gap(deps, deps.today(), recent, total))
     sent = deps.sender.send_due()
@@ -187,13 +187,13 @@ def reconcile(deps: Deps, api: ClassMarkerClient, *, since: int | None = None) -
         ignored=tally.ignored,
         unreadable=tally.unreadable,
         finished_after=after,
-        requests_last_hour=deps.store.api_requests_last_hour(),
+        requests_last_hour=deps.store.reconcile.api_requests_last_hour(),
         mails_sent=sent.sent,
         complete=stopped is None,
         stopped=stopped,
     )
     resume_at = None if resume is None else dt.datetime.fromtimestamp(resume, dt.UTC)
-    deps.store.finish_reconcile_run(json_object(summary), stopped, resume_at)
+    deps.store.reconcile.finish_run(json_object(summary), stopped, resume_at)
     log.info("reconciliation: %d page(s), %d seen, %d new, gap %d", tally.pages, tally.seen, tally.new, recent)
     return summary
 
@@ -209,13 +209,13 @@ def start_from(deps: Deps) -> int:
     """
     now = deps.now()
     floor = now - LOOKBACK
-    state = deps.store.reconcile_state()
+    state = deps.store.reconcile.state()
     if state is not None and state.resume_from is not None:
         return int(max(floor, state.resume_from).timestamp())
     start = floor
     if state is not None and state.newest_finished is not None:
         start = max(floor, min(state.newest_finished, now) - OVERLAP)  # a finish time in the future never freezes it
-    for payload in deps.store.ungraded_payloads(now - GRADING_HOLD - OVERLAP):
+    for payload in deps.store.reconcile.ungraded_payloads(now - GRADING_HOLD - OVERLAP):
         finished = stored_time_finished(payload)
         if finished is not None and finished > now - GRADING_HOLD:
             start = min(start, finished - dt.timedelta(seconds=1))
@@ -249,14 +249,14 @@ class _LinkBook:
         if result.quiz is not None:
             return result
         if self._quizzes is None:
-            self._quizzes = self._api.link_quizzes(permit=lambda: self._deps.store.take_api_request(REQUESTS_PER_HOUR))
+            self._quizzes = self._api.link_quizzes(permit=lambda: self._deps.store.reconcile.take_api_request(REQUESTS_PER_HOUR))
         quiz = self._quizzes.get(str(result.link.get("link_id")))
         return dataclasses.replace(result, link={**result.link, "link_url_id": quiz}) if quiz else result
 
 
 def _take_page(deps: Deps, page: ResultsPage, tally: ReconcileTally, links: _LinkBook) -> None:
     tally.unreadable += page.unreadable
-    known = deps.store.known_result_keys(key for r in page.results for key in (r.result_id, result_key(r)))
+    known = deps.store.reconcile.known_result_keys(key for r in page.results for key in (r.result_id, result_key(r)))
     for result in page.results:
         tally.seen += 1
         if result.in_progress:
@@ -324,7 +324,7 @@ def _store_unjudged(deps: Deps, result: LinkResult, body: bytes, passed: bool | 
     quiz = result.test.get("test_name")
     test_name = str(quiz)[:255] if quiz else None
     if result.requires_grading:
-        _, created = deps.store.store_polled(
+        _, created = deps.store.reconcile.store_polled(
             result_key=result_key(result),
             status=EventStatus.AWAITING_GRADING,
             test_name=test_name,
@@ -339,7 +339,7 @@ def _store_unjudged(deps: Deps, result: LinkResult, body: bytes, passed: bool | 
         why = "without `passed` and without a percentage"
     else:
         why = "without `passed` and without a pass mark"
-    _, created = deps.store.store_polled(
+    _, created = deps.store.reconcile.store_polled(
         result_key=result_key(result),
         status=EventStatus.NEEDS_REVIEW,
         test_name=test_name,
@@ -372,7 +372,7 @@ def review(deps: Deps, event_id: int, *, passed: bool) -> Receipt:
         return Receipt(status=EventStatus(event.status), event_id=event_id, detail=detail)
     payload = json.loads(event.payload)
     payload["result"]["passed"] = passed
-    if not deps.store.review_event(event_id, json.dumps(payload, ensure_ascii=False), passed):
+    if not deps.store.reconcile.review_event(event_id, json.dumps(payload, ensure_ascii=False), passed):
         return Receipt(status=ReceiptStatus.DUPLICATE, event_id=event_id, detail="reviewed or being processed right now")
     log.info("event %s reviewed by staff as %s", event_id, "passed" if passed else "failed")
     return process(deps, event_id)
@@ -380,13 +380,13 @@ def review(deps: Deps, event_id: int, *, passed: bool) -> Receipt:
 
 def webhook_gap(deps: Deps) -> WebhookGap:
     """Results first found by polling: in the last 24 h, in total, and when the last one was found."""
-    recent, total, last = deps.store.webhook_gap(deps.now() - GAP_WINDOW)
+    recent, total, last = deps.store.reconcile.webhook_gap(deps.now() - GAP_WINDOW)
     return WebhookGap(last_24h=recent, total=total, last_found_at=last)
 
 
 def status(deps: Deps) -> ReconcileStatus:
     """Reconciliation as staff see it: on or off, the last run, the watermark, the request budget and the gap."""
-    state = deps.store.reconcile_state()
+    state = deps.store.reconcile.state()
     last_run = None
     if state is not None and state.last_started_at is not None:
         finished = state.last_finished_at if state.last_finished_at and state.last_finished_at >= state.last_started_at else None
@@ -400,7 +400,7 @@ def status(deps: Deps) -> ReconcileStatus:
         enabled=deps.settings.reconciliation_configured,
         last_run=last_run,
         newest_result_seen=state.newest_finished if state is not None else None,
-        requests_last_hour=deps.store.api_requests_last_hour(),
+        requests_last_hour=deps.store.reconcile.api_requests_last_hour(),
         requests_per_hour=REQUESTS_PER_HOUR,
         webhook_gap=webhook_gap(deps),
     )

@@ -278,7 +278,7 @@ def test_staff_judge_a_result_under_review_in_the_browser(
     token = bridge.codec.encode(PETRA, LASER)
     payload = result_payload(token, result_id=6005, passed=True, test_name="Laser cutter - safety")
     del payload["result"]["passed"], payload["result"]["percentage_passmark"]
-    event, _ = bridge.store.store_polled(
+    event, _ = bridge.store.reconcile.store_polled(
         result_key="6005",
         status=EventStatus.NEEDS_REVIEW,
         test_name="Laser cutter - safety",

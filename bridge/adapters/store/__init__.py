@@ -26,7 +26,7 @@ from bridge.adapters.store.listening import InboxListener
 from bridge.adapters.store.models import InboxEvent, LedgerEntry, OutboxMessage
 from bridge.adapters.store.outbox import OutboxStore
 from bridge.adapters.store.privacy import PrivacyStore
-from bridge.adapters.store.reconcile import ReconcileQueries
+from bridge.adapters.store.reconcile import ReconcileStore
 from bridge.adapters.store.rules import RulesQueries
 from bridge.clock import Clock
 
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 
-class Store(ReconcileQueries, RulesQueries, ConsoleQueries, Database):
+class Store(RulesQueries, ConsoleQueries, Database):
     """The relational store behind the inbox, the outbox, the ledger and the jobs."""
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
@@ -56,6 +56,7 @@ class Store(ReconcileQueries, RulesQueries, ConsoleQueries, Database):
         self.inbox = InboxStore(self.database, outbox=self.outbox, ledger=self.ledger, evidence=self.evidence)
         self.jobs = JobStore(self.database)
         self.privacy = PrivacyStore(self.database, evidence=self.evidence)
+        self.reconcile = ReconcileStore(self.database, outbox=self.outbox)
         self.courses = CourseStore(self.database, ledger=self.ledger, evidence=self.evidence)
 
     def empty(self, seeded: Sequence[tuple[Table, list[dict[str, Any]]]] = ()) -> None:

@@ -124,33 +124,6 @@ class LedgerEntry(Base):
     granted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
 
-class ClassMarkerRequest(Base):
-    """One request made to ClassMarker's API: the hourly budget is counted from these rows, whoever made them."""
-
-    __tablename__ = "classmarker_requests"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
-
-
-class ReconcileState(Base):
-    """Reconciliation's memory: the newest result it has seen (its watermark), how its last run ended, and
-    where a run that was cut short left off.
-
-    One row; writers lock it, so the request budget is counted by one process at a time.
-    """
-
-    __tablename__ = "reconcile_state"
-
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    newest_finished: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    resume_from: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    last_started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    last_finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    last_stopped: Mapped[str | None] = mapped_column(Text)
-    last_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-
-
 class StaffAction(Base):
     """One thing a staff member did in the console (sign-in, replay, reset): kept permanently."""
 

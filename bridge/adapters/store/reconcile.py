@@ -1,4 +1,4 @@
-"""The store's side of reconciliation with ClassMarker's results API.
+"""The store's part for reconciliation with ClassMarker's results API (`store.reconcile`).
 
 The request budget is counted in the store, not in a process, so every
 worker and instance sharing the database draws on one budget: a request is
@@ -14,11 +14,11 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import JSON, Integer, String, Text, delete, exists, func, select, update
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
-from bridge.adapters.store.database import Database, changed, not_leased
-from bridge.adapters.store.models import ClassMarkerRequest, InboxEvent, ReconcileState
+from bridge.adapters.store.database import ERROR_LENGTH, Database, changed, not_leased
+from bridge.adapters.store.models import Base, InboxEvent, UtcDateTime
 from bridge.adapters.store.outbox import OutboxStore
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import EventSource, EventStatus
@@ -28,21 +28,48 @@ UNGRADED = ":ungraded"
 """The suffix of the inbox key of a result stored before grading (the graded re-send has the bare id)."""
 _REQUEST_WINDOW = dt.timedelta(hours=1)
 _REQUEST_HISTORY = dt.timedelta(days=1)
-_ERROR_LENGTH = 500
 
 
-class ReconcileQueries(Database):
-    """Request budget, watermark, polled results and the webhook gap; mixed into :class:`~bridge.adapters.store.Store`."""
+class ClassMarkerRequest(Base):
+    """One request made to ClassMarker's API: the hourly budget is counted from these rows, whoever made them."""
 
-    outbox: OutboxStore
-    """The outbox, in which this part queues alerts within its own transactions."""
+    __tablename__ = "classmarker_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class ReconcileState(Base):
+    """Reconciliation's memory: the newest result it has seen (its watermark), how its last run ended, and
+    where a run that was cut short left off.
+
+    One row; writers lock it, so the request budget is counted by one process at a time.
+    """
+
+    __tablename__ = "reconcile_state"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    newest_finished: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    resume_from: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_stopped: Mapped[str | None] = mapped_column(Text)
+    last_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ReconcileStore:
+    """Request budget, watermark, polled results and the webhook gap (`store.reconcile`)."""
+
+    def __init__(self, database: Database, *, outbox: OutboxStore) -> None:
+        self._db = database
+        self._outbox = outbox
 
     # -- the request budget ------------------------------------------------
 
     def take_api_request(self, per_hour: int) -> bool:
         """Count one API request against the budget shared by every process; False (nothing counted) when it is spent."""
-        now = self.now()
-        with self.write() as session:
+        now = self._db.now()
+        with self._db.write() as session:
             self._locked_state(session)
             if _requests_since(session, now - _REQUEST_WINDOW) >= per_hour:
                 return False
@@ -52,40 +79,40 @@ class ReconcileQueries(Database):
 
     def api_requests_last_hour(self) -> int:
         """Requests made to ClassMarker's API in the last hour, by any process."""
-        with self.read() as session:
-            return _requests_since(session, self.now() - _REQUEST_WINDOW)
+        with self._db.read() as session:
+            return _requests_since(session, self._db.now() - _REQUEST_WINDOW)
 
     def _locked_state(self, session: Session) -> ReconcileState:
         """The state row, created on first use, locked until the transaction ends (PostgreSQL; SQLite locks all writers)."""
-        self.insert_ignore(session, ReconcileState, {"name": STATE_ROW})
+        self._db.insert_ignore(session, ReconcileState, {"name": STATE_ROW})
         return session.scalars(select(ReconcileState).where(ReconcileState.name == STATE_ROW).with_for_update()).one()
 
     # -- the watermark and the runs ------------------------------------------
 
-    def reconcile_state(self) -> ReconcileState | None:
+    def state(self) -> ReconcileState | None:
         """The watermark and the last run, or None before the first run."""
-        with self.read() as session:
+        with self._db.read() as session:
             return session.get(ReconcileState, STATE_ROW)
 
-    def start_reconcile_run(self) -> None:
+    def start_run(self) -> None:
         """Note that a run began."""
-        with self.write() as session:
-            self._locked_state(session).last_started_at = self.now()
+        with self._db.write() as session:
+            self._locked_state(session).last_started_at = self._db.now()
 
     def note_finished_seen(self, finished: dt.datetime) -> None:
         """Move the watermark up to a result's `time_finished` (it never moves back)."""
-        with self.write() as session:
+        with self._db.write() as session:
             state = self._locked_state(session)
             if state.newest_finished is None or finished > state.newest_finished:
                 state.newest_finished = finished
 
-    def finish_reconcile_run(self, summary: dict[str, Any], stopped: str | None, resume_from: dt.datetime | None) -> None:
+    def finish_run(self, summary: dict[str, Any], stopped: str | None, resume_from: dt.datetime | None) -> None:
         """Record how a run ended: its summary, why it stopped early and where the next run resumes (None: complete)."""
-        with self.write() as session:
+        with self._db.write() as session:
             state = self._locked_state(session)
-            state.last_finished_at = self.now()
+            state.last_finished_at = self._db.now()
             state.last_summary = summary
-            state.last_stopped = stopped[:_ERROR_LENGTH] if stopped else None
+            state.last_stopped = stopped[:ERROR_LENGTH] if stopped else None
             state.resume_from = resume_from
 
     # -- results found by polling -------------------------------------------
@@ -95,7 +122,7 @@ class ReconcileQueries(Database):
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return set()
-        with self.read() as session:
+        with self._db.read() as session:
             return set(session.scalars(select(InboxEvent.result_key).where(InboxEvent.result_key.in_(wanted))))
 
     def store_polled(
@@ -114,7 +141,7 @@ class ReconcileQueries(Database):
         The alerts (made for the new event's id) are queued in the same
         transaction, so a stored result never goes unannounced.
         """
-        now = self.now()
+        now = self._db.now()
         values = {
             "result_key": result_key,
             "status": status,
@@ -128,17 +155,17 @@ class ReconcileQueries(Database):
             "updated_at": now,
             "source": EventSource.POLL,
         }
-        with self.write() as session:
-            created = self.insert_ignore(session, InboxEvent, values)
+        with self._db.write() as session:
+            created = self._db.insert_ignore(session, InboxEvent, values)
             row = session.scalars(select(InboxEvent).where(InboxEvent.result_key == result_key)).one()
             if created and alerts is not None:
-                self.outbox.add(session, alerts(row.id), now)
+                self._outbox.add(session, alerts(row.id), now)
         return row, created
 
     def ungraded_payloads(self, since: dt.datetime) -> list[str]:
         """Payloads of results stored before grading since `since` whose graded re-send has not arrived."""
         graded = aliased(InboxEvent)
-        with self.read() as session:
+        with self._db.read() as session:
             return list(
                 session.scalars(
                     select(InboxEvent.payload).where(
@@ -152,8 +179,8 @@ class ReconcileQueries(Database):
 
     def review_event(self, event_id: int, payload: str, passed: bool) -> bool:
         """needs_review -> queued with the staff's verdict written into the payload; False when it is not under review."""
-        now = self.now()
-        with self.write() as session:
+        now = self._db.now()
+        with self._db.write() as session:
             return bool(
                 changed(
                     session,
@@ -179,7 +206,7 @@ class ReconcileQueries(Database):
     def webhook_gap(self, since: dt.datetime) -> tuple[int, int, dt.datetime | None]:
         """Results first found by polling: how many since `since`, how many ever, and when the last one was found."""
         polled = InboxEvent.source == EventSource.POLL
-        with self.read() as session:
+        with self._db.read() as session:
             recent = session.scalar(select(func.count()).select_from(InboxEvent).where(polled, InboxEvent.received_at >= since))
             total, last = session.execute(select(func.count(), func.max(InboxEvent.received_at)).where(polled)).one()
         return int(recent or 0), int(total or 0), last
