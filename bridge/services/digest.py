@@ -136,8 +136,8 @@ def digest(deps: Deps, *, dry_run: bool = False, webhook_gap: MeasureGap | None 
         for member in page:
             expiring += _expiring(member, catalogue, today)
             exhausted += _out_of_attempts(member, catalogue, deps.settings.max_course_attempts)
-    needing = deps.store.events_needing_staff(since=now - LOOKBACK, limit=LISTED)
-    dead_mail = deps.store.dead_messages(since=now - LOOKBACK, limit=LISTED)
+    needing = deps.store.rules.events_needing_staff(since=now - LOOKBACK, limit=LISTED)
+    dead_mail = deps.store.rules.dead_messages(since=now - LOOKBACK, limit=LISTED)
     draft = Digest(
         status=DigestStatus.DRY_RUN,
         week=week,

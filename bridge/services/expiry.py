@@ -320,7 +320,7 @@ def _remind(deps: Deps, page: list[Member], sweep: _Sweep, catalogue: _Catalogue
     if not marks:
         return 0
     legacy = {reminder_mail_key(*mark): mark for mark in marks}
-    done = deps.store.reminded(marks) | {legacy[key] for key in deps.store.outbox.queued_keys(legacy)}
+    done = deps.store.rules.reminded(marks) | {legacy[key] for key in deps.store.outbox.queued_keys(legacy)}
     batch: list[ReminderMail] = []
     for member, listed in due.values():
         fresh = [(record, course) for record, course in listed if _mark(member, record) not in done]
@@ -338,7 +338,7 @@ def _remind(deps: Deps, page: list[Member], sweep: _Sweep, catalogue: _Catalogue
         keys = [mail.messages[0].dedupe_key for mail in batch if mail.messages]
         sweep.add(reminders_queued=len(set(keys) - deps.store.outbox.queued_keys(keys)))
         return 0
-    queued = deps.store.queue_reminders(batch)
+    queued = deps.store.rules.queue_reminders(batch)
     sweep.add(reminders_queued=queued)
     return queued
 

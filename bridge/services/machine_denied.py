@@ -61,7 +61,7 @@ def receive(deps: Deps, body: bytes, payload: Any) -> FabmanReceived:
     """
     event = parse_event(payload)
     to_handle = event.is_machine_denial or event.is_member_deletion or event.is_machine_use
-    row, created = deps.store.receive_fabman_event(
+    row, created = deps.store.rules.receive_fabman_event(
         event_key=event.key,
         event_type=event.type,
         status=FabmanEventStatus.RECEIVED if to_handle else FabmanEventStatus.IGNORED,
@@ -100,7 +100,7 @@ def _why_ignored(event: FabmanWebhookEvent) -> str:
 
 def handle(deps: Deps, event_id: int) -> FabmanOutcome | None:
     """Handle one stored denial unless another worker holds it; its outcome (None when not claimed)."""
-    row = deps.store.claim_fabman_event(event_id, deps.settings.lease_seconds)
+    row = deps.store.rules.claim_fabman_event(event_id, deps.settings.lease_seconds)
     if row is None:
         return None
     try:
@@ -112,13 +112,13 @@ def handle(deps: Deps, event_id: int) -> FabmanOutcome | None:
             outcome = _offer_training(deps, row)
     except FabmanError as error:
         log.warning("Fabman event %s not handled yet (attempt %s): %s", row.event_key, row.attempts, error)
-        deps.store.finish_fabman_event(row.id, FabmanEventStatus.FAILED, None, str(error))
+        deps.store.rules.finish_fabman_event(row.id, FabmanEventStatus.FAILED, None, str(error))
         return FabmanOutcome.FAILED
     except Exception as error:
         log.exception("Fabman event %s failed unexpectedly", row.event_key)
-        deps.store.finish_fabman_event(row.id, FabmanEventStatus.FAILED, None, f"{type(error).__name__}: {error}")
+        deps.store.rules.finish_fabman_event(row.id, FabmanEventStatus.FAILED, None, f"{type(error).__name__}: {error}")
         return FabmanOutcome.FAILED
-    deps.store.finish_fabman_event(row.id, FabmanEventStatus.HANDLED, outcome)
+    deps.store.rules.finish_fabman_event(row.id, FabmanEventStatus.HANDLED, outcome)
     log.info("Fabman event %s handled: %s", row.event_key, outcome)
     deps.sender.wake()
     return outcome
@@ -127,7 +127,7 @@ def handle(deps: Deps, event_id: int) -> FabmanOutcome | None:
 def retry(deps: Deps) -> dict[FabmanOutcome, int]:
     """Handle denials still waiting (their handling failed or was cut off); counts per outcome, in the order first met."""
     summary: Counter[FabmanOutcome] = Counter()
-    for event_id in deps.store.fabman_events_to_handle(max_attempts=MAX_HANDLING_ATTEMPTS):
+    for event_id in deps.store.rules.fabman_events_to_handle(max_attempts=MAX_HANDLING_ATTEMPTS):
         outcome = handle(deps, event_id)
         if outcome is not None:
             summary[outcome] += 1
@@ -160,5 +160,5 @@ def _offer_training(deps: Deps, row: FabmanEvent) -> FabmanOutcome:
         return FabmanOutcome.UNKNOWN_EQUIPMENT
     name = equipment.name or f"#{equipment.id}"
     messages = mails.machine_denied(deps, member, name, offered, key=f"machine:{member.id}:{row.resource_id}:{row.event_key}")
-    queued = deps.store.offer_machine_mail(member.id, row.resource_id, messages, window=OFFER_WINDOW, event_id=row.id)
+    queued = deps.store.rules.offer_machine_mail(member.id, row.resource_id, messages, window=OFFER_WINDOW, event_id=row.id)
     return FabmanOutcome.MAILED if queued else FabmanOutcome.MAILED_RECENTLY

@@ -75,7 +75,7 @@ def test_the_purge_removes_old_bodies_keeps_the_evidence_and_is_recorded_as_a_jo
     assert second.exit_code == 0, second.output
     assert json.loads(second.output)["payloads_purged"] == 3
     assert json.loads(second.output)["fabman_payloads_purged"] == 1
-    assert bridge.store.fabman_event("990001").payload == ""
+    assert bridge.store.rules.fabman_event("990001").payload == ""
     leaves = {json.loads(leaf.leaf)["result_id"]: json.loads(leaf.leaf) for leaf in bridge.store.evidence.leaves()}
     for event in bridge.store.inbox.events():
         assert event.payload == "" and event.payload_purged_at is not None
@@ -170,13 +170,13 @@ def test_fabmans_member_deleted_event_erases_after_asking_fabman(
     event = {"id": 880001, "type": "member_deleted", "createdAt": "2026-12-07T08:00:00Z", "details": {"member": member}}
     early = client.post(f"/fabman_webhook?token={FABMAN_WEBHOOK_TOKEN}", json=event).json
     assert early["status"] == "stored"
-    assert bridge.store.fabman_event("880001").outcome == "member_still_exists"  # Fabman still has him: a forged event
+    assert bridge.store.rules.fabman_event("880001").outcome == "member_still_exists"  # Fabman still has him: a forged event
     assert bridge.store.privacy.erased_member(MARTIN) is None
 
     simulator.state.delete_member(MARTIN)
     client.post(f"/fabman_webhook?token={FABMAN_WEBHOOK_TOKEN}", json={**event, "id": 880002})
 
-    assert bridge.store.fabman_event("880002").outcome == "erased"
+    assert bridge.store.rules.fabman_event("880002").outcome == "erased"
     erased = bridge.store.privacy.erased_member(MARTIN)
     assert erased is not None and erased.erased_by == "fabman event 880002"
     assert all(QUIZ_EMAIL not in e.payload for e in bridge.store.inbox.events())

@@ -63,7 +63,7 @@ def refused(simulator: FabmanSimulator, fabman: FabmanWebhookSender, member_id: 
 def handled(store: Store, key: object) -> Any:
     """The stored Fabman event once the bridge has handled it."""
     return wait_until(
-        lambda: (event := store.fabman_event(str(key))) is not None and event.status != "received" and event,
+        lambda: (event := store.rules.fabman_event(str(key))) is not None and event.status != "received" and event,
         timeout=20,
         what=f"Fabman event {key} to be handled",
     )
@@ -156,9 +156,9 @@ def test_no_mail_when_nothing_online_can_be_offered_and_other_events_are_stored_
         assert '"status":"ok"' in answers[test.id].body
         for ignored in (unknown, other_reason):
             assert '"status":"ignored"' in answers[ignored.id].body
-            row = store.fabman_event(str(ignored.id))
+            row = store.rules.fabman_event(str(ignored.id))
             assert row is not None and row.status == "ignored"
-        assert store.fabman_event(str(test.id)).outcome == "test"  # type: ignore[union-attr]
+        assert store.rules.fabman_event(str(test.id)).outcome == "test"  # type: ignore[union-attr]
         assert handled(store, holds_it.id).outcome == "already_trained"
         assert handled(store, in_person.id).outcome == "no_online_course"
         assert handled(store, allowed.id).outcome == "no_renewing_course"  # a use renews only courses that live on use
@@ -180,7 +180,7 @@ def test_late_and_out_of_order_events_are_each_handled_once(
         "Školení k zařízení 3D tiskárna Prusa / Training for 3D tiskárna Prusa",
         "Školení k zařízení Laserová řezačka / Training for Laserová řezačka",
     ]
-    assert store.fabman_event(str(late.id)).occurred_at == dt.datetime.fromisoformat(hours_ago)  # type: ignore[union-attr]
+    assert store.rules.fabman_event(str(late.id)).occurred_at == dt.datetime.fromisoformat(hours_ago)  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token", FABMAN_WEBHOOK_TOKEN + "x", ""])
@@ -191,7 +191,7 @@ def test_a_missing_or_wrong_token_is_401_and_nothing_is_stored(
         event = refused(simulator, fabman, PETRA, LASER_CUTTER)
         [delivery] = fabman.deliver(event)
     assert delivery.status == 401 and '"status":401' in delivery.body
-    assert store.fabman_event(str(event.id)) is None and store.database.table_counts()["outbox_messages"] == 0
+    assert store.rules.fabman_event(str(event.id)) is None and store.database.table_counts()["outbox_messages"] == 0
     assert fabman.pending == [event]  # Fabman keeps it to send again
     assert smtp.messages == []
 
@@ -203,7 +203,7 @@ def test_without_a_configured_token_the_webhook_answers_503_and_stores_nothing(
         event = refused(simulator, fabman, PETRA, LASER_CUTTER)
         [delivery] = fabman.deliver(event)
     assert delivery.status == 503 and "FABMAN_WEBHOOK_TOKEN" in delivery.body
-    assert store.fabman_event(str(event.id)) is None
+    assert store.rules.fabman_event(str(event.id)) is None
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1]", b'{"type": "test"}', b'{"id": 7}'])
@@ -211,7 +211,7 @@ def test_a_body_that_is_not_an_event_is_400_and_not_stored(body: bytes, make_app
     client = make_app().test_client()
     answer = client.post(f"/fabman_webhook?token={FABMAN_WEBHOOK_TOKEN}", data=body, content_type="application/json")
     problem(answer, 400)
-    assert store.fabman_event("7") is None
+    assert store.rules.fabman_event("7") is None
 
 
 def test_one_mail_per_member_and_machine_in_seven_days(

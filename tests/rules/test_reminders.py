@@ -116,7 +116,7 @@ def test_one_mail_lists_every_training_entering_the_window_and_no_record_is_remi
     )
     assert all(key.startswith("reminders:") for key in reminder_keys)  # no per-record reminder is queued any more
     marks = [(ONDREJ, r["id"], dt.date.fromisoformat(r["untilDate"])) for r in simulator.state.trainings_of(ONDREJ)]
-    assert len(store.reminded(marks)) == 3
+    assert len(store.rules.reminded(marks)) == 3
 
 
 def test_the_next_day_lists_only_records_not_reminded_for_their_date(

@@ -47,23 +47,27 @@ def test_migration_0006_builds_the_tables_the_models_describe(store: Store) -> N
 
 def test_an_event_is_stored_once_however_often_and_however_concurrently_it_arrives(store: Store) -> None:
     def receive(_: int) -> bool:
-        _, created = store.receive_fabman_event(event_key="77", event_type="test", status="ignored", payload="{}", outcome="test")
+        _, created = store.rules.receive_fabman_event(
+            event_key="77", event_type="test", status="ignored", payload="{}", outcome="test"
+        )
         return created
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         created = list(pool.map(receive, range(8)))
     assert created.count(True) == 1
-    row = store.fabman_event("77")
+    row = store.rules.fabman_event("77")
     assert row is not None and (row.type, row.status, row.outcome) == ("test", "ignored", "test")
 
 
 def test_one_offer_per_member_and_machine_in_the_window(store: Store, clock: SettableClock) -> None:
-    assert store.offer_machine_mail(1, 1, mail("m1"), window=WEEK, event_id=1)
-    assert not store.offer_machine_mail(1, 1, mail("m2"), window=WEEK, event_id=2)
-    assert store.offer_machine_mail(1, 2, mail("m3"), window=WEEK, event_id=3)
+    assert store.rules.offer_machine_mail(1, 1, mail("m1"), window=WEEK, event_id=1)
+    assert not store.rules.offer_machine_mail(1, 1, mail("m2"), window=WEEK, event_id=2)
+    assert store.rules.offer_machine_mail(1, 2, mail("m3"), window=WEEK, event_id=3)
     clock.advance(days=7)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        won = list(pool.map(lambda n: store.offer_machine_mail(1, 1, mail(f"m{10 + n}"), window=WEEK, event_id=10 + n), range(6)))
+        won = list(
+            pool.map(lambda n: store.rules.offer_machine_mail(1, 1, mail(f"m{10 + n}"), window=WEEK, event_id=10 + n), range(6))
+        )
     assert won.count(True) == 1
     assert sorted(m.dedupe_key for m in store.outbox.messages()) == sorted(["m1", "m3", f"m{10 + won.index(True)}"])
 
@@ -71,16 +75,16 @@ def test_one_offer_per_member_and_machine_in_the_window(store: Store, clock: Set
 def test_records_are_marked_reminded_only_with_the_mail_that_lists_them(store: Store) -> None:
     until = dt.date(2026, 3, 9)
     first = ReminderMail(mail("reminders:1:2026-03-02"), [(1, 10, until), (1, 11, until)])
-    assert store.queue_reminders([first]) == 1
-    assert store.reminded([(1, 10, until), (1, 11, until), (1, 12, until), (1, 10, until + dt.timedelta(days=1))]) == {
+    assert store.rules.queue_reminders([first]) == 1
+    assert store.rules.reminded([(1, 10, until), (1, 11, until), (1, 12, until), (1, 10, until + dt.timedelta(days=1))]) == {
         (1, 10, until),
         (1, 11, until),
     }
 
     # The day's mail is queued already: a record found later that day waits for tomorrow's mail.
     later = ReminderMail(mail("reminders:1:2026-03-02"), [(1, 12, until)])
-    assert store.queue_reminders([later]) == 0
-    assert store.reminded([(1, 12, until)]) == set()
+    assert store.rules.queue_reminders([later]) == 0
+    assert store.rules.reminded([(1, 12, until)]) == set()
     # A member without an address gets no mail, and nothing is marked.
-    assert store.queue_reminders([ReminderMail([], [(2, 20, until)])]) == 0
-    assert store.reminded([(2, 20, until)]) == set()
+    assert store.rules.queue_reminders([ReminderMail([], [(2, 20, until)])]) == 0
+    assert store.rules.reminded([(2, 20, until)]) == set()

@@ -66,7 +66,7 @@ def test_a_denial_at_equipment_fabman_does_not_know_mails_nobody(
     response = client.post(WEBHOOK, json=denial(event_id=5002, resource=4242))
 
     assert response.json["status"] == "stored"
-    assert bridge.store.fabman_event("5002").outcome == "unknown_equipment"  # type: ignore[union-attr]
+    assert bridge.store.rules.fabman_event("5002").outcome == "unknown_equipment"  # type: ignore[union-attr]
     bridge.send_mail()
     assert smtp.to(PETRA_MAIL) == []
 
@@ -95,8 +95,8 @@ def test_ids_outside_fabmans_range_are_400_and_nothing_is_stored(
     assert response.status_code == 400, response.json
     assert response.json["title"] == "Bad request" and response.json["status"] == 400
     assert "id" in response.json["detail"] and "2^53" in response.json["detail"]
-    assert bridge.store.fabman_event(str(HUGE_IDS[attack]["id"])) is None
-    assert bridge.store.fabman_events_to_handle(max_attempts=5) == []
+    assert bridge.store.rules.fabman_event(str(HUGE_IDS[attack]["id"])) is None
+    assert bridge.store.rules.fabman_events_to_handle(max_attempts=5) == []
     assert set(bridge.store.database.table_counts().values()) == {0}
     bridge.send_mail()
     assert smtp.messages == []
@@ -107,4 +107,4 @@ def test_the_largest_fabman_id_is_still_an_id(client: FlaskClient, bridge: Bridg
     response = client.post(WEBHOOK, json=denial(event_id=2**53 - 1, member=2**53 - 1, resource=2**53 - 1))
 
     assert response.status_code == 200 and response.json["status"] == "stored"
-    assert bridge.store.fabman_event(str(2**53 - 1)) is not None
+    assert bridge.store.rules.fabman_event(str(2**53 - 1)) is not None

@@ -27,7 +27,7 @@ from bridge.adapters.store.models import InboxEvent, LedgerEntry, OutboxMessage
 from bridge.adapters.store.outbox import OutboxStore
 from bridge.adapters.store.privacy import PrivacyStore
 from bridge.adapters.store.reconcile import ReconcileStore
-from bridge.adapters.store.rules import RulesQueries
+from bridge.adapters.store.rules import RulesStore
 from bridge.clock import Clock
 
 __all__ = [
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 
-class Store(RulesQueries, ConsoleQueries, Database):
+class Store(ConsoleQueries, Database):
     """The relational store behind the inbox, the outbox, the ledger and the jobs."""
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
@@ -57,6 +57,7 @@ class Store(RulesQueries, ConsoleQueries, Database):
         self.jobs = JobStore(self.database)
         self.privacy = PrivacyStore(self.database, evidence=self.evidence)
         self.reconcile = ReconcileStore(self.database, outbox=self.outbox)
+        self.rules = RulesStore(self.database, outbox=self.outbox)
         self.courses = CourseStore(self.database, ledger=self.ledger, evidence=self.evidence)
 
     def empty(self, seeded: Sequence[tuple[Table, list[dict[str, Any]]]] = ()) -> None:

@@ -8,8 +8,9 @@
 - `reminded_trainings`: each training record (and `untilDate`) a combined
   reminder listed, so no record is reminded twice for the same date.
 
-:class:`RulesQueries` is mixed into :class:`bridge.adapters.store.Store`; its
-transitions are one transaction each, like the store's own.
+:class:`RulesStore` is the store's part `store.rules`; its transitions are
+one transaction each, and the mail a transition queues is queued in it
+(through :meth:`~bridge.adapters.store.outbox.OutboxStore.add`).
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ from dataclasses import dataclass
 from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, func, select, tuple_, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bridge.adapters.store.database import Database, changed, not_leased
+from bridge.adapters.store.database import ERROR_LENGTH, Database, changed, not_leased
 from bridge.adapters.store.models import Base, InboxEvent, OutboxMessage, UtcDateTime
 from bridge.adapters.store.outbox import OutboxStore
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import EventStatus, MessageStatus
-
-_ERROR_LENGTH = 500
 
 
 class FabmanEvent(Base):
@@ -95,11 +94,12 @@ class ReminderMail:
     marks: list[ReminderMark]
 
 
-class RulesQueries(Database):
-    """Store methods of the training rules; mixed into :class:`~bridge.adapters.store.Store`."""
+class RulesStore:
+    """Fabman's webhook events, the machine mail, reminders and the staff digest (`store.rules`)."""
 
-    outbox: OutboxStore
-    """The outbox, in which this part queues mail within its own transactions."""
+    def __init__(self, database: Database, *, outbox: OutboxStore) -> None:
+        self._db = database
+        self._outbox = outbox
 
     # -- Fabman's webhook events ----------------------------------------------
 
@@ -116,7 +116,7 @@ class RulesQueries(Database):
         occurred_at: dt.datetime | None = None,
     ) -> tuple[FabmanEvent, bool]:
         """Store an event once by Fabman's id; the row and whether this call stored it."""
-        now = self.now()
+        now = self._db.now()
         values = {
             "event_key": event_key,
             "type": event_type[:80],
@@ -130,15 +130,15 @@ class RulesQueries(Database):
             "received_at": now,
             "handled_at": now if status != "received" else None,
         }
-        with self.write() as session:
-            created = self.insert_ignore(session, FabmanEvent, values)
+        with self._db.write() as session:
+            created = self._db.insert_ignore(session, FabmanEvent, values)
             row = session.scalars(select(FabmanEvent).where(FabmanEvent.event_key == event_key)).one()
         return row, created
 
     def claim_fabman_event(self, event_id: int, lease_seconds: float) -> FabmanEvent | None:
         """Take a received (or failed) event for handling unless another worker holds it."""
-        now = self.now()
-        with self.write() as session:
+        now = self._db.now()
+        with self._db.write() as session:
             claimed = changed(
                 session,
                 update(FabmanEvent)
@@ -153,23 +153,23 @@ class RulesQueries(Database):
 
     def finish_fabman_event(self, event_id: int, status: str, outcome: str | None, error: str | None = None) -> None:
         """received -> handled | failed, with the outcome (and why it failed)."""
-        with self.write() as session:
+        with self._db.write() as session:
             session.execute(
                 update(FabmanEvent)
                 .where(FabmanEvent.id == event_id)
                 .values(
                     status=status,
                     outcome=outcome,
-                    last_error=error[:_ERROR_LENGTH] if error else None,
+                    last_error=error[:ERROR_LENGTH] if error else None,
                     lease_until=None,
-                    handled_at=self.now(),
+                    handled_at=self._db.now(),
                 )
             )
 
     def fabman_events_to_handle(self, *, max_attempts: int, limit: int = 50) -> list[int]:
         """Received or failed events no worker holds, tried fewer than `max_attempts` times."""
-        now = self.now()
-        with self.read() as session:
+        now = self._db.now()
+        with self._db.read() as session:
             return list(
                 session.scalars(
                     select(FabmanEvent.id)
@@ -185,7 +185,7 @@ class RulesQueries(Database):
 
     def fabman_event(self, event_key: str) -> FabmanEvent | None:
         """One stored Fabman event by Fabman's id."""
-        with self.read() as session:
+        with self._db.read() as session:
             return session.scalars(select(FabmanEvent).where(FabmanEvent.event_key == event_key)).one_or_none()
 
     # -- the "denied at a machine" mail ---------------------------------------------
@@ -199,10 +199,10 @@ class RulesQueries(Database):
         (or renews) the member's row for the equipment, so two denials handled
         at once by two workers still send one mail.
         """
-        now = self.now()
-        with self.write() as session:
+        now = self._db.now()
+        with self._db.write() as session:
             offer = {"member_id": member_id, "resource_id": resource_id, "offered_at": now, "fabman_event_id": event_id}
-            won = self.insert_ignore(session, MachineOffer, offer)
+            won = self._db.insert_ignore(session, MachineOffer, offer)
             if not won:
                 won = bool(
                     changed(
@@ -217,7 +217,7 @@ class RulesQueries(Database):
                     )
                 )
             if won:
-                self.outbox.add(session, messages, now)
+                self._outbox.add(session, messages, now)
             return won
 
     # -- combined reminders ------------------------------------------------------------
@@ -228,7 +228,7 @@ class RulesQueries(Database):
         if not wanted:
             return set()
         found: set[ReminderMark] = set()
-        with self.read() as session:
+        with self._db.read() as session:
             for chunk in _chunks(wanted, 500):
                 keys = [(member, record, until.isoformat()) for member, record, until in chunk]
                 rows = session.execute(
@@ -246,15 +246,15 @@ class RulesQueries(Database):
         call: if the day's mail was queued already (a second sweep), they wait
         for tomorrow's.
         """
-        now = self.now()
+        now = self._db.now()
         queued = 0
-        with self.write() as session:
+        with self._db.write() as session:
             for mail in mails:
-                if not mail.messages or not self.outbox.add(session, mail.messages, now):
+                if not mail.messages or not self._outbox.add(session, mail.messages, now):
                     continue
                 queued += 1
                 for member_id, record_id, until in mail.marks:
-                    self.insert_ignore(
+                    self._db.insert_ignore(
                         session,
                         RemindedTraining,
                         {
@@ -271,7 +271,7 @@ class RulesQueries(Database):
 
     def events_needing_staff(self, *, since: dt.datetime, limit: int = 50) -> dict[str, list[InboxEvent]]:
         """Dead results (any age: they wait for a replay) and results rejected since `since`, newest first."""
-        with self.read() as session:
+        with self._db.read() as session:
             dead = session.scalars(
                 select(InboxEvent).where(InboxEvent.status == EventStatus.DEAD).order_by(InboxEvent.id.desc()).limit(limit)
             )
@@ -285,7 +285,7 @@ class RulesQueries(Database):
 
     def dead_messages(self, *, since: dt.datetime, limit: int = 50) -> list[OutboxMessage]:
         """Mail and alerts given up on since `since`, newest first."""
-        with self.read() as session:
+        with self._db.read() as session:
             return list(
                 session.scalars(
                     select(OutboxMessage)
