@@ -40,7 +40,7 @@ class StoreUnderTest:
             return f"sqlite:///{workdir / f'{name}.sqlite3'}"
         store = Store(self.url)
         try:
-            store.drop_all()
+            store.database.drop_all()
         finally:
             store.dispose()
         return self.url

@@ -232,7 +232,7 @@ class World:
     def __enter__(self) -> World:
         self.simulator.start()
         self.smtp.start()
-        self.store.drop_all()
+        self.store.database.drop_all()
         polling: dict[str, str] = {}
         if self.classmarker is not None:
             self.classmarker.start()

@@ -160,7 +160,7 @@ def bare_database_url(database_url: str, tmp_path: Path) -> str:
     if database_url.startswith("sqlite"):
         return f"sqlite:///{tmp_path / 'bare.sqlite3'}"
     store = Store(database_url)
-    store.drop_all()
+    store.database.drop_all()
     store.dispose()
     return database_url
 

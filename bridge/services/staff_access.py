@@ -86,7 +86,7 @@ def staff_ref(email: str) -> str:
 
 def audit(deps: Deps, staff: str, action: str, target: str | None = None, detail: str | None = None) -> None:
     """Record a staff action in the store for good, and log it (naming the staff member by pseudonym)."""
-    deps.store.record_staff_action(staff, action, target, detail)
+    deps.store.console.record_staff_action(staff, action, target, detail)
     log.info("staff action: %s %s %s%s", staff_ref(staff), action, target or "-", f" ({detail})" if detail else "")
 
 
@@ -113,7 +113,7 @@ class StaffAccess:
             subject="Console sign-in requested",
             body_text=next_path or "",
         )
-        queued = self.deps.store.request_sign_in(
+        queued = self.deps.store.console.request_sign_in(
             digest(address), client, window=LINK_REQUEST_WINDOW, limits=LINK_REQUEST_LIMITS, request=request
         )
         if queued is None:
@@ -155,7 +155,7 @@ class StaffAccess:
         """A new one-time token for a staff address, valid STAFF_LINK_MINUTES (only its hash is stored)."""
         token = secrets.token_urlsafe(32)
         expires = self.deps.now() + dt.timedelta(minutes=self.deps.settings.staff_link_minutes)
-        self.deps.store.add_sign_in_link(digest(token), normalised(email), next_path, expires)
+        self.deps.store.console.add_sign_in_link(digest(token), normalised(email), next_path, expires)
         return token
 
     def _link_mail(self, address: str, link: str, token: str) -> OutboxMessage:
@@ -181,13 +181,13 @@ class StaffAccess:
 
     def sign_in(self, token: str) -> SignedIn | None:
         """Spend a link and open a session for STAFF_SESSION_HOURS; None for a link unknown, used or expired."""
-        link = self.deps.store.use_sign_in_link(digest(token))
+        link = self.deps.store.console.use_sign_in_link(digest(token))
         if link is None:
             log.info("console sign-in link refused: unknown, used or expired")
             return None
         session_id = secrets.token_urlsafe(32)
         expires = self.deps.now() + dt.timedelta(hours=self.deps.settings.staff_session_hours)
-        self.deps.store.open_staff_session(digest(session_id), link.email, expires)
+        self.deps.store.console.open_staff_session(digest(session_id), link.email, expires)
         audit(self.deps, link.email, "sign-in")
         return SignedIn(session_id, link.email, link.next_path)
 
@@ -201,7 +201,7 @@ class StaffAccess:
         the next request) but a change raises RightsUnconfirmed.
         """
         id_hash = digest(session_id)
-        found = self.deps.store.live_staff_session(id_hash)
+        found = self.deps.store.console.live_staff_session(id_hash)
         if found is None:
             return None
         now = self.deps.now()
@@ -214,14 +214,14 @@ class StaffAccess:
                     raise RightsUnconfirmed from error
                 return StaffMember(found.email, found.expires_at)
             if not still_staff:
-                if self.deps.store.end_staff_session(id_hash):
+                if self.deps.store.console.end_staff_session(id_hash):
                     audit(self.deps, found.email, "session-ended", detail="no longer staff")
                 return None
-            self.deps.store.staff_session_checked(id_hash, now)
+            self.deps.store.console.staff_session_checked(id_hash, now)
         return StaffMember(found.email, found.expires_at)
 
     def sign_out(self, session_id: str) -> None:
         """End the session now."""
-        found = self.deps.store.live_staff_session(digest(session_id))
-        if found is not None and self.deps.store.end_staff_session(digest(session_id)):
+        found = self.deps.store.console.live_staff_session(digest(session_id))
+        if found is not None and self.deps.store.console.end_staff_session(digest(session_id)):
             audit(self.deps, found.email, "sign-out")

@@ -91,7 +91,7 @@ def form_post(client: FlaskClient, page_path: str, action: str, **fields: Any) -
 
 def staff_log(bridge: Bridge) -> list[tuple[str, str, str | None]]:
     """The staff log as (who, what, target), oldest first."""
-    rows, _ = bridge.store.staff_actions(limit=1000)
+    rows, _ = bridge.store.console.staff_actions(limit=1000)
     return [(row.staff, row.action, row.target) for row in reversed(rows)]
 
 

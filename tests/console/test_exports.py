@@ -29,7 +29,7 @@ def passes(client: FlaskClient, bridge: Bridge) -> None:
             result_payload(bridge.codec.encode(member_id, course_id), result_id=result_id, quiz=quiz_of(course_id))
         )
         assert client.post("/add_classmarker_training", data=body, headers=headers).json["status"] == "accepted"
-    assert len(bridge.store.find_ledger()[0]) == 3
+    assert len(bridge.store.console.find_ledger()[0]) == 3
 
 
 def test_admin_evidence_filters_like_the_page(client: FlaskClient, api_headers: dict[str, str], passes: None) -> None:
@@ -79,7 +79,7 @@ def test_evidence_downloads_as_utf8_csv_with_every_ledger_column(staff: FlaskCli
     assert rows[0] == list(EVIDENCE_COLUMNS)
     assert len(rows) == 2
     record = dict(zip(rows[0], rows[1], strict=True))
-    entry = bridge.store.find_ledger(member_id=MARTIN)[0][0]
+    entry = bridge.store.console.find_ledger(member_id=MARTIN)[0][0]
     assert record["course_title"] == "Pájení" and record["percentage"] == "90.0" and record["result_id"] == "5002"
     assert record["fabman_record_id"] == str(entry.fabman_record_id)
     assert '"test_name": "Soldering"' in record["evidence"]

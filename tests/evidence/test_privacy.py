@@ -135,7 +135,7 @@ def test_erase_removes_personal_data_everywhere_keeps_evidence_that_still_verifi
         ("7002", 90.0),
         ("7001", 90.0),
     ]
-    [action] = [a for a in bridge.store.staff_actions(target=f"member:{MARTIN}")[0] if a.action == "erase"]
+    [action] = [a for a in bridge.store.console.staff_actions(target=f"member:{MARTIN}")[0] if a.action == "erase"]
     assert action.staff.startswith("cli:") and "result_bodies 2" in (action.detail or "")
     assert runner.invoke(args=["evidence", "verify"]).exit_code == 0
     bundle = client.get(f"/admin/evidence/proof?member_id={MARTIN}&course_id={SOLDERING}", headers=api_headers).json

@@ -36,7 +36,7 @@ def formula_quiz(client: FlaskClient, bridge: Bridge) -> str:
         result_payload(bridge.codec.encode(MARTIN, SOLDERING), result_id=9101, test_name=name, quiz=quiz_of(SOLDERING))
     )
     assert client.post("/add_classmarker_training", data=body, headers=headers).json["status"] == "accepted"
-    assert [entry.quiz_name for entry in bridge.store.find_ledger()[0]] == [name]
+    assert [entry.quiz_name for entry in bridge.store.console.find_ledger()[0]] == [name]
     return name
 
 

@@ -149,7 +149,7 @@ def test_development_keeps_flask_debug(make_app: Callable[..., Flask], monkeypat
 
 
 def test_an_unexpected_error_in_production_is_a_problem_without_traceback(prod_app: Flask, api_headers: dict[str, str]) -> None:
-    bridge_of(prod_app).store.drop_all()  # the store lost its tables: every query now fails inside the bridge
+    bridge_of(prod_app).store.database.drop_all()  # the store lost its tables: every query now fails inside the bridge
     response = prod_app.test_client().get("/admin/events", headers=api_headers)
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"

@@ -92,7 +92,7 @@ class Outbox:
             self.store.outbox.postpone(message.id, error, self.store.now() + self._backoff(message.attempts))
             return MessageStatus.PENDING
         if message.channel in FORGOTTEN_WHEN_HANDLED:
-            self.store.forget_message(message.id)
+            self.store.outbox.forget(message.id)
         else:
             self.store.outbox.mark_sent(message.id)
         return MessageStatus.SENT

@@ -1,21 +1,25 @@
 """The bridge's own store: SQLite by default, PostgreSQL in production.
 
-:class:`Store` owns the two state machines the bridge keeps, the inbox of
-received results and the outbox of mail and alerts, and the ledger. Every
-transition is one method and one transaction; nothing outside this package
-writes SQL. No transaction is ever held open across a call to Fabman or SMTP.
-Each further part of the store (jobs, ...) is a mixin over
-:class:`~bridge.adapters.store.database.Database` in its own module.
+:class:`Store` is a composition of parts, each in its own module with its
+models and statements: `store.inbox` (results received, as a work queue and
+a state machine), `store.outbox` (mail and alerts to send), `store.ledger`
+(trainings granted), `store.evidence` (the evidence log), `store.jobs`,
+`store.console`, `store.courses`, `store.privacy`, `store.reconcile` and
+`store.rules`. Every part runs on one shared
+:class:`~bridge.adapters.store.database.Database` (engine, transactions,
+clock). Every transition is one method and one transaction: a transition
+that spans several parts' tables is opened by the part that owns it, which
+hands its session to the others' session-taking helpers (`OutboxStore.add`,
+`LedgerStore.add`, `EvidenceStore.append`). Nothing outside this package
+writes SQL, and no transaction is ever held open across a call to Fabman or
+SMTP.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import datetime as dt
 
-from sqlalchemy import Table
-
-from bridge.adapters.store.console import ConsoleQueries, SignInLimits
+from bridge.adapters.store.console import ConsoleStore, SignInLimits
 from bridge.adapters.store.courses import CourseStore
 from bridge.adapters.store.database import MIGRATIONS, Database, normalise_url
 from bridge.adapters.store.evidence import EvidenceStore
@@ -33,6 +37,7 @@ from bridge.clock import Clock
 __all__ = [
     "INBOX_CHANNEL",
     "MIGRATIONS",
+    "Database",
     "InboxEvent",
     "InboxListener",
     "JobRunRow",
@@ -44,22 +49,38 @@ __all__ = [
 ]
 
 
-class Store(ConsoleQueries, Database):
-    """The relational store behind the inbox, the outbox, the ledger and the jobs."""
+class Store:
+    """The bridge's store: one database and the parts that own its tables."""
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
-        super().__init__(url, clock=clock)
-        self.database: Database = self
+        self.database = Database(url, clock=clock)
         self.evidence = EvidenceStore(self.database)
         self.outbox = OutboxStore(self.database)
         self.ledger = LedgerStore(self.database)
         self.inbox = InboxStore(self.database, outbox=self.outbox, ledger=self.ledger, evidence=self.evidence)
         self.jobs = JobStore(self.database)
+        self.console = ConsoleStore(self.database, outbox=self.outbox)
+        self.courses = CourseStore(self.database, ledger=self.ledger, evidence=self.evidence)
         self.privacy = PrivacyStore(self.database, evidence=self.evidence)
         self.reconcile = ReconcileStore(self.database, outbox=self.outbox)
         self.rules = RulesStore(self.database, outbox=self.outbox)
-        self.courses = CourseStore(self.database, ledger=self.ledger, evidence=self.evidence)
 
-    def empty(self, seeded: Sequence[tuple[Table, list[dict[str, Any]]]] = ()) -> None:
+    def now(self) -> dt.datetime:
+        """The store's clock (UTC, aware)."""
+        return self.database.now()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; safe when many processes start at once."""
+        self.database.migrate()
+
+    def ping(self) -> None:
+        """Raise when the store cannot be reached."""
+        self.database.ping()
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.database.dispose()
+
+    def empty(self) -> None:
         """Every table empty and every id restarting at 1, as a freshly migrated store (tests only)."""
-        super().empty([*seeded, *self.evidence.seeded_rows()])
+        self.database.empty(self.evidence.seeded_rows())

@@ -1,4 +1,4 @@
-"""The store's side of the staff console: filtered, paged reads, the staff log and sign-in state.
+"""The store's part for the staff console (`store.console`): filtered, paged reads, the staff log and sign-in state.
 
 Every list is newest first and paged by offset; each filter maps to an index
 of migration 0004, so the overview and the first page of a list answer from an
@@ -13,18 +13,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, func, select, text, update
+from sqlalchemy import Index, Integer, Select, String, delete, func, select, text, update
+from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge.adapters.store.database import Database, changed
 from bridge.adapters.store.models import (
+    Base,
     InboxEvent,
     LedgerEntry,
     OutboxMessage,
     StaffAction,
     StaffSession,
     StaffSignInLink,
-    StaffSignInRequest,
+    UtcDateTime,
 )
+from bridge.adapters.store.outbox import OutboxStore
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import EventStatus, MessageStatus
 
@@ -46,8 +49,28 @@ KEEP_SIGN_IN_STATE = dt.timedelta(days=1)
 """How long used or expired links and ended sessions stay in the store (the staff log keeps the sign-ins)."""
 
 
-class ConsoleQueries(Database):
-    """Reads and writes of the staff console; mixed into :class:`~bridge.adapters.store.Store`."""
+class StaffSignInRequest(Base):
+    """One request for a sign-in link, counted per address and per client for the rate limit."""
+
+    __tablename__ = "staff_sign_in_requests"
+    __table_args__ = (
+        Index("ix_staff_sign_in_requests_address", "address_hash", "requested_at"),
+        Index("ix_staff_sign_in_requests_client", "client", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class ConsoleStore:
+    """Reads and writes of the staff console (`store.console`); a sign-in request is queued in the outbox in the
+    transaction that counts it."""
+
+    def __init__(self, database: Database, *, outbox: OutboxStore) -> None:
+        self._db = database
+        self._outbox = outbox
 
     # -- results ----------------------------------------------------------------
 
@@ -57,7 +80,7 @@ class ConsoleQueries(Database):
         Naming every status lets both databases count each one from the
         (status, received_at) index instead of walking the whole inbox.
         """
-        with self.read() as session:
+        with self._db.read() as session:
             rows = session.execute(
                 select(InboxEvent.status, func.count())
                 .where(InboxEvent.status.in_(list(EventStatus)), InboxEvent.received_at >= since)
@@ -92,19 +115,19 @@ class ConsoleQueries(Database):
 
     def event_messages(self, event_id: int) -> list[OutboxMessage]:
         """The mail and alerts one result caused, oldest first."""
-        with self.read() as session:
+        with self._db.read() as session:
             return list(
                 session.scalars(select(OutboxMessage).where(OutboxMessage.event_id == event_id).order_by(OutboxMessage.id))
             )
 
     def ledger_of_result(self, result_id: str) -> LedgerEntry | None:
         """The ledger row a result made, if it granted a training."""
-        with self.read() as session:
+        with self._db.read() as session:
             return session.scalars(select(LedgerEntry).where(LedgerEntry.result_id == result_id)).first()
 
     def message_counts(self, statuses: Sequence[MessageStatus]) -> dict[str, int]:
         """Outbox rows in the given statuses (read from the status index, not the whole outbox)."""
-        with self.read() as session:
+        with self._db.read() as session:
             rows = session.execute(
                 select(OutboxMessage.status, func.count())
                 .where(OutboxMessage.status.in_(statuses))
@@ -150,8 +173,10 @@ class ConsoleQueries(Database):
 
     def record_staff_action(self, staff: str, action: str, target: str | None, detail: str | None) -> StaffAction:
         """Keep one staff action for good."""
-        with self.write() as session:
-            row = StaffAction(at=self.now(), staff=staff, action=action, target=target, detail=detail[:500] if detail else None)
+        with self._db.write() as session:
+            row = StaffAction(
+                at=self._db.now(), staff=staff, action=action, target=target, detail=detail[:500] if detail else None
+            )
             session.add(row)
             session.flush()
             return row
@@ -179,10 +204,10 @@ class ConsoleQueries(Database):
         write lock, a PostgreSQL advisory lock), so workers and instances
         sharing the store never let one request too many through.
         """
-        now = self.now()
+        now = self._db.now()
         since = now - window
-        with self.write() as session:
-            if not self.is_sqlite:
+        with self._db.write() as session:
+            if not self._db.is_sqlite:
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SIGN_IN_LOCK})
             session.execute(delete(StaffSignInRequest).where(StaffSignInRequest.requested_at < since))
             recent = select(func.count()).select_from(StaffSignInRequest).where(StaffSignInRequest.requested_at >= since)
@@ -193,29 +218,12 @@ class ConsoleQueries(Database):
             if by_pair >= limits.pair or by_address_only >= limits.address or by_client >= limits.client:
                 return None
             session.add(StaffSignInRequest(address_hash=address_hash, client=client[:64], requested_at=now))
-            queued = OutboxMessage(
-                dedupe_key=request.dedupe_key,
-                channel=request.channel,
-                recipient=request.recipient,
-                subject=request.subject,
-                body_text=request.body_text,
-                status=MessageStatus.PENDING,
-                attempts=0,
-                created_at=now,
-            )
-            session.add(queued)
-            session.flush()
-            return queued.id
-
-    def forget_message(self, message_id: int) -> None:
-        """Drop an outbox row for good (a handled sign-in request: its address is nobody's business afterwards)."""
-        with self.write() as session:
-            session.execute(delete(OutboxMessage).where(OutboxMessage.id == message_id))
+            return self._outbox.put(session, request, now)
 
     def add_sign_in_link(self, token_hash: str, email: str, next_path: str | None, expires_at: dt.datetime) -> None:
         """Keep a new link's hash; links used or expired long ago are dropped on the way."""
-        now = self.now()
-        with self.write() as session:
+        now = self._db.now()
+        with self._db.write() as session:
             session.execute(delete(StaffSignInLink).where(StaffSignInLink.expires_at < now - KEEP_SIGN_IN_STATE))
             session.add(
                 StaffSignInLink(token_hash=token_hash, email=email, next_path=next_path, created_at=now, expires_at=expires_at)
@@ -223,8 +231,8 @@ class ConsoleQueries(Database):
 
     def use_sign_in_link(self, token_hash: str) -> StaffSignInLink | None:
         """Spend a link: the one call that finds it unused and unexpired gets it, every other call None."""
-        now = self.now()
-        with self.write() as session:
+        now = self._db.now()
+        with self._db.write() as session:
             spent = changed(
                 session,
                 update(StaffSignInLink)
@@ -237,15 +245,15 @@ class ConsoleQueries(Database):
 
     def open_staff_session(self, id_hash: str, email: str, expires_at: dt.datetime) -> None:
         """Start a console session; sessions that ended long ago are dropped on the way."""
-        now = self.now()
-        with self.write() as session:
+        now = self._db.now()
+        with self._db.write() as session:
             session.execute(delete(StaffSession).where(StaffSession.expires_at < now - KEEP_SIGN_IN_STATE))
             session.add(StaffSession(id_hash=id_hash, email=email, created_at=now, expires_at=expires_at))
 
     def live_staff_session(self, id_hash: str) -> StaffSession | None:
         """The session with this id unless it ended or expired."""
-        now = self.now()
-        with self.read() as session:
+        now = self._db.now()
+        with self._db.read() as session:
             return session.scalars(
                 select(StaffSession).where(
                     StaffSession.id_hash == id_hash, StaffSession.ended_at.is_(None), StaffSession.expires_at > now
@@ -254,18 +262,18 @@ class ConsoleQueries(Database):
 
     def staff_session_checked(self, id_hash: str, at: dt.datetime) -> None:
         """The session's holder was confirmed as staff at `at`."""
-        with self.write() as session:
+        with self._db.write() as session:
             session.execute(update(StaffSession).where(StaffSession.id_hash == id_hash).values(checked_at=at))
 
     def end_staff_session(self, id_hash: str) -> bool:
         """Sign out: the session ends now; False when it had ended already."""
-        with self.write() as session:
+        with self._db.write() as session:
             return bool(
                 changed(
                     session,
                     update(StaffSession)
                     .where(StaffSession.id_hash == id_hash, StaffSession.ended_at.is_(None))
-                    .values(ended_at=self.now()),
+                    .values(ended_at=self._db.now()),
                 )
             )
 
@@ -273,7 +281,7 @@ class ConsoleQueries(Database):
 
     def _page(self, query: Select[tuple[Row]], offset: int, limit: int | None) -> tuple[list[Row], int]:
         """Rows `offset`.. of a query and the number of rows it matches, in one snapshot."""
-        with self.read() as session:
+        with self._db.read() as session:
             total = int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
             paged = query.offset(offset) if limit is None else query.offset(offset).limit(limit)
             return list(session.scalars(paged)), total

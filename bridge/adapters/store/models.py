@@ -162,18 +162,3 @@ class StaffSession(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     checked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     """When the holder was last confirmed as staff (Fabman or STAFF_EMAILS); None: at `created_at`."""
-
-
-class StaffSignInRequest(Base):
-    """One request for a sign-in link, counted per address and per client for the rate limit."""
-
-    __tablename__ = "staff_sign_in_requests"
-    __table_args__ = (
-        Index("ix_staff_sign_in_requests_address", "address_hash", "requested_at"),
-        Index("ix_staff_sign_in_requests_client", "client", "requested_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    address_hash: Mapped[str] = mapped_column(String(64))
-    client: Mapped[str] = mapped_column(String(64))
-    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

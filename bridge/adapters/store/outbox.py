@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Executable, Integer, String, Table, bindparam, func, select, update
+from sqlalchemy import Executable, Integer, String, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bridge.adapters.store.database import ERROR_LENGTH, Database, at_param, loaded, not_leased
@@ -117,6 +117,22 @@ class OutboxStore:
             queued += self._db.insert_ignore(session, OutboxMessage, values)
         return queued
 
+    def put(self, session: Session, message: OutgoingMessage, now: dt.datetime) -> int:
+        """Queue one message (its text only) within the caller's transaction; its id (a known dedupe key raises)."""
+        queued = OutboxMessage(
+            dedupe_key=message.dedupe_key,
+            channel=message.channel,
+            recipient=message.recipient,
+            subject=message.subject,
+            body_text=message.body_text,
+            status=MessageStatus.PENDING,
+            attempts=0,
+            created_at=now,
+        )
+        session.add(queued)
+        session.flush()
+        return queued.id
+
     def queue(self, messages: Iterable[OutgoingMessage]) -> int:
         """Queue messages in one transaction; how many were new (a known dedupe key is skipped)."""
         with self._db.write() as session:
@@ -160,6 +176,11 @@ class OutboxStore:
     def _finish(self, statement: Executable, parameters: dict[str, Any]) -> None:
         with self._db.write() as session:
             session.execute(statement, parameters)
+
+    def forget(self, message_id: int) -> None:
+        """Drop an outbox row for good (a handled sign-in request: its address is nobody's business afterwards)."""
+        with self._db.write() as session:
+            session.execute(delete(OutboxMessage).where(OutboxMessage.id == message_id))
 
     def messages(
         self, *, status: MessageStatus | None = None, member_id: int | None = None, limit: int = 500

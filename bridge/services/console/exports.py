@@ -28,7 +28,7 @@ def search_ledger(
 ) -> tuple[list[LedgerEntry], int]:
     """Matching ledger rows, newest first (a slice of them), and how many match in all."""
     granted_from, granted_before = wanted.period.bounds(deps)
-    return deps.store.find_ledger(
+    return deps.store.console.find_ledger(
         member_id=wanted.member_id,
         course_id=wanted.course_id,
         granted_from=granted_from,

@@ -73,8 +73,8 @@ def member_page(deps: Deps, member_id: int) -> MemberPage:
         log.warning("member page without Fabman: %s", error)
         problem = "unavailable"
     titles = course_titles(deps)
-    evidence, _ = store.find_ledger(member_id=member_id, limit=100)
-    events, _ = store.find_events(member_id=member_id, limit=20)
+    evidence, _ = store.console.find_ledger(member_id=member_id, limit=100)
+    events, _ = store.console.find_events(member_id=member_id, limit=20)
     return MemberPage(
         member_id=member_id,
         member=member,

@@ -118,9 +118,9 @@ def overview(deps: Deps) -> Overview:
     return Overview(
         today=today,
         week_from=week_from,
-        today_counts=deps.store.event_counts_since(start_of(today, deps)),
-        week_counts=deps.store.event_counts_since(start_of(week_from, deps)),
-        mail_counts=deps.store.message_counts((MessageStatus.PENDING, MessageStatus.DEAD)),
+        today_counts=deps.store.console.event_counts_since(start_of(today, deps)),
+        week_counts=deps.store.console.event_counts_since(start_of(week_from, deps)),
+        mail_counts=deps.store.console.message_counts((MessageStatus.PENDING, MessageStatus.DEAD)),
         verification_off=not deps.settings.verify_classmarker_requests,
         requirement_problems=_requirement_problems(deps),
     )
@@ -143,7 +143,7 @@ def _requirement_problems(deps: Deps) -> list[tuple[int, str, str]]:
 def results(deps: Deps, wanted: ResultFilter, number: int = 1) -> Page[ResultRow]:
     """One page of the inbox, newest first."""
     received_from, received_before = wanted.period.bounds(deps)
-    events, total = deps.store.find_events(
+    events, total = deps.store.console.find_events(
         status=wanted.status,
         member_id=wanted.member_id,
         course_id=wanted.course_id,
@@ -158,9 +158,9 @@ def results(deps: Deps, wanted: ResultFilter, number: int = 1) -> Page[ResultRow
 def result(deps: Deps, event: InboxEvent) -> ResultDetail:
     """One result with its timeline, mail, ledger row and the staff actions on it, named as in Fabman."""
     store = deps.store
-    mails = store.event_messages(event.id)
-    ledger = store.ledger_of_result(event.result_key)
-    actions, _ = store.staff_actions(target=result_target(event.id), limit=100)
+    mails = store.console.event_messages(event.id)
+    ledger = store.console.ledger_of_result(event.result_key)
+    actions, _ = store.console.staff_actions(target=result_target(event.id), limit=100)
     row = result_rows(deps, [event])[0]
     if event.member_id is not None:
         row = ResultRow(event, _fabman_name(deps, event.member_id) or row.member_name, row.course_title)
@@ -259,13 +259,13 @@ def expiring(deps: Deps, days: int = EXPIRING_DAYS) -> list[ExpiringTraining]:
 
 def mail(deps: Deps, status: MessageStatus | None, number: int = 1) -> Page[OutboxMessage]:
     """One page of the outbox (listed without bodies), newest first."""
-    rows, total = deps.store.find_messages(status=status, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    rows, total = deps.store.console.find_messages(status=status, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     return Page(rows, total, number)
 
 
 def staff_log(deps: Deps, number: int = 1) -> Page[StaffAction]:
     """Every staff action, newest first."""
-    rows, total = deps.store.staff_actions(offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    rows, total = deps.store.console.staff_actions(offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     return Page(rows, total, number)
 
 
