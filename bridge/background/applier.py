@@ -4,7 +4,7 @@ The inbox is the queue. A result the webhook stores while an applier is free
 is stored already claimed and handed straight to one (`reserve` + `submit`:
 no second round trip); any other is stored queued and the appliers are
 woken (`wake`). Awake, an applier claims what is due from the store in one
-short transaction (:meth:`~bridge.adapters.store.Store.claim_due`: at most
+short transaction (:meth:`~bridge.adapters.store.inbox.InboxStore.claim_due`: at most
 one result per member, none of a member whose result is in flight anywhere)
 and applies it; it goes on while the store has work and sleeps when it has
 none. Other processes and instances are heard within a second: a poll
@@ -42,13 +42,13 @@ ADMISSION_WAIT_SECONDS = 1.0
 
 
 class Claim(Protocol):
-    """Leases up to `limit` due events (see Store.claim_due)."""
+    """Leases up to `limit` due events (see InboxStore.claim_due)."""
 
     def __call__(self, limit: int, *, fresh_only: bool, exclude: Sequence[int]) -> list[InboxEvent]: ...
 
 
 class Listener(Protocol):
-    """Something that blocks until the store says work arrived (Store.inbox_listener)."""
+    """Something that blocks until the store says work arrived (InboxStore.listener)."""
 
     def wait(self, timeout: float) -> bool: ...
 

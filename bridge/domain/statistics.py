@@ -1,6 +1,6 @@
 """How each course does, month by month (contract section 18): the nouns and the calendar of the statistics.
 
-The store counts (:meth:`bridge.adapters.store.Store.course_stats`); these
+The store counts (:meth:`bridge.adapters.store.courses.CourseStore.stats`); these
 are the months it counts over and the row it answers with. A result belongs
 to the month (in `TIMEZONE`) in which its quiz was finished (when ClassMarker
 said so; else when the bridge received it). "Holders" are the members whose

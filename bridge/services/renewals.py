@@ -8,7 +8,7 @@ active record with an `untilDate` gets a new record (the old record's `date`,
 the use), and only then are the older records removed: the member is never
 without a valid record. At most once per member, course and day (the
 ledger's renewal row says so); no mail. Each renewal is evidence (`renewed`),
-written through :meth:`bridge.adapters.store.Store.record_renewal`.
+written through :meth:`bridge.adapters.store.courses.CourseStore.record_renewal`.
 
 Safe to repeat: a record whose notes name the use is that use's renewal, so
 a retried event reuses it instead of creating a second one. Two uses handled
