@@ -1,8 +1,11 @@
-"""The bridge's own tables: the webhook inbox, the outbox and the training ledger.
+"""The store's shared tables: the webhook inbox, the outbox, the training ledger and the staff log and sign-in.
 
 Fabman is the source of truth for trainings; these tables are the bridge's
 memory of what it received, what it still has to send and what it granted.
-Changing them means adding an Alembic revision in ``migrations/versions``.
+They are here because several parts of the store read or write them (the
+privacy part erases from each); a table only one part uses is defined in
+that part's module (jobs, evidence, reconcile, rules, console, privacy).
+Changing a table means adding an Alembic revision in ``migrations/versions``.
 """
 
 from __future__ import annotations
