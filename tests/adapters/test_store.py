@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from bridge.adapters.store import MIGRATIONS, InboxEvent, Store, normalise_url
+from bridge.adapters.store import MIGRATIONS, Grant, InboxEvent, Store, normalise_url
 from bridge.clock import SettableClock
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.statuses import Channel, EventStatus, MessageStatus
@@ -41,6 +41,16 @@ def store(database_url: str, clock: SettableClock) -> Iterator[Store]:
 def receive(store: Store, key: str = "r1", status: EventStatus = EventStatus.QUEUED) -> InboxEvent:
     event, _ = store.inbox.receive(result_key=key, status=status, passed=True, test_name="Laser", payload="{}")
     return event
+
+
+def grant(result_id: str = "r1", member_id: int = 1, course_id: int = 2, **fields: object) -> Grant:
+    """A passed quiz's ledger row, with only what a test looks at filled in."""
+    unset = dict.fromkeys(
+        ("course_title", "quiz_name", "quiz_id", "link_id", "percentage", "points_scored", "points_available",
+         "percentage_passmark", "time_started", "time_finished", "training_date", "until_date"),
+    )  # fmt: skip
+    values = {**unset, "fabman_record_id": 100, "evidence": {}, **fields}
+    return Grant(result_id=result_id, member_id=member_id, course_id=course_id, **values)  # type: ignore[arg-type]
 
 
 def mail(key: str, subject: str = "S") -> OutgoingMessage:
@@ -159,14 +169,15 @@ def test_a_deferred_event_is_due_again_at_its_retry_time(store: Store, clock: Se
 def test_applying_records_the_ledger_row_the_mail_and_the_status_together(store: Store) -> None:
     stored = receive(store)
     store.inbox.claim(stored.id, 60)
-    row = {"result_id": "r1", "member_id": 1, "course_id": 2, "evidence": {"percentage": 90.0}}
-
-    store.inbox.mark_applied(stored.id, "granted", ledger=row, messages=[mail("event:1:granted")])
+    store.inbox.mark_applied(
+        stored.id, "granted", grant=grant(evidence={"percentage": 90.0}, until_date=dt.date(2027, 1, 31)),
+        messages=[mail("event:1:granted")],
+    )  # fmt: skip
 
     applied = store.inbox.get(stored.id)
     assert applied is not None and (applied.status, applied.outcome, applied.lease_until) == ("applied", "granted", None)
     [entry] = store.ledger.entries(member_id=1)
-    assert (entry.course_id, entry.evidence) == (2, {"percentage": 90.0})
+    assert (entry.course_id, entry.evidence, entry.until_date) == (2, {"percentage": 90.0}, "2027-01-31")
     assert [m.dedupe_key for m in store.outbox.messages()] == ["event:1:granted"]
     assert store.inbox.due_ids() == []
 
@@ -177,9 +188,7 @@ def test_a_failing_transition_leaves_nothing_half_written(store: Store) -> None:
     broken = OutgoingMessage("event:1:granted", Channel.MAIL, "petra@example.org", None, "text")  # type: ignore[arg-type]
 
     with pytest.raises(IntegrityError):
-        store.inbox.mark_applied(
-            stored.id, "granted", ledger={"result_id": "r1", "member_id": 1, "course_id": 2}, messages=[broken]
-        )
+        store.inbox.mark_applied(stored.id, "granted", grant=grant(), messages=[broken])
 
     assert store.ledger.entries() == [] and store.outbox.messages() == []
     still = store.inbox.get(stored.id)
@@ -235,7 +244,7 @@ def test_outbox_messages_are_queued_once_and_claimed_by_one_sender(store: Store,
 def test_the_ledger_keeps_one_row_per_result(store: Store) -> None:
     for event_key, course in (("a", 2), ("b", 3)):
         stored = receive(store, event_key)
-        store.inbox.mark_applied(stored.id, "granted", ledger={"result_id": "r1", "member_id": 1, "course_id": course})
+        store.inbox.mark_applied(stored.id, "granted", grant=grant(course_id=course))
 
     [entry] = store.ledger.entries(member_id=1)
     assert entry.course_id == 2

@@ -25,7 +25,7 @@ from bridge.adapters.store.database import MIGRATIONS, Database, normalise_url
 from bridge.adapters.store.evidence import EvidenceStore
 from bridge.adapters.store.inbox import INBOX_CHANNEL, InboxStore
 from bridge.adapters.store.jobs import JobRunRow, JobStore
-from bridge.adapters.store.ledger import LedgerStore
+from bridge.adapters.store.ledger import Grant, LedgerStore
 from bridge.adapters.store.listening import InboxListener
 from bridge.adapters.store.models import InboxEvent, LedgerEntry, OutboxMessage
 from bridge.adapters.store.outbox import OutboxStore
@@ -38,6 +38,7 @@ __all__ = [
     "INBOX_CHANNEL",
     "MIGRATIONS",
     "Database",
+    "Grant",
     "InboxEvent",
     "InboxListener",
     "JobRunRow",

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from bridge.adapters.store.database import ERROR_LENGTH, Database, at_param, changed, loaded, not_leased
 from bridge.adapters.store.evidence import COUNTED_FAILURES, EvidenceStore
-from bridge.adapters.store.ledger import LedgerStore
+from bridge.adapters.store.ledger import Grant, LedgerStore
 from bridge.adapters.store.listening import InboxListener
 from bridge.adapters.store.models import InboxEvent
 from bridge.adapters.store.outbox import OutboxStore
@@ -360,7 +360,7 @@ class InboxStore:
     # -- inbox: transitions ----------------------------------------------
 
     def mark_applied(
-        self, event_id: int, outcome: str, *, ledger: dict[str, Any] | None = None, messages: Iterable[OutgoingMessage] = ()
+        self, event_id: int, outcome: str, *, grant: Grant | None = None, messages: Iterable[OutgoingMessage] = ()
     ) -> None:
         """queued -> applied, with its ledger row, its evidence leaf and its mail, in one transaction.
 
@@ -373,12 +373,11 @@ class InboxStore:
         with self._db.write() as session:
             self._outbox.add(session, messages, now)
             session.execute(MARK_APPLIED, {"event_id": event_id, "outcome": outcome, "now": now})
-            if ledger is not None:
-                row = {"granted_at": now, **ledger}
-                self._ledger.add(session, row)
+            if grant is not None:
+                self._ledger.add(session, grant.row(now))
                 self._evidence.append_result(
-                    session, event_id, EvidenceEvent.GRANTED, member_id=row["member_id"], course_id=row["course_id"],
-                    fabman_record_id=row.get("fabman_record_id"), recorded_at=row["granted_at"],
+                    session, event_id, EvidenceEvent.GRANTED, member_id=grant.member_id, course_id=grant.course_id,
+                    fabman_record_id=grant.fabman_record_id, recorded_at=now,
                 )  # fmt: skip
             elif outcome in COUNTED_FAILURES:
                 self._evidence.append_result(

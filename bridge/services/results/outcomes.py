@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-from typing import Any, assert_never
+from typing import assert_never
 
 from bridge.adapters.fabman import Course, Member
-from bridge.adapters.store import InboxEvent
+from bridge.adapters.store import Grant, InboxEvent
 from bridge.domain.messages import OutgoingMessage
 from bridge.domain.results import QuizResult
 from bridge.domain.statuses import EventStatus, HoldReason, Outcome
@@ -44,8 +44,8 @@ def record_applied(deps: Deps, event: InboxEvent, result: QuizResult, applied: A
             messages = mails.out_of_attempts(deps, event.id, member, course, applied.allowed, passed=passed)
         case unknown:
             assert_never(unknown)
-    ledger = _ledger_row(deps, result, applied) if applied.record is not None else None
-    deps.store.inbox.mark_applied(event.id, applied.outcome, ledger=ledger, messages=messages)
+    grant = _grant(result, applied) if applied.record is not None else None
+    deps.store.inbox.mark_applied(event.id, applied.outcome, grant=grant, messages=messages)
 
 
 def hold(deps: Deps, event: InboxEvent, result: QuizResult, held: Held) -> Receipt:
@@ -103,29 +103,28 @@ def _hold_for_requirement(deps: Deps, event: InboxEvent, held: Held) -> None:
     log.info("event %s held: %s", event.id, reason)
 
 
-def _ledger_row(deps: Deps, result: QuizResult, applied: Applied) -> dict[str, Any]:
+def _grant(result: QuizResult, applied: Applied) -> Grant:
     record = applied.record
     assert record is not None
-    return {
-        "result_id": result.result_id,
-        "member_id": applied.member.id,
-        "course_id": applied.course.id,
-        "course_title": applied.course.title,
-        "fabman_record_id": record.id,
-        "quiz_name": result.test_name,
-        "quiz_id": result.test_id,
-        "link_id": result.link_id,
-        "percentage": result.percentage,
-        "points_scored": result.points_scored,
-        "points_available": result.points_available,
-        "percentage_passmark": result.percentage_passmark,
-        "time_started": result.time_started,
-        "time_finished": result.time_finished,
-        "training_date": record.date.isoformat() if record.date else None,
-        "until_date": record.until_date.isoformat() if record.until_date else None,
-        "evidence": result.evidence(),
-        "granted_at": deps.now(),
-    }
+    return Grant(
+        result_id=result.result_id,
+        member_id=applied.member.id,
+        course_id=applied.course.id,
+        course_title=applied.course.title,
+        fabman_record_id=record.id,
+        quiz_name=result.test_name,
+        quiz_id=result.test_id,
+        link_id=result.link_id,
+        percentage=result.percentage,
+        points_scored=result.points_scored,
+        points_available=result.points_available,
+        percentage_passmark=result.percentage_passmark,
+        time_started=result.time_started,
+        time_finished=result.time_finished,
+        training_date=record.date,
+        until_date=record.until_date,
+        evidence=result.evidence(),
+    )
 
 
 def reject(deps: Deps, event: InboxEvent, reason: str, *, member_id: int | None, course_id: int | None) -> None:
