@@ -216,6 +216,12 @@ class Database:
                 for model in (InboxEvent, OutboxMessage, LedgerEntry)
             }
 
+    def count_by(self, column: Any) -> dict[str, int]:
+        """Rows per value of one column (a status), as text."""
+        with self.read() as session:
+            rows = session.execute(select(column, func.count()).group_by(column)).all()
+        return {str(value): int(count) for value, count in rows}
+
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
         """A writing transaction: committed when the block ends, rolled back on error.

@@ -480,9 +480,7 @@ class InboxStore:
 
     def counts(self) -> dict[str, int]:
         """Inbox rows per status."""
-        with self._db.read() as session:
-            rows = session.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status)).all()
-        return {str(status): int(count) for status, count in rows}
+        return self._db.count_by(InboxEvent.status)
 
     def keys(self) -> dict[str, str]:
         """Status per result key, every inbox row (reliability checks read the whole inbox)."""

@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Executable, Integer, String, Table, bindparam, delete, func, select, update
+from sqlalchemy import Executable, Integer, String, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from bridge.adapters.store.database import ERROR_LENGTH, Database, at_param, loaded, not_leased
@@ -196,6 +196,4 @@ class OutboxStore:
 
     def counts(self) -> dict[str, int]:
         """Outbox rows per status."""
-        with self._db.read() as session:
-            rows = session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
-        return {str(status): int(count) for status, count in rows}
+        return self._db.count_by(OutboxMessage.status)
