@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from .app import API_PREFIX, create_simulator_app
@@ -10,7 +11,7 @@ from .requests_log import LoggedRequest, RequestLog
 from .state import SimState
 
 
-class FabmanHandles:
+class FabmanHandles(abc.ABC):
     """The simulated account's state, faults, request log and API key, and the WSGI app serving them."""
 
     def __init__(self, state: SimState | None, api_key: str, faults: FaultConfig | None) -> None:
@@ -21,9 +22,9 @@ class FabmanHandles:
         self._app: Any = create_simulator_app(self._state, api_key, faults=self._faults, log=self._log)
 
     @property
+    @abc.abstractmethod
     def root_url(self) -> str:
-        """The address its URLs start with."""
-        raise NotImplementedError
+        """The address its URLs start with: the server's, or the in-process one nothing listens on."""
 
     @property
     def base_url(self) -> str:

@@ -91,6 +91,23 @@ MESSAGE_DEAD = (
 """pending -> dead. Parameters: message_id, error."""
 
 
+def _pending(message: OutgoingMessage, now: dt.datetime) -> dict[str, Any]:
+    """The outbox row of a message queued now."""
+    return {
+        "dedupe_key": message.dedupe_key,
+        "channel": message.channel,
+        "recipient": message.recipient,
+        "subject": message.subject,
+        "body_text": message.body_text,
+        "body_html": message.body_html,
+        "member_id": message.member_id,
+        "event_id": message.event_id,
+        "status": MessageStatus.PENDING,
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
 class OutboxStore:
     """Queueing, leasing and finishing messages, and reading the outbox."""
 
@@ -99,36 +116,11 @@ class OutboxStore:
 
     def add(self, session: Session, messages: Iterable[OutgoingMessage], now: dt.datetime) -> int:
         """Queue messages within the caller's transaction; how many were new (a known dedupe key is skipped)."""
-        queued = 0
-        for message in messages:
-            values = {
-                "dedupe_key": message.dedupe_key,
-                "channel": message.channel,
-                "recipient": message.recipient,
-                "subject": message.subject,
-                "body_text": message.body_text,
-                "body_html": message.body_html,
-                "member_id": message.member_id,
-                "event_id": message.event_id,
-                "status": MessageStatus.PENDING,
-                "attempts": 0,
-                "created_at": now,
-            }
-            queued += self._db.insert_ignore(session, OutboxMessage, values)
-        return queued
+        return sum(self._db.insert_ignore(session, OutboxMessage, _pending(message, now)) for message in messages)
 
     def put(self, session: Session, message: OutgoingMessage, now: dt.datetime) -> int:
-        """Queue one message (its text only) within the caller's transaction; its id (a known dedupe key raises)."""
-        queued = OutboxMessage(
-            dedupe_key=message.dedupe_key,
-            channel=message.channel,
-            recipient=message.recipient,
-            subject=message.subject,
-            body_text=message.body_text,
-            status=MessageStatus.PENDING,
-            attempts=0,
-            created_at=now,
-        )
+        """Queue one message within the caller's transaction; its id (a known dedupe key raises)."""
+        queued = OutboxMessage(**_pending(message, now))
         session.add(queued)
         session.flush()
         return queued.id
